@@ -1,0 +1,214 @@
+//! Service options: defaults, and validation that names the option at fault.
+//!
+//! Options arrive from JavaScript already type-checked by the wrapper (a string is a
+//! string); this module checks values: required fields, URLs, integer ranges.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::client_auth::ClientAuth;
+
+/// Options as given, before validation. Numbers are `f64` because that is what
+/// JavaScript hands over; ranges and integrality are checked here.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_auth_method: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub request_timeout_ms: Option<f64>,
+    pub expiry_buffer_seconds: Option<f64>,
+    pub max_cache_entries: Option<f64>,
+    pub max_retries: Option<f64>,
+    pub retry_delay_ms: Option<f64>,
+    pub proxy: Option<String>,
+}
+
+/// Validated configuration of one service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// As configured (trimmed): discovery compares it byte for byte with the
+    /// document's `issuer`, so it is not normalized into a `Url`.
+    pub issuer: String,
+    pub client_auth: ClientAuth,
+    pub token_endpoint: Option<Url>,
+    pub request_timeout: Duration,
+    pub expiry_buffer: Duration,
+    pub max_cache_entries: u64,
+    pub max_retries: u32,
+    pub retry_delay: Duration,
+    pub proxy: Option<Url>,
+}
+
+/// An option with a missing or wrong value; the message names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("options.{option} {problem}")]
+pub struct ConfigError {
+    pub option: &'static str,
+    pub problem: String,
+}
+
+fn invalid(option: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        option,
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Validates `options`, filling in LibreChat's defaults.
+    pub fn from_options(options: Options) -> Result<Self, ConfigError> {
+        let issuer = required("issuer", options.issuer)?;
+        http_url("issuer", issuer.clone())?;
+        let client_id = required("clientId", options.client_id)?;
+        let client_auth = ClientAuth::new(
+            options.client_auth_method.as_deref(),
+            client_id,
+            options.client_secret,
+        )?;
+        Ok(Self {
+            issuer,
+            client_auth,
+            token_endpoint: options
+                .token_endpoint
+                .map(|url| http_url("tokenEndpoint", url))
+                .transpose()?,
+            request_timeout: Duration::from_millis(integer(
+                "requestTimeoutMs",
+                options.request_timeout_ms,
+                30_000,
+                1..=600_000,
+            )?),
+            expiry_buffer: Duration::from_secs(integer(
+                "expiryBufferSeconds",
+                options.expiry_buffer_seconds,
+                30,
+                0..=86_400,
+            )?),
+            max_cache_entries: integer(
+                "maxCacheEntries",
+                options.max_cache_entries,
+                100_000,
+                1..=100_000_000,
+            )?,
+            max_retries: integer("maxRetries", options.max_retries, 1, 0..=10)? as u32,
+            retry_delay: Duration::from_millis(integer(
+                "retryDelayMs",
+                options.retry_delay_ms,
+                300,
+                0..=10_000,
+            )?),
+            proxy: options
+                .proxy
+                .map(|url| http_url("proxy", url))
+                .transpose()?,
+        })
+    }
+}
+
+fn required(option: &'static str, value: Option<String>) -> Result<String, ConfigError> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+        _ => Err(invalid(option, "is required")),
+    }
+}
+
+fn http_url(option: &'static str, value: String) -> Result<Url, ConfigError> {
+    let url = Url::parse(value.trim())
+        .map_err(|e| invalid(option, format!("must be an absolute URL ({e})")))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(invalid(
+            option,
+            format!("must be an http(s) URL, not {other}:"),
+        )),
+    }
+}
+
+fn integer(
+    option: &'static str,
+    value: Option<f64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let problem = || {
+        invalid(
+            option,
+            format!(
+                "must be an integer from {} to {}, got {value}",
+                range.start(),
+                range.end()
+            ),
+        )
+    };
+    if !value.is_finite() || value.fract() != 0.0 || value < 0.0 {
+        return Err(problem());
+    }
+    let value = value as u64;
+    range.contains(&value).then_some(value).ok_or_else(problem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> Options {
+        Options {
+            issuer: Some("https://login.example.com/tenant/v2.0".into()),
+            client_id: Some("middle-tier".into()),
+            client_secret: Some("s3cret".into()),
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_librechats() {
+        let config = Config::from_options(minimal()).unwrap();
+        assert_eq!(config.expiry_buffer, Duration::from_secs(30));
+        assert_eq!(config.max_retries, 1);
+        assert_eq!(config.retry_delay, Duration::from_millis(300));
+        assert_eq!(config.request_timeout, Duration::from_secs(30));
+        assert!(config.token_endpoint.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        let err = |options: Options| Config::from_options(options).unwrap_err().to_string();
+        assert_eq!(
+            err(Options {
+                issuer: None,
+                ..minimal()
+            }),
+            "options.issuer is required"
+        );
+        assert!(err(Options {
+            issuer: Some("not a url".into()),
+            ..minimal()
+        })
+        .starts_with("options.issuer must be an absolute URL"));
+        assert_eq!(
+            err(Options {
+                max_retries: Some(1.5),
+                ..minimal()
+            }),
+            "options.maxRetries must be an integer from 0 to 10, got 1.5"
+        );
+        assert!(err(Options {
+            proxy: Some("ftp://proxy".into()),
+            ..minimal()
+        })
+        .starts_with("options.proxy must be an http(s) URL"));
+        assert_eq!(
+            err(Options {
+                client_secret: None,
+                ..minimal()
+            }),
+            "options.clientSecret is required for client_secret_post"
+        );
+    }
+}

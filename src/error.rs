@@ -1,0 +1,290 @@
+//! What can go wrong in an exchange, and how a caller should react to it.
+//!
+//! IdP error bodies are kept field by field (Entra's `error_codes`, `suberror` and
+//! `claims` included) because the caller branches on them: `interaction_required`
+//! with `claims` must be relayed to the client, `invalid_grant` means "sign in
+//! again", a 503 means "try later". Nothing here ever holds a token or a secret.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// HTTP statuses that signal a transient IdP condition worth one more try.
+const RETRYABLE_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
+
+/// An OAuth 2.0 error body, read leniently: a field of an unexpected type is dropped,
+/// not a reason to lose the others.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IdpErrorBody {
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    pub error_codes: Option<Vec<i64>>,
+    pub suberror: Option<String>,
+    pub claims: Option<String>,
+    pub trace_id: Option<String>,
+    pub correlation_id: Option<String>,
+}
+
+impl IdpErrorBody {
+    /// Parses a token-endpoint error body; anything that is not a JSON object yields
+    /// an empty body (a gateway's HTML 502 page, say).
+    pub fn parse(bytes: &[u8]) -> Self {
+        let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(bytes) else {
+            return Self::default();
+        };
+        let text = |name: &str| map.get(name).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            error: text("error"),
+            error_description: text("error_description"),
+            error_codes: map
+                .get("error_codes")
+                .and_then(Value::as_array)
+                .map(|codes| codes.iter().filter_map(Value::as_i64).collect()),
+            suberror: text("suberror"),
+            claims: text("claims"),
+            trace_id: text("trace_id"),
+            correlation_id: text("correlation_id"),
+        }
+    }
+
+    /// Replaces every occurrence of a sensitive value in the free-text fields, in case
+    /// an IdP echoes the assertion or the client secret back in its description.
+    pub fn redact(&mut self, sensitive: &[&str]) {
+        let fields = [&mut self.error, &mut self.error_description];
+        for text in fields.into_iter().flatten() {
+            for value in sensitive.iter().filter(|v| v.len() >= 8) {
+                if text.contains(*value) {
+                    *text = text.replace(*value, "[redacted]");
+                }
+            }
+        }
+    }
+}
+
+/// How a request failed below HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    Timeout,
+    Connect,
+    Reset,
+    Other,
+}
+
+impl TransportKind {
+    /// The Node-style error code, which LibreChat's classifier also reads.
+    pub fn code(self) -> Option<&'static str> {
+        match self {
+            Self::Timeout => Some("ETIMEDOUT"),
+            Self::Connect => Some("ECONNREFUSED"),
+            Self::Reset => Some("ECONNRESET"),
+            Self::Other => None,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Timeout => "timed out",
+            Self::Connect => "could not connect to the identity provider",
+            Self::Reset => "lost its connection to the identity provider",
+            Self::Other => "failed",
+        }
+    }
+}
+
+/// A failed exchange (or the discovery it needed).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExchangeError {
+    /// The token endpoint answered with an error status.
+    #[error("{}", idp_message(*.status, .body))]
+    Idp {
+        status: u16,
+        body: Box<IdpErrorBody>,
+        retry_after: Option<Duration>,
+    },
+    /// The request did not get an HTTP answer.
+    #[error("The OBO token request {}: {detail}", .kind.describe())]
+    Transport { kind: TransportKind, detail: String },
+    /// A success status without an access token: nothing may be cached.
+    #[error("The identity provider returned no access token for the OBO exchange")]
+    EmptyResponse,
+    /// A success status whose body is not a JSON object.
+    #[error("The identity provider returned an unreadable token response (HTTP {status})")]
+    MalformedResponse { status: u16 },
+    /// The token endpoint could not be found through OpenID discovery.
+    #[error("OpenID discovery failed for {issuer}: {detail}")]
+    Discovery {
+        issuer: String,
+        detail: String,
+        retryable: bool,
+    },
+}
+
+fn idp_message(status: u16, body: &IdpErrorBody) -> String {
+    let mut message = format!("The identity provider rejected the OBO exchange (HTTP {status}");
+    if let Some(error) = &body.error {
+        message.push_str(", ");
+        message.push_str(error);
+    }
+    message.push(')');
+    if let Some(description) = &body.error_description {
+        message.push_str(": ");
+        message.push_str(description.lines().next().unwrap_or_default().trim());
+    }
+    message
+}
+
+impl ExchangeError {
+    /// Whether the same request may succeed later: transient statuses, an explicit
+    /// `temporarily_unavailable`, and transport failures; never a permanent answer
+    /// such as `invalid_grant` or `interaction_required`.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Idp { status, body, .. } => {
+                RETRYABLE_STATUSES.contains(status)
+                    || body.error.as_deref() == Some("temporarily_unavailable")
+            }
+            Self::Transport { kind, .. } => *kind != TransportKind::Other,
+            Self::Discovery { retryable, .. } => *retryable,
+            Self::EmptyResponse | Self::MalformedResponse { .. } => false,
+        }
+    }
+
+    /// LibreChat's `oboFailureReason` tag.
+    pub fn failure_reason(&self) -> &'static str {
+        match self {
+            Self::EmptyResponse => "empty_exchange_response",
+            _ => "exchange_failed",
+        }
+    }
+
+    /// The HTTP status the IdP answered with, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Idp { status, .. } | Self::MalformedResponse { status } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The IdP's error body, when there is one.
+    pub fn idp_body(&self) -> Option<&IdpErrorBody> {
+        match self {
+            Self::Idp { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+
+    /// How long the IdP asked us to wait before trying again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Idp { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// A Node-style error code for transport failures.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Self::Transport { kind, .. } => kind.code(),
+            _ => None,
+        }
+    }
+}
+
+/// An error and its causes on one line, for messages about failures below HTTP.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENTRA_MFA: &str = r#"{"error":"interaction_required",
+        "error_description":"AADSTS50076: Due to a configuration change you must use MFA.\r\nTrace ID: t\r\nCorrelation ID: c",
+        "error_codes":[50076],"suberror":"basic_action","trace_id":"t","correlation_id":"c",
+        "claims":"{\"access_token\":{\"capolids\":{\"essential\":true,\"values\":[\"p1\"]}}}"}"#;
+
+    fn idp(status: u16, body: &str) -> ExchangeError {
+        ExchangeError::Idp {
+            status,
+            body: Box::new(IdpErrorBody::parse(body.as_bytes())),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn entra_body_is_read_field_by_field() {
+        let body = IdpErrorBody::parse(ENTRA_MFA.as_bytes());
+        assert_eq!(body.error.as_deref(), Some("interaction_required"));
+        assert_eq!(body.error_codes, Some(vec![50076]));
+        assert_eq!(body.suberror.as_deref(), Some("basic_action"));
+        assert!(body.claims.unwrap().contains("capolids"));
+        assert_eq!(body.trace_id.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn odd_bodies_do_not_fail_parsing() {
+        assert_eq!(
+            IdpErrorBody::parse(b"<html>502</html>"),
+            IdpErrorBody::default()
+        );
+        let body = IdpErrorBody::parse(br#"{"error":7,"error_codes":"x","suberror":"s"}"#);
+        assert_eq!(body.error, None);
+        assert_eq!(body.error_codes, None);
+        assert_eq!(body.suberror.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn message_keeps_the_first_line_of_the_description() {
+        let message = idp(400, ENTRA_MFA).to_string();
+        assert_eq!(
+            message,
+            "The identity provider rejected the OBO exchange (HTTP 400, interaction_required): \
+             AADSTS50076: Due to a configuration change you must use MFA."
+        );
+    }
+
+    #[test]
+    fn retryable_classification() {
+        for status in [429, 500, 502, 503, 504] {
+            assert!(idp(status, "{}").is_retryable(), "{status}");
+        }
+        for status in [400, 401, 403, 404, 501] {
+            assert!(!idp(status, "{}").is_retryable(), "{status}");
+        }
+        assert!(idp(400, r#"{"error":"temporarily_unavailable"}"#).is_retryable());
+        assert!(!idp(400, ENTRA_MFA).is_retryable());
+        let transport = |kind| ExchangeError::Transport {
+            kind,
+            detail: String::new(),
+        };
+        assert!(transport(TransportKind::Timeout).is_retryable());
+        assert!(transport(TransportKind::Reset).is_retryable());
+        assert!(transport(TransportKind::Connect).is_retryable());
+        assert!(!transport(TransportKind::Other).is_retryable());
+        assert!(!ExchangeError::EmptyResponse.is_retryable());
+        assert_eq!(
+            ExchangeError::EmptyResponse.failure_reason(),
+            "empty_exchange_response"
+        );
+    }
+
+    #[test]
+    fn echoed_secrets_are_redacted() {
+        let mut body = IdpErrorBody::parse(
+            br#"{"error":"invalid_grant","error_description":"bad assertion eyJhbGciOi.payload.sig"}"#,
+        );
+        body.redact(&["eyJhbGciOi.payload.sig", "short"]);
+        assert_eq!(
+            body.error_description.as_deref(),
+            Some("bad assertion [redacted]")
+        );
+    }
+}

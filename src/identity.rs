@@ -1,0 +1,183 @@
+//! Who a cached token belongs to, and the cache key that binds it to that identity.
+//!
+//! The key reproduces LibreChat's newest `buildOboCacheKey`: the identity tuple
+//! (tenant, issuer, subject), the requested scopes and the SHA-256 of the upstream
+//! assertion, joined with U+001F. Binding the assertion hash into the key means a
+//! token minted for one upstream token is never served for another, and the raw
+//! assertion never appears in a key.
+
+use sha2::{Digest, Sha256};
+
+/// Separator between key parts, as LibreChat uses.
+pub const SEPARATOR: char = '\u{1f}';
+const NO_TENANT: &str = "no-tenant";
+const NO_ISSUER: &str = "no-issuer";
+const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
+
+/// Identity fields as they come from LibreChat's user object or identity context.
+#[derive(Debug, Default, Clone)]
+pub struct IdentitySource {
+    pub subject: Option<String>,
+    pub tenant_id: Option<String>,
+    pub openid_issuer: Option<String>,
+}
+
+/// The resolved (tenant, issuer, subject) tuple that scopes every cache entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityTuple {
+    pub tenant_id: String,
+    pub openid_issuer: String,
+    pub subject: String,
+}
+
+/// A part of the identity or the scopes contains the key separator, which would let
+/// two different (identity, scopes) pairs serialize to the same key.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SeparatorInValue(pub &'static str);
+
+impl IdentityTuple {
+    /// Resolves the tuple with LibreChat's precedence: the identity context first,
+    /// then the user; `None` when no subject is known (the user did not sign in
+    /// with OpenID).
+    pub fn resolve(user: &IdentitySource, context: Option<&IdentitySource>) -> Option<Self> {
+        let from_context = |pick: fn(&IdentitySource) -> Option<&String>| {
+            context.and_then(|c| pick(c)).and_then(|v| trimmed(v))
+        };
+        let subject = from_context(|s| s.subject.as_ref())
+            .or_else(|| user.subject.as_deref().and_then(trimmed))?;
+        let tenant_id = from_context(|s| s.tenant_id.as_ref())
+            .or_else(|| user.tenant_id.as_deref().and_then(trimmed))
+            .unwrap_or(NO_TENANT);
+        let openid_issuer = context
+            .and_then(|c| c.openid_issuer.as_deref())
+            .and_then(normalize_issuer)
+            .or_else(|| user.openid_issuer.as_deref().and_then(normalize_issuer))
+            .unwrap_or(NO_ISSUER);
+        Some(Self {
+            tenant_id: tenant_id.to_owned(),
+            openid_issuer: openid_issuer.to_owned(),
+            subject: subject.to_owned(),
+        })
+    }
+
+    /// Rejects values that contain the separator, so that serialization is injective.
+    pub fn check_separators(&self) -> Result<(), SeparatorInValue> {
+        for (name, value) in [
+            ("tenantId", &self.tenant_id),
+            ("openidIssuer", &self.openid_issuer),
+            ("openidId", &self.subject),
+        ] {
+            if value.contains(SEPARATOR) {
+                return Err(SeparatorInValue(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// `tenant␟issuer␟subject␟`: the prefix every key of this identity starts with.
+    pub fn key_prefix(&self) -> String {
+        format!(
+            "{}{SEPARATOR}{}{SEPARATOR}{}{SEPARATOR}",
+            self.tenant_id, self.openid_issuer, self.subject
+        )
+    }
+
+    /// The full cache key: `tenant␟issuer␟subject␟scopes␟sha256hex(assertion)`.
+    pub fn cache_key(&self, scopes: &str, assertion: &str) -> String {
+        let digest = Sha256::digest(assertion.as_bytes());
+        let mut key = self.key_prefix();
+        key.reserve(scopes.len() + 1 + 64);
+        key.push_str(scopes);
+        key.push(SEPARATOR);
+        key.push_str(&hex::encode(digest));
+        key
+    }
+}
+
+fn trimmed(value: &str) -> Option<&str> {
+    let value = value.trim();
+    (!value.is_empty()).then_some(value)
+}
+
+/// LibreChat's `normalizeOpenIdIssuer`: trims, drops trailing slashes and a trailing
+/// discovery path, so `https://idp/` and `https://idp/.well-known/openid-configuration`
+/// name the same issuer.
+pub fn normalize_issuer(issuer: &str) -> Option<&str> {
+    let issuer = issuer.trim().trim_end_matches('/');
+    let issuer = issuer.strip_suffix(DISCOVERY_SUFFIX).unwrap_or(issuer);
+    (!issuer.is_empty()).then_some(issuer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(subject: &str, tenant: Option<&str>, issuer: Option<&str>) -> IdentitySource {
+        IdentitySource {
+            subject: Some(subject.into()),
+            tenant_id: tenant.map(Into::into),
+            openid_issuer: issuer.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn defaults_when_tenant_and_issuer_are_unknown() {
+        let tuple = IdentityTuple::resolve(&source(" sub-1 ", None, None), None).unwrap();
+        assert_eq!(tuple.subject, "sub-1");
+        assert_eq!(tuple.tenant_id, "no-tenant");
+        assert_eq!(tuple.openid_issuer, "no-issuer");
+    }
+
+    #[test]
+    fn context_wins_over_user_and_blank_values_fall_through() {
+        let user = source(
+            "user-sub",
+            Some("user-tenant"),
+            Some("https://user-issuer/"),
+        );
+        let context = IdentitySource {
+            subject: Some("ctx-sub".into()),
+            tenant_id: Some("   ".into()),
+            openid_issuer: Some("https://ctx/.well-known/openid-configuration".into()),
+        };
+        let tuple = IdentityTuple::resolve(&user, Some(&context)).unwrap();
+        assert_eq!(tuple.subject, "ctx-sub");
+        assert_eq!(tuple.tenant_id, "user-tenant");
+        assert_eq!(tuple.openid_issuer, "https://ctx");
+    }
+
+    #[test]
+    fn no_subject_means_no_identity() {
+        assert!(IdentityTuple::resolve(&IdentitySource::default(), None).is_none());
+        assert!(IdentityTuple::resolve(&source("  ", None, None), None).is_none());
+    }
+
+    #[test]
+    fn key_has_librechat_shape_and_hides_the_assertion() {
+        let tuple =
+            IdentityTuple::resolve(&source("s", Some("t"), Some("https://i")), None).unwrap();
+        let key = tuple.cache_key("api://x/.default", "abc");
+        assert_eq!(
+            key,
+            "t\u{1f}https://i\u{1f}s\u{1f}api://x/.default\u{1f}\
+             ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(key.starts_with(&tuple.key_prefix()));
+        assert!(!tuple
+            .cache_key("s", "secret-assertion")
+            .contains("secret-assertion"));
+    }
+
+    #[test]
+    fn separator_in_identity_is_refused() {
+        let tuple = IdentityTuple::resolve(&source("a\u{1f}b", None, None), None).unwrap();
+        assert_eq!(tuple.check_separators(), Err(SeparatorInValue("openidId")));
+    }
+
+    #[test]
+    fn issuer_normalization() {
+        assert_eq!(normalize_issuer(" https://idp/// "), Some("https://idp"));
+        assert_eq!(normalize_issuer("/.well-known/openid-configuration"), None);
+        assert_eq!(normalize_issuer(""), None);
+    }
+}

@@ -1,0 +1,301 @@
+//! napi bindings of librechat-obo. Everything that decides anything lives in the
+//! modules below; this file converts between JavaScript values and those modules.
+//! The JavaScript wrapper (`obo.js`) type-checks arguments, turns settled results
+//! into resolved promises or thrown errors, and is the package's public surface.
+
+mod cache;
+mod client_auth;
+mod config;
+mod discovery;
+mod error;
+mod expiry;
+mod grant;
+mod identity;
+mod retry;
+mod service;
+#[cfg(test)]
+mod test_server;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use cache::OboToken;
+use error::ExchangeError;
+use identity::IdentitySource;
+use service::{Level, OboService, RequestError};
+
+/// A JS logger called as `(level, message)`; weak, so it never keeps Node alive.
+type LogFn =
+    ThreadsafeFunction<FnArgs<(String, String)>, (), FnArgs<(String, String)>, Status, false, true>;
+
+/// Service options as the wrapper passes them (already type-checked).
+#[napi(object, object_to_js = false)]
+pub struct NativeServiceOptions {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_auth_method: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub request_timeout_ms: Option<f64>,
+    pub expiry_buffer_seconds: Option<f64>,
+    pub max_cache_entries: Option<f64>,
+    pub max_retries: Option<f64>,
+    pub retry_delay_ms: Option<f64>,
+    pub proxy: Option<String>,
+    #[napi(ts_type = "(level: string, message: string) => void")]
+    pub logger: Option<LogFn>,
+}
+
+/// Identity fields picked from LibreChat's user object (`openidId`) or its
+/// identity context (`openidSubject`).
+#[napi(object, object_to_js = false)]
+pub struct NativeIdentity {
+    pub openid_id: Option<String>,
+    pub openid_subject: Option<String>,
+    pub tenant_id: Option<String>,
+    pub openid_issuer: Option<String>,
+}
+
+/// LibreChat's token response shape.
+#[napi(object, object_from_js = false)]
+pub struct OboTokenResponse {
+    #[napi(js_name = "access_token")]
+    pub access_token: String,
+    #[napi(js_name = "token_type")]
+    pub token_type: String,
+    /// Seconds, as the IdP granted (normalized).
+    #[napi(js_name = "expires_in")]
+    pub expires_in: f64,
+    /// Epoch milliseconds, stamped when the token was requested.
+    #[napi(js_name = "expires_at")]
+    pub expires_at: f64,
+    /// The scopes that were requested.
+    pub scope: String,
+}
+
+/// A failed exchange, carried by value; the wrapper throws it as an `Error`.
+#[napi(object, object_from_js = false)]
+pub struct NativeExchangeError {
+    pub message: String,
+    pub retryable: bool,
+    pub obo_failure_reason: String,
+    pub status: Option<u32>,
+    pub code: Option<String>,
+    pub error: Option<String>,
+    #[napi(js_name = "error_description")]
+    pub error_description: Option<String>,
+    #[napi(js_name = "error_codes")]
+    pub error_codes: Option<Vec<i64>>,
+    pub suberror: Option<String>,
+    pub claims: Option<String>,
+    #[napi(js_name = "trace_id")]
+    pub trace_id: Option<String>,
+    #[napi(js_name = "correlation_id")]
+    pub correlation_id: Option<String>,
+}
+
+/// The outcome of an exchange that went to the IdP: exactly one field is set.
+#[napi(object, object_from_js = false)]
+pub struct ExchangeSettled {
+    pub token: Option<OboTokenResponse>,
+    pub error: Option<NativeExchangeError>,
+}
+
+/// Counters of one service; see `service::Stats`.
+#[napi(object, object_from_js = false)]
+pub struct OboStats {
+    pub hits: i64,
+    pub misses: i64,
+    pub coalesced: i64,
+    pub exchanges: i64,
+    pub retries: i64,
+    pub failures: i64,
+    pub entries: i64,
+}
+
+/// The native half of `OboTokenService`.
+#[napi]
+pub struct NativeOboService {
+    service: OboService,
+}
+
+#[napi]
+impl NativeOboService {
+    #[napi(constructor)]
+    pub fn new(options: NativeServiceOptions) -> Result<Self> {
+        let logger = options.logger.map(|tsfn| {
+            let tsfn = Arc::new(tsfn);
+            Arc::new(move |level: Level, message: String| {
+                tsfn.call(
+                    (level.as_str().to_owned(), message).into(),
+                    ThreadsafeFunctionCallMode::NonBlocking,
+                );
+            }) as service::Logger
+        });
+        let config = config::Config::from_options(config::Options {
+            issuer: options.issuer,
+            client_id: options.client_id,
+            client_secret: options.client_secret,
+            client_auth_method: options.client_auth_method,
+            token_endpoint: options.token_endpoint,
+            request_timeout_ms: options.request_timeout_ms,
+            expiry_buffer_seconds: options.expiry_buffer_seconds,
+            max_cache_entries: options.max_cache_entries,
+            max_retries: options.max_retries,
+            retry_delay_ms: options.retry_delay_ms,
+            proxy: options.proxy,
+        })
+        .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+        let service =
+            OboService::new(config, logger).map_err(|e| Error::new(Status::InvalidArg, e))?;
+        Ok(Self { service })
+    }
+
+    /// A cache hit returns the token synchronously; a miss returns a promise of the
+    /// settled exchange. Invalid arguments throw.
+    #[napi(ts_return_type = "OboTokenResponse | Promise<ExchangeSettled>")]
+    pub fn exchange<'env>(
+        &self,
+        env: &'env Env,
+        user: NativeIdentity,
+        access_token: String,
+        scopes: String,
+        from_cache: bool,
+        context: Option<NativeIdentity>,
+    ) -> Result<Either<OboTokenResponse, PromiseRaw<'env, ExchangeSettled>>> {
+        let request = self
+            .service
+            .prepare(
+                &user.into_source(),
+                context.map(NativeIdentity::into_context_source).as_ref(),
+                &access_token,
+                &scopes,
+                from_cache,
+            )
+            .map_err(invalid_arg)?;
+        if let Some(token) = self.service.cached(&request) {
+            return Ok(Either::A(token_response(&token)));
+        }
+        let service = self.service.clone();
+        let exchange = AssertUnwindSafe(async move { service.exchange(request).await });
+        let settled = env.spawn_future(async move {
+            Ok(match exchange.catch_unwind().await {
+                Ok(outcome) => settle(outcome),
+                Err(_) => settle(Err(ExchangeError::Transport {
+                    kind: error::TransportKind::Other,
+                    detail: "internal error in the OBO exchange".into(),
+                })),
+            })
+        })?;
+        Ok(Either::B(settled))
+    }
+
+    /// Drops the cached tokens of a user (all scopes, or one scope string); returns
+    /// how many were dropped.
+    #[napi]
+    pub fn invalidate(
+        &self,
+        user: NativeIdentity,
+        scopes: Option<String>,
+        context: Option<NativeIdentity>,
+    ) -> Result<u32> {
+        let dropped = self
+            .service
+            .invalidate(
+                &user.into_source(),
+                context.map(NativeIdentity::into_context_source).as_ref(),
+                scopes.as_deref(),
+            )
+            .map_err(invalid_arg)?;
+        Ok(dropped as u32)
+    }
+
+    #[napi]
+    pub fn clear(&self) {
+        self.service.clear();
+    }
+
+    #[napi]
+    pub fn stats(&self) -> OboStats {
+        let s = self.service.stats();
+        OboStats {
+            hits: s.hits as i64,
+            misses: s.misses as i64,
+            coalesced: s.coalesced as i64,
+            exchanges: s.exchanges as i64,
+            retries: s.retries as i64,
+            failures: s.failures as i64,
+            entries: s.entries as i64,
+        }
+    }
+}
+
+impl NativeIdentity {
+    /// A user object: the subject is `openidId`.
+    fn into_source(self) -> IdentitySource {
+        IdentitySource {
+            subject: self.openid_id,
+            tenant_id: self.tenant_id,
+            openid_issuer: self.openid_issuer,
+        }
+    }
+
+    /// An identity context: the subject is `openidSubject`.
+    fn into_context_source(self) -> IdentitySource {
+        IdentitySource {
+            subject: self.openid_subject,
+            tenant_id: self.tenant_id,
+            openid_issuer: self.openid_issuer,
+        }
+    }
+}
+
+fn invalid_arg(error: RequestError) -> Error {
+    Error::new(Status::InvalidArg, error.to_string())
+}
+
+fn token_response(token: &OboToken) -> OboTokenResponse {
+    OboTokenResponse {
+        access_token: token.access_token.clone(),
+        token_type: "Bearer".to_owned(),
+        expires_in: token.expires_in as f64,
+        expires_at: token.expires_at as f64,
+        scope: token.scope.clone(),
+    }
+}
+
+fn settle(outcome: std::result::Result<Arc<OboToken>, ExchangeError>) -> ExchangeSettled {
+    match outcome {
+        Ok(token) => ExchangeSettled {
+            token: Some(token_response(&token)),
+            error: None,
+        },
+        Err(error) => ExchangeSettled {
+            token: None,
+            error: Some(native_error(&error)),
+        },
+    }
+}
+
+fn native_error(error: &ExchangeError) -> NativeExchangeError {
+    let body = error.idp_body().cloned().unwrap_or_default();
+    NativeExchangeError {
+        message: error.to_string(),
+        retryable: error.is_retryable(),
+        obo_failure_reason: error.failure_reason().to_owned(),
+        status: error.status().map(u32::from),
+        code: error.code().map(str::to_owned),
+        error: body.error,
+        error_description: body.error_description,
+        error_codes: body.error_codes,
+        suberror: body.suberror,
+        claims: body.claims,
+        trace_id: body.trace_id,
+        correlation_id: body.correlation_id,
+    }
+}

@@ -1,0 +1,585 @@
+//! `OboTokenService` in plain Rust: argument checks, cache, single-flight, retry and
+//! the exchange itself. No napi types here, so all of it runs under `cargo test`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use reqwest::Client;
+
+use crate::cache::{Flight, Flights, OboToken, TokenCache};
+use crate::config::Config;
+use crate::discovery::TokenEndpoint;
+use crate::error::ExchangeError;
+use crate::expiry;
+use crate::grant;
+use crate::identity::{IdentitySource, IdentityTuple, SEPARATOR};
+use crate::retry::RetryPolicy;
+
+/// Log levels, named as LibreChat's logger methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Debug,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Where log lines go. Lines never contain a token, an assertion or a secret.
+pub type Logger = Arc<dyn Fn(Level, String) + Send + Sync>;
+
+/// Why a call was refused before any exchange: LibreChat's messages, or ours for
+/// values LibreChat never checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("Access token is required for OBO exchange")]
+    MissingAccessToken,
+    #[error("Scopes are required for OBO exchange")]
+    MissingScopes,
+    #[error("User must be authenticated via OpenID to perform OBO token exchange")]
+    NotOpenIdUser,
+    #[error("{0} must not contain the U+001F character")]
+    SeparatorInValue(&'static str),
+}
+
+/// A checked request, ready for the cache and, on a miss, the IdP.
+#[derive(Debug, Clone)]
+pub struct ExchangeRequest {
+    key: String,
+    subject: String,
+    assertion: Arc<str>,
+    scopes: Arc<str>,
+    from_cache: bool,
+}
+
+/// Counters since the service was created (`entries` is the current size).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Calls answered from the cache.
+    pub hits: u64,
+    /// Calls with `fromCache` that found no usable token.
+    pub misses: u64,
+    /// Misses that joined an exchange already in flight instead of starting one.
+    pub coalesced: u64,
+    /// Exchanges started (each is one IdP request plus its retries).
+    pub exchanges: u64,
+    /// Extra IdP requests made after transient failures.
+    pub retries: u64,
+    /// Exchanges that ended in an error.
+    pub failures: u64,
+    /// Tokens in the cache now.
+    pub entries: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    coalesced: AtomicU64,
+    exchanges: AtomicU64,
+    retries: AtomicU64,
+    failures: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+type ExchangeOutcome = Result<Arc<OboToken>, ExchangeError>;
+
+/// The broker: one per client registration, shared by every request.
+#[derive(Clone)]
+pub struct OboService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    http: Client,
+    endpoint: TokenEndpoint,
+    retry: RetryPolicy,
+    cache: TokenCache,
+    flights: Arc<Flights<Arc<OboToken>, ExchangeError>>,
+    counters: Counters,
+    logger: Option<Logger>,
+}
+
+impl OboService {
+    /// Builds the service; fails only if the HTTP client cannot be built (a proxy URL
+    /// reqwest refuses).
+    pub fn new(config: Config, logger: Option<Logger>) -> Result<Self, String> {
+        let http = http_client(&config)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                endpoint: TokenEndpoint::new(config.issuer.clone(), config.token_endpoint.clone()),
+                retry: RetryPolicy {
+                    max_retries: config.max_retries,
+                    delay: config.retry_delay,
+                },
+                cache: TokenCache::new(config.max_cache_entries, config.expiry_buffer),
+                flights: Arc::default(),
+                counters: Counters::default(),
+                http,
+                config,
+                logger,
+            }),
+        })
+    }
+
+    /// Checks the arguments in LibreChat's order (access token, scopes, identity) and
+    /// builds the cache key.
+    pub fn prepare(
+        &self,
+        user: &IdentitySource,
+        context: Option<&IdentitySource>,
+        access_token: &str,
+        scopes: &str,
+        from_cache: bool,
+    ) -> Result<ExchangeRequest, RequestError> {
+        if access_token.is_empty() {
+            return Err(RequestError::MissingAccessToken);
+        }
+        if scopes.trim().is_empty() {
+            return Err(RequestError::MissingScopes);
+        }
+        if scopes.contains(SEPARATOR) {
+            return Err(RequestError::SeparatorInValue("scopes"));
+        }
+        let identity = IdentityTuple::resolve(user, context).ok_or(RequestError::NotOpenIdUser)?;
+        identity
+            .check_separators()
+            .map_err(|bad| RequestError::SeparatorInValue(bad.0))?;
+        Ok(ExchangeRequest {
+            key: identity.cache_key(scopes, access_token),
+            subject: identity.subject,
+            assertion: access_token.into(),
+            scopes: scopes.into(),
+            from_cache,
+        })
+    }
+
+    /// The cached answer for `request`, if it may be served: the hot path, run on the
+    /// caller's thread.
+    pub fn cached(&self, request: &ExchangeRequest) -> Option<Arc<OboToken>> {
+        if !request.from_cache {
+            return None;
+        }
+        let token = self.inner.cache.get(&request.key)?;
+        bump(&self.inner.counters.hits);
+        Some(token)
+    }
+
+    /// Answers `request` from the cache, an exchange in flight, or a new exchange.
+    /// With `from_cache` false it neither reads nor joins, but its result is cached.
+    pub async fn exchange(&self, request: ExchangeRequest) -> ExchangeOutcome {
+        let inner = &self.inner;
+        if !request.from_cache {
+            return Arc::clone(inner).run_exchange(request).await;
+        }
+        let counters = &inner.counters;
+        let flight = inner.flights.join_or_start(
+            &request.key,
+            || inner.cache.get(&request.key),
+            || Arc::clone(inner).run_exchange(request.clone()),
+        );
+        match flight {
+            Flight::Ready(token) => {
+                bump(&counters.hits);
+                Ok(token)
+            }
+            Flight::Joined(shared) => {
+                bump(&counters.misses);
+                bump(&counters.coalesced);
+                inner.log(Level::Debug, || {
+                    format!(
+                        "Joining in-flight OBO exchange for user: {}",
+                        request.subject
+                    )
+                });
+                shared.await
+            }
+            Flight::Started(shared) => {
+                bump(&counters.misses);
+                shared.await
+            }
+        }
+    }
+
+    /// Drops the cached tokens of one identity, or of one identity and scope string;
+    /// returns how many were dropped. Exchanges in flight are not cancelled.
+    pub fn invalidate(
+        &self,
+        user: &IdentitySource,
+        context: Option<&IdentitySource>,
+        scopes: Option<&str>,
+    ) -> Result<u64, RequestError> {
+        let identity = IdentityTuple::resolve(user, context).ok_or(RequestError::NotOpenIdUser)?;
+        let mut prefix = identity.key_prefix();
+        if let Some(scopes) = scopes {
+            prefix.push_str(scopes);
+            prefix.push(SEPARATOR);
+        }
+        Ok(self.inner.cache.invalidate_prefix(&prefix))
+    }
+
+    pub fn clear(&self) {
+        self.inner.cache.clear();
+    }
+
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Stats {
+            hits: load(&c.hits),
+            misses: load(&c.misses),
+            coalesced: load(&c.coalesced),
+            exchanges: load(&c.exchanges),
+            retries: load(&c.retries),
+            failures: load(&c.failures),
+            entries: self.inner.cache.len(),
+        }
+    }
+}
+
+impl Inner {
+    fn log(&self, level: Level, message: impl FnOnce() -> String) {
+        if let Some(logger) = &self.logger {
+            logger(level, format!("[OboTokenService] {}", message()));
+        }
+    }
+
+    /// One exchange with its retries; a success is cached before it is returned.
+    async fn run_exchange(self: Arc<Self>, request: ExchangeRequest) -> ExchangeOutcome {
+        bump(&self.counters.exchanges);
+        self.log(Level::Debug, || {
+            format!(
+                "Requesting new OBO token for user: {}, scopes: {}",
+                request.subject, request.scopes
+            )
+        });
+        let requested_at = expiry::now_ms();
+        let attempt = || async {
+            let endpoint = self.endpoint.get(&self.http).await?;
+            grant::request_on_behalf_of(
+                &self.http,
+                endpoint,
+                &self.config.client_auth,
+                &request.assertion,
+                &request.scopes,
+            )
+            .await
+        };
+        let on_retry = |error: &ExchangeError, wait: std::time::Duration| {
+            bump(&self.counters.retries);
+            self.log(Level::Warn, || {
+                format!(
+                    "Transient OBO exchange failure for user: {}, retrying in {} ms: {error}",
+                    request.subject,
+                    wait.as_millis()
+                )
+            });
+        };
+        match self.retry.run(attempt, on_retry).await {
+            Ok(grant) => {
+                let expires_in = expiry::normalize_expires_in(grant.expires_in.as_ref());
+                let token = Arc::new(OboToken {
+                    access_token: grant.access_token,
+                    expires_in,
+                    expires_at: requested_at + expires_in * 1000,
+                    scope: request.scopes.to_string(),
+                });
+                self.cache.insert(request.key, Arc::clone(&token));
+                self.log(Level::Debug, || {
+                    format!(
+                        "Obtained and cached OBO token for user: {}",
+                        request.subject
+                    )
+                });
+                Ok(token)
+            }
+            Err(error) => {
+                bump(&self.counters.failures);
+                self.log(Level::Error, || {
+                    format!("OBO exchange failed for user: {}: {error}", request.subject)
+                });
+                Err(error)
+            }
+        }
+    }
+}
+
+/// One pooled client per service: rustls, no redirects (a token endpoint that
+/// redirects is misconfigured, and following would resend the credential), no proxy
+/// unless configured, as LibreChat ignores HTTP(S)_PROXY and honours only `PROXY`.
+fn http_client(config: &Config) -> Result<Client, String> {
+    let builder = Client::builder()
+        .use_rustls_tls()
+        .timeout(config.request_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("librechat-obo/", env!("CARGO_PKG_VERSION")));
+    let builder = match &config.proxy {
+        Some(proxy) => builder
+            .proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|e| format!("options.proxy: {e}"))?),
+        None => builder.no_proxy(),
+    };
+    builder.build().map_err(|e| format!("HTTP client: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Options;
+    use crate::test_server::{json, Reply, TestServer};
+    use std::time::{Duration, Instant};
+
+    const OK: &str =
+        r#"{"access_token":"downstream-at","token_type":"Bearer","expires_in":"3599"}"#;
+    const ASSERTION: &str = "header.payload-of-the-user.signature";
+
+    fn service(server: &TestServer, tweak: impl FnOnce(&mut Options)) -> OboService {
+        let mut options = Options {
+            issuer: Some(server.url.clone()),
+            client_id: Some("middle-tier".into()),
+            client_secret: Some("middle-secret".into()),
+            token_endpoint: Some(format!("{}/token", server.url)),
+            retry_delay_ms: Some(1.0),
+            ..Options::default()
+        };
+        tweak(&mut options);
+        OboService::new(Config::from_options(options).unwrap(), None).unwrap()
+    }
+
+    fn user(subject: &str) -> IdentitySource {
+        IdentitySource {
+            subject: Some(subject.into()),
+            ..IdentitySource::default()
+        }
+    }
+
+    fn request(svc: &OboService, subject: &str, from_cache: bool) -> ExchangeRequest {
+        svc.prepare(
+            &user(subject),
+            None,
+            ASSERTION,
+            "api://mcp/.default",
+            from_cache,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sends_librechats_grant_and_caches_the_answer() {
+        let server = TestServer::start(vec![json(200, OK)]).await;
+        let svc = service(&server, |_| {});
+        let before = expiry::now_ms();
+        let token = svc.exchange(request(&svc, "alice", true)).await.unwrap();
+        assert_eq!(token.access_token, "downstream-at");
+        assert_eq!(token.expires_in, 3599);
+        assert!(
+            token.expires_at >= before + 3_599_000
+                && token.expires_at <= expiry::now_ms() + 3_599_000
+        );
+        assert_eq!(token.scope, "api://mcp/.default");
+
+        let sent = server.received();
+        assert_eq!(sent.len(), 1);
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(sent[0].body.as_bytes())
+            .into_owned()
+            .collect();
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(field("grant_type"), Some(grant::JWT_BEARER));
+        assert_eq!(field("assertion"), Some(ASSERTION));
+        assert_eq!(field("scope"), Some("api://mcp/.default"));
+        assert_eq!(field("requested_token_use"), Some("on_behalf_of"));
+        assert_eq!(field("client_id"), Some("middle-tier"));
+        assert_eq!(field("client_secret"), Some("middle-secret"));
+
+        assert_eq!(svc.cached(&request(&svc, "alice", true)), Some(token));
+        assert_eq!(svc.cached(&request(&svc, "alice", false)), None);
+        assert_eq!(svc.cached(&request(&svc, "bob", true)), None);
+        let stats = svc.stats();
+        assert_eq!(
+            (stats.hits, stats.misses, stats.exchanges, stats.entries),
+            (1, 1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_make_one_request() {
+        let server =
+            TestServer::start(vec![json(200, OK).delayed(Duration::from_millis(100))]).await;
+        let svc = service(&server, |_| {});
+        let calls = (0..50).map(|_| svc.exchange(request(&svc, "alice", true)));
+        let results = futures_util::future::join_all(calls).await;
+        assert!(results
+            .iter()
+            .all(|r| r.as_ref().unwrap().access_token == "downstream-at"));
+        assert_eq!(server.received().len(), 1);
+        let stats = svc.stats();
+        assert_eq!(
+            (stats.misses, stats.coalesced, stats.exchanges),
+            (50, 49, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn forced_exchange_neither_reads_nor_joins_but_writes() {
+        let server = TestServer::start(vec![json(200, OK)]).await;
+        let svc = service(&server, |_| {});
+        svc.exchange(request(&svc, "alice", true)).await.unwrap();
+        svc.exchange(request(&svc, "alice", false)).await.unwrap();
+        assert_eq!(server.received().len(), 2);
+        assert!(svc.cached(&request(&svc, "alice", true)).is_some());
+    }
+
+    #[tokio::test]
+    async fn transient_failure_then_success_makes_two_requests() {
+        let unavailable = json(503, r#"{"error":"temporarily_unavailable"}"#);
+        let server = TestServer::start(vec![unavailable, json(200, OK)]).await;
+        let svc = service(&server, |_| {});
+        svc.exchange(request(&svc, "alice", true)).await.unwrap();
+        assert_eq!(server.received().len(), 2);
+        assert_eq!(svc.stats().retries, 1);
+    }
+
+    #[tokio::test]
+    async fn dropped_connection_is_retried() {
+        let server = TestServer::start(vec![Reply::Drop, json(200, OK)]).await;
+        let svc = service(&server, |_| {});
+        svc.exchange(request(&svc, "alice", true)).await.unwrap();
+        assert_eq!(server.received().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn permanent_failure_is_returned_at_once_and_not_cached() {
+        let body = r#"{"error":"invalid_grant","error_description":"AADSTS50013: Assertion failed signature validation.","error_codes":[50013]}"#;
+        let server = TestServer::start(vec![json(400, body), json(200, OK)]).await;
+        let svc = service(&server, |o| o.max_retries = Some(3.0));
+        let error = svc
+            .exchange(request(&svc, "alice", true))
+            .await
+            .unwrap_err();
+        assert!(!error.is_retryable());
+        assert_eq!(error.status(), Some(400));
+        assert_eq!(error.idp_body().unwrap().error_codes, Some(vec![50013]));
+        assert_eq!(server.received().len(), 1);
+        assert_eq!(svc.stats().entries, 0);
+        assert_eq!(svc.stats().failures, 1);
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_honoured() {
+        let throttled = json(429, "{}").header("retry-after", "1");
+        let server = TestServer::start(vec![throttled, json(200, OK)]).await;
+        let svc = service(&server, |_| {});
+        let started = Instant::now();
+        svc.exchange(request(&svc, "alice", true)).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        assert_eq!(server.received().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_response_without_access_token_caches_nothing() {
+        let server = TestServer::start(vec![json(200, r#"{"token_type":"Bearer"}"#)]).await;
+        let svc = service(&server, |_| {});
+        let error = svc
+            .exchange(request(&svc, "alice", true))
+            .await
+            .unwrap_err();
+        assert_eq!(error.failure_reason(), "empty_exchange_response");
+        assert_eq!(svc.stats().entries, 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_discovery_is_retried_on_the_next_call() {
+        let server = TestServer::start_with(|url| {
+            let document = format!(
+                r#"{{"issuer":"{url}","authorization_endpoint":"{url}/auth",
+                "token_endpoint":"{url}/token","jwks_uri":"{url}/jwks",
+                "response_types_supported":["code"],"subject_types_supported":["public"],
+                "id_token_signing_alg_values_supported":["RS256"]}}"#
+            );
+            vec![
+                json(503, "{}"),
+                json(200, &document),
+                json(200, r#"{"keys":[]}"#),
+                json(200, OK),
+            ]
+        })
+        .await;
+        let svc = service(&server, |o| {
+            o.token_endpoint = None;
+            o.max_retries = Some(0.0);
+        });
+        let first = svc
+            .exchange(request(&svc, "alice", true))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                first,
+                ExchangeError::Discovery {
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{first}"
+        );
+        svc.exchange(request(&svc, "alice", true)).await.unwrap();
+        svc.exchange(request(&svc, "bob", true)).await.unwrap();
+        let paths: Vec<String> = server
+            .received()
+            .iter()
+            .map(|r| r.head.split(' ').nth(1).unwrap_or_default().to_owned())
+            .collect();
+        let expected = [
+            "/.well-known/openid-configuration",
+            "/.well-known/openid-configuration",
+            "/jwks",
+            "/token",
+            "/token",
+        ];
+        assert_eq!(paths, expected);
+    }
+
+    #[test]
+    fn arguments_are_checked_in_librechats_order() {
+        let svc = OboService::new(
+            Config::from_options(Options {
+                issuer: Some("https://idp.example".into()),
+                client_id: Some("c".into()),
+                client_secret: Some("s".into()),
+                ..Options::default()
+            })
+            .unwrap(),
+            None,
+        )
+        .unwrap();
+        let check = |user: &IdentitySource, token: &str, scopes: &str| {
+            svc.prepare(user, None, token, scopes, true).unwrap_err()
+        };
+        assert_eq!(check(&user(""), "", ""), RequestError::MissingAccessToken);
+        assert_eq!(check(&user(""), "t", " "), RequestError::MissingScopes);
+        assert_eq!(check(&user(" "), "t", "s"), RequestError::NotOpenIdUser);
+        assert_eq!(
+            check(&user("a"), "t", "s\u{1f}x"),
+            RequestError::SeparatorInValue("scopes")
+        );
+        let alice = svc.prepare(&user("a"), None, "t1", "s", true).unwrap();
+        let other_token = svc.prepare(&user("a"), None, "t2", "s", true).unwrap();
+        assert_ne!(alice.key, other_token.key);
+        assert!(!alice.key.contains("t1"));
+    }
+}
