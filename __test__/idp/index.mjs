@@ -1,0 +1,318 @@
+// The local identity provider for tests, the demo and the benchmark.
+//
+// A real OpenID provider (npm `oidc-provider`) on 127.0.0.1 with Entra's On-Behalf-Of
+// grant added (RFC 7523 jwt-bearer + requested_token_use=on_behalf_of). Assertions are
+// verified against the provider's own signing key and must be addressed to the calling
+// client; issued tokens are RS256 JWTs for the downstream resource. Errors have Entra's
+// shape (error, error_description "AADSTSnnn: …", error_codes, trace_id, correlation_id,
+// suberror, claims). Fault injection and call counters make retry and single-flight
+// behaviour observable from tests.
+
+import { createServer } from 'node:http'
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import Provider from 'oidc-provider'
+import * as jose from 'jose'
+
+export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
+const GRAPH = 'https://graph.microsoft.com'
+const KEY_ID = 'k1'
+
+/** Clients registered at the IdP: the middle tier (LibreChat) with each secret method. */
+export const CLIENTS = {
+  post: { clientId: 'middle-tier', clientSecret: 'middle-tier-secret', method: 'client_secret_post' },
+  basic: { clientId: 'middle-tier-basic', clientSecret: 'basic secret&:/', method: 'client_secret_basic' },
+}
+/** The application ID URI of the middle tier: user tokens for LibreChat carry it as `aud`. */
+export const MIDDLE_TIER_APP = 'api://middle-tier'
+
+/** Downstream APIs (MCP servers and Graph) and the delegated scopes each one exposes. */
+export const RESOURCES = {
+  'api://mcp-files': ['files.read', 'files.write'],
+  'api://mcp-mail': ['mail.read'],
+  [GRAPH]: ['User.Read', 'Mail.Read'],
+}
+
+/**
+ * Users. `consented` lists the resources the user (or an admin) consented to;
+ * `mfa: 'required'` means Conditional Access demands MFA for every downstream resource.
+ */
+export const USERS = {
+  alice: { oid: '00000000-0000-0000-0000-00000000a11c', consented: Object.keys(RESOURCES) },
+  bob: { oid: '00000000-0000-0000-0000-000000000b0b', consented: Object.keys(RESOURCES), mfa: 'required' },
+  carol: { oid: '00000000-0000-0000-0000-0000000ca201', consented: [] },
+}
+export const TENANT = '11111111-2222-3333-4444-555555555555'
+
+/**
+ * Starts the IdP on a free loopback port.
+ * @returns {Promise<Idp>}
+ */
+export async function startIdp() {
+  const { privateKey, publicKey } = await jose.generateKeyPair('RS256', { extractable: true })
+  const privateJwk = { ...(await jose.exportJWK(privateKey)), kid: KEY_ID, alg: 'RS256', use: 'sig' }
+
+  const server = createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const issuer = `http://127.0.0.1:${server.address().port}`
+
+  const state = {
+    counters: { token: 0, obo: 0, discovery: 0, faults: 0 },
+    faults: [],
+    /** What the OBO grant answers as expires_in (a number, a numeric string, or undefined to omit). */
+    expiresIn: 3600,
+    /** Delay before answering each OBO request, to widen race windows in tests. */
+    oboDelayMs: 0,
+  }
+
+  const provider = new Provider(issuer, {
+    clients: Object.values(CLIENTS).map((c) => ({
+      client_id: c.clientId,
+      client_secret: c.clientSecret,
+      token_endpoint_auth_method: c.method,
+      grant_types: [JWT_BEARER],
+      response_types: [],
+      redirect_uris: [],
+    })),
+    jwks: { keys: [privateJwk] },
+    features: { devInteractions: { enabled: false } },
+    findAccount: (ctx, sub) => (USERS[sub] ? { accountId: sub, claims: () => ({ sub }) } : undefined),
+  })
+  provider.registerGrantType(JWT_BEARER, oboGrant(state, issuer, publicKey, privateKey), [
+    'assertion',
+    'scope',
+    'requested_token_use',
+  ])
+  provider.use(testMiddleware(state))
+  server.on('request', provider.callback())
+  // Faults may destroy sockets mid-request; keep the server from logging them as crashes.
+  server.on('clientError', (err, socket) => socket.destroy())
+
+  const mint = (claims, ttlSeconds) => signToken(privateKey, issuer, claims, ttlSeconds)
+  return {
+    issuer,
+    tokenEndpoint: `${issuer}/token`,
+    counters: state.counters,
+    /** Queues faults for the next token requests, in order. */
+    injectFaults: (...faults) => state.faults.push(...faults),
+    setExpiresIn: (value) => {
+      state.expiresIn = value
+    },
+    setOboDelay: (ms) => {
+      state.oboDelayMs = ms
+    },
+    resetCounters: () => {
+      for (const name of Object.keys(state.counters)) state.counters[name] = 0
+      state.faults.length = 0
+    },
+    /**
+     * Test-only sign-in: the access token LibreChat would hold for `user` after login,
+     * addressed to the middle tier (or to `aud`).
+     */
+    mintUserToken: (user, { aud = MIDDLE_TIER_APP, ttlSeconds = 3600, amr = ['pwd'] } = {}) =>
+      mint(
+        {
+          sub: user,
+          oid: USERS[user]?.oid ?? randomUUID(),
+          tid: TENANT,
+          aud,
+          azp: 'librechat-spa',
+          scp: 'access_as_user',
+          amr,
+          name: user,
+          preferred_username: `${user}@example.com`,
+        },
+        ttlSeconds,
+      ),
+    /** Verifies a token against the IdP's published JWKS, as a resource server would. */
+    verify: async (token, audience) => {
+      const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/jwks`))
+      const { payload } = await jose.jwtVerify(token, jwks, { issuer, audience, algorithms: ['RS256'] })
+      return payload
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(resolve)
+      }),
+  }
+}
+
+function signToken(privateKey, issuer, claims, ttlSeconds) {
+  const now = Math.floor(Date.now() / 1000)
+  return new jose.SignJWT({ ver: '2.0', ...claims })
+    .setProtectedHeader({ alg: 'RS256', kid: KEY_ID, typ: 'at+jwt' })
+    .setIssuer(issuer)
+    .setIssuedAt(now)
+    .setNotBefore(now)
+    .setExpirationTime(now + ttlSeconds)
+    .setJti(randomUUID())
+    .sign(privateKey)
+}
+
+/** Entra-shaped error body. */
+function entraError(status, error, code, description, extra = {}) {
+  const traceId = randomUUID()
+  const correlationId = randomUUID()
+  const timestamp = new Date().toISOString().replace('T', ' ').replace(/\..+/, 'Z')
+  return {
+    status,
+    body: {
+      error,
+      error_description: `AADSTS${code}: ${description}\r\nTrace ID: ${traceId}\r\nCorrelation ID: ${correlationId}\r\nTimestamp: ${timestamp}`,
+      error_codes: [code],
+      timestamp,
+      trace_id: traceId,
+      correlation_id: correlationId,
+      ...extra,
+    },
+  }
+}
+
+/** Splits an Entra scope string into one resource and its scopes, or an error. */
+function parseScopes(scope) {
+  const requested = String(scope ?? '')
+    .split(' ')
+    .filter(Boolean)
+    .filter((s) => !['openid', 'profile', 'email', 'offline_access'].includes(s))
+  if (requested.length === 0) {
+    return { error: entraError(400, 'invalid_scope', 70011, 'The provided value for the input parameter \'scope\' is not valid.') }
+  }
+  const resources = new Set()
+  const scopes = []
+  for (const item of requested) {
+    const slash = item.lastIndexOf('/')
+    const resource = slash > 0 && item.includes('://') ? item.slice(0, slash) : GRAPH
+    const name = slash > 0 && item.includes('://') ? item.slice(slash + 1) : item
+    resources.add(resource)
+    scopes.push(name)
+  }
+  if (resources.size > 1) {
+    return {
+      error: entraError(400, 'invalid_request', 700022, 'The provided value for the input parameter scope is not valid because it contains more than one resource.'),
+    }
+  }
+  const [resource] = resources
+  const known = RESOURCES[resource]
+  if (!known) {
+    return {
+      error: entraError(400, 'invalid_resource', 500011, `The resource principal named ${resource} was not found in the tenant.`),
+    }
+  }
+  const granted = scopes.includes('.default') ? known : scopes
+  const unknown = granted.find((s) => !known.includes(s))
+  if (unknown) {
+    return {
+      error: entraError(400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid. The scope ${unknown} does not exist.`),
+    }
+  }
+  return { resource, granted }
+}
+
+/** The On-Behalf-Of grant handler. */
+function oboGrant(state, issuer, publicKey, privateKey) {
+  return async function handleObo(ctx) {
+    state.counters.obo += 1
+    if (state.oboDelayMs) await sleep(state.oboDelayMs)
+    const reply = ({ status, body }) => {
+      ctx.status = status
+      ctx.body = body
+    }
+    const { assertion, scope, requested_token_use: use } = ctx.oidc.params
+    const client = ctx.oidc.client
+    if (use !== 'on_behalf_of') {
+      return reply(entraError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'requested_token_use'."))
+    }
+    if (!assertion) {
+      return reply(entraError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'assertion'."))
+    }
+
+    let user
+    try {
+      ;({ payload: user } = await jose.jwtVerify(assertion, publicKey, { issuer, algorithms: ['RS256'] }))
+    } catch (err) {
+      if (err.code === 'ERR_JWT_EXPIRED') {
+        return reply(entraError(400, 'invalid_grant', 500133, 'Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token.'))
+      }
+      return reply(entraError(400, 'invalid_grant', 50013, 'Assertion failed signature validation.'))
+    }
+    const audiences = [client.clientId, `api://${client.clientId}`]
+    if (!audiences.includes(user.aud)) {
+      return reply(entraError(400, 'invalid_grant', 50013, 'Assertion audience does not match the Client app presenting the assertion.'))
+    }
+
+    const parsed = parseScopes(scope)
+    if (parsed.error) return reply(parsed.error)
+    const { resource, granted } = parsed
+
+    const account = USERS[user.sub]
+    if (!account?.consented.includes(resource)) {
+      return reply(entraError(400, 'invalid_grant', 65001, `The user or administrator has not consented to use the application with ID '${client.clientId}'. Send an interactive authorization request for this user and resource.`, { suberror: 'consent_required' }))
+    }
+    if (account.mfa === 'required' && !(user.amr ?? []).includes('mfa')) {
+      return reply(entraError(400, 'interaction_required', 50076, "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '" + resource + "'.", {
+        suberror: 'basic_action',
+        claims: JSON.stringify({ access_token: { capolids: { essential: true, values: ['mfa-policy-1'] } } }),
+      }))
+    }
+
+    const lifetime = Number(state.expiresIn ?? 3600)
+    const accessToken = await signToken(
+      privateKey,
+      issuer,
+      {
+        sub: user.sub,
+        oid: user.oid,
+        tid: user.tid,
+        aud: resource,
+        azp: client.clientId,
+        appid: client.clientId,
+        scp: granted.join(' '),
+        amr: user.amr,
+      },
+      Number.isFinite(lifetime) && lifetime > 0 ? lifetime : 3600,
+    )
+    const body = {
+      token_type: 'Bearer',
+      scope: granted.map((s) => (resource === GRAPH ? s : `${resource}/${s}`)).join(' '),
+      ext_expires_in: state.expiresIn,
+      access_token: accessToken,
+    }
+    if (state.expiresIn !== undefined) body.expires_in = state.expiresIn
+    ctx.status = 200
+    ctx.body = body
+  }
+}
+
+/**
+ * Counts requests, applies queued faults to the token endpoint, and reshapes the
+ * provider's own token-endpoint errors (bad client credentials) the way Entra words them.
+ */
+function testMiddleware(state) {
+  return async function test(ctx, next) {
+    if (ctx.path === '/.well-known/openid-configuration') state.counters.discovery += 1
+    if (ctx.path !== '/token' || ctx.method !== 'POST') return next()
+    state.counters.token += 1
+    const fault = state.faults.shift()
+    if (fault) {
+      state.counters.faults += 1
+      if (fault.delayMs) await sleep(fault.delayMs)
+      if (fault.drop) {
+        ctx.req.socket.destroy()
+        ctx.respond = false
+        return
+      }
+      if (fault.status) {
+        if (fault.retryAfter !== undefined) ctx.set('Retry-After', String(fault.retryAfter))
+        ctx.status = fault.status
+        ctx.body = fault.body ?? entraError(fault.status, fault.error ?? 'temporarily_unavailable', 50196, 'The server is temporarily unavailable.').body
+        return
+      }
+    }
+    await next()
+    if (ctx.status === 401 && ctx.body?.error === 'invalid_client') {
+      const { body } = entraError(401, 'invalid_client', 7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.')
+      ctx.body = body
+    }
+  }
+}
