@@ -1,0 +1,227 @@
+// Real exchanges against the local IdP: tokens, cache, single-flight, retry, expiry.
+
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { CLIENTS, TENANT } from './idp/index.mjs'
+import { useIdp, newService, rejection, FILES, MAIL, OboExchangeError } from './helpers.mjs'
+
+const ctx = useIdp()
+const alice = { openidId: 'alice', tenantId: TENANT }
+
+describe('exchangeOboToken against the local IdP', () => {
+  it('returns a token for the downstream resource that verifies against the IdP keys', async () => {
+    const { service } = newService(ctx.idp)
+    const before = Date.now()
+    const token = await service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES)
+    assert.deepEqual(Object.keys(token).sort(), ['access_token', 'expires_at', 'expires_in', 'scope', 'token_type'])
+    assert.equal(token.token_type, 'Bearer')
+    assert.equal(token.scope, FILES)
+    assert.equal(token.expires_in, 3600)
+    assert.ok(token.expires_at >= before + 3_600_000 && token.expires_at <= Date.now() + 3_600_000)
+    const claims = await ctx.idp.verify(token.access_token, 'api://mcp-files')
+    assert.equal(claims.sub, 'alice')
+    assert.equal(claims.azp, CLIENTS.post.clientId)
+    assert.equal(claims.scp, 'files.read')
+    assert.equal(claims.tid, TENANT)
+  })
+
+  it('works with client_secret_basic', async () => {
+    const { service } = newService(ctx.idp, {}, CLIENTS.basic)
+    const assertion = await ctx.idp.mintUserToken('alice', { aud: `api://${CLIENTS.basic.clientId}` })
+    const token = await service.exchangeOboToken(alice, assertion, MAIL)
+    assert.equal((await ctx.idp.verify(token.access_token, 'api://mcp-mail')).sub, 'alice')
+  })
+
+  it('answers a second call from the cache without a request', async () => {
+    const { service } = newService(ctx.idp)
+    const assertion = await ctx.idp.mintUserToken('alice')
+    const first = await service.exchangeOboToken(alice, assertion, FILES)
+    const second = await service.exchangeOboToken(alice, assertion, FILES)
+    assert.deepEqual(second, first)
+    assert.equal(ctx.idp.counters.obo, 1)
+    assert.deepEqual(service.stats(), { hits: 1, misses: 1, coalesced: 0, exchanges: 1, retries: 0, failures: 0, entries: 1 })
+  })
+
+  it('makes a new request with fromCache=false and caches its result', async () => {
+    const { service } = newService(ctx.idp)
+    const assertion = await ctx.idp.mintUserToken('alice')
+    const cached = await service.exchangeOboToken(alice, assertion, FILES)
+    const forced = await service.exchangeOboToken(alice, assertion, FILES, false)
+    assert.notEqual(forced.access_token, cached.access_token)
+    assert.equal(ctx.idp.counters.obo, 2)
+    const after = await service.exchangeOboToken(alice, assertion, FILES)
+    assert.equal(after.access_token, forced.access_token)
+    assert.equal(ctx.idp.counters.obo, 2)
+  })
+
+  it('never shares a token across users, scopes, tenants, issuers or assertions', async () => {
+    const { service } = newService(ctx.idp)
+    const aliceToken = await ctx.idp.mintUserToken('alice')
+    const variants = [
+      [alice, aliceToken, FILES],
+      [{ openidId: 'bob' }, await ctx.idp.mintUserToken('bob', { amr: ['pwd', 'mfa'] }), FILES],
+      [alice, aliceToken, 'api://mcp-files/files.write'],
+      [{ ...alice, tenantId: 'other-tenant' }, aliceToken, FILES],
+      [{ ...alice, openidIssuer: 'https://other-issuer.example' }, aliceToken, FILES],
+      [alice, await ctx.idp.mintUserToken('alice'), FILES],
+      [alice, aliceToken, FILES, { openidSubject: 'alice', tenantId: 'context-tenant' }],
+    ]
+    const tokens = new Set()
+    for (const [user, assertion, scopes, context] of variants) {
+      tokens.add((await service.exchangeOboToken(user, assertion, scopes, true, context)).access_token)
+    }
+    assert.equal(tokens.size, variants.length)
+    assert.equal(ctx.idp.counters.obo, variants.length)
+    assert.equal(service.stats().entries, variants.length)
+  })
+
+  it('makes one request for 50 concurrent calls on one key, and all get the same token', async () => {
+    const { service } = newService(ctx.idp)
+    ctx.idp.setOboDelay(100)
+    const assertion = await ctx.idp.mintUserToken('alice')
+    const results = await Promise.all(Array.from({ length: 50 }, () => service.exchangeOboToken(alice, assertion, FILES)))
+    assert.equal(ctx.idp.counters.obo, 1)
+    assert.equal(new Set(results.map((r) => r.access_token)).size, 1)
+    const stats = service.stats()
+    assert.equal(stats.exchanges, 1)
+    assert.equal(stats.coalesced, 49)
+  })
+
+  it('delivers a shared failure to every joiner and caches nothing', async () => {
+    const { service } = newService(ctx.idp)
+    ctx.idp.setOboDelay(100)
+    const assertion = await ctx.idp.mintUserToken('carol')
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 20 }, () => service.exchangeOboToken({ openidId: 'carol' }, assertion, FILES)),
+    )
+    assert.equal(ctx.idp.counters.obo, 1)
+    for (const outcome of outcomes) {
+      assert.equal(outcome.status, 'rejected')
+      assert.ok(outcome.reason instanceof OboExchangeError)
+      assert.equal(outcome.reason.suberror, 'consent_required')
+    }
+    assert.equal(service.stats().entries, 0)
+  })
+
+  it('retries a 503 once and succeeds: two requests', async () => {
+    const { service } = newService(ctx.idp)
+    ctx.idp.injectFaults({ status: 503 })
+    await service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES)
+    assert.equal(ctx.idp.counters.token, 2)
+    assert.equal(service.stats().retries, 1)
+  })
+
+  it('retries a dropped connection', async () => {
+    const { service } = newService(ctx.idp)
+    ctx.idp.injectFaults({ drop: true })
+    await service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES)
+    assert.equal(ctx.idp.counters.token, 2)
+  })
+
+  it('gives up after maxRetries with a retryable error', async () => {
+    const { service } = newService(ctx.idp, { maxRetries: 2 })
+    ctx.idp.injectFaults({ status: 503 }, { status: 502, body: '<html>bad gateway</html>' }, { status: 429 })
+    const err = await rejection(service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES))
+    assert.equal(ctx.idp.counters.token, 3)
+    assert.equal(err.status, 429)
+    assert.equal(err.retryable, true)
+    assert.equal(err.oboFailureReason, 'exchange_failed')
+    assert.equal(service.stats().entries, 0)
+  })
+
+  it('times out a slow IdP and retries', async () => {
+    const { service } = newService(ctx.idp, { requestTimeoutMs: 300, maxRetries: 0 })
+    ctx.idp.injectFaults({ delayMs: 1000 })
+    const err = await rejection(service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES))
+    assert.equal(err.code, 'ETIMEDOUT')
+    assert.equal(err.retryable, true)
+
+    const { service: patient } = newService(ctx.idp, { requestTimeoutMs: 300 })
+    ctx.idp.injectFaults({ delayMs: 1000 })
+    await patient.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES)
+    assert.equal(patient.stats().retries, 1)
+  })
+
+  it('makes one request for invalid_grant', async () => {
+    const { service } = newService(ctx.idp, { maxRetries: 3 })
+    const expired = await ctx.idp.mintUserToken('alice', { ttlSeconds: -60 })
+    const err = await rejection(service.exchangeOboToken(alice, expired, FILES))
+    assert.equal(ctx.idp.counters.token, 1)
+    assert.equal(err.error, 'invalid_grant')
+    assert.deepEqual(err.error_codes, [500133])
+    assert.equal(err.retryable, false)
+  })
+
+  it('honours Retry-After', async () => {
+    const { service } = newService(ctx.idp)
+    ctx.idp.injectFaults({ status: 429, retryAfter: 1 })
+    const started = Date.now()
+    await service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES)
+    assert.ok(Date.now() - started >= 1000, 'waited for Retry-After')
+    assert.equal(ctx.idp.counters.token, 2)
+  })
+
+  it('does not serve a token whose lifetime is under the buffer', async () => {
+    const { service } = newService(ctx.idp)
+    ctx.idp.setExpiresIn(20)
+    const assertion = await ctx.idp.mintUserToken('alice')
+    const first = await service.exchangeOboToken(alice, assertion, FILES)
+    assert.equal(first.expires_in, 20)
+    await service.exchangeOboToken(alice, assertion, FILES)
+    assert.equal(ctx.idp.counters.obo, 2)
+
+    const { service: lenient } = newService(ctx.idp, { expiryBufferSeconds: 5 })
+    await lenient.exchangeOboToken(alice, assertion, FILES)
+    await lenient.exchangeOboToken(alice, assertion, FILES)
+    assert.equal(ctx.idp.counters.obo, 3)
+  })
+
+  it('accepts expires_in as a numeric string, and means 3600 when it is missing', async () => {
+    const { service } = newService(ctx.idp)
+    const assertion = await ctx.idp.mintUserToken('alice')
+    ctx.idp.setExpiresIn('1799')
+    assert.equal((await service.exchangeOboToken(alice, assertion, FILES)).expires_in, 1799)
+    ctx.idp.setExpiresIn(undefined)
+    assert.equal((await service.exchangeOboToken(alice, assertion, MAIL)).expires_in, 3600)
+  })
+
+  it('caches nothing when the IdP answers without an access token', async () => {
+    const { service } = newService(ctx.idp)
+    ctx.idp.injectFaults({ status: 200, body: { token_type: 'Bearer', expires_in: 3600 } })
+    const err = await rejection(service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES))
+    assert.equal(err.oboFailureReason, 'empty_exchange_response')
+    assert.equal(err.retryable, false)
+    assert.equal(err.message, 'The identity provider returned no access token for the OBO exchange')
+    assert.equal(service.stats().entries, 0)
+  })
+
+  it('invalidates one user, or one user and scope, and clears all', async () => {
+    const { service } = newService(ctx.idp)
+    const assertion = await ctx.idp.mintUserToken('alice')
+    const bob = { openidId: 'bob' }
+    const bobAssertion = await ctx.idp.mintUserToken('bob', { amr: ['mfa'] })
+    await service.exchangeOboToken(alice, assertion, FILES)
+    await service.exchangeOboToken(alice, assertion, MAIL)
+    await service.exchangeOboToken(bob, bobAssertion, FILES)
+    assert.equal(service.invalidate(alice, MAIL), 1)
+    assert.equal(service.invalidate(alice), 1)
+    assert.equal(service.stats().entries, 1)
+    await service.exchangeOboToken(bob, bobAssertion, FILES)
+    assert.equal(ctx.idp.counters.obo, 3, 'bob is still cached')
+    service.clear()
+    assert.equal(service.stats().entries, 0)
+  })
+
+  it('discovers the token endpoint once; a wrong issuer fails before any token request', async () => {
+    const { service } = newService(ctx.idp, { issuer: `${ctx.idp.issuer}/nowhere`, maxRetries: 0 })
+    const err = await rejection(service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES))
+    assert.match(err.message, /OpenID discovery failed/)
+    assert.equal(ctx.idp.counters.token, 0)
+
+    const { service: good } = newService(ctx.idp)
+    const assertion = await ctx.idp.mintUserToken('alice')
+    await Promise.all([good.exchangeOboToken(alice, assertion, FILES), good.exchangeOboToken(alice, assertion, MAIL)])
+    await good.exchangeOboToken(alice, assertion, 'User.Read')
+    assert.equal(ctx.idp.counters.discovery, 1)
+  })
+})
