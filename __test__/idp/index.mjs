@@ -11,7 +11,6 @@
 import { createServer } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import Provider from 'oidc-provider'
 import * as jose from 'jose'
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
@@ -65,7 +64,7 @@ export async function startIdp() {
     oboDelayMs: 0,
   }
 
-  const provider = new Provider(issuer, {
+  const provider = await quietly(async () => new (await import('oidc-provider')).default(issuer, {
     clients: Object.values(CLIENTS).map((c) => ({
       client_id: c.clientId,
       client_secret: c.clientSecret,
@@ -77,7 +76,7 @@ export async function startIdp() {
     jwks: { keys: [privateJwk] },
     features: { devInteractions: { enabled: false } },
     findAccount: (ctx, sub) => (USERS[sub] ? { accountId: sub, claims: () => ({ sub }) } : undefined),
-  })
+  }))
   provider.registerGrantType(JWT_BEARER, oboGrant(state, issuer, publicKey, privateKey), [
     'assertion',
     'scope',
@@ -135,6 +134,22 @@ export async function startIdp() {
         server.closeAllConnections()
         server.close(resolve)
       }),
+  }
+}
+
+/**
+ * Runs `fn` without oidc-provider's start-up warnings (node 20 is "unsupported" but works;
+ * the in-memory adapter is what a test IdP wants). Other console output passes through.
+ */
+async function quietly(fn) {
+  const warn = console.warn
+  console.warn = (...args) => {
+    if (!String(args[0]).includes('oidc-provider WARNING')) warn(...args)
+  }
+  try {
+    return await fn()
+  } finally {
+    console.warn = warn
   }
 }
 

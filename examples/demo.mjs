@@ -1,0 +1,64 @@
+// `npm run demo`: the whole On-Behalf-Of flow on embedded defaults, no configuration.
+//
+// Starts the local IdP on 127.0.0.1, signs a user in, exchanges the user's token for two
+// MCP servers' scopes, shows a cache hit, then 100 concurrent tool calls on a cold
+// cache served by one IdP request, and prints the service's counters.
+
+import { performance } from 'node:perf_hooks'
+import { startIdp, CLIENTS, TENANT } from '../__test__/idp/index.mjs'
+import obo from '../index.js'
+
+/** Two MCP servers as `librechat.yaml` would declare them, with the resource each one is. */
+const MCP_SERVERS = {
+  'files-mcp': { scopes: 'api://mcp-files/files.read api://mcp-files/files.write', audience: 'api://mcp-files' },
+  'mail-mcp': { scopes: 'api://mcp-mail/mail.read', audience: 'api://mcp-mail' },
+}
+
+const idp = await startIdp()
+try {
+  console.log(`Local IdP (oidc-provider) at ${idp.issuer}\n`)
+  const service = new obo.OboTokenService({
+    issuer: idp.issuer,
+    clientId: CLIENTS.post.clientId,
+    clientSecret: CLIENTS.post.clientSecret,
+  })
+
+  const user = { openidId: 'alice', tenantId: TENANT }
+  const upstream = await idp.mintUserToken('alice')
+  const login = decode(upstream)
+  console.log(`1. alice signs in to LibreChat: access token for aud=${login.aud}, expires in ${login.exp - login.iat} s`)
+
+  console.log('2. One OBO exchange per MCP server (obo.scopes from librechat.yaml):')
+  for (const [server, { scopes, audience }] of Object.entries(MCP_SERVERS)) {
+    const token = await service.exchangeOboToken(user, upstream, scopes)
+    const claims = await idp.verify(token.access_token, audience)
+    console.log(
+      `   ${server.padEnd(10)} aud=${claims.aud} scp="${claims.scp}" sub=${claims.sub} azp=${claims.azp} ` +
+        `expires_in=${token.expires_in}s (signature verified against the IdP's JWKS)`,
+    )
+  }
+  console.log(`   IdP token requests so far: ${idp.counters.obo}`)
+
+  const started = performance.now()
+  await service.exchangeOboToken(user, upstream, MCP_SERVERS['files-mcp'].scopes)
+  const micros = ((performance.now() - started) * 1000).toFixed(0)
+  console.log(`3. Next tool call on files-mcp: served from the cache in ${micros} µs, IdP token requests still ${idp.counters.obo}`)
+
+  service.invalidate(user)
+  const before = idp.counters.obo
+  const calls = Array.from({ length: 100 }, () => service.exchangeOboToken(user, upstream, MCP_SERVERS['mail-mcp'].scopes))
+  const tokens = await Promise.all(calls)
+  console.log(
+    `4. alice's cached tokens dropped (as at logout), then 100 concurrent tool calls on mail-mcp: ` +
+      `${tokens.length} tool calls, ${idp.counters.obo - before} IdP request, ` +
+      `${new Set(tokens.map((t) => t.access_token)).size} distinct token`,
+  )
+
+  console.log('\nservice.stats():', service.stats())
+} finally {
+  await idp.close()
+}
+
+function decode(jwt) {
+  return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'))
+}
