@@ -26,10 +26,31 @@ export declare class NativeOboService {
   stats(): OboStats
 }
 
+/** `null` when the upstream token set is usable for an exchange, else the failure. */
+export declare function checkUpstreamTokens(tokens?: NativeUpstreamTokens | undefined | null): ResolutionFailure | null
+
+/**
+ * Maps a rejection of the session provider (`stage` = "session") or of the resolver
+ * (`stage` = "exchange") to LibreChat's failure.
+ */
+export declare function classifyResolutionFailure(stage: string, facts: NativeErrorFacts): ResolutionFailure
+
 /** The outcome of an exchange that went to the IdP: exactly one field is set. */
 export interface ExchangeSettled {
   token?: OboTokenResponse
   error?: NativeExchangeError
+}
+
+/** Stamps a resolver's answer with LibreChat's expiry rules, or says why it is unusable. */
+export declare function finishResolution(answer: NativeResolverAnswer): ResolutionStamp
+
+/** What can be read off a thrown value (wrapper-sanitized). */
+export interface NativeErrorFacts {
+  retryable?: boolean
+  status?: number
+  code?: string
+  message?: string
+  oboFailureReason?: string
 }
 
 /** A failed exchange, carried by value; the wrapper throws it as an `Error`. */
@@ -59,6 +80,14 @@ export interface NativeIdentity {
   openidIssuer?: string
 }
 
+/** What a resolver answered, without the token itself. */
+export interface NativeResolverAnswer {
+  hasAccessToken: boolean
+  expiresIn?: number | string
+  /** Epoch milliseconds. */
+  expiresAt?: number
+}
+
 /** Service options as the wrapper passes them (already type-checked). */
 export interface NativeServiceOptions {
   issuer?: string
@@ -73,6 +102,13 @@ export interface NativeServiceOptions {
   retryDelayMs?: number
   proxy?: string
   logger?: (level: string, message: string) => void
+}
+
+/** A token set from the session provider or the user's snapshot (wrapper-sanitized). */
+export interface NativeUpstreamTokens {
+  access_token?: string
+  /** Epoch seconds. */
+  expires_at?: number
 }
 
 /** Counters of one service; see `service::Stats`. */
@@ -96,4 +132,18 @@ export interface OboTokenResponse {
   expires_at: number
   /** The scopes that were requested. */
   scope: string
+}
+
+/** An `OboTokenResolutionError` to be: LibreChat's reason, flag and sentence. */
+export interface ResolutionFailure {
+  reason: string
+  retryable: boolean
+  userMessage: string
+}
+
+/** Either the expiry stamp of a usable answer, or why it is not usable. */
+export interface ResolutionStamp {
+  obtainedAt?: number
+  expiresAt?: number
+  failure?: ResolutionFailure
 }

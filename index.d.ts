@@ -39,6 +39,10 @@ export interface OboUser {
   openidId?: string | null
   tenantId?: string | null
   openidIssuer?: string | null
+  provider?: string
+  /** The token snapshot `resolveOboToken` falls back to when there is no live session. */
+  federatedTokens?: OIDCTokens | null
+  openidTokens?: OIDCTokens | null
   [key: string]: unknown
 }
 
@@ -117,3 +121,87 @@ export declare class OboTokenService {
   clear(): void
   stats(): OboStats
 }
+
+export declare namespace OboTokenService {
+  /**
+   * A service from LibreChat's environment: `OPENID_ISSUER`, `OPENID_CLIENT_ID`,
+   * `OPENID_CLIENT_SECRET`, `PROXY`, `OPENID_TOKEN_ENDPOINT_AUTH_METHOD`, and the extras
+   * `LIBRECHAT_OBO_CLIENT_AUTH_METHOD`, `LIBRECHAT_OBO_TOKEN_ENDPOINT`,
+   * `LIBRECHAT_OBO_REQUEST_TIMEOUT_MS`, `LIBRECHAT_OBO_EXPIRY_BUFFER_SECONDS`,
+   * `LIBRECHAT_OBO_MAX_CACHE_ENTRIES`, `LIBRECHAT_OBO_MAX_RETRIES`, `LIBRECHAT_OBO_RETRY_DELAY_MS`.
+   * `extra` supplies options without a variable, such as the logger.
+   */
+  function fromEnv(env?: Record<string, string | undefined>, extra?: Partial<OboServiceOptions>): OboTokenService
+}
+
+/** `obo:` of an MCP server in librechat.yaml. */
+export interface OboConfig {
+  scopes: string
+}
+
+/** LibreChat's `OboTokenResolver`; `OboTokenService#exchangeOboToken` bound to its service is one. */
+export type OboTokenResolver = (
+  user: OboUser,
+  accessToken: string,
+  scopes: string,
+  fromCache?: boolean,
+  identityContext?: OboIdentityContext,
+) => Promise<{ access_token: string; expires_in?: number | string; expires_at?: number }>
+
+/** An OpenID token set; `expires_at` in epoch seconds. */
+export interface OIDCTokens {
+  access_token?: string
+  id_token?: string
+  refresh_token?: string
+  expires_at?: number
+  [key: string]: unknown
+}
+
+/**
+ * Reads (and refreshes) the live session's tokens: resolves to a token set, to `null` when
+ * there is no live session (the user's `federatedTokens`/`openidTokens` are used instead), or
+ * rejects when a refresh failed.
+ */
+export type UpstreamTokenProvider = () => Promise<OIDCTokens | null> | OIDCTokens | null
+
+/** LibreChat's `MCPOAuthTokens` as `resolveOboToken` returns them (times in epoch ms). */
+export interface MCPOAuthTokens {
+  access_token: string
+  token_type: 'Bearer'
+  obtained_at: number
+  /** The token's expiry less 30 s, and at least 1 s ahead. */
+  expires_at: number
+}
+
+export type OboTokenResolutionReason =
+  | 'missing_upstream_token'
+  | 'missing_upstream_access_token'
+  | 'empty_exchange_response'
+  | 'exchange_failed'
+  | 'session_refresh_failed'
+
+/** LibreChat's `OboTokenResolutionError`; `message` is `userMessage`. */
+export declare class OboTokenResolutionError extends Error {
+  constructor(reason: OboTokenResolutionReason, userMessage: string, retryable?: boolean, cause?: unknown)
+  name: 'OboTokenResolutionError'
+  readonly reason: OboTokenResolutionReason
+  readonly retryable: boolean
+  readonly userMessage: string
+  /** The provider's or resolver's error, with the IdP's fields when it was an exchange. */
+  readonly cause?: unknown
+}
+
+/**
+ * LibreChat's `resolveOboToken`: upstream token from the live session (or the user's
+ * snapshot), checked, exchanged through `resolver`, stamped with LibreChat's expiry rules.
+ * `forceRefresh` asks the resolver for a fresh exchange (`fromCache = false`), for when the
+ * MCP server rejected the current token.
+ */
+export declare function resolveOboToken(
+  user: OboUser,
+  oboConfig: OboConfig,
+  resolver: OboTokenService | OboTokenResolver,
+  upstreamTokenProvider: UpstreamTokenProvider,
+  identityContext?: OboIdentityContext,
+  forceRefresh?: boolean,
+): Promise<MCPOAuthTokens>

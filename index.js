@@ -6,7 +6,7 @@
 // promise, and turns failed exchanges into Error objects that carry LibreChat's tags
 // (`retryable`, `oboFailureReason`) and the IdP's fields.
 
-const { NativeOboService } = require('./binding.js')
+const { NativeOboService, checkUpstreamTokens, finishResolution, classifyResolutionFailure } = require('./binding.js')
 
 const LEVELS = ['debug', 'info', 'warn', 'error']
 
@@ -145,6 +145,9 @@ function checkFromCache(fromCache) {
   return fromCache
 }
 
+/** Each service's normalized logger, for `resolveOboToken` to log through. */
+const serviceLoggers = new WeakMap()
+
 function settle(outcome) {
   if (outcome.error) throw new OboExchangeError(outcome.error.message, outcome.error)
   return outcome.token
@@ -163,6 +166,22 @@ class OboTokenService {
     const native = checkOptions(options)
     this.#log = native.logger ?? (() => {})
     this.#native = new NativeOboService(native)
+    serviceLoggers.set(this, this.#log)
+  }
+
+  /**
+   * A service configured from LibreChat's environment: `OPENID_ISSUER`,
+   * `OPENID_CLIENT_ID`, `OPENID_CLIENT_SECRET`, `PROXY`, the auth method from
+   * `OPENID_TOKEN_ENDPOINT_AUTH_METHOD`, and this package's `LIBRECHAT_OBO_*` extras.
+   * `extra` adds options that have no variable (a logger).
+   */
+  static fromEnv(env = process.env, extra = {}) {
+    const options = optionsFromEnv(env)
+    try {
+      return new OboTokenService({ ...options, ...extra })
+    } catch (err) {
+      throw nameVariable(err, env)
+    }
   }
 
   /**
@@ -216,4 +235,170 @@ class OboTokenService {
   }
 }
 
-module.exports = { OboTokenService, OboExchangeError }
+/**
+ * LibreChat's `OboTokenResolutionError`: `reason`, `retryable`, `userMessage` (also the
+ * message) and the original `cause`. Same constructor as LibreChat's.
+ */
+class OboTokenResolutionError extends Error {
+  constructor(reason, userMessage, retryable = false, cause) {
+    super(userMessage)
+    this.name = 'OboTokenResolutionError'
+    this.reason = reason
+    this.retryable = retryable
+    this.userMessage = userMessage
+    this.cause = cause
+  }
+}
+
+/** Variables `fromEnv` reads: LibreChat's first, then this package's extras. */
+const ENV_OPTIONS = [
+  ['OPENID_ISSUER', 'issuer'],
+  ['OPENID_CLIENT_ID', 'clientId'],
+  ['OPENID_CLIENT_SECRET', 'clientSecret'],
+  ['PROXY', 'proxy'],
+  ['OPENID_TOKEN_ENDPOINT_AUTH_METHOD', 'clientAuthMethod'],
+  ['LIBRECHAT_OBO_CLIENT_AUTH_METHOD', 'clientAuthMethod'],
+  ['LIBRECHAT_OBO_TOKEN_ENDPOINT', 'tokenEndpoint'],
+  ['LIBRECHAT_OBO_REQUEST_TIMEOUT_MS', 'requestTimeoutMs', 'integer'],
+  ['LIBRECHAT_OBO_EXPIRY_BUFFER_SECONDS', 'expiryBufferSeconds', 'integer'],
+  ['LIBRECHAT_OBO_MAX_CACHE_ENTRIES', 'maxCacheEntries', 'integer'],
+  ['LIBRECHAT_OBO_MAX_RETRIES', 'maxRetries', 'integer'],
+  ['LIBRECHAT_OBO_RETRY_DELAY_MS', 'retryDelayMs', 'integer'],
+]
+
+/** Options from environment variables; a malformed value is named by its variable. */
+function optionsFromEnv(env) {
+  if (env === null || typeof env !== 'object') throw typeError('env', 'an object', env)
+  const options = {}
+  for (const [variable, option, kind] of ENV_OPTIONS) {
+    const raw = env[variable]
+    if (raw === undefined || raw === null || String(raw).trim() === '') continue
+    const text = String(raw).trim()
+    if (kind === 'integer' && !/^\d+$/.test(text)) {
+      throw new TypeError(`${variable} must be a whole number, got '${text}'`)
+    }
+    options[option] = kind === 'integer' ? Number(text) : text
+  }
+  for (const [variable, option] of ENV_OPTIONS.slice(0, 2)) {
+    if (options[option] === undefined) throw new Error(`${variable} is required`)
+  }
+  return options
+}
+
+/** Rewrites `options.x …` in a validation error to name the variable that set `x`. */
+function nameVariable(err, env) {
+  const match = /^options\.(\w+) /.exec(err?.message ?? '')
+  const candidates = match ? ENV_OPTIONS.filter(([, option]) => option === match[1]) : []
+  const entry = [...candidates].reverse().find(([variable]) => env[variable]) ?? candidates[0]
+  if (entry) err.message = `${entry[0]} (${err.message})`
+  return err
+}
+
+/** Reads what LibreChat's classifier reads off a thrown value, without ever throwing. */
+function errorFacts(err) {
+  const facts = {}
+  try {
+    if (err === null || typeof err !== 'object') {
+      if (err !== undefined && err !== null) facts.message = String(err)
+      return facts
+    }
+    if (typeof err.retryable === 'boolean') facts.retryable = err.retryable
+    const status = err.status ?? err.statusCode ?? err.response?.status
+    if (typeof status === 'number') facts.status = status
+    const code = typeof err.code === 'string' ? err.code : err.cause?.code
+    if (typeof code === 'string') facts.code = code
+    if (err.message !== undefined) facts.message = String(err.message)
+    if (typeof err.oboFailureReason === 'string') facts.oboFailureReason = err.oboFailureReason
+  } catch {
+    // A hostile getter: classify with what was read so far.
+  }
+  return facts
+}
+
+function resolutionError(failure, cause) {
+  return new OboTokenResolutionError(failure.reason, failure.userMessage, failure.retryable, cause)
+}
+
+/** `access_token` and `expires_at` of a token set or a resolver answer, or null if it is not an object. */
+function tokenFields(tokenSet) {
+  try {
+    if (tokenSet === null || typeof tokenSet !== 'object') return null
+    const tokens = {}
+    if (typeof tokenSet.access_token === 'string') tokens.access_token = tokenSet.access_token
+    if (typeof tokenSet.expires_at === 'number') tokens.expires_at = tokenSet.expires_at
+    return tokens
+  } catch {
+    return null
+  }
+}
+
+/** LibreChat's `extractOpenIDTokenInfo` source: the user's federated snapshot, else `openidTokens`. */
+function snapshotTokens(user) {
+  try {
+    if (!user || (user.provider !== 'openid' && !user.openidId)) return null
+    return tokenFields(user.federatedTokens ?? user.openidTokens)
+  } catch {
+    return null
+  }
+}
+
+/**
+ * LibreChat's `resolveOboToken` (packages/api): the user's upstream token from the live
+ * session (`upstreamTokenProvider`), else the user's snapshot; checked for expiry; exchanged
+ * through `resolver` (an `OboTokenService`, or LibreChat's `OboTokenResolver` function);
+ * stamped with LibreChat's expiry rules. Fails with `OboTokenResolutionError`.
+ */
+async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider, identityContext, forceRefresh = false) {
+  if (oboConfig === null || typeof oboConfig !== 'object') throw typeError('oboConfig', 'an object', oboConfig)
+  if (typeof oboConfig.scopes !== 'string') throw typeError('oboConfig.scopes', 'a string', oboConfig.scopes)
+  const isService = resolver instanceof OboTokenService
+  if (!isService && typeof resolver !== 'function') {
+    throw typeError('resolver', 'an OboTokenService or a function', resolver)
+  }
+  if (typeof upstreamTokenProvider !== 'function') {
+    throw typeError('upstreamTokenProvider', 'a function', upstreamTokenProvider)
+  }
+  if (typeof forceRefresh !== 'boolean') throw typeError('forceRefresh', 'a boolean', forceRefresh)
+  const log = (isService && serviceLoggers.get(resolver)) || (() => {})
+
+  let live
+  try {
+    live = await upstreamTokenProvider()
+  } catch (err) {
+    const failure = classifyResolutionFailure('session', errorFacts(err))
+    log('error', `[OBO] Upstream session refresh failed (${failure.retryable ? 'transient' : 'permanent'})`)
+    throw resolutionError(failure, err)
+  }
+  const tokens = live === null || live === undefined ? snapshotTokens(user) : tokenFields(live)
+  const unusable = checkUpstreamTokens(tokens ?? undefined)
+  if (unusable) {
+    log('warn', `[OBO] ${unusable.userMessage} (hadLiveSession: ${live != null})`)
+    throw resolutionError(unusable)
+  }
+
+  let response
+  try {
+    response = await (isService
+      ? resolver.exchangeOboToken(user, tokens.access_token, oboConfig.scopes, !forceRefresh, identityContext)
+      : resolver(user, tokens.access_token, oboConfig.scopes, !forceRefresh, identityContext))
+  } catch (err) {
+    if (err instanceof OboTokenResolutionError) throw err
+    const failure = classifyResolutionFailure('exchange', errorFacts(err))
+    log('error', `[OBO] Failed to exchange token: ${failure.reason}`)
+    throw resolutionError(failure, err)
+  }
+  const answer = tokenFields(response) ?? {}
+  const expiresIn = response?.expires_in
+  const stamp = finishResolution({
+    hasAccessToken: Boolean(answer.access_token),
+    expiresIn: typeof expiresIn === 'number' || typeof expiresIn === 'string' ? expiresIn : undefined,
+    expiresAt: answer.expires_at,
+  })
+  if (stamp.failure) {
+    log('warn', `[OBO] ${stamp.failure.userMessage}`)
+    throw resolutionError(stamp.failure)
+  }
+  return { access_token: answer.access_token, token_type: 'Bearer', obtained_at: stamp.obtainedAt, expires_at: stamp.expiresAt }
+}
+
+module.exports = { OboTokenService, OboExchangeError, OboTokenResolutionError, resolveOboToken }

@@ -18,19 +18,51 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Normalizes the IdP's `expires_in`: numbers and numeric strings are accepted
-/// (Entra's v1 endpoint and AD FS send strings), fractions are floored, the minimum
-/// is one second, and anything missing, non-numeric or absurd means 3600.
-pub fn normalize_expires_in(raw: Option<&serde_json::Value>) -> u64 {
+/// The lifetime a token response declares, in seconds, as LibreChat's
+/// `normalizeExpiresIn` reads it: numbers and numeric strings (Entra's v1 endpoint
+/// and AD FS send strings); `None` when missing, non-numeric or absurd. A
+/// non-positive value is kept: the IdP is saying the token is already dead.
+pub fn declared_lifetime_secs(raw: Option<&serde_json::Value>) -> Option<f64> {
     let seconds = match raw {
         Some(serde_json::Value::Number(n)) => n.as_f64(),
         Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
         _ => None,
-    };
-    match seconds {
-        Some(s) if s.is_finite() && s <= ABSURD_LIFETIME_SECS => (s.floor() as i64).max(1) as u64,
-        _ => DEFAULT_LIFETIME_SECS,
+    }?;
+    (seconds.is_finite() && seconds.abs() <= ABSURD_LIFETIME_SECS).then_some(seconds)
+}
+
+/// The exchange service's reading of `expires_in` (LibreChat's
+/// `normalizeOboExpiresInSeconds`): whole seconds, at least one, 3600 when unknown.
+pub fn normalize_expires_in(raw: Option<&serde_json::Value>) -> u64 {
+    declared_lifetime_secs(raw).map_or(DEFAULT_LIFETIME_SECS, |s| s.floor().max(1.0) as u64)
+}
+
+/// Where `resolveOboToken` puts a token's expiry (epoch ms): an absolute `expires_at`
+/// from the resolver wins, else `now + expires_in`, else an hour.
+pub fn resolved_expires_at_ms(
+    expires_at_ms: Option<f64>,
+    expires_in: Option<&serde_json::Value>,
+    now_ms: u64,
+) -> f64 {
+    match expires_at_ms {
+        Some(at) if at.is_finite() => at,
+        _ => {
+            let lifetime =
+                declared_lifetime_secs(expires_in).unwrap_or(DEFAULT_LIFETIME_SECS as f64);
+            now_ms as f64 + lifetime * 1000.0
+        }
     }
+}
+
+/// The expiry handed on to the MCP layer: pulled back by `buffer` so the token cannot
+/// be used in its last seconds, but at least one second ahead while it is alive. An
+/// elapsed expiry stays elapsed, so the caller can refuse the token.
+pub fn skewed_expires_at_ms(expires_at_ms: f64, buffer: Duration, now_ms: u64) -> f64 {
+    let now = now_ms as f64;
+    if expires_at_ms <= now {
+        return expires_at_ms;
+    }
+    (now + 1000.0).max(expires_at_ms - buffer.as_millis() as f64)
 }
 
 /// Whether a token expiring at `expires_at_ms` may still be handed out: more than
@@ -69,6 +101,41 @@ mod tests {
         assert_eq!(normalize_expires_in(Some(&json!("soon"))), 3600);
         assert_eq!(normalize_expires_in(Some(&json!(true))), 3600);
         assert_eq!(normalize_expires_in(Some(&json!(1e13))), 3600);
+    }
+
+    #[test]
+    fn declared_lifetime_keeps_elapsed_values_and_drops_unknown_ones() {
+        assert_eq!(declared_lifetime_secs(Some(&json!(0))), Some(0.0));
+        assert_eq!(declared_lifetime_secs(Some(&json!("-5"))), Some(-5.0));
+        assert_eq!(declared_lifetime_secs(Some(&json!("3.6e3"))), Some(3600.0));
+        assert_eq!(declared_lifetime_secs(Some(&json!(""))), None);
+        assert_eq!(declared_lifetime_secs(Some(&json!(-1e13))), None);
+    }
+
+    #[test]
+    fn resolved_expiry_prefers_an_absolute_expires_at() {
+        assert_eq!(
+            resolved_expires_at_ms(Some(5_000.0), Some(&json!(60)), 1_000),
+            5_000.0
+        );
+        assert_eq!(
+            resolved_expires_at_ms(Some(f64::NAN), Some(&json!(60)), 1_000),
+            61_000.0
+        );
+        assert_eq!(resolved_expires_at_ms(None, None, 1_000), 3_601_000.0);
+        assert_eq!(
+            resolved_expires_at_ms(None, Some(&json!(0)), 1_000),
+            1_000.0
+        );
+    }
+
+    #[test]
+    fn skew_takes_the_buffer_off_but_leaves_a_live_token_a_second() {
+        let buffer = Duration::from_secs(30);
+        assert_eq!(skewed_expires_at_ms(301_000.0, buffer, 1_000), 271_000.0);
+        assert_eq!(skewed_expires_at_ms(11_000.0, buffer, 1_000), 2_000.0);
+        assert_eq!(skewed_expires_at_ms(1_000.0, buffer, 1_000), 1_000.0);
+        assert_eq!(skewed_expires_at_ms(500.0, buffer, 1_000), 500.0);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod error;
 mod expiry;
 mod grant;
 mod identity;
+mod resolve;
 mod retry;
 mod service;
 #[cfg(test)]
@@ -116,6 +117,126 @@ pub struct OboStats {
     pub retries: i64,
     pub failures: i64,
     pub entries: i64,
+}
+
+/// A token set from the session provider or the user's snapshot (wrapper-sanitized).
+#[napi(object, object_to_js = false)]
+pub struct NativeUpstreamTokens {
+    #[napi(js_name = "access_token")]
+    pub access_token: Option<String>,
+    /// Epoch seconds.
+    #[napi(js_name = "expires_at")]
+    pub expires_at: Option<f64>,
+}
+
+/// What a resolver answered, without the token itself.
+#[napi(object, object_to_js = false)]
+pub struct NativeResolverAnswer {
+    pub has_access_token: bool,
+    pub expires_in: Option<Either<f64, String>>,
+    /// Epoch milliseconds.
+    pub expires_at: Option<f64>,
+}
+
+/// What can be read off a thrown value (wrapper-sanitized).
+#[napi(object, object_to_js = false)]
+pub struct NativeErrorFacts {
+    pub retryable: Option<bool>,
+    pub status: Option<f64>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub obo_failure_reason: Option<String>,
+}
+
+/// An `OboTokenResolutionError` to be: LibreChat's reason, flag and sentence.
+#[napi(object, object_from_js = false)]
+pub struct ResolutionFailure {
+    pub reason: String,
+    pub retryable: bool,
+    pub user_message: String,
+}
+
+/// Either the expiry stamp of a usable answer, or why it is not usable.
+#[napi(object, object_from_js = false)]
+pub struct ResolutionStamp {
+    pub obtained_at: Option<f64>,
+    pub expires_at: Option<f64>,
+    pub failure: Option<ResolutionFailure>,
+}
+
+/// `null` when the upstream token set is usable for an exchange, else the failure.
+#[napi]
+pub fn check_upstream_tokens(tokens: Option<NativeUpstreamTokens>) -> Option<ResolutionFailure> {
+    let tokens = tokens.map(|t| resolve::UpstreamTokens {
+        access_token: t.access_token,
+        expires_at_secs: t.expires_at,
+    });
+    resolve::upstream_assertion(tokens.as_ref(), expiry::now_ms())
+        .err()
+        .map(resolution_failure)
+}
+
+/// Stamps a resolver's answer with LibreChat's expiry rules, or says why it is unusable.
+#[napi]
+pub fn finish_resolution(answer: NativeResolverAnswer) -> ResolutionStamp {
+    let expires_in = answer.expires_in.map(|value| match value {
+        Either::A(number) => {
+            serde_json::Number::from_f64(number).map_or(serde_json::Value::Null, Into::into)
+        }
+        Either::B(text) => serde_json::Value::String(text),
+    });
+    let answer = resolve::ResolverAnswer {
+        has_access_token: answer.has_access_token,
+        expires_in,
+        expires_at_ms: answer.expires_at,
+    };
+    match resolve::finish(answer, expiry::now_ms()) {
+        Ok(stamp) => ResolutionStamp {
+            obtained_at: Some(stamp.obtained_at_ms as f64),
+            expires_at: Some(stamp.expires_at_ms),
+            failure: None,
+        },
+        Err(failure) => ResolutionStamp {
+            obtained_at: None,
+            expires_at: None,
+            failure: Some(resolution_failure(failure)),
+        },
+    }
+}
+
+/// Maps a rejection of the session provider (`stage` = "session") or of the resolver
+/// (`stage` = "exchange") to LibreChat's failure.
+#[napi]
+pub fn classify_resolution_failure(
+    stage: String,
+    facts: NativeErrorFacts,
+) -> Result<ResolutionFailure> {
+    let facts = resolve::ErrorFacts {
+        retryable: facts.retryable,
+        status: facts.status,
+        code: facts.code,
+        message: facts.message,
+        obo_failure_reason: facts.obo_failure_reason,
+    };
+    let failure = match stage.as_str() {
+        "session" => resolve::session_failure(&facts),
+        "exchange" => resolve::exchange_failure(&facts),
+        other => {
+            return Err(Error::new(
+                Status::InvalidArg,
+                format!("stage must be 'session' or 'exchange', got '{other}'"),
+            ))
+        }
+    };
+    Ok(resolution_failure(failure))
+}
+
+fn resolution_failure(failure: resolve::Failure) -> ResolutionFailure {
+    ResolutionFailure {
+        reason: failure.reason().to_owned(),
+        retryable: failure.retryable(),
+        user_message: failure.user_message().to_owned(),
+    }
 }
 
 /// The native half of `OboTokenService`.

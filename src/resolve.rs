@@ -1,0 +1,330 @@
+//! The decisions of LibreChat's `resolveOboToken` (packages/api/src/mcp/oauth/obo.ts):
+//! is the user's upstream token usable, is the resolver's answer usable, and which
+//! failure reason, retry flag and user message a failure maps to.
+//!
+//! The JavaScript wrapper calls the session provider and the resolver (both may be JS
+//! functions) and asks this module what their results mean; the messages are
+//! LibreChat's, word for word, because the UI and its tests match them.
+
+use std::time::Duration;
+
+use crate::expiry;
+
+/// The in-transit margin LibreChat applies to both the upstream and the OBO token.
+pub const BUFFER: Duration = Duration::from_secs(30);
+
+/// Statuses LibreChat's classifier calls transient.
+const TRANSIENT_STATUSES: [f64; 5] = [429.0, 500.0, 502.0, 503.0, 504.0];
+/// Node error codes LibreChat's classifier calls transient (ECONNREFUSED added: the
+/// request never reached the server, so trying again is safe).
+const TRANSIENT_CODES: [&str; 5] = [
+    "ETIMEDOUT",
+    "ECONNRESET",
+    "EAI_AGAIN",
+    "ENOTFOUND",
+    "ECONNREFUSED",
+];
+/// Message fragments LibreChat's classifier calls transient.
+const TRANSIENT_WORDS: [&str; 7] = [
+    "timed out",
+    "timeout",
+    "econnreset",
+    "socket hang up",
+    "temporarily unavailable",
+    "too many requests",
+    "service unavailable",
+];
+
+/// Why `resolveOboToken` failed, with the information that picks its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The session provider rejected (its refresh failed).
+    SessionRefresh { retryable: bool },
+    /// No upstream token set, or one within the buffer of its expiry.
+    MissingUpstreamToken,
+    /// A token set without an access token.
+    MissingUpstreamAccessToken,
+    /// The resolver answered without an access token.
+    EmptyExchangeResponse,
+    /// The resolver answered with a token that is already expired.
+    AlreadyExpired,
+    /// The resolver failed.
+    Exchange { retryable: bool },
+}
+
+impl Failure {
+    /// LibreChat's `OboTokenResolutionReason`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::SessionRefresh { .. } => "session_refresh_failed",
+            Self::MissingUpstreamToken => "missing_upstream_token",
+            Self::MissingUpstreamAccessToken => "missing_upstream_access_token",
+            Self::EmptyExchangeResponse => "empty_exchange_response",
+            Self::AlreadyExpired | Self::Exchange { .. } => "exchange_failed",
+        }
+    }
+
+    pub fn retryable(self) -> bool {
+        match self {
+            Self::SessionRefresh { retryable } | Self::Exchange { retryable } => retryable,
+            Self::AlreadyExpired => true,
+            _ => false,
+        }
+    }
+
+    /// LibreChat's user-facing sentence (also the error's `message`).
+    pub fn user_message(self) -> &'static str {
+        match self {
+            Self::SessionRefresh { retryable: true } => {
+                "Temporary sign-in session refresh failure."
+            }
+            Self::SessionRefresh { retryable: false } => {
+                "Your sign-in session expired and could not be refreshed. Please sign in again."
+            }
+            Self::MissingUpstreamToken => {
+                "No valid OpenID access token is available for OBO exchange."
+            }
+            Self::MissingUpstreamAccessToken => {
+                "The upstream OpenID access token is missing for OBO exchange."
+            }
+            Self::EmptyExchangeResponse => {
+                "The identity provider returned no access token for the OBO exchange."
+            }
+            Self::AlreadyExpired => {
+                "The identity provider returned an already-expired token for the OBO exchange."
+            }
+            Self::Exchange { retryable: true } => "Temporary OBO token exchange failure.",
+            Self::Exchange { retryable: false } => {
+                "The identity provider rejected the OBO token exchange."
+            }
+        }
+    }
+}
+
+/// The user's upstream token set (from the live session or the user's snapshot).
+#[derive(Debug, Default, Clone)]
+pub struct UpstreamTokens {
+    pub access_token: Option<String>,
+    /// Epoch seconds, as OpenID token sets carry it.
+    pub expires_at_secs: Option<f64>,
+}
+
+/// The assertion to exchange, if the token set is usable: present, and not within
+/// the buffer of its expiry (LibreChat's `isOpenIDTokenValid`; no expiry means valid).
+pub fn upstream_assertion(tokens: Option<&UpstreamTokens>, now_ms: u64) -> Result<&str, Failure> {
+    let tokens = tokens.ok_or(Failure::MissingUpstreamToken)?;
+    if let Some(expires_at) = tokens.expires_at_secs.filter(|at| at.is_finite()) {
+        let now_secs = now_ms as f64 / 1000.0;
+        if now_secs >= expires_at - BUFFER.as_secs_f64() {
+            return Err(Failure::MissingUpstreamToken);
+        }
+    }
+    tokens
+        .access_token
+        .as_deref()
+        .filter(|token| !token.is_empty())
+        .ok_or(Failure::MissingUpstreamAccessToken)
+}
+
+/// What the resolver answered. The access token itself stays with the caller: only
+/// whether there is one matters here.
+#[derive(Debug, Default, Clone)]
+pub struct ResolverAnswer {
+    pub has_access_token: bool,
+    pub expires_in: Option<serde_json::Value>,
+    /// Epoch milliseconds.
+    pub expires_at_ms: Option<f64>,
+}
+
+/// When the token handed to the MCP layer was obtained and when to stop using it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamp {
+    pub obtained_at_ms: u64,
+    pub expires_at_ms: f64,
+}
+
+/// Checks the resolver's answer and stamps its expiry with LibreChat's rules.
+pub fn finish(answer: ResolverAnswer, now_ms: u64) -> Result<Stamp, Failure> {
+    if !answer.has_access_token {
+        return Err(Failure::EmptyExchangeResponse);
+    }
+    let expires_at =
+        expiry::resolved_expires_at_ms(answer.expires_at_ms, answer.expires_in.as_ref(), now_ms);
+    let skewed = expiry::skewed_expires_at_ms(expires_at, BUFFER, now_ms);
+    if skewed <= now_ms as f64 {
+        return Err(Failure::AlreadyExpired);
+    }
+    Ok(Stamp {
+        obtained_at_ms: now_ms,
+        expires_at_ms: skewed,
+    })
+}
+
+/// What can be read off a thrown JavaScript value.
+#[derive(Debug, Default, Clone)]
+pub struct ErrorFacts {
+    /// An explicit boolean `retryable` tag.
+    pub retryable: Option<bool>,
+    /// `status ?? statusCode ?? response.status`.
+    pub status: Option<f64>,
+    /// `code`, or `cause.code` (Node's fetch puts the socket error there).
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub obo_failure_reason: Option<String>,
+}
+
+/// LibreChat's `isRetryableOboExchangeError`: an explicit tag wins, then transient
+/// statuses, codes and message fragments.
+pub fn looks_transient(facts: &ErrorFacts) -> bool {
+    if let Some(tagged) = facts.retryable {
+        return tagged;
+    }
+    if facts
+        .status
+        .is_some_and(|s| TRANSIENT_STATUSES.contains(&s))
+    {
+        return true;
+    }
+    if let Some(code) = &facts.code {
+        if TRANSIENT_CODES.contains(&code.to_ascii_uppercase().as_str()) {
+            return true;
+        }
+    }
+    let message = facts.message.as_deref().unwrap_or_default().to_lowercase();
+    TRANSIENT_WORDS.iter().any(|word| message.contains(word))
+}
+
+/// The failure for a rejected session provider.
+pub fn session_failure(facts: &ErrorFacts) -> Failure {
+    Failure::SessionRefresh {
+        retryable: looks_transient(facts),
+    }
+}
+
+/// The failure for a rejected resolver.
+pub fn exchange_failure(facts: &ErrorFacts) -> Failure {
+    if facts.obo_failure_reason.as_deref() == Some("empty_exchange_response") {
+        return Failure::EmptyExchangeResponse;
+    }
+    Failure::Exchange {
+        retryable: looks_transient(facts),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn tokens(access_token: Option<&str>, expires_in_secs: Option<f64>) -> UpstreamTokens {
+        UpstreamTokens {
+            access_token: access_token.map(Into::into),
+            expires_at_secs: expires_in_secs.map(|s| NOW as f64 / 1000.0 + s),
+        }
+    }
+
+    #[test]
+    fn upstream_token_needs_more_than_the_buffer() {
+        assert_eq!(
+            upstream_assertion(Some(&tokens(Some("at"), Some(31.0))), NOW),
+            Ok("at")
+        );
+        assert_eq!(
+            upstream_assertion(Some(&tokens(Some("at"), None)), NOW),
+            Ok("at")
+        );
+        for left in [30.0, 10.0, -5.0] {
+            assert_eq!(
+                upstream_assertion(Some(&tokens(Some("at"), Some(left))), NOW),
+                Err(Failure::MissingUpstreamToken)
+            );
+        }
+        assert_eq!(
+            upstream_assertion(None, NOW),
+            Err(Failure::MissingUpstreamToken)
+        );
+        assert_eq!(
+            upstream_assertion(Some(&tokens(None, Some(600.0))), NOW),
+            Err(Failure::MissingUpstreamAccessToken)
+        );
+    }
+
+    fn answer(expires_in: Option<serde_json::Value>, expires_at_ms: Option<f64>) -> ResolverAnswer {
+        ResolverAnswer {
+            has_access_token: true,
+            expires_in,
+            expires_at_ms,
+        }
+    }
+
+    #[test]
+    fn finish_applies_librechats_expiry_rules() {
+        let at = |a: ResolverAnswer| finish(a, NOW).map(|t| t.expires_at_ms - NOW as f64);
+        assert_eq!(at(answer(Some(json!(300)), None)), Ok(270_000.0));
+        assert_eq!(at(answer(Some(json!("300")), None)), Ok(270_000.0));
+        assert_eq!(at(answer(Some(json!(10)), None)), Ok(1_000.0));
+        assert_eq!(at(answer(None, None)), Ok(3_570_000.0));
+        assert_eq!(
+            at(answer(Some(json!(0)), None)),
+            Err(Failure::AlreadyExpired)
+        );
+        assert_eq!(
+            at(answer(Some(json!(60)), Some(NOW as f64 + 120_000.0))),
+            Ok(90_000.0)
+        );
+        assert_eq!(
+            at(answer(Some(json!(3600)), Some(NOW as f64 - 1.0))),
+            Err(Failure::AlreadyExpired)
+        );
+        let empty = ResolverAnswer::default();
+        assert_eq!(finish(empty, NOW), Err(Failure::EmptyExchangeResponse));
+    }
+
+    #[test]
+    fn failures_carry_librechats_reasons_and_messages() {
+        let expired = Failure::AlreadyExpired;
+        assert_eq!(
+            (expired.reason(), expired.retryable()),
+            ("exchange_failed", true)
+        );
+        let refresh = session_failure(&ErrorFacts {
+            status: Some(503.0),
+            ..ErrorFacts::default()
+        });
+        assert_eq!(
+            refresh.user_message(),
+            "Temporary sign-in session refresh failure."
+        );
+        let rejected = exchange_failure(&ErrorFacts {
+            retryable: Some(false),
+            status: Some(503.0),
+            ..ErrorFacts::default()
+        });
+        assert_eq!(
+            rejected.user_message(),
+            "The identity provider rejected the OBO token exchange."
+        );
+        let empty = exchange_failure(&ErrorFacts {
+            obo_failure_reason: Some("empty_exchange_response".into()),
+            ..ErrorFacts::default()
+        });
+        assert_eq!(empty, Failure::EmptyExchangeResponse);
+    }
+
+    #[test]
+    fn transient_classification() {
+        let facts = |f: fn(&mut ErrorFacts)| {
+            let mut facts = ErrorFacts::default();
+            f(&mut facts);
+            looks_transient(&facts)
+        };
+        assert!(facts(|f| f.code = Some("econnreset".into())));
+        assert!(facts(|f| f.message = Some("Request Timed Out".into())));
+        assert!(facts(|f| f.status = Some(429.0)));
+        assert!(!facts(|f| f.status = Some(400.0)));
+        assert!(!facts(|f| f.message = Some("invalid_grant".into())));
+        assert!(facts(|f| f.retryable = Some(true)));
+    }
+}
