@@ -13,15 +13,17 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeOboService {
   constructor(options: NativeServiceOptions)
   /**
-   * A cache hit returns the token synchronously; a miss returns a promise of the
-   * settled exchange. Invalid arguments throw.
+   * A cache hit returns `[access_token, expires_in, expires_at]` synchronously (the
+   * wrapper builds the response object: a JS object literal is far cheaper than
+   * setting five properties through napi); a miss returns a promise of the settled
+   * exchange. Invalid arguments throw. `identity` is packed (see `unpack_identity`).
    */
-  exchange(user: NativeIdentity, accessToken: string, scopes: string, fromCache: boolean, context?: NativeIdentity | undefined | null): OboTokenResponse | Promise<ExchangeSettled>
+  exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean): [string, number, number] | Promise<ExchangeSettled>
   /**
    * Drops the cached tokens of a user (all scopes, or one scope string); returns
    * how many were dropped.
    */
-  invalidate(user: NativeIdentity, scopes?: string | undefined | null, context?: NativeIdentity | undefined | null): number
+  invalidate(identity: string, scopes?: string | undefined | null): number
   clear(): void
   stats(): OboStats
 }
@@ -67,17 +69,6 @@ export interface NativeExchangeError {
   claims?: string
   trace_id?: string
   correlation_id?: string
-}
-
-/**
- * Identity fields picked from LibreChat's user object (`openidId`) or its
- * identity context (`openidSubject`).
- */
-export interface NativeIdentity {
-  openidId?: string
-  openidSubject?: string
-  tenantId?: string
-  openidIssuer?: string
 }
 
 /** What a resolver answered, without the token itself. */

@@ -108,28 +108,39 @@ function checkOptions(options) {
   return native
 }
 
-/** Picks the identity fields from a user object or an identity context, checking their types. */
-function pickIdentity(source, name, subjectField) {
-  const identity = {}
-  for (const field of [subjectField, 'tenantId', 'openidIssuer']) {
-    const value = source[field]
-    if (value === undefined || value === null) continue
-    if (typeof value !== 'string') throw typeError(`${name}.${field}`, 'a string', value)
-    identity[field] = value
+const SEPARATOR = '\u001f'
+
+/** One identity field, type-checked; absent is the empty string. */
+function identityField(source, name, field) {
+  const value = source?.[field]
+  if (value === undefined || value === null) return ''
+  if (typeof value !== 'string') throw typeError(`${name}.${field}`, 'a string', value)
+  if (value.includes(SEPARATOR)) throw new TypeError(`${name}.${field} must not contain the U+001F character`)
+  return value
+}
+
+/** One source's identity fields joined with U+001F. */
+function identityFields(source, name, subjectField) {
+  return (
+    identityField(source, name, subjectField) +
+    SEPARATOR +
+    identityField(source, name, 'tenantId') +
+    SEPARATOR +
+    identityField(source, name, 'openidIssuer')
+  )
+}
+
+/**
+ * The identity fields the cache key needs, packed into one string for the binding (one
+ * string crosses the boundary faster than two objects): the user's openidId, tenantId,
+ * openidIssuer, then the identity context's openidSubject, tenantId, openidIssuer.
+ */
+function packIdentity(user, identityContext) {
+  if (user !== undefined && user !== null && typeof user !== 'object') throw typeError('user', 'an object', user)
+  if (identityContext !== undefined && identityContext !== null && typeof identityContext !== 'object') {
+    throw typeError('identityContext', 'an object', identityContext)
   }
-  return identity
-}
-
-function checkUser(user) {
-  if (user === undefined || user === null) return {}
-  if (typeof user !== 'object') throw typeError('user', 'an object', user)
-  return pickIdentity(user, 'user', 'openidId')
-}
-
-function checkContext(identityContext) {
-  if (identityContext === undefined || identityContext === null) return undefined
-  if (typeof identityContext !== 'object') throw typeError('identityContext', 'an object', identityContext)
-  return pickIdentity(identityContext, 'identityContext', 'openidSubject')
+  return identityFields(user, 'user', 'openidId') + SEPARATOR + identityFields(identityContext, 'identityContext', 'openidSubject')
 }
 
 /** LibreChat's falsy checks first (same messages), then the type of a truthy value. */
@@ -194,11 +205,13 @@ class OboTokenService {
       checkRequiredString(accessToken, 'accessToken', 'Access token is required for OBO exchange')
       checkRequiredString(scopes, 'scopes', 'Scopes are required for OBO exchange')
       const useCache = checkFromCache(fromCache)
-      outcome = this.#native.exchange(checkUser(user), accessToken, scopes, useCache, checkContext(identityContext))
+      outcome = this.#native.exchange(packIdentity(user, identityContext), accessToken, scopes, useCache)
     } catch (err) {
       return Promise.reject(err)
     }
-    return outcome instanceof Promise ? outcome.then(settle) : Promise.resolve(outcome)
+    if (!Array.isArray(outcome)) return outcome.then(settle)
+    const [access_token, expires_in, expires_at] = outcome
+    return Promise.resolve({ access_token, token_type: 'Bearer', expires_in, expires_at, scope: scopes })
   }
 
   /**
@@ -221,7 +234,7 @@ class OboTokenService {
    */
   invalidate(user, scopes, identityContext) {
     if (scopes !== undefined && scopes !== null && typeof scopes !== 'string') throw typeError('scopes', 'a string', scopes)
-    return this.#native.invalidate(checkUser(user), scopes ?? undefined, checkContext(identityContext))
+    return this.#native.invalidate(packIdentity(user, identityContext), scopes ?? undefined)
   }
 
   /** Drops every cached token. */

@@ -15,19 +15,20 @@ const NO_ISSUER: &str = "no-issuer";
 const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
 
 /// Identity fields as they come from LibreChat's user object or identity context.
-#[derive(Debug, Default, Clone)]
-pub struct IdentitySource {
-    pub subject: Option<String>,
-    pub tenant_id: Option<String>,
-    pub openid_issuer: Option<String>,
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdentitySource<'a> {
+    pub subject: Option<&'a str>,
+    pub tenant_id: Option<&'a str>,
+    pub openid_issuer: Option<&'a str>,
 }
 
-/// The resolved (tenant, issuer, subject) tuple that scopes every cache entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdentityTuple {
-    pub tenant_id: String,
-    pub openid_issuer: String,
-    pub subject: String,
+/// The resolved (tenant, issuer, subject) tuple that scopes every cache entry. It
+/// borrows from its sources: a cache hit allocates nothing for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityTuple<'a> {
+    pub tenant_id: &'a str,
+    pub openid_issuer: &'a str,
+    pub subject: &'a str,
 }
 
 /// A part of the identity or the scopes contains the key separator, which would let
@@ -35,37 +36,38 @@ pub struct IdentityTuple {
 #[derive(Debug, PartialEq, Eq)]
 pub struct SeparatorInValue(pub &'static str);
 
-impl IdentityTuple {
+impl<'a> IdentityTuple<'a> {
     /// Resolves the tuple with LibreChat's precedence: the identity context first,
     /// then the user; `None` when no subject is known (the user did not sign in
     /// with OpenID).
-    pub fn resolve(user: &IdentitySource, context: Option<&IdentitySource>) -> Option<Self> {
-        let from_context = |pick: fn(&IdentitySource) -> Option<&String>| {
-            context.and_then(|c| pick(c)).and_then(|v| trimmed(v))
+    pub fn resolve(
+        user: &IdentitySource<'a>,
+        context: Option<&IdentitySource<'a>>,
+    ) -> Option<Self> {
+        let sources = [context.copied(), Some(*user)];
+        let first = |pick: fn(IdentitySource<'a>) -> Option<&'a str>,
+                     clean: fn(&'a str) -> Option<&'a str>| {
+            sources
+                .iter()
+                .flatten()
+                .find_map(|s| pick(*s).and_then(clean))
         };
-        let subject = from_context(|s| s.subject.as_ref())
-            .or_else(|| user.subject.as_deref().and_then(trimmed))?;
-        let tenant_id = from_context(|s| s.tenant_id.as_ref())
-            .or_else(|| user.tenant_id.as_deref().and_then(trimmed))
-            .unwrap_or(NO_TENANT);
-        let openid_issuer = context
-            .and_then(|c| c.openid_issuer.as_deref())
-            .and_then(normalize_issuer)
-            .or_else(|| user.openid_issuer.as_deref().and_then(normalize_issuer))
-            .unwrap_or(NO_ISSUER);
+        let subject = first(|s| s.subject, trimmed)?;
+        let tenant_id = first(|s| s.tenant_id, trimmed).unwrap_or(NO_TENANT);
+        let openid_issuer = first(|s| s.openid_issuer, normalize_issuer).unwrap_or(NO_ISSUER);
         Some(Self {
-            tenant_id: tenant_id.to_owned(),
-            openid_issuer: openid_issuer.to_owned(),
-            subject: subject.to_owned(),
+            tenant_id,
+            openid_issuer,
+            subject,
         })
     }
 
     /// Rejects values that contain the separator, so that serialization is injective.
     pub fn check_separators(&self) -> Result<(), SeparatorInValue> {
         for (name, value) in [
-            ("tenantId", &self.tenant_id),
-            ("openidIssuer", &self.openid_issuer),
-            ("openidId", &self.subject),
+            ("tenantId", self.tenant_id),
+            ("openidIssuer", self.openid_issuer),
+            ("openidId", self.subject),
         ] {
             if value.contains(SEPARATOR) {
                 return Err(SeparatorInValue(name));
@@ -76,20 +78,26 @@ impl IdentityTuple {
 
     /// `tenant␟issuer␟subject␟`: the prefix every key of this identity starts with.
     pub fn key_prefix(&self) -> String {
-        format!(
-            "{}{SEPARATOR}{}{SEPARATOR}{}{SEPARATOR}",
-            self.tenant_id, self.openid_issuer, self.subject
-        )
+        let parts = [self.tenant_id, self.openid_issuer, self.subject];
+        let mut prefix =
+            String::with_capacity(parts.iter().map(|p| p.len() + 1).sum::<usize>() + 128);
+        for part in parts {
+            prefix.push_str(part);
+            prefix.push(SEPARATOR);
+        }
+        prefix
     }
 
     /// The full cache key: `tenant␟issuer␟subject␟scopes␟sha256hex(assertion)`.
     pub fn cache_key(&self, scopes: &str, assertion: &str) -> String {
-        let digest = Sha256::digest(assertion.as_bytes());
+        let mut digest_hex = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(assertion.as_bytes()), &mut digest_hex)
+            .expect("64 hex digits fit 64 bytes");
         let mut key = self.key_prefix();
-        key.reserve(scopes.len() + 1 + 64);
+        key.reserve(scopes.len() + 1 + digest_hex.len());
         key.push_str(scopes);
         key.push(SEPARATOR);
-        key.push_str(&hex::encode(digest));
+        key.push_str(std::str::from_utf8(&digest_hex).expect("hex is ASCII"));
         key
     }
 }
@@ -112,11 +120,15 @@ pub fn normalize_issuer(issuer: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    fn source(subject: &str, tenant: Option<&str>, issuer: Option<&str>) -> IdentitySource {
+    fn source<'a>(
+        subject: &'a str,
+        tenant: Option<&'a str>,
+        issuer: Option<&'a str>,
+    ) -> IdentitySource<'a> {
         IdentitySource {
-            subject: Some(subject.into()),
-            tenant_id: tenant.map(Into::into),
-            openid_issuer: issuer.map(Into::into),
+            subject: Some(subject),
+            tenant_id: tenant,
+            openid_issuer: issuer,
         }
     }
 
@@ -136,9 +148,9 @@ mod tests {
             Some("https://user-issuer/"),
         );
         let context = IdentitySource {
-            subject: Some("ctx-sub".into()),
-            tenant_id: Some("   ".into()),
-            openid_issuer: Some("https://ctx/.well-known/openid-configuration".into()),
+            subject: Some("ctx-sub"),
+            tenant_id: Some("   "),
+            openid_issuer: Some("https://ctx/.well-known/openid-configuration"),
         };
         let tuple = IdentityTuple::resolve(&user, Some(&context)).unwrap();
         assert_eq!(tuple.subject, "ctx-sub");

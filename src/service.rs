@@ -50,14 +50,34 @@ pub enum RequestError {
     SeparatorInValue(&'static str),
 }
 
-/// A checked request, ready for the cache and, on a miss, the IdP.
+/// A checked request: its cache key, and what a miss needs to go to the IdP.
 #[derive(Debug, Clone)]
-pub struct ExchangeRequest {
+pub struct ExchangeRequest<'a> {
     key: String,
-    subject: String,
+    subject: &'a str,
+    assertion: &'a str,
+    scopes: &'a str,
+    from_cache: bool,
+}
+
+/// A request that missed the cache, owning what the exchange needs across awaits.
+#[derive(Debug, Clone)]
+struct OwnedRequest {
+    key: String,
+    subject: Arc<str>,
     assertion: Arc<str>,
     scopes: Arc<str>,
-    from_cache: bool,
+}
+
+impl ExchangeRequest<'_> {
+    fn to_owned_request(&self) -> OwnedRequest {
+        OwnedRequest {
+            key: self.key.clone(),
+            subject: self.subject.into(),
+            assertion: self.assertion.into(),
+            scopes: self.scopes.into(),
+        }
+    }
 }
 
 /// Counters since the service was created (`entries` is the current size).
@@ -136,14 +156,14 @@ impl OboService {
 
     /// Checks the arguments in LibreChat's order (access token, scopes, identity) and
     /// builds the cache key.
-    pub fn prepare(
+    pub fn prepare<'a>(
         &self,
-        user: &IdentitySource,
-        context: Option<&IdentitySource>,
-        access_token: &str,
-        scopes: &str,
+        user: &IdentitySource<'a>,
+        context: Option<&IdentitySource<'a>>,
+        access_token: &'a str,
+        scopes: &'a str,
         from_cache: bool,
-    ) -> Result<ExchangeRequest, RequestError> {
+    ) -> Result<ExchangeRequest<'a>, RequestError> {
         if access_token.is_empty() {
             return Err(RequestError::MissingAccessToken);
         }
@@ -160,8 +180,8 @@ impl OboService {
         Ok(ExchangeRequest {
             key: identity.cache_key(scopes, access_token),
             subject: identity.subject,
-            assertion: access_token.into(),
-            scopes: scopes.into(),
+            assertion: access_token,
+            scopes,
             from_cache,
         })
     }
@@ -179,40 +199,21 @@ impl OboService {
 
     /// Answers `request` from the cache, an exchange in flight, or a new exchange.
     /// With `from_cache` false it neither reads nor joins, but its result is cached.
-    pub async fn exchange(&self, request: ExchangeRequest) -> ExchangeOutcome {
-        let inner = &self.inner;
-        if !request.from_cache {
-            return Arc::clone(inner).run_exchange(request).await;
-        }
-        let counters = &inner.counters;
-        let flight = inner.flights.join_or_start(
-            &request.key,
-            || inner.cache.get(&request.key),
-            || Arc::clone(inner).run_exchange(request.clone()),
-        );
-        match flight {
-            Flight::Ready(token) => {
-                bump(&counters.hits);
-                Ok(token)
-            }
-            Flight::Joined(shared) => {
-                bump(&counters.misses);
-                bump(&counters.coalesced);
-                inner.log(Level::Debug, || {
-                    format!(
-                        "Joining in-flight OBO exchange for user: {}",
-                        request.subject
-                    )
-                });
-                shared.await
-            }
-            Flight::Started(shared) => {
-                bump(&counters.misses);
-                shared.await
+    pub fn exchange(
+        &self,
+        request: &ExchangeRequest<'_>,
+    ) -> impl std::future::Future<Output = ExchangeOutcome> + Send + 'static {
+        let inner = Arc::clone(&self.inner);
+        let from_cache = request.from_cache;
+        let request = request.to_owned_request();
+        async move {
+            if from_cache {
+                inner.join_or_start(request).await
+            } else {
+                inner.run_exchange(request).await
             }
         }
     }
-
     /// Drops the cached tokens of one identity, or of one identity and scope string;
     /// returns how many were dropped. Exchanges in flight are not cancelled.
     pub fn invalidate(
@@ -250,6 +251,38 @@ impl OboService {
 }
 
 impl Inner {
+    /// Joins the exchange in flight for the key, or starts one (a cached answer that
+    /// arrived meanwhile wins).
+    async fn join_or_start(self: Arc<Self>, request: OwnedRequest) -> ExchangeOutcome {
+        let counters = &self.counters;
+        let flight = self.flights.join_or_start(
+            &request.key,
+            || self.cache.get(&request.key),
+            || Arc::clone(&self).run_exchange(request.clone()),
+        );
+        match flight {
+            Flight::Ready(token) => {
+                bump(&counters.hits);
+                Ok(token)
+            }
+            Flight::Joined(shared) => {
+                bump(&counters.misses);
+                bump(&counters.coalesced);
+                self.log(Level::Debug, || {
+                    format!(
+                        "Joining in-flight OBO exchange for user: {}",
+                        request.subject
+                    )
+                });
+                shared.await
+            }
+            Flight::Started(shared) => {
+                bump(&counters.misses);
+                shared.await
+            }
+        }
+    }
+
     fn log(&self, level: Level, message: impl FnOnce() -> String) {
         if let Some(logger) = &self.logger {
             logger(level, format!("[OboTokenService] {}", message()));
@@ -257,7 +290,7 @@ impl Inner {
     }
 
     /// One exchange with its retries; a success is cached before it is returned.
-    async fn run_exchange(self: Arc<Self>, request: ExchangeRequest) -> ExchangeOutcome {
+    async fn run_exchange(self: Arc<Self>, request: OwnedRequest) -> ExchangeOutcome {
         bump(&self.counters.exchanges);
         self.log(Level::Debug, || {
             format!(
@@ -357,14 +390,14 @@ mod tests {
         OboService::new(Config::from_options(options).unwrap(), None).unwrap()
     }
 
-    fn user(subject: &str) -> IdentitySource {
+    fn user(subject: &str) -> IdentitySource<'_> {
         IdentitySource {
-            subject: Some(subject.into()),
+            subject: Some(subject),
             ..IdentitySource::default()
         }
     }
 
-    fn request(svc: &OboService, subject: &str, from_cache: bool) -> ExchangeRequest {
+    fn request<'a>(svc: &OboService, subject: &'a str, from_cache: bool) -> ExchangeRequest<'a> {
         svc.prepare(
             &user(subject),
             None,
@@ -380,7 +413,7 @@ mod tests {
         let server = TestServer::start(vec![json(200, OK)]).await;
         let svc = service(&server, |_| {});
         let before = expiry::now_ms();
-        let token = svc.exchange(request(&svc, "alice", true)).await.unwrap();
+        let token = svc.exchange(&request(&svc, "alice", true)).await.unwrap();
         assert_eq!(token.access_token, "downstream-at");
         assert_eq!(token.expires_in, 3599);
         assert!(
@@ -421,7 +454,7 @@ mod tests {
         let server =
             TestServer::start(vec![json(200, OK).delayed(Duration::from_millis(100))]).await;
         let svc = service(&server, |_| {});
-        let calls = (0..50).map(|_| svc.exchange(request(&svc, "alice", true)));
+        let calls = (0..50).map(|_| svc.exchange(&request(&svc, "alice", true)));
         let results = futures_util::future::join_all(calls).await;
         assert!(results
             .iter()
@@ -438,8 +471,8 @@ mod tests {
     async fn forced_exchange_neither_reads_nor_joins_but_writes() {
         let server = TestServer::start(vec![json(200, OK)]).await;
         let svc = service(&server, |_| {});
-        svc.exchange(request(&svc, "alice", true)).await.unwrap();
-        svc.exchange(request(&svc, "alice", false)).await.unwrap();
+        svc.exchange(&request(&svc, "alice", true)).await.unwrap();
+        svc.exchange(&request(&svc, "alice", false)).await.unwrap();
         assert_eq!(server.received().len(), 2);
         assert!(svc.cached(&request(&svc, "alice", true)).is_some());
     }
@@ -449,7 +482,7 @@ mod tests {
         let unavailable = json(503, r#"{"error":"temporarily_unavailable"}"#);
         let server = TestServer::start(vec![unavailable, json(200, OK)]).await;
         let svc = service(&server, |_| {});
-        svc.exchange(request(&svc, "alice", true)).await.unwrap();
+        svc.exchange(&request(&svc, "alice", true)).await.unwrap();
         assert_eq!(server.received().len(), 2);
         assert_eq!(svc.stats().retries, 1);
     }
@@ -458,7 +491,7 @@ mod tests {
     async fn dropped_connection_is_retried() {
         let server = TestServer::start(vec![Reply::Drop, json(200, OK)]).await;
         let svc = service(&server, |_| {});
-        svc.exchange(request(&svc, "alice", true)).await.unwrap();
+        svc.exchange(&request(&svc, "alice", true)).await.unwrap();
         assert_eq!(server.received().len(), 2);
     }
 
@@ -468,7 +501,7 @@ mod tests {
         let server = TestServer::start(vec![json(400, body), json(200, OK)]).await;
         let svc = service(&server, |o| o.max_retries = Some(3.0));
         let error = svc
-            .exchange(request(&svc, "alice", true))
+            .exchange(&request(&svc, "alice", true))
             .await
             .unwrap_err();
         assert!(!error.is_retryable());
@@ -485,7 +518,7 @@ mod tests {
         let server = TestServer::start(vec![throttled, json(200, OK)]).await;
         let svc = service(&server, |_| {});
         let started = Instant::now();
-        svc.exchange(request(&svc, "alice", true)).await.unwrap();
+        svc.exchange(&request(&svc, "alice", true)).await.unwrap();
         assert!(started.elapsed() >= Duration::from_secs(1));
         assert_eq!(server.received().len(), 2);
     }
@@ -495,7 +528,7 @@ mod tests {
         let server = TestServer::start(vec![json(200, r#"{"token_type":"Bearer"}"#)]).await;
         let svc = service(&server, |_| {});
         let error = svc
-            .exchange(request(&svc, "alice", true))
+            .exchange(&request(&svc, "alice", true))
             .await
             .unwrap_err();
         assert_eq!(error.failure_reason(), "empty_exchange_response");
@@ -524,7 +557,7 @@ mod tests {
             o.max_retries = Some(0.0);
         });
         let first = svc
-            .exchange(request(&svc, "alice", true))
+            .exchange(&request(&svc, "alice", true))
             .await
             .unwrap_err();
         assert!(
@@ -537,8 +570,8 @@ mod tests {
             ),
             "{first}"
         );
-        svc.exchange(request(&svc, "alice", true)).await.unwrap();
-        svc.exchange(request(&svc, "bob", true)).await.unwrap();
+        svc.exchange(&request(&svc, "alice", true)).await.unwrap();
+        svc.exchange(&request(&svc, "bob", true)).await.unwrap();
         let paths: Vec<String> = server
             .received()
             .iter()

@@ -300,12 +300,17 @@ function oboGrant(state, issuer, publicKey, privateKey) {
 }
 
 /**
- * Counts requests, applies queued faults to the token endpoint, and reshapes the
- * provider's own token-endpoint errors (bad client credentials) the way Entra words them.
+ * Counts requests (readable at GET /__test/counters, for a client in another process),
+ * applies queued faults to the token endpoint, and reshapes the provider's own
+ * token-endpoint errors (bad client credentials) the way Entra words them.
  */
 function testMiddleware(state) {
   return async function test(ctx, next) {
     if (ctx.path === '/.well-known/openid-configuration') state.counters.discovery += 1
+    if (ctx.path === '/__test/counters' && ctx.method === 'GET') {
+      ctx.body = state.counters
+      return
+    }
     if (ctx.path !== '/token' || ctx.method !== 'POST') return next()
     state.counters.token += 1
     const fault = state.faults.shift()
