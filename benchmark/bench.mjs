@@ -105,6 +105,7 @@ try {
     f.coldCanned1 = await cold(canned, randomAssertions(count(2000), `c1-${kind}`), 1, `c1-${kind}`)
     f.coldCanned64 = await cold(canned, randomAssertions(count(10_000), `c64-${kind}`), 64, `c64-${kind}`)
     const idp = await createExchange(kind, servers.idp)
+    await cold(idp, await mint(5), 1, `warm-idp-${kind}`) // discovery, connections
     f.coldIdp1 = await cold(idp, await mint(count(300)), 1, `i1-${kind}`)
     f.coldIdp64 = await cold(idp, await mint(count(1000)), 64, `i64-${kind}`)
     await getJson(`${servers.canned}/__config?delayMs=50`)
