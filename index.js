@@ -6,7 +6,24 @@
 // promise, and turns failed exchanges into Error objects that carry LibreChat's tags
 // (`retryable`, `oboFailureReason`) and the IdP's fields.
 
-const { NativeOboService, checkUpstreamTokens, finishResolution, classifyResolutionFailure } = require('./binding.js')
+const SUPPORTED_PLATFORMS = ['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl', 'linux-arm64-musl', 'darwin-x64', 'darwin-arm64', 'win32-x64-msvc']
+
+/** The generated loader picks the prebuilt binary for this platform; say plainly when there is none. */
+function loadBinding() {
+  try {
+    return require('./binding.js')
+  } catch (err) {
+    const platform = `${process.platform}-${process.arch}`
+    throw new Error(
+      `librechat-obo has no prebuilt binary that loads on ${platform} (prebuilt: ${SUPPORTED_PLATFORMS.join(', ')}). ` +
+        'Build it from source with Rust (https://rustup.rs) and Node 20+: clone the repository, ' +
+        'run `npm install && npm run build`, and point NAPI_RS_NATIVE_LIBRARY_PATH at the built .node file.',
+      { cause: err },
+    )
+  }
+}
+
+const { NativeOboService, checkUpstreamTokens, finishResolution, classifyResolutionFailure } = loadBinding()
 
 const LEVELS = ['debug', 'info', 'warn', 'error']
 
