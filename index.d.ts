@@ -205,3 +205,26 @@ export declare function resolveOboToken(
   identityContext?: OboIdentityContext,
   forceRefresh?: boolean,
 ): Promise<MCPOAuthTokens>
+
+export interface OboFetchOptions {
+  user: OboUser
+  oboConfig: OboConfig
+  resolver: OboTokenService | OboTokenResolver
+  upstreamTokenProvider: UpstreamTokenProvider
+  identityContext?: OboIdentityContext
+  /** The fetch to wrap; default `globalThis.fetch`. */
+  fetch?: typeof fetch
+}
+
+/** An `OboTokenResolutionError` thrown by an OBO fetch, with LibreChat's hint for the user. */
+export interface OboFetchResolutionError extends OboTokenResolutionError {
+  /** `Please retry.`, or what to re-authenticate or verify. */
+  hint: string
+}
+
+/**
+ * A `fetch` for MCP client transports that sends the user's OBO token on every request,
+ * re-exchanges once (`forceRefresh`) and retries once when the server answers 401 or 403, and
+ * throws an `OboTokenResolutionError` (with `hint`) when no token can be had.
+ */
+export declare function createOboFetch(options: OboFetchOptions): typeof fetch

@@ -5,7 +5,10 @@
 // cache served by one IdP request, and prints the service's counters.
 
 import { performance } from 'node:perf_hooks'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { startIdp, CLIENTS, TENANT } from '../__test__/idp/index.mjs'
+import { startMcpServer } from '../__test__/mcp/server.mjs'
 import obo from '../index.js'
 
 /** Two MCP servers as `librechat.yaml` would declare them, with the resource each one is. */
@@ -54,9 +57,45 @@ try {
       `${new Set(tokens.map((t) => t.access_token)).size} distinct token`,
   )
 
+  await mcpToolCall(service, user, upstream)
   console.log('\nservice.stats():', service.stats())
 } finally {
   await idp.close()
+}
+
+/** An MCP SDK client calls `whoami` on the protected files-mcp server with the OBO token. */
+async function mcpToolCall(service, user, upstream) {
+  const mcp = await startMcpServer({ issuer: idp.issuer })
+  const client = new Client({ name: 'librechat-demo', version: '1.0.0' })
+  try {
+    const fetch = obo.createOboFetch({
+      user,
+      oboConfig: { scopes: MCP_SERVERS['files-mcp'].scopes },
+      resolver: service,
+      upstreamTokenProvider: async () => ({ access_token: upstream }),
+    })
+    const whoami = async () => JSON.parse((await client.callTool({ name: 'whoami', arguments: {} })).content[0].text)
+    const atStart = idp.counters.obo
+    await client.connect(new StreamableHTTPClientTransport(mcp.url, { fetch }))
+    const forConnect = idp.counters.obo - atStart
+    const seen = await whoami()
+    const accepted = mcp.state.log.filter((entry) => entry.accepted && entry.jti === seen.jti).length
+    console.log(
+      `5. MCP SDK client → files-mcp, tool whoami: the server saw sub=${seen.sub}, token jti=${seen.jti.slice(0, 8)}…; ` +
+        `${accepted} of ${mcp.state.log.length} requests carried that OBO token; IdP requests: ${forConnect} for the connect ` +
+        `(step 4 dropped alice's tokens), ${idp.counters.obo - atStart - forConnect} for the tool call`,
+    )
+    const beforeRevocation = idp.counters.obo
+    mcp.rejectNext(1)
+    const renewed = await whoami()
+    console.log(
+      `6. files-mcp revokes that token (401): ${idp.counters.obo - beforeRevocation} re-exchange, the call is retried and ` +
+        `succeeds with jti=${renewed.jti.slice(0, 8)}…`,
+    )
+  } finally {
+    await client.close()
+    await mcp.close()
+  }
 }
 
 function decode(jwt) {

@@ -24,7 +24,7 @@ for target in "${targets[@]}"; do
   [[ $target == *-gnu ]] && spelled=$target.2.17
   out=artifacts/$target
   mkdir -p "$out"
-  npx napi build --platform --release --target "$spelled" -x --output-dir "$out" --js false --dts binding.d.ts
+  npx napi build --platform --release --target "$spelled" -x --output-dir "$out" --no-js
 done
 
 printf '\n%-28s %10s  %-8s %s\n' artifact bytes machine "highest GLIBC symbol"
