@@ -130,14 +130,15 @@ describe('exchangeOboToken against the local IdP', () => {
   })
 
   it('times out a slow IdP and retries', async () => {
-    const { service } = newService(ctx.idp, { requestTimeoutMs: 300, maxRetries: 0 })
-    ctx.idp.injectFaults({ delayMs: 1000 })
+    // Generous margins: a loaded CI machine must still answer a normal exchange in time.
+    const { service } = newService(ctx.idp, { requestTimeoutMs: 1000, maxRetries: 0 })
+    ctx.idp.injectFaults({ delayMs: 2500 })
     const err = await rejection(service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES))
     assert.equal(err.code, 'ETIMEDOUT')
     assert.equal(err.retryable, true)
 
-    const { service: patient } = newService(ctx.idp, { requestTimeoutMs: 300 })
-    ctx.idp.injectFaults({ delayMs: 1000 })
+    const { service: patient } = newService(ctx.idp, { requestTimeoutMs: 1000 })
+    ctx.idp.injectFaults({ delayMs: 2500 })
     await patient.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES)
     assert.equal(patient.stats().retries, 1)
   })

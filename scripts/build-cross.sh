@@ -27,9 +27,9 @@ for target in "${targets[@]}"; do
   npx napi build --platform --release --target "$spelled" -x --output-dir "$out" --no-js
 done
 
-printf '\n%-28s %10s  %-8s %s\n' artifact bytes machine "highest GLIBC symbol"
+printf '\n%-36s %10s  %-8s %s\n' artifact bytes machine "highest GLIBC symbol"
 for node in artifacts/*/*.node; do
-  machine=$(readelf -h "$node" | awk -F: '/Machine/ {gsub(/^ +/, "", $2); print $2}')
+  machine=$(readelf -h "$node" | awk -F: '/Machine/ {print $2}' | sed 's/Advanced Micro Devices //; s/^ *//')
   glibc=$(readelf --dyn-syms -W "$node" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1 || true)
-  printf '%-28s %10s  %-8s %s\n' "$(basename "$node")" "$(stat -c %s "$node")" "${machine%% *}" "${glibc:-none (musl)}"
+  printf '%-36s %10s  %-8s %s\n' "$(basename "$node")" "$(stat -c %s "$node")" "$machine" "${glibc:-none (musl)}"
 done
