@@ -1,0 +1,118 @@
+'use strict'
+
+// resolveOboToken: LibreChat's packages/api function. It calls the session provider and
+// the resolver (either may be a JS function); the native binding decides what their
+// results mean (validity, expiry stamping, failure reasons and messages).
+
+const { checkUpstreamTokens, finishResolution, classifyResolutionFailure } = require('./native.js')
+const { OboTokenResolutionError, typeError } = require('./errors.js')
+const { OboTokenService, loggerOf } = require('./service.js')
+
+/** Reads what LibreChat's classifier reads off a thrown value, without ever throwing. */
+function errorFacts(err) {
+  const facts = {}
+  try {
+    if (err === null || typeof err !== 'object') {
+      if (err !== undefined && err !== null) facts.message = String(err)
+      return facts
+    }
+    if (typeof err.retryable === 'boolean') facts.retryable = err.retryable
+    const status = err.status ?? err.statusCode ?? err.response?.status
+    if (typeof status === 'number') facts.status = status
+    const code = typeof err.code === 'string' ? err.code : err.cause?.code
+    if (typeof code === 'string') facts.code = code
+    if (err.message !== undefined) facts.message = String(err.message)
+    if (typeof err.oboFailureReason === 'string') facts.oboFailureReason = err.oboFailureReason
+  } catch {
+    // A hostile getter: classify with what was read so far.
+  }
+  return facts
+}
+
+function resolutionError(failure, cause) {
+  return new OboTokenResolutionError(failure.reason, failure.userMessage, failure.retryable, cause)
+}
+
+/** `access_token` and `expires_at` of a token set or a resolver answer, or null if it is not an object. */
+function tokenFields(tokenSet) {
+  try {
+    if (tokenSet === null || typeof tokenSet !== 'object') return null
+    const tokens = {}
+    if (typeof tokenSet.access_token === 'string') tokens.access_token = tokenSet.access_token
+    if (typeof tokenSet.expires_at === 'number') tokens.expires_at = tokenSet.expires_at
+    return tokens
+  } catch {
+    return null
+  }
+}
+
+/** LibreChat's `extractOpenIDTokenInfo` source: the user's federated snapshot, else `openidTokens`. */
+function snapshotTokens(user) {
+  try {
+    if (!user || (user.provider !== 'openid' && !user.openidId)) return null
+    return tokenFields(user.federatedTokens ?? user.openidTokens)
+  } catch {
+    return null
+  }
+}
+
+/**
+ * LibreChat's `resolveOboToken` (packages/api): the user's upstream token from the live
+ * session (`upstreamTokenProvider`), else the user's snapshot; checked for expiry; exchanged
+ * through `resolver` (an `OboTokenService`, or LibreChat's `OboTokenResolver` function);
+ * stamped with LibreChat's expiry rules. Fails with `OboTokenResolutionError`.
+ */
+async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider, identityContext, forceRefresh = false) {
+  if (oboConfig === null || typeof oboConfig !== 'object') throw typeError('oboConfig', 'an object', oboConfig)
+  if (typeof oboConfig.scopes !== 'string') throw typeError('oboConfig.scopes', 'a string', oboConfig.scopes)
+  const isService = resolver instanceof OboTokenService
+  if (!isService && typeof resolver !== 'function') {
+    throw typeError('resolver', 'an OboTokenService or a function', resolver)
+  }
+  if (typeof upstreamTokenProvider !== 'function') {
+    throw typeError('upstreamTokenProvider', 'a function', upstreamTokenProvider)
+  }
+  if (typeof forceRefresh !== 'boolean') throw typeError('forceRefresh', 'a boolean', forceRefresh)
+  const log = (isService && loggerOf(resolver)) || (() => {})
+
+  let live
+  try {
+    live = await upstreamTokenProvider()
+  } catch (err) {
+    const failure = classifyResolutionFailure('session', errorFacts(err))
+    log('error', `[OBO] Upstream session refresh failed (${failure.retryable ? 'transient' : 'permanent'})`)
+    throw resolutionError(failure, err)
+  }
+  const tokens = live === null || live === undefined ? snapshotTokens(user) : tokenFields(live)
+  const unusable = checkUpstreamTokens(tokens ?? undefined)
+  if (unusable) {
+    log('warn', `[OBO] ${unusable.userMessage} (hadLiveSession: ${live != null})`)
+    throw resolutionError(unusable)
+  }
+
+  let response
+  try {
+    response = await (isService
+      ? resolver.exchangeOboToken(user, tokens.access_token, oboConfig.scopes, !forceRefresh, identityContext)
+      : resolver(user, tokens.access_token, oboConfig.scopes, !forceRefresh, identityContext))
+  } catch (err) {
+    if (err instanceof OboTokenResolutionError) throw err
+    const failure = classifyResolutionFailure('exchange', errorFacts(err))
+    log('error', `[OBO] Failed to exchange token: ${failure.reason}`)
+    throw resolutionError(failure, err)
+  }
+  const answer = tokenFields(response) ?? {}
+  const expiresIn = response?.expires_in
+  const stamp = finishResolution({
+    hasAccessToken: Boolean(answer.access_token),
+    expiresIn: typeof expiresIn === 'number' || typeof expiresIn === 'string' ? expiresIn : undefined,
+    expiresAt: answer.expires_at,
+  })
+  if (stamp.failure) {
+    log('warn', `[OBO] ${stamp.failure.userMessage}`)
+    throw resolutionError(stamp.failure)
+  }
+  return { access_token: answer.access_token, token_type: 'Bearer', obtained_at: stamp.obtainedAt, expires_at: stamp.expiresAt }
+}
+
+module.exports = { resolveOboToken }

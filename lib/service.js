@@ -1,0 +1,260 @@
+'use strict'
+
+// OboTokenService: checks argument types (so a wrong type gets an error naming the
+// argument), answers cache hits with an already-settled promise, turns failed exchanges
+// into OboExchangeError, and reads LibreChat's environment (fromEnv). The native
+// binding does the work.
+
+const { NativeOboService } = require('./native.js')
+const { OboExchangeError, typeError } = require('./errors.js')
+
+const LEVELS = ['debug', 'info', 'warn', 'error']
+
+const OPTION_TYPES = {
+  issuer: 'string',
+  clientId: 'string',
+  clientSecret: 'string',
+  clientAuthMethod: 'string',
+  tokenEndpoint: 'string',
+  requestTimeoutMs: 'number',
+  expiryBufferSeconds: 'number',
+  maxCacheEntries: 'number',
+  maxRetries: 'number',
+  retryDelayMs: 'number',
+  proxy: 'string',
+  logger: 'logger',
+}
+
+/** Wraps a logger (function or LibreChat's `{ debug, info, warn, error }`) so it never throws. */
+function normalizeLogger(logger) {
+  const call =
+    typeof logger === 'function'
+      ? (level, message) => logger(level, message)
+      : (level, message) => {
+          const method = logger[level]
+          if (typeof method === 'function') method.call(logger, message)
+        }
+  return (level, message) => {
+    try {
+      call(level, message)
+    } catch {
+      // A broken logger must not take the process down, nor fail an exchange.
+    }
+  }
+}
+
+function checkOptions(options) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw typeError('options', 'an object', options)
+  }
+  const native = {}
+  for (const [name, value] of Object.entries(options)) {
+    const expected = OPTION_TYPES[name]
+    if (!expected) {
+      throw new TypeError(`options.${name} is not a known option (known: ${Object.keys(OPTION_TYPES).join(', ')})`)
+    }
+    if (value === undefined || value === null) continue
+    if (expected === 'logger') {
+      const isLoggerObject = typeof value === 'object' && LEVELS.some((l) => typeof value[l] === 'function')
+      if (typeof value !== 'function' && !isLoggerObject) {
+        throw typeError('options.logger', 'a function or an object with debug/info/warn/error methods', value)
+      }
+      native.logger = normalizeLogger(value)
+      continue
+    }
+    if (typeof value !== expected) throw typeError(`options.${name}`, `a ${expected}`, value)
+    native[name] = value
+  }
+  return native
+}
+
+const SEPARATOR = '\u001f'
+
+/** One identity field, type-checked; absent is the empty string. */
+function identityField(source, name, field) {
+  const value = source?.[field]
+  if (value === undefined || value === null) return ''
+  if (typeof value !== 'string') throw typeError(`${name}.${field}`, 'a string', value)
+  if (value.includes(SEPARATOR)) throw new TypeError(`${name}.${field} must not contain the U+001F character`)
+  return value
+}
+
+/** One source's identity fields joined with U+001F. */
+function identityFields(source, name, subjectField) {
+  return (
+    identityField(source, name, subjectField) +
+    SEPARATOR +
+    identityField(source, name, 'tenantId') +
+    SEPARATOR +
+    identityField(source, name, 'openidIssuer')
+  )
+}
+
+/**
+ * The identity fields the cache key needs, packed into one string for the binding (one
+ * string crosses the boundary faster than two objects): the user's openidId, tenantId,
+ * openidIssuer, then the identity context's openidSubject, tenantId, openidIssuer.
+ */
+function packIdentity(user, identityContext) {
+  if (user !== undefined && user !== null && typeof user !== 'object') throw typeError('user', 'an object', user)
+  if (identityContext !== undefined && identityContext !== null && typeof identityContext !== 'object') {
+    throw typeError('identityContext', 'an object', identityContext)
+  }
+  return identityFields(user, 'user', 'openidId') + SEPARATOR + identityFields(identityContext, 'identityContext', 'openidSubject')
+}
+
+/** LibreChat's falsy checks first (same messages), then the type of a truthy value. */
+function checkRequiredString(value, name, missingMessage) {
+  if (!value) throw new Error(missingMessage)
+  if (typeof value !== 'string') throw typeError(name, 'a string', value)
+  return value
+}
+
+function checkFromCache(fromCache) {
+  if (fromCache === undefined) return true
+  if (typeof fromCache !== 'boolean') throw typeError('fromCache', 'a boolean', fromCache)
+  return fromCache
+}
+
+/** Each service's normalized logger, for `resolveOboToken` to log through. */
+const serviceLoggers = new WeakMap()
+
+function settle(outcome) {
+  if (outcome.error) throw new OboExchangeError(outcome.error.message, outcome.error)
+  return outcome.token
+}
+
+/**
+ * LibreChat's OBO token service, in Rust: exchange, cache, single-flight, retry.
+ * Create one per client registration at start-up and share it.
+ */
+class OboTokenService {
+  #native
+  #log
+
+  /** @param {import('./index').OboServiceOptions} options */
+  constructor(options) {
+    const native = checkOptions(options)
+    this.#log = native.logger ?? (() => {})
+    this.#native = new NativeOboService(native)
+    serviceLoggers.set(this, this.#log)
+  }
+
+  /**
+   * A service configured from LibreChat's environment: `OPENID_ISSUER`,
+   * `OPENID_CLIENT_ID`, `OPENID_CLIENT_SECRET`, `PROXY`, the auth method from
+   * `OPENID_TOKEN_ENDPOINT_AUTH_METHOD`, and this package's `LIBRECHAT_OBO_*` extras.
+   * `extra` adds options that have no variable (a logger).
+   */
+  static fromEnv(env = process.env, extra = {}) {
+    const options = optionsFromEnv(env)
+    try {
+      return new OboTokenService({ ...options, ...extra })
+    } catch (err) {
+      throw nameVariable(err, env)
+    }
+  }
+
+  /**
+   * LibreChat's `exchangeOboToken`: same arguments, results and error tags.
+   * A cache hit resolves without leaving the JavaScript thread.
+   */
+  exchangeOboToken(user, accessToken, scopes, fromCache = true, identityContext) {
+    let outcome
+    try {
+      checkRequiredString(accessToken, 'accessToken', 'Access token is required for OBO exchange')
+      checkRequiredString(scopes, 'scopes', 'Scopes are required for OBO exchange')
+      const useCache = checkFromCache(fromCache)
+      outcome = this.#native.exchange(packIdentity(user, identityContext), accessToken, scopes, useCache)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (!Array.isArray(outcome)) return outcome.then(settle)
+    const [access_token, expires_in, expires_at] = outcome
+    return Promise.resolve({ access_token, token_type: 'Bearer', expires_in, expires_at, scope: scopes })
+  }
+
+  /**
+   * LibreChat's `getGraphApiToken`: the same exchange, errors prefixed with
+   * `Graph token acquisition failed: `, but keeping `retryable`, `oboFailureReason`
+   * and the IdP's fields (LibreChat's wrapper drops them). The original is `cause`.
+   */
+  getGraphApiToken(user, accessToken, scopes, fromCache = true) {
+    return this.exchangeOboToken(user, accessToken, scopes, fromCache).catch((err) => {
+      const who = typeof user?.openidId === 'string' ? user.openidId : 'unknown'
+      this.#log('error', `[GraphTokenService] Failed to acquire Graph API token for user ${who}`)
+      const message = `Graph token acquisition failed: ${err?.message ?? err}`
+      throw err instanceof OboExchangeError ? new OboExchangeError(message, err, { cause: err }) : new Error(message, { cause: err })
+    })
+  }
+
+  /**
+   * Drops cached tokens of `user` (e.g. at logout), or only those for `scopes`.
+   * Returns how many were dropped.
+   */
+  invalidate(user, scopes, identityContext) {
+    if (scopes !== undefined && scopes !== null && typeof scopes !== 'string') throw typeError('scopes', 'a string', scopes)
+    return this.#native.invalidate(packIdentity(user, identityContext), scopes ?? undefined)
+  }
+
+  /** Drops every cached token. */
+  clear() {
+    this.#native.clear()
+  }
+
+  /** Counters since creation, and the number of cached tokens. */
+  stats() {
+    return this.#native.stats()
+  }
+}
+
+/** Variables `fromEnv` reads: LibreChat's first, then this package's extras. */
+const ENV_OPTIONS = [
+  ['OPENID_ISSUER', 'issuer'],
+  ['OPENID_CLIENT_ID', 'clientId'],
+  ['OPENID_CLIENT_SECRET', 'clientSecret'],
+  ['PROXY', 'proxy'],
+  ['OPENID_TOKEN_ENDPOINT_AUTH_METHOD', 'clientAuthMethod'],
+  ['LIBRECHAT_OBO_CLIENT_AUTH_METHOD', 'clientAuthMethod'],
+  ['LIBRECHAT_OBO_TOKEN_ENDPOINT', 'tokenEndpoint'],
+  ['LIBRECHAT_OBO_REQUEST_TIMEOUT_MS', 'requestTimeoutMs', 'integer'],
+  ['LIBRECHAT_OBO_EXPIRY_BUFFER_SECONDS', 'expiryBufferSeconds', 'integer'],
+  ['LIBRECHAT_OBO_MAX_CACHE_ENTRIES', 'maxCacheEntries', 'integer'],
+  ['LIBRECHAT_OBO_MAX_RETRIES', 'maxRetries', 'integer'],
+  ['LIBRECHAT_OBO_RETRY_DELAY_MS', 'retryDelayMs', 'integer'],
+]
+
+/** Options from environment variables; a malformed value is named by its variable. */
+function optionsFromEnv(env) {
+  if (env === null || typeof env !== 'object') throw typeError('env', 'an object', env)
+  const options = {}
+  for (const [variable, option, kind] of ENV_OPTIONS) {
+    const raw = env[variable]
+    if (raw === undefined || raw === null || String(raw).trim() === '') continue
+    const text = String(raw).trim()
+    if (kind === 'integer' && !/^\d+$/.test(text)) {
+      throw new TypeError(`${variable} must be a whole number, got '${text}'`)
+    }
+    options[option] = kind === 'integer' ? Number(text) : text
+  }
+  for (const [variable, option] of ENV_OPTIONS.slice(0, 2)) {
+    if (options[option] === undefined) throw new Error(`${variable} is required`)
+  }
+  return options
+}
+
+/** Rewrites `options.x …` in a validation error to name the variable that set `x`. */
+function nameVariable(err, env) {
+  const match = /^options\.(\w+) /.exec(err?.message ?? '')
+  const candidates = match ? ENV_OPTIONS.filter(([, option]) => option === match[1]) : []
+  const entry = [...candidates].reverse().find(([variable]) => env[variable]) ?? candidates[0]
+  if (entry) err.message = `${entry[0]} (${err.message})`
+  return err
+}
+
+/** The normalized logger of a service (resolveOboToken logs through it), or undefined. */
+function loggerOf(service) {
+  return serviceLoggers.get(service)
+}
+
+module.exports = { OboTokenService, loggerOf }
