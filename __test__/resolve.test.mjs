@@ -112,6 +112,8 @@ describe('resolveOboToken', () => {
       const expiredSnapshot = { ...alice, federatedTokens: { access_token, expires_at: inSeconds(-60) } }
       await failure(resolveOboToken(expiredSnapshot, config, service, async () => null), 'missing_upstream_token', false, missing)
       await failure(resolveOboToken(alice, config, service, async () => 'not a token set'), 'missing_upstream_token', false, missing)
+      const stringExpiry = async () => ({ access_token, expires_at: String(inSeconds(-5)) })
+      await failure(resolveOboToken(alice, config, service, stringExpiry), 'missing_upstream_token', false, missing)
       const valid = await resolveOboToken(alice, config, service, async () => ({ access_token, expires_at: inSeconds(31) }))
       assert.ok(valid.access_token)
       assert.equal(ctx.idp.counters.token, 1)

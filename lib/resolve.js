@@ -33,24 +33,35 @@ function resolutionError(failure, cause) {
   return new OboTokenResolutionError(failure.reason, failure.userMessage, failure.retryable, cause)
 }
 
-/** `access_token` and `expires_at` of a token set or a resolver answer, or null if it is not an object. */
-function tokenFields(tokenSet) {
+/**
+ * `access_token` and `expires_at` of a token set or a resolver answer, or null if it is not
+ * an object. `numericStrings` reads an `expires_at` such as "1700000000" as a number, as
+ * LibreChat's comparison `now >= expiresAt - 30` does for the upstream token; a resolver's
+ * `expires_at` must be a number (LibreChat's `Number.isFinite`).
+ */
+function tokenFields(tokenSet, { numericStrings = false } = {}) {
   try {
     if (tokenSet === null || typeof tokenSet !== 'object') return null
     const tokens = {}
     if (typeof tokenSet.access_token === 'string') tokens.access_token = tokenSet.access_token
-    if (typeof tokenSet.expires_at === 'number') tokens.expires_at = tokenSet.expires_at
+    const expiresAt = tokenSet.expires_at
+    if (typeof expiresAt === 'number') tokens.expires_at = expiresAt
+    else if (numericStrings && typeof expiresAt === 'string' && expiresAt.trim() !== '' && Number.isFinite(Number(expiresAt))) {
+      tokens.expires_at = Number(expiresAt)
+    }
     return tokens
   } catch {
     return null
   }
 }
 
+const upstreamTokens = (tokenSet) => tokenFields(tokenSet, { numericStrings: true })
+
 /** LibreChat's `extractOpenIDTokenInfo` source: the user's federated snapshot, else `openidTokens`. */
 function snapshotTokens(user) {
   try {
     if (!user || (user.provider !== 'openid' && !user.openidId)) return null
-    return tokenFields(user.federatedTokens ?? user.openidTokens)
+    return upstreamTokens(user.federatedTokens ?? user.openidTokens)
   } catch {
     return null
   }
@@ -83,7 +94,7 @@ async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider,
     log('error', `[OBO] Upstream session refresh failed (${failure.retryable ? 'transient' : 'permanent'})`)
     throw resolutionError(failure, err)
   }
-  const tokens = live === null || live === undefined ? snapshotTokens(user) : tokenFields(live)
+  const tokens = live === null || live === undefined ? snapshotTokens(user) : upstreamTokens(live)
   const unusable = checkUpstreamTokens(tokens ?? undefined)
   if (unusable) {
     log('warn', `[OBO] ${unusable.userMessage} (hadLiveSession: ${live != null})`)
