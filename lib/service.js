@@ -132,7 +132,7 @@ class OboTokenService {
   #native
   #log
 
-  /** @param {import('./index').OboServiceOptions} options */
+  /** @param {import('../index').OboServiceOptions} options */
   constructor(options) {
     const native = checkOptions(options)
     this.#log = native.logger ?? (() => {})
