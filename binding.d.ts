@@ -18,7 +18,7 @@ export declare class NativeOboService {
    * setting five properties through napi); a miss returns a promise of the settled
    * exchange. Invalid arguments throw. `identity` is packed (see `unpack_identity`).
    */
-  exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean): [string, number, number] | Promise<ExchangeSettled>
+  exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean, claims?: string | undefined | null): [string, number, number] | Promise<ExchangeSettled>
   /**
    * Drops the cached tokens of a user (all scopes, or one scope string); returns
    * how many were dropped.
@@ -69,6 +69,11 @@ export interface NativeExchangeError {
   claims?: string
   trace_id?: string
   correlation_id?: string
+  /**
+   * `Bearer error="insufficient_claims"[, claims="<base64>"]` when the IdP asks for
+   * user interaction; relay it to the client.
+   */
+  wwwAuthenticate?: string
 }
 
 /** What a resolver answered, without the token itself. */

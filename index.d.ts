@@ -101,6 +101,16 @@ export declare class OboExchangeError extends Error {
   claims?: string
   trace_id?: string
   correlation_id?: string
+  /**
+   * For `interaction_required` / `consent_required`: `Bearer error="insufficient_claims"` with
+   * the IdP's claims challenge base64-encoded, ready for an MCP-facing server to relay.
+   */
+  wwwAuthenticate?: string
+}
+
+export interface OboExchangeOptions {
+  /** The client's answer to a claims challenge (JSON), passed to the IdP; bypasses the cache. */
+  claims?: string
 }
 
 export declare class OboTokenService {
@@ -112,6 +122,7 @@ export declare class OboTokenService {
     scopes: string,
     fromCache?: boolean,
     identityContext?: OboIdentityContext,
+    options?: OboExchangeOptions,
   ): Promise<OboTokenResponse>
   /** LibreChat's `getGraphApiToken`; errors keep their tags and IdP fields. */
   getGraphApiToken(user: OboUser, accessToken: string, scopes: string, fromCache?: boolean): Promise<OboTokenResponse>

@@ -28,7 +28,39 @@ describe('IdP errors reach JavaScript', () => {
     assert.equal(err.oboFailureReason, 'exchange_failed')
     assert.match(err.message, /interaction_required\): AADSTS50076: /)
     assert.ok(!err.message.includes(assertion))
+    assert.equal(err.wwwAuthenticate, `Bearer error="insufficient_claims", claims="${Buffer.from(err.claims).toString('base64')}"`)
     assert.equal(ctx.idp.counters.token, 1)
+  })
+
+  it('offers a WWW-Authenticate value for missing consent, and none for other errors', async () => {
+    const { service } = newService(ctx.idp)
+    const consent = await rejection(service.exchangeOboToken({ openidId: 'carol' }, await ctx.idp.mintUserToken('carol'), FILES))
+    assert.equal(consent.wwwAuthenticate, 'Bearer error="insufficient_claims"')
+    const badScope = await rejection(service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), 'api://mcp-files/nope'))
+    assert.equal(badScope.wwwAuthenticate, undefined)
+  })
+
+  it('passes a claims answer to the IdP and bypasses the cache for it', async () => {
+    const { service } = newService(ctx.idp)
+    const bob = { openidId: 'bob' }
+    const challenged = await rejection(service.exchangeOboToken(bob, await ctx.idp.mintUserToken('bob'), FILES))
+    // The client completes MFA and comes back with a new upstream token and the claims.
+    const afterMfa = await ctx.idp.mintUserToken('bob', { amr: ['pwd', 'mfa'] })
+    const cached = await service.exchangeOboToken(bob, afterMfa, FILES)
+    assert.equal(ctx.idp.lastClaims(), undefined)
+    const answered = await service.exchangeOboToken(bob, afterMfa, FILES, true, undefined, { claims: challenged.claims })
+    assert.equal(ctx.idp.lastClaims(), challenged.claims)
+    assert.notEqual(answered.access_token, cached.access_token)
+    assert.equal(ctx.idp.counters.obo, 3)
+    const next = await service.exchangeOboToken(bob, afterMfa, FILES)
+    assert.equal(next.access_token, answered.access_token, 'the answer was cached')
+    assert.equal(ctx.idp.counters.obo, 3)
+    const badClaims = await rejection(service.exchangeOboToken(bob, afterMfa, FILES, true, undefined, { claims: '{not json' }))
+    assert.equal(badClaims.error, 'invalid_request')
+    await assert.rejects(service.exchangeOboToken(bob, afterMfa, FILES, true, undefined, { claims: 5 }), {
+      name: 'TypeError',
+      message: 'options.claims must be a string, got number',
+    })
   })
 
   for (const [name, user, scopes, error, code] of [

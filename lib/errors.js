@@ -15,12 +15,14 @@ const ERROR_FIELDS = [
   'claims',
   'trace_id',
   'correlation_id',
+  'wwwAuthenticate',
 ]
 
 /**
  * A failed On-Behalf-Of exchange. Carries LibreChat's tags (`retryable`,
  * `oboFailureReason`), the HTTP `status`, and the IdP's `error`, `error_description`,
- * `error_codes`, `suberror`, `claims`, `trace_id` and `correlation_id` when present.
+ * `error_codes`, `suberror`, `claims`, `trace_id` and `correlation_id` when present, and a
+ * ready `wwwAuthenticate` value when the IdP asks for user interaction.
  */
 class OboExchangeError extends Error {
   constructor(message, fields = {}, options) {

@@ -116,6 +116,16 @@ function checkFromCache(fromCache) {
   return fromCache
 }
 
+/** `options.claims` of exchangeOboToken: a JSON claims request, as a string. */
+function checkClaims(options) {
+  if (options === undefined || options === null) return undefined
+  if (typeof options !== 'object') throw typeError('options', 'an object', options)
+  const { claims } = options
+  if (claims === undefined || claims === null) return undefined
+  if (typeof claims !== 'string') throw typeError('options.claims', 'a string', claims)
+  return claims
+}
+
 /** Each service's normalized logger, for `resolveOboToken` to log through. */
 const serviceLoggers = new WeakMap()
 
@@ -157,15 +167,17 @@ class OboTokenService {
 
   /**
    * LibreChat's `exchangeOboToken`: same arguments, results and error tags.
-   * A cache hit resolves without leaving the JavaScript thread.
+   * A cache hit resolves without leaving the JavaScript thread. `options.claims` passes a
+   * client's answer to a claims challenge on to the IdP; such a request bypasses the cache.
    */
-  exchangeOboToken(user, accessToken, scopes, fromCache = true, identityContext) {
+  exchangeOboToken(user, accessToken, scopes, fromCache = true, identityContext, options) {
     let outcome
     try {
       checkRequiredString(accessToken, 'accessToken', 'Access token is required for OBO exchange')
       checkRequiredString(scopes, 'scopes', 'Scopes are required for OBO exchange')
       const useCache = checkFromCache(fromCache)
-      outcome = this.#native.exchange(packIdentity(user, identityContext), accessToken, scopes, useCache)
+      const claims = checkClaims(options)
+      outcome = this.#native.exchange(packIdentity(user, identityContext), accessToken, scopes, useCache, claims)
     } catch (err) {
       return Promise.reject(err)
     }

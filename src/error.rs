@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use base64::prelude::{Engine, BASE64_STANDARD};
 use serde_json::Value;
 
 /// HTTP statuses that signal a transient IdP condition worth one more try.
@@ -181,6 +182,27 @@ impl ExchangeError {
         }
     }
 
+    /// A ready `WWW-Authenticate` value for an MCP-facing server to relay when the IdP
+    /// asks for user interaction (Conditional Access `interaction_required`, or missing
+    /// consent): `Bearer error="insufficient_claims"`, with the IdP's claims challenge
+    /// base64-encoded when it sent one (Entra's claims-challenge convention).
+    pub fn www_authenticate(&self) -> Option<String> {
+        let body = self.idp_body()?;
+        let asks_for_interaction = body.error.as_deref() == Some("interaction_required")
+            || body.error.as_deref() == Some("consent_required")
+            || body.suberror.as_deref() == Some("consent_required");
+        if !asks_for_interaction {
+            return None;
+        }
+        let mut value = String::from(r#"Bearer error="insufficient_claims""#);
+        if let Some(claims) = &body.claims {
+            value.push_str(r#", claims=""#);
+            value.push_str(&BASE64_STANDARD.encode(claims));
+            value.push('"');
+        }
+        Some(value)
+    }
+
     /// A Node-style error code for transport failures.
     pub fn code(&self) -> Option<&'static str> {
         match self {
@@ -274,6 +296,30 @@ mod tests {
             ExchangeError::EmptyResponse.failure_reason(),
             "empty_exchange_response"
         );
+    }
+
+    #[test]
+    fn interaction_answers_carry_a_claims_challenge() {
+        let mfa = idp(400, ENTRA_MFA).www_authenticate().unwrap();
+        let encoded = mfa
+            .strip_prefix(r#"Bearer error="insufficient_claims", claims=""#)
+            .and_then(|rest| rest.strip_suffix('"'))
+            .unwrap();
+        let decoded = BASE64_STANDARD.decode(encoded).unwrap();
+        assert!(String::from_utf8(decoded).unwrap().contains("capolids"));
+        let consent = idp(
+            400,
+            r#"{"error":"invalid_grant","suberror":"consent_required"}"#,
+        );
+        assert_eq!(
+            consent.www_authenticate().as_deref(),
+            Some(r#"Bearer error="insufficient_claims""#)
+        );
+        assert_eq!(
+            idp(400, r#"{"error":"invalid_grant"}"#).www_authenticate(),
+            None
+        );
+        assert_eq!(ExchangeError::EmptyResponse.www_authenticate(), None);
     }
 
     #[test]

@@ -26,20 +26,32 @@ pub struct GrantResponse {
     pub expires_in: Option<Value>,
 }
 
-/// Sends one On-Behalf-Of request. `assertion` is the user's upstream access token.
+/// What one On-Behalf-Of request asks for.
+pub struct OboGrant<'a> {
+    /// The user's upstream access token.
+    pub assertion: &'a str,
+    pub scopes: &'a str,
+    /// A claims challenge the client is answering (Conditional Access), passed on as is.
+    pub claims: Option<&'a str>,
+}
+
+/// Sends one On-Behalf-Of request.
 pub async fn request_on_behalf_of(
     http: &Client,
     endpoint: &Url,
     auth: &ClientAuth,
-    assertion: &str,
-    scopes: &str,
+    grant: &OboGrant<'_>,
 ) -> Result<GrantResponse, ExchangeError> {
+    let assertion = grant.assertion;
     let mut form: Vec<(&'static str, &str)> = vec![
         ("grant_type", JWT_BEARER),
         ("assertion", assertion),
-        ("scope", scopes),
+        ("scope", grant.scopes),
         ("requested_token_use", "on_behalf_of"),
     ];
+    if let Some(claims) = grant.claims {
+        form.push(("claims", claims));
+    }
     let request = auth.apply(http.post(endpoint.clone()), &mut form);
     let response = request
         .header(reqwest::header::ACCEPT, "application/json")

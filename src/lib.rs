@@ -88,6 +88,9 @@ pub struct NativeExchangeError {
     pub trace_id: Option<String>,
     #[napi(js_name = "correlation_id")]
     pub correlation_id: Option<String>,
+    /// `Bearer error="insufficient_claims"[, claims="<base64>"]` when the IdP asks for
+    /// user interaction; relay it to the client.
+    pub www_authenticate: Option<String>,
 }
 
 /// The outcome of an exchange that went to the IdP: exactly one field is set.
@@ -279,11 +282,19 @@ impl NativeOboService {
         access_token: String,
         scopes: String,
         from_cache: bool,
+        claims: Option<String>,
     ) -> Result<Either<(String, f64, f64), PromiseRaw<'env, ExchangeSettled>>> {
         let (user, context) = unpack_identity(&identity)?;
         let request = self
             .service
-            .prepare(&user, Some(&context), &access_token, &scopes, from_cache)
+            .prepare(
+                &user,
+                Some(&context),
+                &access_token,
+                &scopes,
+                claims.as_deref(),
+                from_cache,
+            )
             .map_err(invalid_arg)?;
         if let Some(token) = self.service.cached(&request) {
             let expires_in = token.expires_in as f64;
@@ -404,5 +415,6 @@ fn native_error(error: &ExchangeError) -> NativeExchangeError {
         claims: body.claims,
         trace_id: body.trace_id,
         correlation_id: body.correlation_id,
+        www_authenticate: error.www_authenticate(),
     }
 }

@@ -57,6 +57,8 @@ pub struct ExchangeRequest<'a> {
     subject: &'a str,
     assertion: &'a str,
     scopes: &'a str,
+    claims: Option<&'a str>,
+    /// False when the caller forces a fresh exchange, or answers a claims challenge.
     from_cache: bool,
 }
 
@@ -67,6 +69,7 @@ struct OwnedRequest {
     subject: Arc<str>,
     assertion: Arc<str>,
     scopes: Arc<str>,
+    claims: Option<Arc<str>>,
 }
 
 impl ExchangeRequest<'_> {
@@ -76,6 +79,7 @@ impl ExchangeRequest<'_> {
             subject: self.subject.into(),
             assertion: self.assertion.into(),
             scopes: self.scopes.into(),
+            claims: self.claims.map(Into::into),
         }
     }
 }
@@ -155,13 +159,16 @@ impl OboService {
     }
 
     /// Checks the arguments in LibreChat's order (access token, scopes, identity) and
-    /// builds the cache key.
+    /// builds the cache key. A request that carries `claims` (a client answering a
+    /// claims challenge) neither reads the cache nor joins a flight: the cached token is
+    /// the one the resource just refused.
     pub fn prepare<'a>(
         &self,
         user: &IdentitySource<'a>,
         context: Option<&IdentitySource<'a>>,
         access_token: &'a str,
         scopes: &'a str,
+        claims: Option<&'a str>,
         from_cache: bool,
     ) -> Result<ExchangeRequest<'a>, RequestError> {
         if access_token.is_empty() {
@@ -182,7 +189,8 @@ impl OboService {
             subject: identity.subject,
             assertion: access_token,
             scopes,
-            from_cache,
+            claims,
+            from_cache: from_cache && claims.is_none(),
         })
     }
 
@@ -301,14 +309,13 @@ impl Inner {
         let requested_at = expiry::now_ms();
         let attempt = || async {
             let endpoint = self.endpoint.get(&self.http).await?;
-            grant::request_on_behalf_of(
-                &self.http,
-                endpoint,
-                &self.config.client_auth,
-                &request.assertion,
-                &request.scopes,
-            )
-            .await
+            let grant = grant::OboGrant {
+                assertion: &request.assertion,
+                scopes: &request.scopes,
+                claims: request.claims.as_deref(),
+            };
+            grant::request_on_behalf_of(&self.http, endpoint, &self.config.client_auth, &grant)
+                .await
         };
         let on_retry = |error: &ExchangeError, wait: std::time::Duration| {
             bump(&self.counters.retries);
@@ -403,6 +410,7 @@ mod tests {
             None,
             ASSERTION,
             "api://mcp/.default",
+            None,
             from_cache,
         )
         .unwrap()
@@ -475,6 +483,32 @@ mod tests {
         svc.exchange(&request(&svc, "alice", false)).await.unwrap();
         assert_eq!(server.received().len(), 2);
         assert!(svc.cached(&request(&svc, "alice", true)).is_some());
+    }
+
+    #[tokio::test]
+    async fn claims_are_sent_and_bypass_the_cache() {
+        let server = TestServer::start(vec![json(200, OK)]).await;
+        let svc = service(&server, |_| {});
+        svc.exchange(&request(&svc, "alice", true)).await.unwrap();
+        let claims = r#"{"access_token":{"capolids":{"essential":true,"values":["p1"]}}}"#;
+        let answering = svc
+            .prepare(
+                &user("alice"),
+                None,
+                ASSERTION,
+                "api://mcp/.default",
+                Some(claims),
+                true,
+            )
+            .unwrap();
+        assert_eq!(svc.cached(&answering), None);
+        svc.exchange(&answering).await.unwrap();
+        let sent = server.received();
+        assert_eq!(sent.len(), 2);
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(sent[1].body.as_bytes())
+            .into_owned()
+            .collect();
+        assert!(form.contains(&("claims".to_owned(), claims.to_owned())));
     }
 
     #[tokio::test]
@@ -601,7 +635,8 @@ mod tests {
         )
         .unwrap();
         let check = |user: &IdentitySource, token: &str, scopes: &str| {
-            svc.prepare(user, None, token, scopes, true).unwrap_err()
+            svc.prepare(user, None, token, scopes, None, true)
+                .unwrap_err()
         };
         assert_eq!(check(&user(""), "", ""), RequestError::MissingAccessToken);
         assert_eq!(check(&user(""), "t", " "), RequestError::MissingScopes);
@@ -610,8 +645,12 @@ mod tests {
             check(&user("a"), "t", "s\u{1f}x"),
             RequestError::SeparatorInValue("scopes")
         );
-        let alice = svc.prepare(&user("a"), None, "t1", "s", true).unwrap();
-        let other_token = svc.prepare(&user("a"), None, "t2", "s", true).unwrap();
+        let alice = svc
+            .prepare(&user("a"), None, "t1", "s", None, true)
+            .unwrap();
+        let other_token = svc
+            .prepare(&user("a"), None, "t2", "s", None, true)
+            .unwrap();
         assert_ne!(alice.key, other_token.key);
         assert!(!alice.key.contains("t1"));
     }

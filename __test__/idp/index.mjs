@@ -81,6 +81,7 @@ export async function startIdp() {
     'assertion',
     'scope',
     'requested_token_use',
+    'claims',
   ])
   provider.use(testMiddleware(state))
   server.on('request', provider.callback())
@@ -97,6 +98,8 @@ export async function startIdp() {
     setExpiresIn: (value) => {
       state.expiresIn = value
     },
+    /** The `claims` parameter of the last OBO request (undefined when it had none). */
+    lastClaims: () => state.lastClaims,
     setOboDelay: (ms) => {
       state.oboDelayMs = ms
     },
@@ -233,13 +236,21 @@ function oboGrant(state, issuer, publicKey, privateKey) {
       ctx.status = status
       ctx.body = body
     }
-    const { assertion, scope, requested_token_use: use } = ctx.oidc.params
+    const { assertion, scope, requested_token_use: use, claims } = ctx.oidc.params
+    state.lastClaims = claims
     const client = ctx.oidc.client
     if (use !== 'on_behalf_of') {
       return reply(entraError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'requested_token_use'."))
     }
     if (!assertion) {
       return reply(entraError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'assertion'."))
+    }
+    if (claims !== undefined) {
+      try {
+        JSON.parse(claims)
+      } catch {
+        return reply(entraError(400, 'invalid_request', 70009, "The provided value for the input parameter 'claims' is not valid JSON."))
+      }
     }
 
     let user
