@@ -91,7 +91,10 @@ export declare class OboExchangeError extends Error {
   oboFailureReason: 'exchange_failed' | 'empty_exchange_response'
   /** HTTP status of the IdP's answer, when it answered. */
   status?: number
-  /** `ETIMEDOUT`, `ECONNREFUSED` or `ECONNRESET` for failures below HTTP. */
+  /**
+   * `ETIMEDOUT`, `ECONNREFUSED` or `ECONNRESET` for failures below HTTP;
+   * `ERR_ASSERTION_NOT_JWS` or `ERR_ASSERTION_EXPIRED` when the assertion was refused locally.
+   */
   code?: string
   error?: string
   error_description?: string

@@ -145,12 +145,30 @@ describe('exchangeOboToken against the local IdP', () => {
 
   it('makes one request for invalid_grant', async () => {
     const { service } = newService(ctx.idp, { maxRetries: 3 })
-    const expired = await ctx.idp.mintUserToken('alice', { ttlSeconds: -60 })
-    const err = await rejection(service.exchangeOboToken(alice, expired, FILES))
+    const foreign = await ctx.idp.mintUserToken('alice', { aud: 'api://another-app' })
+    const err = await rejection(service.exchangeOboToken(alice, foreign, FILES))
     assert.equal(ctx.idp.counters.token, 1)
     assert.equal(err.error, 'invalid_grant')
-    assert.deepEqual(err.error_codes, [500133])
+    assert.deepEqual(err.error_codes, [50013])
     assert.equal(err.retryable, false)
+  })
+
+  it('refuses an expired or non-JWT assertion before the network', async () => {
+    const { service, logs } = newService(ctx.idp)
+    const expired = await ctx.idp.mintUserToken('alice', { ttlSeconds: -60 })
+    const late = await rejection(service.exchangeOboToken(alice, expired, FILES))
+    assert.ok(late instanceof OboExchangeError)
+    assert.equal(late.code, 'ERR_ASSERTION_EXPIRED')
+    assert.equal(late.retryable, false)
+    assert.equal(late.oboFailureReason, 'exchange_failed')
+    assert.match(late.message, /expired at \d+ \(epoch seconds\)/)
+    for (const opaque of ['opaque-reference-token', 'a.b.c', `${expired.split('.')[0]}.${expired.split('.')[1]}.`]) {
+      const err = await rejection(service.exchangeOboToken(alice, opaque, FILES))
+      assert.equal(err.code, 'ERR_ASSERTION_NOT_JWS', opaque)
+    }
+    assert.equal(ctx.idp.counters.token, 0)
+    assert.ok(!JSON.stringify(logs).includes(expired))
+    assert.equal(service.stats().failures, 4)
   })
 
   it('honours Retry-After', async () => {

@@ -8,11 +8,12 @@ import { writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { createExchange, pool, IMPLS } from './impls.mjs'
+import { createExchange, fakeAssertion, pool, IMPLS } from './impls.mjs'
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1)
 const count = (n) => Math.max(10, Math.round(n * SCALE))
 const SCOPES = 'api://mcp-files/files.read'
+const HIT_ASSERTION = fakeAssertion('hit-upstream')
 const here = (file) => fileURLToPath(new URL(file, import.meta.url))
 const now = () => Number(process.hrtime.bigint()) / 1000 // µs
 
@@ -33,13 +34,13 @@ const getJson = async (url) => (await fetch(url)).json()
 /** Cache hits awaited one at a time: per-call latency. */
 async function hitsSequential(exchange) {
   const user = { openidId: 'hit-user', tenantId: 'tenant' }
-  await exchange(user, 'hit-upstream', SCOPES)
+  await exchange(user, HIT_ASSERTION, SCOPES)
   const n = count(20_000)
-  for (let i = 0; i < 1000; i++) await exchange(user, 'hit-upstream', SCOPES)
+  for (let i = 0; i < 1000; i++) await exchange(user, HIT_ASSERTION, SCOPES)
   const samples = new Float64Array(n)
   for (let i = 0; i < n; i++) {
     const t0 = now()
-    await exchange(user, 'hit-upstream', SCOPES)
+    await exchange(user, HIT_ASSERTION, SCOPES)
     samples[i] = now() - t0
   }
   return quantiles(samples)
@@ -48,13 +49,13 @@ async function hitsSequential(exchange) {
 /** 1,000 concurrent cache hits: latency from issue to settle, per call. */
 async function hitsConcurrent(exchange) {
   const user = { openidId: 'hit-user', tenantId: 'tenant' }
-  await exchange(user, 'hit-upstream', SCOPES)
+  await exchange(user, HIT_ASSERTION, SCOPES)
   const rounds = count(30)
   const samples = []
   for (let r = 0; r < rounds; r++) {
     const t0 = now()
     const calls = []
-    for (let i = 0; i < 1000; i++) calls.push(exchange(user, 'hit-upstream', SCOPES).then(() => samples.push(now() - t0)))
+    for (let i = 0; i < 1000; i++) calls.push(exchange(user, HIT_ASSERTION, SCOPES).then(() => samples.push(now() - t0)))
     await Promise.all(calls)
   }
   return quantiles(samples.slice(samples.length / rounds)) // first round is warm-up
@@ -94,7 +95,7 @@ try {
   const cannedCount = () => getJson(`${servers.canned}/__count`).then((c) => c.token)
   const idpCount = () => getJson(`${servers.idp}/__test/counters`).then((c) => c.obo)
   const mint = (n) => getJson(`${servers.control}/mint?n=${n}`)
-  const randomAssertions = (n, tag) => Array.from({ length: n }, (_, i) => `${tag}.${i}.${Math.random().toString(36).slice(2)}`)
+  const randomAssertions = (n, tag) => Array.from({ length: n }, (_, i) => fakeAssertion(`${tag}-${i}-${Math.random().toString(36).slice(2)}`))
 
   for (const kind of IMPLS) {
     const f = {}
@@ -109,7 +110,7 @@ try {
     f.coldIdp1 = await cold(idp, await mint(count(300)), 1, `i1-${kind}`)
     f.coldIdp64 = await cold(idp, await mint(count(1000)), 64, `i64-${kind}`)
     await getJson(`${servers.canned}/__config?delayMs=50`)
-    f.fanOutCanned = await fanOut(canned, `fan-${kind}`, cannedCount)
+    f.fanOutCanned = await fanOut(canned, fakeAssertion(`fan-${kind}`), cannedCount)
     await getJson(`${servers.canned}/__config?delayMs=0`)
     f.fanOutIdp = await fanOut(idp, (await mint(1))[0], idpCount)
     f.memory = await memory(kind, servers.canned)

@@ -1,14 +1,14 @@
 // Child process: memory per cached entry for one implementation.
 // node --expose-gc benchmark/memory.mjs <native|reference> <cannedIssuer> <entries>
 
-import { createExchange, pool } from './impls.mjs'
+import { createExchange, fakeAssertion, pool } from './impls.mjs'
 
 const [kind, issuer, entriesArg] = process.argv.slice(2)
 const entries = Number(entriesArg)
 const exchange = await createExchange(kind, issuer)
 const scopes = 'api://mcp-files/files.read'
 const fill = (from, count) =>
-  pool(count, 64, (i) => exchange({ openidId: `user-${from + i}`, tenantId: 'tenant' }, `upstream-${from + i}`, scopes))
+  pool(count, 64, (i) => exchange({ openidId: `user-${from + i}`, tenantId: 'tenant' }, fakeAssertion(`upstream-${from + i}`), scopes))
 
 const settle = () => {
   for (let i = 0; i < 3; i++) globalThis.gc()

@@ -10,6 +10,8 @@ use std::time::Duration;
 use base64::prelude::{Engine, BASE64_STANDARD};
 use serde_json::Value;
 
+use crate::assertion::AssertionProblem;
+
 /// HTTP statuses that signal a transient IdP condition worth one more try.
 const RETRYABLE_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
 
@@ -105,6 +107,9 @@ pub enum ExchangeError {
     /// The request did not get an HTTP answer.
     #[error("The OBO token request {}: {detail}", .kind.describe())]
     Transport { kind: TransportKind, detail: String },
+    /// The assertion was refused before the network (not a JWS, or expired).
+    #[error("{0}")]
+    Assertion(AssertionProblem),
     /// A success status without an access token: nothing may be cached.
     #[error("The identity provider returned no access token for the OBO exchange")]
     EmptyResponse,
@@ -146,7 +151,7 @@ impl ExchangeError {
             }
             Self::Transport { kind, .. } => *kind != TransportKind::Other,
             Self::Discovery { retryable, .. } => *retryable,
-            Self::EmptyResponse | Self::MalformedResponse { .. } => false,
+            Self::Assertion(_) | Self::EmptyResponse | Self::MalformedResponse { .. } => false,
         }
     }
 
@@ -203,10 +208,11 @@ impl ExchangeError {
         Some(value)
     }
 
-    /// A Node-style error code for transport failures.
+    /// A Node-style error code for transport failures and refused assertions.
     pub fn code(&self) -> Option<&'static str> {
         match self {
             Self::Transport { kind, .. } => kind.code(),
+            Self::Assertion(problem) => Some(problem.code()),
             _ => None,
         }
     }

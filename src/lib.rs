@@ -3,6 +3,7 @@
 //! The JavaScript wrapper (`obo.js`) type-checks arguments, turns settled results
 //! into resolved promises or thrown errors, and is the package's public surface.
 
+mod assertion;
 mod cache;
 mod client_auth;
 mod config;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use reqwest::Client;
 
+use crate::assertion;
 use crate::cache::{Flight, Flights, OboToken, TokenCache};
 use crate::config::Config;
 use crate::discovery::TokenEndpoint;
@@ -97,7 +98,7 @@ pub struct Stats {
     pub exchanges: u64,
     /// Extra IdP requests made after transient failures.
     pub retries: u64,
-    /// Exchanges that ended in an error.
+    /// Exchanges that ended in an error, and assertions refused before the network.
     pub failures: u64,
     /// Tokens in the cache now.
     pub entries: u64,
@@ -213,8 +214,20 @@ impl OboService {
     ) -> impl std::future::Future<Output = ExchangeOutcome> + Send + 'static {
         let inner = Arc::clone(&self.inner);
         let from_cache = request.from_cache;
+        let refused =
+            assertion::precheck(request.assertion, (expiry::now_ms() / 1000) as i64).err();
         let request = request.to_owned_request();
         async move {
+            if let Some(problem) = refused {
+                bump(&inner.counters.failures);
+                inner.log(Level::Warn, || {
+                    format!(
+                        "OBO exchange refused for user: {}: {problem}",
+                        request.subject
+                    )
+                });
+                return Err(ExchangeError::Assertion(problem));
+            }
             if from_cache {
                 inner.join_or_start(request).await
             } else {
@@ -222,6 +235,7 @@ impl OboService {
             }
         }
     }
+
     /// Drops the cached tokens of one identity, or of one identity and scope string;
     /// returns how many were dropped. Exchanges in flight are not cancelled.
     pub fn invalidate(
@@ -382,7 +396,9 @@ mod tests {
 
     const OK: &str =
         r#"{"access_token":"downstream-at","token_type":"Bearer","expires_in":"3599"}"#;
-    const ASSERTION: &str = "header.payload-of-the-user.signature";
+    /// {"alg":"RS256","typ":"JWT"}.{"sub":"alice","exp":4102444800}.signature
+    const ASSERTION: &str =
+        "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.c2ln";
 
     fn service(server: &TestServer, tweak: impl FnOnce(&mut Options)) -> OboService {
         let mut options = Options {
@@ -509,6 +525,27 @@ mod tests {
             .into_owned()
             .collect();
         assert!(form.contains(&("claims".to_owned(), claims.to_owned())));
+    }
+
+    #[tokio::test]
+    async fn an_assertion_that_is_not_a_jwt_never_reaches_the_idp() {
+        let server = TestServer::start(vec![json(200, OK)]).await;
+        let svc = service(&server, |_| {});
+        let request = svc
+            .prepare(
+                &user("alice"),
+                None,
+                "opaque",
+                "api://mcp/.default",
+                None,
+                true,
+            )
+            .unwrap();
+        let error = svc.exchange(&request).await.unwrap_err();
+        assert_eq!(error.code(), Some("ERR_ASSERTION_NOT_JWS"));
+        assert!(!error.is_retryable());
+        assert!(server.received().is_empty());
+        assert_eq!((svc.stats().exchanges, svc.stats().failures), (0, 1));
     }
 
     #[tokio::test]
