@@ -126,6 +126,20 @@ describe('MCP tool calls with OBO bearer tokens', () => {
     assert.equal(new Set(results.map((r) => r.jti)).size, 1)
   })
 
+  it('checks its arguments when it is created', () => {
+    const provider = async () => null
+    assert.throws(() => createOboFetch({ user: alice, oboConfig: {}, resolver: service, upstreamTokenProvider: provider }), {
+      name: 'TypeError',
+      message: 'oboConfig.scopes must be a string, got undefined',
+    })
+    assert.throws(() => createOboFetch({ user: alice, oboConfig: { scopes: 's' }, resolver: 'svc', upstreamTokenProvider: provider }), {
+      message: 'resolver must be an OboTokenService or a function, got string',
+    })
+    assert.throws(() => createOboFetch({ user: alice, oboConfig: { scopes: 's' }, resolver: service, upstreamTokenProvider: provider, fetch: 1 }), {
+      message: 'fetch must be a function, got number',
+    })
+  })
+
   it("never accepts the user's own upstream token", async () => {
     const response = await fetch(mcp.url, {
       method: 'POST',

@@ -3,7 +3,7 @@
 // createOboFetch: a fetch for MCP client transports that carries the user's OBO token.
 
 const { OboTokenResolutionError, typeError } = require('./errors.js')
-const { resolveOboToken } = require('./resolve.js')
+const { resolveOboToken, checkResolveArguments } = require('./resolve.js')
 
 /** LibreChat's hint after an OBO failure (MCPConnectionFactory / MCPManager). */
 function resolutionHint(err) {
@@ -27,6 +27,7 @@ function isReplayable(body) {
  */
 function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, identityContext, fetch: baseFetch = globalThis.fetch } = {}) {
   if (typeof baseFetch !== 'function') throw typeError('fetch', 'a function', baseFetch)
+  checkResolveArguments(oboConfig, resolver, upstreamTokenProvider)
   const bearer = async (forceRefresh) => {
     try {
       const tokens = await resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider, identityContext, forceRefresh)

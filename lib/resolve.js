@@ -67,6 +67,18 @@ function snapshotTokens(user) {
   }
 }
 
+/** Type checks shared with createOboFetch, which makes them when it is created. */
+function checkResolveArguments(oboConfig, resolver, upstreamTokenProvider) {
+  if (oboConfig === null || typeof oboConfig !== 'object') throw typeError('oboConfig', 'an object', oboConfig)
+  if (typeof oboConfig.scopes !== 'string') throw typeError('oboConfig.scopes', 'a string', oboConfig.scopes)
+  if (!(resolver instanceof OboTokenService) && typeof resolver !== 'function') {
+    throw typeError('resolver', 'an OboTokenService or a function', resolver)
+  }
+  if (typeof upstreamTokenProvider !== 'function') {
+    throw typeError('upstreamTokenProvider', 'a function', upstreamTokenProvider)
+  }
+}
+
 /**
  * LibreChat's `resolveOboToken` (packages/api): the user's upstream token from the live
  * session (`upstreamTokenProvider`), else the user's snapshot; checked for expiry; exchanged
@@ -74,16 +86,9 @@ function snapshotTokens(user) {
  * stamped with LibreChat's expiry rules. Fails with `OboTokenResolutionError`.
  */
 async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider, identityContext, forceRefresh = false) {
-  if (oboConfig === null || typeof oboConfig !== 'object') throw typeError('oboConfig', 'an object', oboConfig)
-  if (typeof oboConfig.scopes !== 'string') throw typeError('oboConfig.scopes', 'a string', oboConfig.scopes)
-  const isService = resolver instanceof OboTokenService
-  if (!isService && typeof resolver !== 'function') {
-    throw typeError('resolver', 'an OboTokenService or a function', resolver)
-  }
-  if (typeof upstreamTokenProvider !== 'function') {
-    throw typeError('upstreamTokenProvider', 'a function', upstreamTokenProvider)
-  }
+  checkResolveArguments(oboConfig, resolver, upstreamTokenProvider)
   if (typeof forceRefresh !== 'boolean') throw typeError('forceRefresh', 'a boolean', forceRefresh)
+  const isService = resolver instanceof OboTokenService
   const log = (isService && loggerOf(resolver)) || (() => {})
 
   let live
@@ -126,4 +131,4 @@ async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider,
   return { access_token: answer.access_token, token_type: 'Bearer', obtained_at: stamp.obtainedAt, expires_at: stamp.expiresAt }
 }
 
-module.exports = { resolveOboToken }
+module.exports = { resolveOboToken, checkResolveArguments }
