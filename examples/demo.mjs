@@ -42,10 +42,14 @@ try {
   }
   console.log(`   IdP token requests so far: ${idp.counters.obo}`)
 
-  const started = performance.now()
-  await service.exchangeOboToken(user, upstream, MCP_SERVERS['files-mcp'].scopes)
-  const micros = ((performance.now() - started) * 1000).toFixed(0)
-  console.log(`3. Next tool call on files-mcp: served from the cache in ${micros} µs, IdP token requests still ${idp.counters.obo}`)
+  const samples = []
+  for (let i = 0; i < 1000; i++) {
+    const started = performance.now()
+    await service.exchangeOboToken(user, upstream, MCP_SERVERS['files-mcp'].scopes)
+    samples.push((performance.now() - started) * 1000)
+  }
+  const median = samples.sort((a, b) => a - b)[500].toFixed(1)
+  console.log(`3. The next 1,000 tool calls on files-mcp: served from the cache, median ${median} µs each, IdP token requests still ${idp.counters.obo}`)
 
   service.invalidate(user)
   const before = idp.counters.obo
