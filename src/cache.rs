@@ -21,9 +21,10 @@ use moka::sync::Cache;
 use moka::Expiry;
 
 use crate::expiry;
+use crate::redact::redacted_debug;
 
 /// An exchanged token as LibreChat's `exchangeOboToken` returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct OboToken {
     pub access_token: String,
     pub expires_in: u64,
@@ -32,6 +33,11 @@ pub struct OboToken {
     /// The scopes that were requested (LibreChat echoes the request, not the grant).
     pub scope: String,
 }
+
+redacted_debug!(OboToken {
+    shown: [expires_in, expires_at, scope],
+    hidden: [access_token]
+});
 
 /// Cached tokens keyed by `identity::IdentityTuple::cache_key`.
 pub struct TokenCache {

@@ -8,10 +8,11 @@ use std::time::Duration;
 use url::Url;
 
 use crate::client_auth::ClientAuth;
+use crate::redact::redacted_debug;
 
 /// Options as given, before validation. Numbers are `f64` because that is what
 /// JavaScript hands over; ranges and integrality are checked here.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Options {
     pub issuer: Option<String>,
     pub client_id: Option<String>,
@@ -25,6 +26,22 @@ pub struct Options {
     pub retry_delay_ms: Option<f64>,
     pub proxy: Option<String>,
 }
+
+redacted_debug!(Options {
+    shown: [
+        issuer,
+        client_id,
+        client_auth_method,
+        token_endpoint,
+        request_timeout_ms,
+        expiry_buffer_seconds,
+        max_cache_entries,
+        max_retries,
+        retry_delay_ms,
+        proxy,
+    ],
+    hidden: [client_secret],
+});
 
 /// Validated configuration of one service.
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::client_auth::ClientAuth;
 use crate::error::{error_chain, ExchangeError, IdpErrorBody, TransportKind};
+use crate::redact::redacted_debug;
 use crate::retry::parse_retry_after;
 
 /// RFC 7523 grant type used by Entra's On-Behalf-Of flow.
@@ -19,7 +20,6 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// A successful token response, as far as the broker needs it.
-#[derive(Debug)]
 pub struct GrantResponse {
     pub access_token: String,
     /// Kept raw: it may be a number or a numeric string (see `expiry`).
@@ -34,6 +34,11 @@ pub struct OboGrant<'a> {
     /// A claims challenge the client is answering (Conditional Access), passed on as is.
     pub claims: Option<&'a str>,
 }
+
+redacted_debug!(GrantResponse {
+    shown: [expires_in],
+    hidden: [access_token]
+});
 
 /// Sends one On-Behalf-Of request.
 pub async fn request_on_behalf_of(

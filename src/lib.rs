@@ -12,6 +12,7 @@ mod error;
 mod expiry;
 mod grant;
 mod identity;
+mod redact;
 mod resolve;
 mod retry;
 mod service;

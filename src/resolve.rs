@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::expiry;
+use crate::redact::redacted_debug;
 
 /// The in-transit margin LibreChat applies to both the upstream and the OBO token.
 pub const BUFFER: Duration = Duration::from_secs(30);
@@ -102,12 +103,17 @@ impl Failure {
 }
 
 /// The user's upstream token set (from the live session or the user's snapshot).
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct UpstreamTokens {
     pub access_token: Option<String>,
     /// Epoch seconds, as OpenID token sets carry it.
     pub expires_at_secs: Option<f64>,
 }
+
+redacted_debug!(UpstreamTokens {
+    shown: [expires_at_secs],
+    hidden: [access_token]
+});
 
 /// The assertion to exchange, if the token set is usable: present, and not within
 /// the buffer of its expiry (LibreChat's `isOpenIDTokenValid`; no expiry means valid).

@@ -14,6 +14,7 @@ use crate::error::ExchangeError;
 use crate::expiry;
 use crate::grant;
 use crate::identity::{IdentitySource, IdentityTuple, SEPARATOR};
+use crate::redact::redacted_debug;
 use crate::retry::RetryPolicy;
 
 /// Log levels, named as LibreChat's logger methods.
@@ -52,7 +53,6 @@ pub enum RequestError {
 }
 
 /// A checked request: its cache key, and what a miss needs to go to the IdP.
-#[derive(Debug, Clone)]
 pub struct ExchangeRequest<'a> {
     key: String,
     subject: &'a str,
@@ -64,7 +64,7 @@ pub struct ExchangeRequest<'a> {
 }
 
 /// A request that missed the cache, owning what the exchange needs across awaits.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct OwnedRequest {
     key: String,
     subject: Arc<str>,
@@ -72,6 +72,15 @@ struct OwnedRequest {
     scopes: Arc<str>,
     claims: Option<Arc<str>>,
 }
+
+redacted_debug!(ExchangeRequest<'a> {
+    shown: [key, subject, scopes, from_cache],
+    hidden: [assertion, claims],
+});
+redacted_debug!(OwnedRequest {
+    shown: [key, subject, scopes],
+    hidden: [assertion, claims]
+});
 
 impl ExchangeRequest<'_> {
     fn to_owned_request(&self) -> OwnedRequest {
