@@ -47,10 +47,9 @@ pub async fn request_on_behalf_of(
     auth: &ClientAuth,
     grant: &OboGrant<'_>,
 ) -> Result<GrantResponse, ExchangeError> {
-    let assertion = grant.assertion;
     let mut form: Vec<(&'static str, &str)> = vec![
         ("grant_type", JWT_BEARER),
-        ("assertion", assertion),
+        ("assertion", grant.assertion),
         ("scope", grant.scopes),
         ("requested_token_use", "on_behalf_of"),
     ];
@@ -64,7 +63,7 @@ pub async fn request_on_behalf_of(
         .send()
         .await
         .map_err(transport_error)?;
-    read_response(response, &[assertion, auth.sensitive()]).await
+    read_response(response, &[grant.assertion, auth.sensitive()]).await
 }
 
 /// Turns the HTTP answer into a grant or an error; `sensitive` values are scrubbed

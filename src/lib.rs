@@ -1,7 +1,7 @@
 //! napi bindings of librechat-obo. Everything that decides anything lives in the
 //! modules below; this file converts between JavaScript values and those modules.
-//! The JavaScript wrapper (`obo.js`) type-checks arguments, turns settled results
-//! into resolved promises or thrown errors, and is the package's public surface.
+//! The JavaScript side (`index.js`, `lib/`) type-checks arguments, turns settled
+//! results into resolved promises or thrown errors, and is the package's surface.
 
 mod assertion;
 mod cache;
@@ -358,21 +358,25 @@ impl NativeOboService {
 /// objects, which makes a cache hit several times cheaper. The wrapper refuses fields
 /// that contain U+001F, so the split is unambiguous.
 fn unpack_identity(packed: &str) -> Result<(IdentitySource<'_>, IdentitySource<'_>)> {
-    let mut fields = packed.split(identity::SEPARATOR);
-    let mut next = || fields.next().filter(|field| !field.is_empty());
-    let mut source = || IdentitySource {
-        subject: next(),
-        tenant_id: next(),
-        openid_issuer: next(),
-    };
-    let (user, context) = (source(), source());
-    if packed.split(identity::SEPARATOR).count() != 6 {
+    let fields: Vec<Option<&str>> = packed
+        .split(identity::SEPARATOR)
+        .map(|field| (!field.is_empty()).then_some(field))
+        .collect();
+    let [user_subject, user_tenant, user_issuer, subject, tenant, issuer] = fields[..] else {
         return Err(Error::new(
             Status::InvalidArg,
             "identity must have 6 fields separated by U+001F".to_owned(),
         ));
-    }
-    Ok((user, context))
+    };
+    let source = |subject, tenant_id, openid_issuer| IdentitySource {
+        subject,
+        tenant_id,
+        openid_issuer,
+    };
+    Ok((
+        source(user_subject, user_tenant, user_issuer),
+        source(subject, tenant, issuer),
+    ))
 }
 
 fn invalid_arg(error: RequestError) -> Error {
