@@ -13,12 +13,19 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeOboService {
   constructor(options: NativeServiceOptions)
   /**
-   * A cache hit returns `[access_token, expires_in, expires_at]` synchronously (the
-   * wrapper builds the response object: a JS object literal is far cheaper than
-   * setting five properties through napi); a miss returns a promise of the settled
-   * exchange. Invalid arguments throw. `identity` is packed (see `unpack_identity`).
+   * The hot path: `[access_token, expires_in, expires_at]` of a cached token for an
+   * assertion known by its digest (`assertionDigest`), or `null`. Synchronous, on
+   * the JS thread; the wrapper builds the response object (a JS object literal is far
+   * cheaper than setting five properties through napi). Invalid arguments throw.
+   * `identity` is packed (see `unpack_identity`).
    */
-  exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean, claims?: string | undefined | null): [string, number, number] | Promise<ExchangeSettled>
+  cached(identity: string, digest: string, scopes: string): [string, number, number] | null
+  /**
+   * A promise of the settled exchange: from an exchange in flight for the same key,
+   * the cache if it was filled meanwhile, or a new exchange (always a new one when
+   * `fromCache` is false or `claims` is given). Invalid arguments throw.
+   */
+  exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean, claims?: string | undefined | null): Promise<ExchangeSettled>
   /**
    * Drops the cached tokens of a user (all scopes, or one scope string); returns
    * how many were dropped.
@@ -27,6 +34,12 @@ export declare class NativeOboService {
   clear(): void
   stats(): OboStats
 }
+
+/**
+ * The SHA-256 (64 lowercase hex digits) of an upstream access token, as cache keys
+ * hold it. The wrapper keeps it per assertion string, so hits skip the hashing.
+ */
+export declare function assertionDigest(accessToken: string): string
 
 /** `null` when the upstream token set is usable for an exchange, else the failure. */
 export declare function checkUpstreamTokens(tokens?: NativeUpstreamTokens | undefined | null): ResolutionFailure | null

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeOboService = nativeBinding.NativeOboService
+module.exports.assertionDigest = nativeBinding.assertionDigest
 module.exports.checkUpstreamTokens = nativeBinding.checkUpstreamTokens
 module.exports.classifyResolutionFailure = nativeBinding.classifyResolutionFailure
 module.exports.finishResolution = nativeBinding.finishResolution

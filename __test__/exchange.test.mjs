@@ -42,6 +42,20 @@ describe('exchangeOboToken against the local IdP', () => {
     assert.deepEqual(service.stats(), { hits: 1, misses: 1, coalesced: 0, exchanges: 1, retries: 0, failures: 0, entries: 1 })
   })
 
+  it('hits for an equal copy of the assertion string, never for an assertion one character apart', async () => {
+    const { service } = newService(ctx.idp)
+    const assertion = await ctx.idp.mintUserToken('alice')
+    const first = await service.exchangeOboToken(alice, assertion, FILES)
+    const copy = Buffer.from(assertion).toString() // equal text, another string object
+    assert.deepEqual(await service.exchangeOboToken(alice, copy, FILES), first)
+    const last = assertion.at(-1) === 'A' ? 'B' : 'A'
+    const tampered = assertion.slice(0, -1) + last
+    const err = await rejection(service.exchangeOboToken(alice, tampered, FILES))
+    assert.ok(err instanceof OboExchangeError)
+    assert.deepEqual(err.error_codes, [50013], 'the IdP saw the tampered assertion')
+    assert.equal(ctx.idp.counters.obo, 2)
+  })
+
   it('makes a new request with fromCache=false and caches its result', async () => {
     const { service } = newService(ctx.idp)
     const assertion = await ctx.idp.mintUserToken('alice')

@@ -42,6 +42,7 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
       'binding.js',
       'index.d.ts',
       'index.js',
+      'lib/digests.js',
       'lib/errors.js',
       'lib/fetch.js',
       'lib/native.js',

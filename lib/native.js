@@ -20,6 +20,4 @@ function loadBinding() {
   }
 }
 
-const { NativeOboService, checkUpstreamTokens, finishResolution, classifyResolutionFailure } = loadBinding()
-
 module.exports = loadBinding()

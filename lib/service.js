@@ -5,7 +5,8 @@
 // into OboExchangeError, and reads LibreChat's environment (fromEnv). The native
 // binding does the work.
 
-const { NativeOboService } = require('./native.js')
+const { NativeOboService, assertionDigest } = require('./native.js')
+const { AssertionDigests } = require('./digests.js')
 const { OboExchangeError, typeError } = require('./errors.js')
 
 const LEVELS = ['debug', 'info', 'warn', 'error']
@@ -141,6 +142,7 @@ function settle(outcome) {
 class OboTokenService {
   #native
   #log
+  #digests = new AssertionDigests(assertionDigest)
 
   /** @param {import('../index').OboServiceOptions} options */
   constructor(options) {
@@ -171,19 +173,23 @@ class OboTokenService {
    * client's answer to a claims challenge on to the IdP; such a request bypasses the cache.
    */
   exchangeOboToken(user, accessToken, scopes, fromCache = true, identityContext, options) {
-    let outcome
     try {
       checkRequiredString(accessToken, 'accessToken', 'Access token is required for OBO exchange')
       checkRequiredString(scopes, 'scopes', 'Scopes are required for OBO exchange')
       const useCache = checkFromCache(fromCache)
       const claims = checkClaims(options)
-      outcome = this.#native.exchange(packIdentity(user, identityContext), accessToken, scopes, useCache, claims)
+      const identity = packIdentity(user, identityContext)
+      if (useCache && claims === undefined) {
+        const hit = this.#native.cached(identity, this.#digests.of(accessToken), scopes)
+        if (hit !== null) {
+          const [access_token, expires_in, expires_at] = hit
+          return Promise.resolve({ access_token, token_type: 'Bearer', expires_in, expires_at, scope: scopes })
+        }
+      }
+      return this.#native.exchange(identity, accessToken, scopes, useCache, claims).then(settle)
     } catch (err) {
       return Promise.reject(err)
     }
-    if (!Array.isArray(outcome)) return outcome.then(settle)
-    const [access_token, expires_in, expires_at] = outcome
-    return Promise.resolve({ access_token, token_type: 'Bearer', expires_in, expires_at, scope: scopes })
   }
 
   /**
@@ -212,6 +218,7 @@ class OboTokenService {
   /** Drops every cached token. */
   clear() {
     this.#native.clear()
+    this.#digests.clear()
   }
 
   /** Counters since creation, and the number of cached tokens. */

@@ -90,15 +90,51 @@ impl<'a> IdentityTuple<'a> {
 
     /// The full cache key: `tenant␟issuer␟subject␟scopes␟sha256hex(assertion)`.
     pub fn cache_key(&self, scopes: &str, assertion: &str) -> String {
-        let mut digest_hex = [0u8; 64];
-        hex::encode_to_slice(Sha256::digest(assertion.as_bytes()), &mut digest_hex)
-            .expect("64 hex digits fit 64 bytes");
+        self.cache_key_with_digest(scopes, &AssertionDigest::of(assertion))
+    }
+
+    /// The same key from an assertion's digest computed earlier (the wrapper keeps the
+    /// digests of assertions it has seen, so a cache hit neither copies nor hashes the
+    /// assertion again).
+    pub fn cache_key_with_digest(&self, scopes: &str, digest: &AssertionDigest) -> String {
         let mut key = self.key_prefix();
-        key.reserve(scopes.len() + 1 + digest_hex.len());
+        key.reserve(scopes.len() + 1 + digest.as_str().len());
         key.push_str(scopes);
         key.push(SEPARATOR);
-        key.push_str(std::str::from_utf8(&digest_hex).expect("hex is ASCII"));
+        key.push_str(digest.as_str());
         key
+    }
+}
+
+/// The lowercase hex SHA-256 of an upstream assertion: the only form of it a key holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct AssertionDigest([u8; 64]);
+
+impl AssertionDigest {
+    pub fn of(assertion: &str) -> Self {
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(assertion.as_bytes()), &mut hex)
+            .expect("64 hex digits fit 64 bytes");
+        Self(hex)
+    }
+
+    /// A digest handed back by the wrapper; `None` unless it is 64 lowercase hex digits.
+    pub fn parse(text: &str) -> Option<Self> {
+        let bytes: [u8; 64] = text.as_bytes().try_into().ok()?;
+        bytes
+            .iter()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            .then_some(Self(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex is ASCII")
+    }
+}
+
+impl std::fmt::Debug for AssertionDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -178,6 +214,20 @@ mod tests {
         assert!(!tuple
             .cache_key("s", "secret-assertion")
             .contains("secret-assertion"));
+    }
+
+    #[test]
+    fn digest_round_trips_and_keys_match() {
+        let tuple = IdentityTuple::resolve(&source("s", None, None), None).unwrap();
+        let digest = AssertionDigest::of("abc");
+        assert_eq!(AssertionDigest::parse(digest.as_str()), Some(digest));
+        assert_eq!(
+            tuple.cache_key_with_digest("x", &digest),
+            tuple.cache_key("x", "abc")
+        );
+        for bad in ["", "abc", &"A".repeat(64), &"0".repeat(63), &"g".repeat(64)] {
+            assert_eq!(AssertionDigest::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

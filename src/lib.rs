@@ -25,6 +25,7 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::JsString;
 use napi_derive::napi;
 
 use cache::OboToken;
@@ -272,11 +273,38 @@ impl NativeOboService {
         Ok(Self { service })
     }
 
-    /// A cache hit returns `[access_token, expires_in, expires_at]` synchronously (the
-    /// wrapper builds the response object: a JS object literal is far cheaper than
-    /// setting five properties through napi); a miss returns a promise of the settled
-    /// exchange. Invalid arguments throw. `identity` is packed (see `unpack_identity`).
-    #[napi(ts_return_type = "[string, number, number] | Promise<ExchangeSettled>")]
+    /// The hot path: `[access_token, expires_in, expires_at]` of a cached token for an
+    /// assertion known by its digest (`assertionDigest`), or `null`. Synchronous, on
+    /// the JS thread; the wrapper builds the response object (a JS object literal is far
+    /// cheaper than setting five properties through napi). Invalid arguments throw.
+    /// `identity` is packed (see `unpack_identity`).
+    #[napi(ts_return_type = "[string, number, number] | null")]
+    pub fn cached<'env>(
+        &self,
+        env: &'env Env,
+        identity: String,
+        digest: String,
+        scopes: String,
+    ) -> Result<Option<(JsString<'env>, f64, f64)>> {
+        let (user, context) = unpack_identity(&identity)?;
+        let Some(token) = self
+            .service
+            .cached_by_digest(&user, Some(&context), &digest, &scopes)
+            .map_err(invalid_arg)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((
+            js_string(env, &token.access_token)?,
+            token.expires_in as f64,
+            token.expires_at as f64,
+        )))
+    }
+
+    /// A promise of the settled exchange: from an exchange in flight for the same key,
+    /// the cache if it was filled meanwhile, or a new exchange (always a new one when
+    /// `fromCache` is false or `claims` is given). Invalid arguments throw.
+    #[napi]
     pub fn exchange<'env>(
         &self,
         env: &'env Env,
@@ -285,7 +313,7 @@ impl NativeOboService {
         scopes: String,
         from_cache: bool,
         claims: Option<String>,
-    ) -> Result<Either<(String, f64, f64), PromiseRaw<'env, ExchangeSettled>>> {
+    ) -> Result<PromiseRaw<'env, ExchangeSettled>> {
         let (user, context) = unpack_identity(&identity)?;
         let request = self
             .service
@@ -298,16 +326,8 @@ impl NativeOboService {
                 from_cache,
             )
             .map_err(invalid_arg)?;
-        if let Some(token) = self.service.cached(&request) {
-            let expires_in = token.expires_in as f64;
-            return Ok(Either::A((
-                token.access_token.clone(),
-                expires_in,
-                token.expires_at as f64,
-            )));
-        }
         let exchange = AssertUnwindSafe(self.service.exchange(&request));
-        let settled = env.spawn_future(async move {
+        env.spawn_future(async move {
             Ok(match exchange.catch_unwind().await {
                 Ok(outcome) => settle(outcome),
                 Err(_) => settle(Err(ExchangeError::Transport {
@@ -315,8 +335,7 @@ impl NativeOboService {
                     detail: "internal error in the OBO exchange".into(),
                 })),
             })
-        })?;
-        Ok(Either::B(settled))
+        })
     }
 
     /// Drops the cached tokens of a user (all scopes, or one scope string); returns
@@ -358,16 +377,22 @@ impl NativeOboService {
 /// objects, which makes a cache hit several times cheaper. The wrapper refuses fields
 /// that contain U+001F, so the split is unambiguous.
 fn unpack_identity(packed: &str) -> Result<(IdentitySource<'_>, IdentitySource<'_>)> {
-    let fields: Vec<Option<&str>> = packed
-        .split(identity::SEPARATOR)
-        .map(|field| (!field.is_empty()).then_some(field))
-        .collect();
-    let [user_subject, user_tenant, user_issuer, subject, tenant, issuer] = fields[..] else {
-        return Err(Error::new(
+    let wrong_shape = || {
+        Error::new(
             Status::InvalidArg,
             "identity must have 6 fields separated by U+001F".to_owned(),
-        ));
+        )
     };
+    let mut parts = packed.split(identity::SEPARATOR);
+    let mut fields = [None; 6];
+    for field in &mut fields {
+        let part = parts.next().ok_or_else(wrong_shape)?;
+        *field = (!part.is_empty()).then_some(part);
+    }
+    if parts.next().is_some() {
+        return Err(wrong_shape());
+    }
+    let [user_subject, user_tenant, user_issuer, subject, tenant, issuer] = fields;
     let source = |subject, tenant_id, openid_issuer| IdentitySource {
         subject,
         tenant_id,
@@ -377,6 +402,25 @@ fn unpack_identity(packed: &str) -> Result<(IdentitySource<'_>, IdentitySource<'
         source(user_subject, user_tenant, user_issuer),
         source(subject, tenant, issuer),
     ))
+}
+
+/// A JS string of a token. Tokens are ASCII in practice (JWS, or RFC 6750's b64token),
+/// and V8 copies a Latin-1 string without the UTF-8 decoding pass.
+fn js_string<'env>(env: &'env Env, text: &str) -> Result<JsString<'env>> {
+    if text.is_ascii() {
+        env.create_string_latin1(text.as_bytes())
+    } else {
+        env.create_string(text)
+    }
+}
+
+/// The SHA-256 (64 lowercase hex digits) of an upstream access token, as cache keys
+/// hold it. The wrapper keeps it per assertion string, so hits skip the hashing.
+#[napi]
+pub fn assertion_digest(access_token: String) -> String {
+    identity::AssertionDigest::of(&access_token)
+        .as_str()
+        .to_owned()
 }
 
 fn invalid_arg(error: RequestError) -> Error {

@@ -13,7 +13,7 @@ use crate::discovery::TokenEndpoint;
 use crate::error::ExchangeError;
 use crate::expiry;
 use crate::grant;
-use crate::identity::{IdentitySource, IdentityTuple, SEPARATOR};
+use crate::identity::{AssertionDigest, IdentitySource, IdentityTuple, SEPARATOR};
 use crate::redact::redacted_debug;
 use crate::retry::RetryPolicy;
 
@@ -50,6 +50,27 @@ pub enum RequestError {
     NotOpenIdUser,
     #[error("{0} must not contain the U+001F character")]
     SeparatorInValue(&'static str),
+    #[error("digest must be the 64 lowercase hex digits assertionDigest returns")]
+    NotADigest,
+}
+
+/// LibreChat's checks of the scopes and the identity, in its order; the identity tuple.
+fn checked_identity<'a>(
+    user: &IdentitySource<'a>,
+    context: Option<&IdentitySource<'a>>,
+    scopes: &str,
+) -> Result<IdentityTuple<'a>, RequestError> {
+    if scopes.trim().is_empty() {
+        return Err(RequestError::MissingScopes);
+    }
+    if scopes.contains(SEPARATOR) {
+        return Err(RequestError::SeparatorInValue("scopes"));
+    }
+    let identity = IdentityTuple::resolve(user, context).ok_or(RequestError::NotOpenIdUser)?;
+    identity
+        .check_separators()
+        .map_err(|bad| RequestError::SeparatorInValue(bad.0))?;
+    Ok(identity)
 }
 
 /// A checked request: its cache key, and what a miss needs to go to the IdP.
@@ -184,16 +205,7 @@ impl OboService {
         if access_token.is_empty() {
             return Err(RequestError::MissingAccessToken);
         }
-        if scopes.trim().is_empty() {
-            return Err(RequestError::MissingScopes);
-        }
-        if scopes.contains(SEPARATOR) {
-            return Err(RequestError::SeparatorInValue("scopes"));
-        }
-        let identity = IdentityTuple::resolve(user, context).ok_or(RequestError::NotOpenIdUser)?;
-        identity
-            .check_separators()
-            .map_err(|bad| RequestError::SeparatorInValue(bad.0))?;
+        let identity = checked_identity(user, context, scopes)?;
         Ok(ExchangeRequest {
             key: identity.cache_key(scopes, access_token),
             subject: identity.subject,
@@ -204,15 +216,26 @@ impl OboService {
         })
     }
 
-    /// The cached answer for `request`, if it may be served: the hot path, run on the
-    /// caller's thread.
-    pub fn cached(&self, request: &ExchangeRequest) -> Option<Arc<OboToken>> {
-        if !request.from_cache {
-            return None;
+    /// The hot path, run on the caller's thread: the cached token for an assertion
+    /// known by its digest (`AssertionDigest::of`), with the same checks as `prepare`.
+    /// `None` means the caller goes on with `prepare` and `exchange`.
+    pub fn cached_by_digest(
+        &self,
+        user: &IdentitySource,
+        context: Option<&IdentitySource>,
+        digest: &str,
+        scopes: &str,
+    ) -> Result<Option<Arc<OboToken>>, RequestError> {
+        let digest = AssertionDigest::parse(digest).ok_or(RequestError::NotADigest)?;
+        let identity = checked_identity(user, context, scopes)?;
+        let token = self
+            .inner
+            .cache
+            .get(&identity.cache_key_with_digest(scopes, &digest));
+        if token.is_some() {
+            bump(&self.inner.counters.hits);
         }
-        let token = self.inner.cache.get(&request.key)?;
-        bump(&self.inner.counters.hits);
-        Some(token)
+        Ok(token)
     }
 
     /// Answers `request` from the cache, an exchange in flight, or a new exchange.
@@ -441,6 +464,13 @@ mod tests {
         .unwrap()
     }
 
+    /// The cached token of `subject` for `ASSERTION`, as the wrapper's hot path asks.
+    fn hit(svc: &OboService, subject: &str) -> Option<Arc<OboToken>> {
+        let digest = AssertionDigest::of(ASSERTION);
+        svc.cached_by_digest(&user(subject), None, digest.as_str(), "api://mcp/.default")
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn sends_librechats_grant_and_caches_the_answer() {
         let server = TestServer::start(vec![json(200, OK)]).await;
@@ -472,14 +502,46 @@ mod tests {
         assert_eq!(field("client_id"), Some("middle-tier"));
         assert_eq!(field("client_secret"), Some("middle-secret"));
 
-        assert_eq!(svc.cached(&request(&svc, "alice", true)), Some(token));
-        assert_eq!(svc.cached(&request(&svc, "alice", false)), None);
-        assert_eq!(svc.cached(&request(&svc, "bob", true)), None);
+        assert_eq!(hit(&svc, "alice"), Some(token));
+        assert_eq!(hit(&svc, "bob"), None);
         let stats = svc.stats();
         assert_eq!(
             (stats.hits, stats.misses, stats.exchanges, stats.entries),
             (1, 1, 1, 1)
         );
+    }
+
+    #[tokio::test]
+    async fn digest_lookup_finds_what_the_exchange_cached() {
+        let server = TestServer::start(vec![json(200, OK)]).await;
+        let svc = service(&server, |_| {});
+        let token = svc.exchange(&request(&svc, "alice", true)).await.unwrap();
+        let digest = AssertionDigest::of(ASSERTION);
+        let lookup = |subject: &str, digest: &str, scopes: &str| {
+            svc.cached_by_digest(&user(subject), None, digest, scopes)
+        };
+        assert_eq!(
+            lookup("alice", digest.as_str(), "api://mcp/.default"),
+            Ok(Some(token))
+        );
+        assert_eq!(
+            lookup("bob", digest.as_str(), "api://mcp/.default"),
+            Ok(None)
+        );
+        let other = AssertionDigest::of("another-assertion");
+        assert_eq!(
+            lookup("alice", other.as_str(), "api://mcp/.default"),
+            Ok(None)
+        );
+        assert_eq!(
+            lookup("alice", ASSERTION, "api://mcp/.default"),
+            Err(RequestError::NotADigest)
+        );
+        assert_eq!(
+            lookup(" ", digest.as_str(), "s"),
+            Err(RequestError::NotOpenIdUser)
+        );
+        assert_eq!(svc.stats().hits, 1);
     }
 
     #[tokio::test]
@@ -507,7 +569,7 @@ mod tests {
         svc.exchange(&request(&svc, "alice", true)).await.unwrap();
         svc.exchange(&request(&svc, "alice", false)).await.unwrap();
         assert_eq!(server.received().len(), 2);
-        assert!(svc.cached(&request(&svc, "alice", true)).is_some());
+        assert!(hit(&svc, "alice").is_some());
     }
 
     #[tokio::test]
@@ -526,7 +588,6 @@ mod tests {
                 true,
             )
             .unwrap();
-        assert_eq!(svc.cached(&answering), None);
         svc.exchange(&answering).await.unwrap();
         let sent = server.received();
         assert_eq!(sent.len(), 2);
