@@ -13,19 +13,20 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeOboService {
   constructor(options: NativeServiceOptions)
   /**
-   * The hot path: `[access_token, expires_in, expires_at]` of a cached token for an
-   * assertion known by its digest (`assertionDigest`), or `null`. Synchronous, on
-   * the JS thread; the wrapper builds the response object (a JS object literal is far
-   * cheaper than setting five properties through napi). Invalid arguments throw.
-   * `identity` is packed (see `unpack_identity`).
+   * The hot path: `[access_token, expires_in, expires_at]` (plus `issued_token_type`
+   * when the IdP sent one) of a cached token for an assertion known by its digest
+   * (`assertionDigest`), or `null`. Synchronous, on the JS thread; the wrapper builds
+   * the response object (a JS object literal is far cheaper than setting five
+   * properties through napi). Invalid arguments throw. `identity` is packed (see
+   * `unpack_identity`).
    */
-  cached(identity: string, digest: string, scopes: string): [string, number, number] | null
+  cached(identity: string, digest: string, scopes: string, audience?: string | undefined | null, resource?: string | undefined | null): [string, number, number] | [string, number, number, string] | null
   /**
    * A promise of the settled exchange: from an exchange in flight for the same key,
    * the cache if it was filled meanwhile, or a new exchange (always a new one when
    * `fromCache` is false or `claims` is given). Invalid arguments throw.
    */
-  exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean, claims?: string | undefined | null): Promise<ExchangeSettled>
+  exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean, options?: NativeCallOptions | undefined | null): Promise<ExchangeSettled>
   /**
    * Drops the cached tokens of a user (all scopes, or one scope string); returns
    * how many were dropped.
@@ -58,6 +59,16 @@ export interface ExchangeSettled {
 
 /** Stamps a resolver's answer with LibreChat's expiry rules, or says why it is unusable. */
 export declare function finishResolution(answer: NativeResolverAnswer): ResolutionStamp
+
+/** Per-call options of an exchange that goes to the IdP (wrapper-checked). */
+export interface NativeCallOptions {
+  /** A claims challenge the client answers; the call bypasses the cache. */
+  claims?: string
+  /** RFC 8693 `audience`. */
+  audience?: string
+  /** RFC 8693 `resource`. */
+  resource?: string
+}
 
 /** What can be read off a thrown value (wrapper-sanitized). */
 export interface NativeErrorFacts {
@@ -110,6 +121,14 @@ export interface NativeServiceOptions {
   maxRetries?: number
   retryDelayMs?: number
   proxy?: string
+  grantType?: string
+  subjectTokenType?: string
+  requestedTokenType?: string
+  privateKey?: string
+  privateKeyId?: string
+  certificate?: string
+  clientAssertionAlg?: string
+  clientAssertionAudience?: string
   logger?: (level: string, message: string) => void
 }
 
@@ -141,6 +160,8 @@ export interface OboTokenResponse {
   expires_at: number
   /** The scopes that were requested. */
   scope: string
+  /** RFC 8693's type of the issued token, when the IdP sent one. */
+  issued_token_type?: string
 }
 
 /** An `OboTokenResolutionError` to be: LibreChat's reason, flag and sentence. */

@@ -15,7 +15,30 @@ export interface OboServiceOptions {
   clientId: string
   clientSecret?: string
   /** Default `client_secret_post`, as LibreChat (openid-client) sends. */
-  clientAuthMethod?: 'client_secret_post' | 'client_secret_basic'
+  clientAuthMethod?: 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
+  /**
+   * `private_key_jwt`: the client's private key, PEM (PKCS#8 RSA or EC P-256/P-384, or
+   * PKCS#1 RSA). A fresh client assertion (new `jti`, 5 minutes) is signed per request.
+   */
+  privateKey?: string
+  /** `private_key_jwt`: the `kid` the IdP knows the key by. */
+  privateKeyId?: string
+  /** `private_key_jwt`: the key's PEM certificate; adds `x5t#S256` and `x5t` (Entra certificate credentials). */
+  certificate?: string
+  /** `private_key_jwt`: RS256 for RSA keys and ES256/ES384 by curve unless set (RS*, PS*, ES256, ES384). */
+  clientAssertionAlg?: 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384'
+  /** `private_key_jwt`: the assertion's `aud`, the token endpoint (default, Entra) or the issuer. */
+  clientAssertionAudience?: 'token_endpoint' | 'issuer'
+  /**
+   * Unset: Entra's On-Behalf-Of grant, as LibreChat sends it. `on_behalf_of` / `token_exchange`
+   * (RFC 8693): that grant, refused before any request if the IdP's discovery document lists
+   * `grant_types_supported` without it. `auto`: token exchange if advertised, else On-Behalf-Of.
+   */
+  grantType?: 'on_behalf_of' | 'token_exchange' | 'auto'
+  /** RFC 8693 `subject_token_type`, default `urn:ietf:params:oauth:token-type:access_token`. */
+  subjectTokenType?: string
+  /** RFC 8693 `requested_token_type`, not sent unless set. */
+  requestedTokenType?: string
   /** Skips discovery when given. */
   tokenEndpoint?: string
   /** Per request, default 30000. */
@@ -64,6 +87,8 @@ export interface OboTokenResponse {
   expires_at: number
   /** The scopes that were requested. */
   scope: string
+  /** RFC 8693: the type of the issued token, when the IdP said (absent for On-Behalf-Of). */
+  issued_token_type?: string
 }
 
 export interface OboStats {
@@ -114,6 +139,10 @@ export declare class OboExchangeError extends Error {
 export interface OboExchangeOptions {
   /** The client's answer to a claims challenge (JSON), passed to the IdP; bypasses the cache. */
   claims?: string
+  /** RFC 8693 `audience` of the requested token (token exchange only); part of the cache key. */
+  audience?: string
+  /** RFC 8693 `resource` of the requested token (token exchange only); part of the cache key. */
+  resource?: string
 }
 
 export declare class OboTokenService {
@@ -142,7 +171,10 @@ export declare namespace OboTokenService {
    * `OPENID_CLIENT_SECRET`, `PROXY`, `OPENID_TOKEN_ENDPOINT_AUTH_METHOD`, and the extras
    * `LIBRECHAT_OBO_CLIENT_AUTH_METHOD`, `LIBRECHAT_OBO_TOKEN_ENDPOINT`,
    * `LIBRECHAT_OBO_REQUEST_TIMEOUT_MS`, `LIBRECHAT_OBO_EXPIRY_BUFFER_SECONDS`,
-   * `LIBRECHAT_OBO_MAX_CACHE_ENTRIES`, `LIBRECHAT_OBO_MAX_RETRIES`, `LIBRECHAT_OBO_RETRY_DELAY_MS`.
+   * `LIBRECHAT_OBO_MAX_CACHE_ENTRIES`, `LIBRECHAT_OBO_MAX_RETRIES`, `LIBRECHAT_OBO_RETRY_DELAY_MS`,
+   * `LIBRECHAT_OBO_GRANT_TYPE`, `LIBRECHAT_OBO_SUBJECT_TOKEN_TYPE`, `LIBRECHAT_OBO_REQUESTED_TOKEN_TYPE`,
+   * `LIBRECHAT_OBO_PRIVATE_KEY_FILE`, `LIBRECHAT_OBO_PRIVATE_KEY_ID`, `LIBRECHAT_OBO_CERTIFICATE_FILE`,
+   * `LIBRECHAT_OBO_CLIENT_ASSERTION_ALG`, `LIBRECHAT_OBO_CLIENT_ASSERTION_AUDIENCE`.
    * `extra` supplies options without a variable, such as the logger.
    */
   function fromEnv(env?: Record<string, string | undefined>, extra?: Partial<OboServiceOptions>): OboTokenService
@@ -151,6 +183,10 @@ export declare namespace OboTokenService {
 /** `obo:` of an MCP server in librechat.yaml. */
 export interface OboConfig {
   scopes: string
+  /** RFC 8693 `audience` (token exchange only), passed on when the resolver is an OboTokenService. */
+  audience?: string
+  /** RFC 8693 `resource` (token exchange only), passed on when the resolver is an OboTokenService. */
+  resource?: string
 }
 
 /** LibreChat's `OboTokenResolver`; `OboTokenService#exchangeOboToken` bound to its service is one. */

@@ -67,10 +67,20 @@ function snapshotTokens(user) {
   }
 }
 
+/** The RFC 8693 target of an `obo` block (`audience`, `resource`), or undefined. */
+function targetOf(oboConfig) {
+  const { audience, resource } = oboConfig
+  return audience == null && resource == null ? undefined : { audience, resource }
+}
+
 /** Type checks shared with createOboFetch, which makes them when it is created. */
 function checkResolveArguments(oboConfig, resolver, upstreamTokenProvider) {
   if (oboConfig === null || typeof oboConfig !== 'object') throw typeError('oboConfig', 'an object', oboConfig)
   if (typeof oboConfig.scopes !== 'string') throw typeError('oboConfig.scopes', 'a string', oboConfig.scopes)
+  for (const name of ['audience', 'resource']) {
+    const value = oboConfig[name]
+    if (value !== undefined && value !== null && typeof value !== 'string') throw typeError(`oboConfig.${name}`, 'a string', value)
+  }
   if (!(resolver instanceof OboTokenService) && typeof resolver !== 'function') {
     throw typeError('resolver', 'an OboTokenService or a function', resolver)
   }
@@ -109,7 +119,7 @@ async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider,
   let response
   try {
     response = await (isService
-      ? resolver.exchangeOboToken(user, tokens.access_token, oboConfig.scopes, !forceRefresh, identityContext)
+      ? resolver.exchangeOboToken(user, tokens.access_token, oboConfig.scopes, !forceRefresh, identityContext, targetOf(oboConfig))
       : resolver(user, tokens.access_token, oboConfig.scopes, !forceRefresh, identityContext))
   } catch (err) {
     if (err instanceof OboTokenResolutionError) throw err

@@ -5,6 +5,7 @@
 // into OboExchangeError, and reads LibreChat's environment (fromEnv). The native
 // binding does the work.
 
+const { readFileSync } = require('node:fs')
 const { NativeOboService, assertionDigest } = require('./native.js')
 const { AssertionDigests } = require('./digests.js')
 const { OboExchangeError, typeError } = require('./errors.js')
@@ -23,6 +24,14 @@ const OPTION_TYPES = {
   maxRetries: 'number',
   retryDelayMs: 'number',
   proxy: 'string',
+  grantType: 'string',
+  subjectTokenType: 'string',
+  requestedTokenType: 'string',
+  privateKey: 'string',
+  privateKeyId: 'string',
+  certificate: 'string',
+  clientAssertionAlg: 'string',
+  clientAssertionAudience: 'string',
   logger: 'logger',
 }
 
@@ -117,14 +126,25 @@ function checkFromCache(fromCache) {
   return fromCache
 }
 
-/** `options.claims` of exchangeOboToken: a JSON claims request, as a string. */
-function checkClaims(options) {
+const CALL_OPTIONS = ['claims', 'audience', 'resource']
+
+/**
+ * `options` of exchangeOboToken: `claims` (a JSON claims request answering a claims
+ * challenge), and the RFC 8693 `audience` and `resource`; each a string when given.
+ * Undefined when none is given, so the hot path passes nothing extra.
+ */
+function checkCallOptions(options) {
   if (options === undefined || options === null) return undefined
   if (typeof options !== 'object') throw typeError('options', 'an object', options)
-  const { claims } = options
-  if (claims === undefined || claims === null) return undefined
-  if (typeof claims !== 'string') throw typeError('options.claims', 'a string', claims)
-  return claims
+  let checked
+  for (const name of CALL_OPTIONS) {
+    const value = options[name]
+    if (value === undefined || value === null) continue
+    if (typeof value !== 'string') throw typeError(`options.${name}`, 'a string', value)
+    if (value.includes(SEPARATOR)) throw new TypeError(`options.${name} must not contain the U+001F character`)
+    checked = { ...checked, [name]: value }
+  }
+  return checked
 }
 
 /** Each service's normalized logger, for `resolveOboToken` to log through. */
@@ -132,7 +152,17 @@ const serviceLoggers = new WeakMap()
 
 function settle(outcome) {
   if (outcome.error) throw new OboExchangeError(outcome.error.message, outcome.error)
-  return outcome.token
+  const { token } = outcome
+  if (token.issued_token_type == null) delete token.issued_token_type
+  return token
+}
+
+/** A cache hit's tuple as LibreChat's response object. */
+function hitResponse(hit, scope) {
+  const [access_token, expires_in, expires_at, issued_token_type] = hit
+  const response = { access_token, token_type: 'Bearer', expires_in, expires_at, scope }
+  if (issued_token_type !== undefined) response.issued_token_type = issued_token_type
+  return response
 }
 
 /**
@@ -171,22 +201,22 @@ class OboTokenService {
    * LibreChat's `exchangeOboToken`: same arguments, results and error tags.
    * A cache hit resolves without leaving the JavaScript thread. `options.claims` passes a
    * client's answer to a claims challenge on to the IdP; such a request bypasses the cache.
+   * `options.audience` / `options.resource` name the target of an RFC 8693 exchange and
+   * are part of the cache key.
    */
   exchangeOboToken(user, accessToken, scopes, fromCache = true, identityContext, options) {
     try {
       checkRequiredString(accessToken, 'accessToken', 'Access token is required for OBO exchange')
       checkRequiredString(scopes, 'scopes', 'Scopes are required for OBO exchange')
       const useCache = checkFromCache(fromCache)
-      const claims = checkClaims(options)
+      const call = checkCallOptions(options)
       const identity = packIdentity(user, identityContext)
-      if (useCache && claims === undefined) {
-        const hit = this.#native.cached(identity, this.#digests.of(accessToken), scopes)
-        if (hit !== null) {
-          const [access_token, expires_in, expires_at] = hit
-          return Promise.resolve({ access_token, token_type: 'Bearer', expires_in, expires_at, scope: scopes })
-        }
+      if (useCache && call?.claims === undefined) {
+        const digest = this.#digests.of(accessToken)
+        const hit = this.#native.cached(identity, digest, scopes, call?.audience, call?.resource)
+        if (hit !== null) return Promise.resolve(hitResponse(hit, scopes))
       }
-      return this.#native.exchange(identity, accessToken, scopes, useCache, claims).then(settle)
+      return this.#native.exchange(identity, accessToken, scopes, useCache, call).then(settle)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -235,6 +265,14 @@ const ENV_OPTIONS = [
   ['PROXY', 'proxy'],
   ['OPENID_TOKEN_ENDPOINT_AUTH_METHOD', 'clientAuthMethod'],
   ['LIBRECHAT_OBO_CLIENT_AUTH_METHOD', 'clientAuthMethod'],
+  ['LIBRECHAT_OBO_GRANT_TYPE', 'grantType'],
+  ['LIBRECHAT_OBO_SUBJECT_TOKEN_TYPE', 'subjectTokenType'],
+  ['LIBRECHAT_OBO_REQUESTED_TOKEN_TYPE', 'requestedTokenType'],
+  ['LIBRECHAT_OBO_PRIVATE_KEY_FILE', 'privateKey', 'file'],
+  ['LIBRECHAT_OBO_PRIVATE_KEY_ID', 'privateKeyId'],
+  ['LIBRECHAT_OBO_CERTIFICATE_FILE', 'certificate', 'file'],
+  ['LIBRECHAT_OBO_CLIENT_ASSERTION_ALG', 'clientAssertionAlg'],
+  ['LIBRECHAT_OBO_CLIENT_ASSERTION_AUDIENCE', 'clientAssertionAudience'],
   ['LIBRECHAT_OBO_TOKEN_ENDPOINT', 'tokenEndpoint'],
   ['LIBRECHAT_OBO_REQUEST_TIMEOUT_MS', 'requestTimeoutMs', 'integer'],
   ['LIBRECHAT_OBO_EXPIRY_BUFFER_SECONDS', 'expiryBufferSeconds', 'integer'],
@@ -254,12 +292,21 @@ function optionsFromEnv(env) {
     if (kind === 'integer' && !/^\d+$/.test(text)) {
       throw new TypeError(`${variable} must be a whole number, got '${text}'`)
     }
-    options[option] = kind === 'integer' ? Number(text) : text
+    options[option] = kind === 'integer' ? Number(text) : kind === 'file' ? readPem(variable, text) : text
   }
   for (const [variable, option] of ENV_OPTIONS.slice(0, 2)) {
     if (options[option] === undefined) throw new Error(`${variable} is required`)
   }
   return options
+}
+
+/** A PEM file named by an environment variable; the error names the variable, never the content. */
+function readPem(variable, path) {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new Error(`${variable} names a file that cannot be read (${err.code ?? err.message}): ${path}`)
+  }
 }
 
 /** Rewrites `options.x …` in a validation error to name the variable that set `x`. */
@@ -276,4 +323,4 @@ function loggerOf(service) {
   return serviceLoggers.get(service)
 }
 
-module.exports = { OboTokenService, loggerOf }
+module.exports = { OboTokenService, loggerOf, optionsFromEnv }

@@ -32,10 +32,12 @@ pub struct OboToken {
     pub expires_at: u64,
     /// The scopes that were requested (LibreChat echoes the request, not the grant).
     pub scope: String,
+    /// RFC 8693's `issued_token_type`, when the IdP sent one.
+    pub issued_token_type: Option<String>,
 }
 
 redacted_debug!(OboToken {
-    shown: [expires_in, expires_at, scope],
+    shown: [expires_in, expires_at, scope, issued_token_type],
     hidden: [access_token]
 });
 
@@ -216,6 +218,7 @@ mod tests {
             expires_in: 3600,
             expires_at,
             scope: "s".into(),
+            issued_token_type: None,
         })
     }
 

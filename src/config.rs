@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::client_auth::ClientAuth;
+use crate::client_auth::{ClientAuth, CredentialOptions};
+use crate::grant::{GrantKind, GrantMode, TokenExchangeSettings, ACCESS_TOKEN_TYPE};
 use crate::redact::redacted_debug;
 
 /// Options as given, before validation. Numbers are `f64` because that is what
@@ -25,6 +26,14 @@ pub struct Options {
     pub max_retries: Option<f64>,
     pub retry_delay_ms: Option<f64>,
     pub proxy: Option<String>,
+    pub grant_type: Option<String>,
+    pub subject_token_type: Option<String>,
+    pub requested_token_type: Option<String>,
+    pub private_key: Option<String>,
+    pub private_key_id: Option<String>,
+    pub certificate: Option<String>,
+    pub client_assertion_alg: Option<String>,
+    pub client_assertion_audience: Option<String>,
 }
 
 redacted_debug!(Options {
@@ -39,8 +48,15 @@ redacted_debug!(Options {
         max_retries,
         retry_delay_ms,
         proxy,
+        grant_type,
+        subject_token_type,
+        requested_token_type,
+        private_key_id,
+        certificate,
+        client_assertion_alg,
+        client_assertion_audience,
     ],
-    hidden: [client_secret],
+    hidden: [client_secret, private_key],
 });
 
 /// Validated configuration of one service.
@@ -57,6 +73,8 @@ pub struct Config {
     pub max_retries: u32,
     pub retry_delay: Duration,
     pub proxy: Option<Url>,
+    pub grant: GrantMode,
+    pub token_exchange: TokenExchangeSettings,
 }
 
 /// An option with a missing or wrong value; the message names it.
@@ -81,10 +99,49 @@ impl Config {
         http_url("issuer", issuer.clone())?;
         let client_id = required("clientId", options.client_id)?;
         let client_auth = ClientAuth::new(
-            options.client_auth_method.as_deref(),
             client_id,
-            options.client_secret,
+            &issuer,
+            CredentialOptions {
+                method: options.client_auth_method.as_deref(),
+                client_secret: options.client_secret,
+                private_key: options.private_key.as_deref(),
+                private_key_id: options.private_key_id,
+                certificate: options.certificate.as_deref(),
+                assertion_alg: options.client_assertion_alg.as_deref(),
+                assertion_audience: options.client_assertion_audience.as_deref(),
+            },
         )?;
+        let grant = GrantMode::parse(options.grant_type.as_deref())?;
+        if grant == GrantMode::Auto && options.token_endpoint.is_some() {
+            return Err(invalid(
+                "grantType",
+                "'auto' reads grant_types_supported from discovery, so it cannot be combined with options.tokenEndpoint; name the grant instead",
+            ));
+        }
+        let token_exchange = TokenExchangeSettings {
+            subject_token_type: token_type("subjectTokenType", options.subject_token_type)?
+                .unwrap_or_else(|| ACCESS_TOKEN_TYPE.to_owned()),
+            requested_token_type: token_type("requestedTokenType", options.requested_token_type)?,
+        };
+        if grant == GrantMode::Named(GrantKind::OnBehalfOf) || grant == GrantMode::Default {
+            for (option, set) in [
+                (
+                    "subjectTokenType",
+                    token_exchange.subject_token_type != ACCESS_TOKEN_TYPE,
+                ),
+                (
+                    "requestedTokenType",
+                    token_exchange.requested_token_type.is_some(),
+                ),
+            ] {
+                if set {
+                    return Err(invalid(
+                        option,
+                        "applies only to grantType 'token_exchange' or 'auto'",
+                    ));
+                }
+            }
+        }
         Ok(Self {
             issuer,
             client_auth,
@@ -121,8 +178,24 @@ impl Config {
                 .proxy
                 .map(|url| http_url("proxy", url))
                 .transpose()?,
+            grant,
+            token_exchange,
         })
     }
+}
+
+/// An RFC 8693 token type: a URI (`urn:ietf:params:oauth:token-type:…` or the IdP's own).
+fn token_type(option: &'static str, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if Url::parse(&value).is_err() {
+        return Err(invalid(
+            option,
+            format!("must be a token type URI such as {ACCESS_TOKEN_TYPE}, got '{value}'"),
+        ));
+    }
+    Ok(Some(value))
 }
 
 fn required(option: &'static str, value: Option<String>) -> Result<String, ConfigError> {

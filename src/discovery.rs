@@ -1,4 +1,5 @@
-//! Finding the token endpoint through OpenID Connect discovery.
+//! Finding the token endpoint, and the grant types the IdP advertises, through OpenID
+//! Connect discovery.
 //!
 //! Discovery runs on first use, once however many calls arrive together, and its
 //! result is kept for the life of the service. A failed discovery is not kept: the
@@ -17,7 +18,16 @@ use crate::error::{error_chain, ExchangeError};
 #[derive(Debug)]
 pub struct TokenEndpoint {
     issuer: String,
-    resolved: OnceCell<Url>,
+    resolved: OnceCell<Endpoint>,
+}
+
+/// Where to send token requests, and what the IdP says it accepts there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: Url,
+    /// `grant_types_supported`; `None` when the document has none (Entra) or the
+    /// endpoint was configured rather than discovered.
+    pub grant_types: Option<Vec<String>>,
 }
 
 impl TokenEndpoint {
@@ -25,16 +35,21 @@ impl TokenEndpoint {
     pub fn new(issuer: String, configured: Option<Url>) -> Self {
         Self {
             issuer,
-            resolved: configured.map_or_else(OnceCell::new, |url| OnceCell::new_with(Some(url))),
+            resolved: configured.map_or_else(OnceCell::new, |url| {
+                OnceCell::new_with(Some(Endpoint {
+                    url,
+                    grant_types: None,
+                }))
+            }),
         }
     }
 
     /// The endpoint, discovering it if this is the first successful call.
-    pub async fn get(&self, http: &Client) -> Result<&Url, ExchangeError> {
+    pub async fn get(&self, http: &Client) -> Result<&Endpoint, ExchangeError> {
         self.resolved.get_or_try_init(|| self.discover(http)).await
     }
 
-    async fn discover(&self, http: &Client) -> Result<Url, ExchangeError> {
+    async fn discover(&self, http: &Client) -> Result<Endpoint, ExchangeError> {
         let failed = |detail: String, retryable: bool| ExchangeError::Discovery {
             issuer: self.issuer.clone(),
             detail,
@@ -48,10 +63,14 @@ impl TokenEndpoint {
                 let retryable = is_transient(&error);
                 failed(error_chain(&error), retryable)
             })?;
-        metadata
+        let url = metadata
             .token_endpoint()
             .map(|endpoint| endpoint.url().clone())
-            .ok_or_else(|| failed("the discovery document has no token_endpoint".into(), false))
+            .ok_or_else(|| failed("the discovery document has no token_endpoint".into(), false))?;
+        let grant_types = metadata
+            .grant_types_supported()
+            .map(|grants| grants.iter().map(grant_type_name).collect());
+        Ok(Endpoint { url, grant_types })
     }
 }
 
@@ -62,4 +81,12 @@ fn is_transient<E: std::error::Error>(error: &DiscoveryError<E>) -> bool {
         DiscoveryError::Response(status, ..) => status.is_server_error() || status.as_u16() == 429,
         _ => false,
     }
+}
+
+/// A grant type as the discovery document spells it.
+fn grant_type_name(grant: &openidconnect::core::CoreGrantType) -> String {
+    serde_json::to_value(grant)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -11,6 +11,7 @@ use base64::prelude::{Engine, BASE64_STANDARD};
 use serde_json::Value;
 
 use crate::assertion::AssertionProblem;
+use crate::grant::GrantProblem;
 
 /// HTTP statuses that signal a transient IdP condition worth one more try.
 const RETRYABLE_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
@@ -116,6 +117,12 @@ pub enum ExchangeError {
     /// A success status whose body is not a JSON object.
     #[error("The identity provider returned an unreadable token response (HTTP {status})")]
     MalformedResponse { status: u16 },
+    /// The grant does not fit what the IdP advertises, or the call; nothing was sent.
+    #[error("{0}")]
+    Grant(GrantProblem),
+    /// The client assertion for `private_key_jwt` could not be signed.
+    #[error("Could not sign the client assertion: {0}")]
+    ClientAssertion(String),
     /// The token endpoint could not be found through OpenID discovery.
     #[error("OpenID discovery failed for {issuer}: {detail}")]
     Discovery {
@@ -151,7 +158,11 @@ impl ExchangeError {
             }
             Self::Transport { kind, .. } => *kind != TransportKind::Other,
             Self::Discovery { retryable, .. } => *retryable,
-            Self::Assertion(_) | Self::EmptyResponse | Self::MalformedResponse { .. } => false,
+            Self::Assertion(_)
+            | Self::Grant(_)
+            | Self::ClientAssertion(_)
+            | Self::EmptyResponse
+            | Self::MalformedResponse { .. } => false,
         }
     }
 
@@ -208,11 +219,14 @@ impl ExchangeError {
         Some(value)
     }
 
-    /// A Node-style error code for transport failures and refused assertions.
+    /// A Node-style error code for transport failures, refused assertions, and
+    /// requests that were not sent.
     pub fn code(&self) -> Option<&'static str> {
         match self {
             Self::Transport { kind, .. } => kind.code(),
             Self::Assertion(problem) => Some(problem.code()),
+            Self::Grant(problem) => Some(problem.code()),
+            Self::ClientAssertion(_) => Some("ERR_CLIENT_ASSERTION"),
             _ => None,
         }
     }

@@ -1,7 +1,11 @@
-//! The exchange on the wire: one POST to the token endpoint and its answer.
+//! The exchange on the wire: which grant to ask for, one POST to the token endpoint,
+//! and its answer.
 //!
 //! Entra's On-Behalf-Of request is RFC 7523's jwt-bearer grant with
-//! `requested_token_use=on_behalf_of`, exactly the parameters LibreChat sends.
+//! `requested_token_use=on_behalf_of`, exactly the parameters LibreChat sends. Other
+//! IdPs (Keycloak, Zitadel, Authentik, Okta) speak RFC 8693 token exchange instead:
+//! the user's token is the `subject_token`, and the target is named by `audience`,
+//! `resource` and/or `scope`.
 
 use std::time::SystemTime;
 
@@ -10,60 +14,218 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::client_auth::ClientAuth;
+use crate::config::ConfigError;
 use crate::error::{error_chain, ExchangeError, IdpErrorBody, TransportKind};
 use crate::redact::redacted_debug;
 use crate::retry::parse_retry_after;
 
 /// RFC 7523 grant type used by Entra's On-Behalf-Of flow.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// RFC 8693 token exchange.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8693 token type of an OAuth access token, the default `subject_token_type`.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// A token response larger than this is not a token response.
 const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The grant the operator asked for (`grantType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantMode {
+    /// Not configured: LibreChat's On-Behalf-Of request, sent without looking at what
+    /// the IdP advertises (Entra's discovery document lists no grant types).
+    Default,
+    /// One grant, named by the operator; refused before any exchange if the IdP
+    /// advertises grant types and this one is not among them.
+    Named(GrantKind),
+    /// Whichever of the two the IdP advertises, token exchange first.
+    Auto,
+}
+
+impl GrantMode {
+    pub fn parse(name: Option<&str>) -> Result<Self, ConfigError> {
+        match name.map(str::trim) {
+            None => Ok(Self::Default),
+            Some("on_behalf_of") => Ok(Self::Named(GrantKind::OnBehalfOf)),
+            Some("token_exchange") => Ok(Self::Named(GrantKind::TokenExchange)),
+            Some("auto") => Ok(Self::Auto),
+            Some(other) => Err(ConfigError {
+                option: "grantType",
+                problem: format!(
+                    "must be 'on_behalf_of', 'token_exchange' or 'auto', got '{other}'"
+                ),
+            }),
+        }
+    }
+
+    /// The grant to send, given the discovery document's `grant_types_supported`
+    /// (`None` when the document has none, or discovery was skipped).
+    pub fn choose(self, advertised: Option<&[String]>) -> Result<GrantKind, GrantProblem> {
+        let offers =
+            |kind: GrantKind| advertised.is_some_and(|list| list.iter().any(|g| g == kind.urn()));
+        match self {
+            Self::Default => Ok(GrantKind::OnBehalfOf),
+            Self::Named(kind) if advertised.is_none() || offers(kind) => Ok(kind),
+            Self::Named(kind) => Err(GrantProblem::NotAdvertised {
+                wanted: kind,
+                advertised: advertised.unwrap_or_default().to_vec(),
+            }),
+            Self::Auto => [GrantKind::TokenExchange, GrantKind::OnBehalfOf]
+                .into_iter()
+                .find(|kind| offers(*kind))
+                .ok_or_else(|| GrantProblem::NoneAdvertised {
+                    advertised: advertised.map(<[String]>::to_vec),
+                }),
+        }
+    }
+}
+
+/// The two grants this package can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantKind {
+    OnBehalfOf,
+    TokenExchange,
+}
+
+impl GrantKind {
+    pub fn urn(self) -> &'static str {
+        match self {
+            Self::OnBehalfOf => JWT_BEARER,
+            Self::TokenExchange => TOKEN_EXCHANGE,
+        }
+    }
+
+    /// The `grantType` option value that names it.
+    pub fn option_name(self) -> &'static str {
+        match self {
+            Self::OnBehalfOf => "on_behalf_of",
+            Self::TokenExchange => "token_exchange",
+        }
+    }
+}
+
+/// Why no request was sent: the grant does not fit the IdP or the call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrantProblem {
+    #[error("The identity provider does not advertise the {} grant ({}) in grant_types_supported [{}]; enable it for the client at the IdP, or set grantType to a grant it supports", .wanted.option_name(), .wanted.urn(), .advertised.join(", "))]
+    NotAdvertised {
+        wanted: GrantKind,
+        advertised: Vec<String>,
+    },
+    #[error("grantType 'auto' found neither token exchange ({TOKEN_EXCHANGE}) nor On-Behalf-Of ({JWT_BEARER}) in the identity provider's grant_types_supported [{}]; name the grant with grantType", .advertised.as_deref().unwrap_or_default().join(", "))]
+    NoneAdvertised { advertised: Option<Vec<String>> },
+    #[error("audience and resource are RFC 8693 token exchange parameters; the On-Behalf-Of grant names its resource in the scopes (api://app/scope)")]
+    TargetNeedsTokenExchange,
+}
+
+impl GrantProblem {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotAdvertised { .. } | Self::NoneAdvertised { .. } => "ERR_GRANT_NOT_ADVERTISED",
+            Self::TargetNeedsTokenExchange => "ERR_TARGET_NEEDS_TOKEN_EXCHANGE",
+        }
+    }
+}
+
+/// RFC 8693 settings of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenExchangeSettings {
+    pub subject_token_type: String,
+    pub requested_token_type: Option<String>,
+}
 
 /// A successful token response, as far as the broker needs it.
 pub struct GrantResponse {
     pub access_token: String,
     /// Kept raw: it may be a number or a numeric string (see `expiry`).
     pub expires_in: Option<Value>,
+    /// RFC 8693's type of the issued token (absent from On-Behalf-Of answers).
+    pub issued_token_type: Option<String>,
 }
 
-/// What one On-Behalf-Of request asks for.
-pub struct OboGrant<'a> {
+/// What one request asks for.
+pub struct GrantRequest<'a> {
     /// The user's upstream access token.
     pub assertion: &'a str,
     pub scopes: &'a str,
     /// A claims challenge the client is answering (Conditional Access), passed on as is.
     pub claims: Option<&'a str>,
+    /// RFC 8693 targets.
+    pub audience: Option<&'a str>,
+    pub resource: Option<&'a str>,
 }
 
 redacted_debug!(GrantResponse {
-    shown: [expires_in],
+    shown: [expires_in, issued_token_type],
     hidden: [access_token]
 });
 
-/// Sends one On-Behalf-Of request.
-pub async fn request_on_behalf_of(
+/// Sends one token request with the chosen grant.
+pub async fn request_token(
     http: &Client,
     endpoint: &Url,
     auth: &ClientAuth,
-    grant: &OboGrant<'_>,
+    kind: GrantKind,
+    settings: &TokenExchangeSettings,
+    grant: &GrantRequest<'_>,
 ) -> Result<GrantResponse, ExchangeError> {
-    let mut form: Vec<(&'static str, &str)> = vec![
-        ("grant_type", JWT_BEARER),
-        ("assertion", grant.assertion),
-        ("scope", grant.scopes),
-        ("requested_token_use", "on_behalf_of"),
-    ];
-    if let Some(claims) = grant.claims {
-        form.push(("claims", claims));
-    }
-    let request = auth.apply(http.post(endpoint.clone()), &mut form);
+    let form = match kind {
+        GrantKind::OnBehalfOf if grant.audience.is_some() || grant.resource.is_some() => {
+            return Err(ExchangeError::Grant(GrantProblem::TargetNeedsTokenExchange));
+        }
+        GrantKind::OnBehalfOf => on_behalf_of_form(grant),
+        GrantKind::TokenExchange => token_exchange_form(settings, grant),
+    };
+    let client_assertion = auth.client_assertion(endpoint)?;
+    let mut form = form;
+    let request = auth.apply(
+        http.post(endpoint.clone()),
+        &mut form,
+        client_assertion.as_deref(),
+    );
     let response = request
         .header(reqwest::header::ACCEPT, "application/json")
         .form(&form)
         .send()
         .await
         .map_err(transport_error)?;
-    read_response(response, &[grant.assertion, auth.sensitive()]).await
+    let mut sensitive = vec![grant.assertion];
+    sensitive.extend(auth.sensitive());
+    sensitive.extend(client_assertion.as_deref());
+    read_response(response, &sensitive).await
+}
+
+/// Entra's On-Behalf-Of parameters, as LibreChat sends them.
+fn on_behalf_of_form<'a>(grant: &GrantRequest<'a>) -> Vec<(&'static str, &'a str)> {
+    let mut form = vec![
+        ("grant_type", JWT_BEARER),
+        ("assertion", grant.assertion),
+        ("scope", grant.scopes),
+        ("requested_token_use", "on_behalf_of"),
+    ];
+    form.extend(grant.claims.map(|claims| ("claims", claims)));
+    form
+}
+
+/// RFC 8693 §2.1 parameters.
+fn token_exchange_form<'a>(
+    settings: &'a TokenExchangeSettings,
+    grant: &GrantRequest<'a>,
+) -> Vec<(&'static str, &'a str)> {
+    let mut form = vec![
+        ("grant_type", TOKEN_EXCHANGE),
+        ("subject_token", grant.assertion),
+        ("subject_token_type", settings.subject_token_type.as_str()),
+        ("scope", grant.scopes),
+    ];
+    form.extend(grant.audience.map(|audience| ("audience", audience)));
+    form.extend(grant.resource.map(|resource| ("resource", resource)));
+    form.extend(
+        settings
+            .requested_token_type
+            .as_deref()
+            .map(|kind| ("requested_token_type", kind)),
+    );
+    form
 }
 
 /// Turns the HTTP answer into a grant or an error; `sensitive` values are scrubbed
@@ -101,6 +263,10 @@ fn parse_success(mut fields: Map<String, Value>) -> Result<GrantResponse, Exchan
         Some(Value::String(access_token)) if !access_token.is_empty() => Ok(GrantResponse {
             access_token,
             expires_in: fields.remove("expires_in"),
+            issued_token_type: match fields.remove("issued_token_type") {
+                Some(Value::String(kind)) => Some(kind),
+                _ => None,
+            },
         }),
         _ => Err(ExchangeError::EmptyResponse),
     }
@@ -133,4 +299,81 @@ fn transport_error(error: reqwest::Error) -> ExchangeError {
     };
     let detail = error_chain(&error.without_url());
     ExchangeError::Transport { kind, detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(grants: &[&str]) -> Vec<String> {
+        grants.iter().map(|g| g.to_string()).collect()
+    }
+
+    #[test]
+    fn choosing_a_grant() {
+        let both = list(&[JWT_BEARER, TOKEN_EXCHANGE]);
+        let obo_only = list(&["authorization_code", JWT_BEARER]);
+        let te = GrantMode::Named(GrantKind::TokenExchange);
+        let obo = GrantMode::Named(GrantKind::OnBehalfOf);
+        assert_eq!(
+            GrantMode::Default.choose(Some(&list(&["authorization_code"]))),
+            Ok(GrantKind::OnBehalfOf)
+        );
+        assert_eq!(
+            GrantMode::Auto.choose(Some(&both)),
+            Ok(GrantKind::TokenExchange)
+        );
+        assert_eq!(
+            GrantMode::Auto.choose(Some(&obo_only)),
+            Ok(GrantKind::OnBehalfOf)
+        );
+        assert!(GrantMode::Auto.choose(None).is_err());
+        assert_eq!(
+            te.choose(None),
+            Ok(GrantKind::TokenExchange),
+            "nothing advertised: trust the operator"
+        );
+        assert_eq!(te.choose(Some(&both)), Ok(GrantKind::TokenExchange));
+        assert_eq!(obo.choose(Some(&obo_only)), Ok(GrantKind::OnBehalfOf));
+        let refused = te.choose(Some(&obo_only)).unwrap_err();
+        assert!(refused.to_string().contains(TOKEN_EXCHANGE), "{refused}");
+        assert!(
+            refused.to_string().contains(JWT_BEARER),
+            "lists what is advertised: {refused}"
+        );
+    }
+
+    #[test]
+    fn parsing_the_mode_names_the_option() {
+        assert_eq!(GrantMode::parse(Some("auto")), Ok(GrantMode::Auto));
+        let err = GrantMode::parse(Some("password")).unwrap_err();
+        assert_eq!(err.option, "grantType");
+    }
+
+    #[test]
+    fn token_exchange_form_has_only_what_was_given() {
+        let settings = TokenExchangeSettings {
+            subject_token_type: "urn:ietf:params:oauth:token-type:jwt".into(),
+            requested_token_type: Some(ACCESS_TOKEN_TYPE.into()),
+        };
+        let grant = GrantRequest {
+            assertion: "a.b.c",
+            scopes: "files",
+            claims: Some("{}"),
+            audience: None,
+            resource: None,
+        };
+        let form = token_exchange_form(&settings, &grant);
+        let names: Vec<&str> = form.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "grant_type",
+                "subject_token",
+                "subject_token_type",
+                "scope",
+                "requested_token_type"
+            ]
+        );
+    }
 }

@@ -89,20 +89,56 @@ impl<'a> IdentityTuple<'a> {
     }
 
     /// The full cache key: `tenant␟issuer␟subject␟scopes␟sha256hex(assertion)`.
-    pub fn cache_key(&self, scopes: &str, assertion: &str) -> String {
-        self.cache_key_with_digest(scopes, &AssertionDigest::of(assertion))
+    pub fn cache_key(&self, scopes: &str, assertion: &str, target: &Target) -> String {
+        self.cache_key_with_digest(scopes, &AssertionDigest::of(assertion), target)
     }
 
     /// The same key from an assertion's digest computed earlier (the wrapper keeps the
     /// digests of assertions it has seen, so a cache hit neither copies nor hashes the
-    /// assertion again).
-    pub fn cache_key_with_digest(&self, scopes: &str, digest: &AssertionDigest) -> String {
+    /// assertion again). An RFC 8693 target, when there is one, follows the digest:
+    /// `…␟digest␟audience␟resource`, so `invalidate(user, scopes)` still finds it by
+    /// prefix and a key without a target stays LibreChat's.
+    pub fn cache_key_with_digest(
+        &self,
+        scopes: &str,
+        digest: &AssertionDigest,
+        target: &Target,
+    ) -> String {
         let mut key = self.key_prefix();
         key.reserve(scopes.len() + 1 + digest.as_str().len());
         key.push_str(scopes);
         key.push(SEPARATOR);
         key.push_str(digest.as_str());
+        if !target.is_empty() {
+            for part in [target.audience, target.resource] {
+                key.push(SEPARATOR);
+                key.push_str(part.unwrap_or_default());
+            }
+        }
         key
+    }
+}
+
+/// RFC 8693 `audience` and `resource` of a request: part of what a token is for.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a> {
+    pub audience: Option<&'a str>,
+    pub resource: Option<&'a str>,
+}
+
+impl Target<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.audience.is_none() && self.resource.is_none()
+    }
+
+    /// Rejects values that contain the separator, so that serialization is injective.
+    pub fn check_separators(&self) -> Result<(), SeparatorInValue> {
+        for (name, value) in [("audience", self.audience), ("resource", self.resource)] {
+            if value.is_some_and(|v| v.contains(SEPARATOR)) {
+                return Err(SeparatorInValue(name));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -204,7 +240,7 @@ mod tests {
     fn key_has_librechat_shape_and_hides_the_assertion() {
         let tuple =
             IdentityTuple::resolve(&source("s", Some("t"), Some("https://i")), None).unwrap();
-        let key = tuple.cache_key("api://x/.default", "abc");
+        let key = tuple.cache_key("api://x/.default", "abc", &Target::default());
         assert_eq!(
             key,
             "t\u{1f}https://i\u{1f}s\u{1f}api://x/.default\u{1f}\
@@ -212,7 +248,7 @@ mod tests {
         );
         assert!(key.starts_with(&tuple.key_prefix()));
         assert!(!tuple
-            .cache_key("s", "secret-assertion")
+            .cache_key("s", "secret-assertion", &Target::default())
             .contains("secret-assertion"));
     }
 
@@ -221,13 +257,36 @@ mod tests {
         let tuple = IdentityTuple::resolve(&source("s", None, None), None).unwrap();
         let digest = AssertionDigest::of("abc");
         assert_eq!(AssertionDigest::parse(digest.as_str()), Some(digest));
+        let none = Target::default();
         assert_eq!(
-            tuple.cache_key_with_digest("x", &digest),
-            tuple.cache_key("x", "abc")
+            tuple.cache_key_with_digest("x", &digest, &none),
+            tuple.cache_key("x", "abc", &none)
         );
         for bad in ["", "abc", &"A".repeat(64), &"0".repeat(63), &"g".repeat(64)] {
             assert_eq!(AssertionDigest::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn targets_follow_the_digest_and_tell_keys_apart() {
+        let tuple = IdentityTuple::resolve(&source("s", None, None), None).unwrap();
+        let key = |audience, resource| tuple.cache_key("x", "abc", &Target { audience, resource });
+        let plain = key(None, None);
+        let keys = [
+            key(Some("mcp"), None),
+            key(None, Some("mcp")),
+            key(Some("mcp"), Some("https://mcp")),
+        ];
+        for k in &keys {
+            assert!(k.starts_with(&plain), "{k}");
+            assert_ne!(k, &plain);
+        }
+        assert_ne!(keys[0], keys[1]);
+        let bad = Target {
+            audience: Some("a\u{1f}b"),
+            resource: None,
+        };
+        assert_eq!(bad.check_separators(), Err(SeparatorInValue("audience")));
     }
 
     #[test]

@@ -30,8 +30,11 @@ use napi_derive::napi;
 
 use cache::OboToken;
 use error::ExchangeError;
-use identity::IdentitySource;
-use service::{Level, OboService, RequestError};
+use identity::{IdentitySource, Target};
+use service::{Call, Level, OboService, RequestError};
+
+/// A cache hit as the wrapper reads it: token, expires_in, expires_at[, issued_token_type].
+type HitTuple<'env> = Either<(JsString<'env>, f64, f64), (JsString<'env>, f64, f64, String)>;
 
 /// A JS logger called as `(level, message)`; weak, so it never keeps Node alive.
 type LogFn =
@@ -51,8 +54,28 @@ pub struct NativeServiceOptions {
     pub max_retries: Option<f64>,
     pub retry_delay_ms: Option<f64>,
     pub proxy: Option<String>,
+    pub grant_type: Option<String>,
+    pub subject_token_type: Option<String>,
+    pub requested_token_type: Option<String>,
+    pub private_key: Option<String>,
+    pub private_key_id: Option<String>,
+    pub certificate: Option<String>,
+    pub client_assertion_alg: Option<String>,
+    pub client_assertion_audience: Option<String>,
     #[napi(ts_type = "(level: string, message: string) => void")]
     pub logger: Option<LogFn>,
+}
+
+/// Per-call options of an exchange that goes to the IdP (wrapper-checked).
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct NativeCallOptions {
+    /// A claims challenge the client answers; the call bypasses the cache.
+    pub claims: Option<String>,
+    /// RFC 8693 `audience`.
+    pub audience: Option<String>,
+    /// RFC 8693 `resource`.
+    pub resource: Option<String>,
 }
 
 /// LibreChat's token response shape.
@@ -70,6 +93,9 @@ pub struct OboTokenResponse {
     pub expires_at: f64,
     /// The scopes that were requested.
     pub scope: String,
+    /// RFC 8693's type of the issued token, when the IdP sent one.
+    #[napi(js_name = "issued_token_type")]
+    pub issued_token_type: Option<String>,
 }
 
 /// A failed exchange, carried by value; the wrapper throws it as an `Error`.
@@ -266,6 +292,14 @@ impl NativeOboService {
             max_retries: options.max_retries,
             retry_delay_ms: options.retry_delay_ms,
             proxy: options.proxy,
+            grant_type: options.grant_type,
+            subject_token_type: options.subject_token_type,
+            requested_token_type: options.requested_token_type,
+            private_key: options.private_key,
+            private_key_id: options.private_key_id,
+            certificate: options.certificate,
+            client_assertion_alg: options.client_assertion_alg,
+            client_assertion_audience: options.client_assertion_audience,
         })
         .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
         let service =
@@ -273,32 +307,40 @@ impl NativeOboService {
         Ok(Self { service })
     }
 
-    /// The hot path: `[access_token, expires_in, expires_at]` of a cached token for an
-    /// assertion known by its digest (`assertionDigest`), or `null`. Synchronous, on
-    /// the JS thread; the wrapper builds the response object (a JS object literal is far
-    /// cheaper than setting five properties through napi). Invalid arguments throw.
-    /// `identity` is packed (see `unpack_identity`).
-    #[napi(ts_return_type = "[string, number, number] | null")]
+    /// The hot path: `[access_token, expires_in, expires_at]` (plus `issued_token_type`
+    /// when the IdP sent one) of a cached token for an assertion known by its digest
+    /// (`assertionDigest`), or `null`. Synchronous, on the JS thread; the wrapper builds
+    /// the response object (a JS object literal is far cheaper than setting five
+    /// properties through napi). Invalid arguments throw. `identity` is packed (see
+    /// `unpack_identity`).
+    #[napi(ts_return_type = "[string, number, number] | [string, number, number, string] | null")]
     pub fn cached<'env>(
         &self,
         env: &'env Env,
         identity: String,
         digest: String,
         scopes: String,
-    ) -> Result<Option<(JsString<'env>, f64, f64)>> {
+        audience: Option<String>,
+        resource: Option<String>,
+    ) -> Result<Option<HitTuple<'env>>> {
         let (user, context) = unpack_identity(&identity)?;
+        let target = Target {
+            audience: audience.as_deref(),
+            resource: resource.as_deref(),
+        };
         let Some(token) = self
             .service
-            .cached_by_digest(&user, Some(&context), &digest, &scopes)
+            .cached_by_digest(&user, Some(&context), &digest, &scopes, &target)
             .map_err(invalid_arg)?
         else {
             return Ok(None);
         };
-        Ok(Some((
-            js_string(env, &token.access_token)?,
-            token.expires_in as f64,
-            token.expires_at as f64,
-        )))
+        let access_token = js_string(env, &token.access_token)?;
+        let (expires_in, expires_at) = (token.expires_in as f64, token.expires_at as f64);
+        Ok(Some(match &token.issued_token_type {
+            None => Either::A((access_token, expires_in, expires_at)),
+            Some(kind) => Either::B((access_token, expires_in, expires_at, kind.clone())),
+        }))
     }
 
     /// A promise of the settled exchange: from an exchange in flight for the same key,
@@ -312,19 +354,24 @@ impl NativeOboService {
         access_token: String,
         scopes: String,
         from_cache: bool,
-        claims: Option<String>,
+        options: Option<NativeCallOptions>,
     ) -> Result<PromiseRaw<'env, ExchangeSettled>> {
         let (user, context) = unpack_identity(&identity)?;
+        let options = options.unwrap_or_default();
         let request = self
             .service
-            .prepare(
-                &user,
-                Some(&context),
-                &access_token,
-                &scopes,
-                claims.as_deref(),
+            .prepare(Call {
+                user,
+                context: Some(context),
+                access_token: &access_token,
+                scopes: &scopes,
+                target: Target {
+                    audience: options.audience.as_deref(),
+                    resource: options.resource.as_deref(),
+                },
+                claims: options.claims.as_deref(),
                 from_cache,
-            )
+            })
             .map_err(invalid_arg)?;
         let exchange = AssertUnwindSafe(self.service.exchange(&request));
         env.spawn_future(async move {
@@ -434,6 +481,7 @@ fn token_response(token: &OboToken) -> OboTokenResponse {
         expires_in: token.expires_in as f64,
         expires_at: token.expires_at as f64,
         scope: token.scope.clone(),
+        issued_token_type: token.issued_token_type.clone(),
     }
 }
 

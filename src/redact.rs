@@ -41,6 +41,7 @@ mod tests {
             expires_in: 1,
             expires_at: 2,
             scope: "s".into(),
+            issued_token_type: None,
         };
         assert!(!format!("{token:?}").contains("eyJ-the-token"));
     }

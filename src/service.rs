@@ -13,7 +13,7 @@ use crate::discovery::TokenEndpoint;
 use crate::error::ExchangeError;
 use crate::expiry;
 use crate::grant;
-use crate::identity::{AssertionDigest, IdentitySource, IdentityTuple, SEPARATOR};
+use crate::identity::{AssertionDigest, IdentitySource, IdentityTuple, Target, SEPARATOR};
 use crate::redact::redacted_debug;
 use crate::retry::RetryPolicy;
 
@@ -59,6 +59,7 @@ fn checked_identity<'a>(
     user: &IdentitySource<'a>,
     context: Option<&IdentitySource<'a>>,
     scopes: &str,
+    target: &Target,
 ) -> Result<IdentityTuple<'a>, RequestError> {
     if scopes.trim().is_empty() {
         return Err(RequestError::MissingScopes);
@@ -66,6 +67,9 @@ fn checked_identity<'a>(
     if scopes.contains(SEPARATOR) {
         return Err(RequestError::SeparatorInValue("scopes"));
     }
+    target
+        .check_separators()
+        .map_err(|bad| RequestError::SeparatorInValue(bad.0))?;
     let identity = IdentityTuple::resolve(user, context).ok_or(RequestError::NotOpenIdUser)?;
     identity
         .check_separators()
@@ -80,9 +84,29 @@ pub struct ExchangeRequest<'a> {
     assertion: &'a str,
     scopes: &'a str,
     claims: Option<&'a str>,
+    target: Target<'a>,
     /// False when the caller forces a fresh exchange, or answers a claims challenge.
     from_cache: bool,
 }
+
+/// One call as the caller makes it (LibreChat's `exchangeOboToken` arguments, plus
+/// the RFC 8693 target).
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub user: IdentitySource<'a>,
+    pub context: Option<IdentitySource<'a>>,
+    pub access_token: &'a str,
+    pub scopes: &'a str,
+    pub target: Target<'a>,
+    pub claims: Option<&'a str>,
+    /// False when the caller forces a fresh exchange.
+    pub from_cache: bool,
+}
+
+redacted_debug!(Call<'a> {
+    shown: [user, context, scopes, target, from_cache],
+    hidden: [access_token, claims],
+});
 
 /// A request that missed the cache, owning what the exchange needs across awaits.
 #[derive(Clone)]
@@ -92,14 +116,16 @@ struct OwnedRequest {
     assertion: Arc<str>,
     scopes: Arc<str>,
     claims: Option<Arc<str>>,
+    audience: Option<Arc<str>>,
+    resource: Option<Arc<str>>,
 }
 
 redacted_debug!(ExchangeRequest<'a> {
-    shown: [key, subject, scopes, from_cache],
+    shown: [key, subject, scopes, target, from_cache],
     hidden: [assertion, claims],
 });
 redacted_debug!(OwnedRequest {
-    shown: [key, subject, scopes],
+    shown: [key, subject, scopes, audience, resource],
     hidden: [assertion, claims]
 });
 
@@ -111,6 +137,8 @@ impl ExchangeRequest<'_> {
             assertion: self.assertion.into(),
             scopes: self.scopes.into(),
             claims: self.claims.map(Into::into),
+            audience: self.target.audience.map(Into::into),
+            resource: self.target.resource.map(Into::into),
         }
     }
 }
@@ -193,25 +221,27 @@ impl OboService {
     /// builds the cache key. A request that carries `claims` (a client answering a
     /// claims challenge) neither reads the cache nor joins a flight: the cached token is
     /// the one the resource just refused.
-    pub fn prepare<'a>(
-        &self,
-        user: &IdentitySource<'a>,
-        context: Option<&IdentitySource<'a>>,
-        access_token: &'a str,
-        scopes: &'a str,
-        claims: Option<&'a str>,
-        from_cache: bool,
-    ) -> Result<ExchangeRequest<'a>, RequestError> {
+    pub fn prepare<'a>(&self, call: Call<'a>) -> Result<ExchangeRequest<'a>, RequestError> {
+        let Call {
+            user,
+            context,
+            access_token,
+            scopes,
+            target,
+            claims,
+            from_cache,
+        } = call;
         if access_token.is_empty() {
             return Err(RequestError::MissingAccessToken);
         }
-        let identity = checked_identity(user, context, scopes)?;
+        let identity = checked_identity(&user, context.as_ref(), scopes, &target)?;
         Ok(ExchangeRequest {
-            key: identity.cache_key(scopes, access_token),
+            key: identity.cache_key(scopes, access_token, &target),
             subject: identity.subject,
             assertion: access_token,
             scopes,
             claims,
+            target,
             from_cache: from_cache && claims.is_none(),
         })
     }
@@ -225,13 +255,14 @@ impl OboService {
         context: Option<&IdentitySource>,
         digest: &str,
         scopes: &str,
+        target: &Target,
     ) -> Result<Option<Arc<OboToken>>, RequestError> {
         let digest = AssertionDigest::parse(digest).ok_or(RequestError::NotADigest)?;
-        let identity = checked_identity(user, context, scopes)?;
+        let identity = checked_identity(user, context, scopes, target)?;
         let token = self
             .inner
             .cache
-            .get(&identity.cache_key_with_digest(scopes, &digest));
+            .get(&identity.cache_key_with_digest(scopes, &digest, target));
         if token.is_some() {
             bump(&self.inner.counters.hits);
         }
@@ -355,13 +386,27 @@ impl Inner {
         let requested_at = expiry::now_ms();
         let attempt = || async {
             let endpoint = self.endpoint.get(&self.http).await?;
-            let grant = grant::OboGrant {
+            let kind = self
+                .config
+                .grant
+                .choose(endpoint.grant_types.as_deref())
+                .map_err(ExchangeError::Grant)?;
+            let grant = grant::GrantRequest {
                 assertion: &request.assertion,
                 scopes: &request.scopes,
                 claims: request.claims.as_deref(),
+                audience: request.audience.as_deref(),
+                resource: request.resource.as_deref(),
             };
-            grant::request_on_behalf_of(&self.http, endpoint, &self.config.client_auth, &grant)
-                .await
+            grant::request_token(
+                &self.http,
+                &endpoint.url,
+                &self.config.client_auth,
+                kind,
+                &self.config.token_exchange,
+                &grant,
+            )
+            .await
         };
         let on_retry = |error: &ExchangeError, wait: std::time::Duration| {
             bump(&self.counters.retries);
@@ -381,6 +426,7 @@ impl Inner {
                     expires_in,
                     expires_at: requested_at + expires_in * 1000,
                     scope: request.scopes.to_string(),
+                    issued_token_type: grant.issued_token_type,
                 });
                 self.cache.insert(request.key, Arc::clone(&token));
                 self.log(Level::Debug, || {
@@ -452,23 +498,37 @@ mod tests {
         }
     }
 
+    fn call<'a>(subject: &'a str, access_token: &'a str) -> Call<'a> {
+        Call {
+            user: user(subject),
+            context: None,
+            access_token,
+            scopes: "api://mcp/.default",
+            target: Target::default(),
+            claims: None,
+            from_cache: true,
+        }
+    }
+
     fn request<'a>(svc: &OboService, subject: &'a str, from_cache: bool) -> ExchangeRequest<'a> {
-        svc.prepare(
-            &user(subject),
-            None,
-            ASSERTION,
-            "api://mcp/.default",
-            None,
+        svc.prepare(Call {
             from_cache,
-        )
+            ..call(subject, ASSERTION)
+        })
         .unwrap()
     }
 
     /// The cached token of `subject` for `ASSERTION`, as the wrapper's hot path asks.
     fn hit(svc: &OboService, subject: &str) -> Option<Arc<OboToken>> {
         let digest = AssertionDigest::of(ASSERTION);
-        svc.cached_by_digest(&user(subject), None, digest.as_str(), "api://mcp/.default")
-            .unwrap()
+        svc.cached_by_digest(
+            &user(subject),
+            None,
+            digest.as_str(),
+            "api://mcp/.default",
+            &Target::default(),
+        )
+        .unwrap()
     }
 
     #[tokio::test]
@@ -518,7 +578,7 @@ mod tests {
         let token = svc.exchange(&request(&svc, "alice", true)).await.unwrap();
         let digest = AssertionDigest::of(ASSERTION);
         let lookup = |subject: &str, digest: &str, scopes: &str| {
-            svc.cached_by_digest(&user(subject), None, digest, scopes)
+            svc.cached_by_digest(&user(subject), None, digest, scopes, &Target::default())
         };
         assert_eq!(
             lookup("alice", digest.as_str(), "api://mcp/.default"),
@@ -579,14 +639,10 @@ mod tests {
         svc.exchange(&request(&svc, "alice", true)).await.unwrap();
         let claims = r#"{"access_token":{"capolids":{"essential":true,"values":["p1"]}}}"#;
         let answering = svc
-            .prepare(
-                &user("alice"),
-                None,
-                ASSERTION,
-                "api://mcp/.default",
-                Some(claims),
-                true,
-            )
+            .prepare(Call {
+                claims: Some(claims),
+                ..call("alice", ASSERTION)
+            })
             .unwrap();
         svc.exchange(&answering).await.unwrap();
         let sent = server.received();
@@ -601,16 +657,7 @@ mod tests {
     async fn an_assertion_that_is_not_a_jwt_never_reaches_the_idp() {
         let server = TestServer::start(vec![json(200, OK)]).await;
         let svc = service(&server, |_| {});
-        let request = svc
-            .prepare(
-                &user("alice"),
-                None,
-                "opaque",
-                "api://mcp/.default",
-                None,
-                true,
-            )
-            .unwrap();
+        let request = svc.prepare(call("alice", "opaque")).unwrap();
         let error = svc.exchange(&request).await.unwrap_err();
         assert_eq!(error.code(), Some("ERR_ASSERTION_NOT_JWS"));
         assert!(!error.is_retryable());
@@ -674,6 +721,142 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.failure_reason(), "empty_exchange_response");
         assert_eq!(svc.stats().entries, 0);
+    }
+
+    /// A discovery document for `url` advertising `grants` (a JSON array, or none).
+    fn discovery_document(url: &str, grants: Option<&str>) -> String {
+        let grants = grants.map_or(String::new(), |g| {
+            format!(r#","grant_types_supported":{g}"#)
+        });
+        format!(
+            r#"{{"issuer":"{url}","authorization_endpoint":"{url}/auth",
+            "token_endpoint":"{url}/token","jwks_uri":"{url}/jwks",
+            "response_types_supported":["code"],"subject_types_supported":["public"],
+            "id_token_signing_alg_values_supported":["RS256"]{grants}}}"#
+        )
+    }
+
+    fn form_of(received: &crate::test_server::Received) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(received.body.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn auto_picks_token_exchange_sends_rfc_8693_and_keeps_the_issued_type() {
+        let server = TestServer::start_with(|url| {
+            vec![
+                json(200, &discovery_document(url, Some(&format!(r#"["authorization_code","{}","{}"]"#, grant::JWT_BEARER, grant::TOKEN_EXCHANGE)))),
+                json(200, r#"{"keys":[]}"#),
+                json(200, r#"{"access_token":"te-at","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":300}"#),
+            ]
+        })
+        .await;
+        let svc = service(&server, |o| {
+            o.token_endpoint = None;
+            o.grant_type = Some("auto".into());
+        });
+        let request = svc
+            .prepare(Call {
+                target: Target {
+                    audience: Some("mcp-files"),
+                    resource: Some("https://mcp.example/"),
+                },
+                ..call("alice", ASSERTION)
+            })
+            .unwrap();
+        let token = svc.exchange(&request).await.unwrap();
+        assert_eq!(
+            token.issued_token_type.as_deref(),
+            Some(grant::ACCESS_TOKEN_TYPE)
+        );
+        let sent = server.received();
+        let form = form_of(&sent[2]);
+        let expected = [
+            ("grant_type", grant::TOKEN_EXCHANGE),
+            ("subject_token", ASSERTION),
+            ("subject_token_type", grant::ACCESS_TOKEN_TYPE),
+            ("scope", "api://mcp/.default"),
+            ("audience", "mcp-files"),
+            ("resource", "https://mcp.example/"),
+            ("client_id", "middle-tier"),
+            ("client_secret", "middle-secret"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(form, expected);
+        assert!(hit(&svc, "alice").is_none(), "a target is part of the key");
+    }
+
+    #[tokio::test]
+    async fn a_grant_the_idp_does_not_advertise_fails_before_any_token_request() {
+        for (mode, grants, code) in [
+            (
+                "token_exchange",
+                Some(format!(r#"["{}"]"#, grant::JWT_BEARER)),
+                "ERR_GRANT_NOT_ADVERTISED",
+            ),
+            (
+                "auto",
+                Some(r#"["authorization_code"]"#.to_owned()),
+                "ERR_GRANT_NOT_ADVERTISED",
+            ),
+            ("auto", None, "ERR_GRANT_NOT_ADVERTISED"),
+        ] {
+            let server = TestServer::start_with(|url| {
+                vec![
+                    json(200, &discovery_document(url, grants.as_deref())),
+                    json(200, r#"{"keys":[]}"#),
+                ]
+            })
+            .await;
+            let svc = service(&server, |o| {
+                o.token_endpoint = None;
+                o.grant_type = Some(mode.into());
+            });
+            let error = svc
+                .exchange(&request(&svc, "alice", true))
+                .await
+                .unwrap_err();
+            assert_eq!(error.code(), Some(code), "{mode}: {error}");
+            assert!(!error.is_retryable());
+            assert!(
+                error.to_string().contains("grant_types_supported"),
+                "{error}"
+            );
+            assert_eq!(server.received().len(), 2, "{mode}: discovery only");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_default_grant_ignores_advertised_types_and_refuses_a_target() {
+        let server = TestServer::start_with(|url| {
+            vec![
+                json(
+                    200,
+                    &discovery_document(url, Some(r#"["authorization_code"]"#)),
+                ),
+                json(200, r#"{"keys":[]}"#),
+                json(200, OK),
+            ]
+        })
+        .await;
+        let svc = service(&server, |o| o.token_endpoint = None);
+        svc.exchange(&request(&svc, "alice", true)).await.unwrap();
+        let with_target = svc
+            .prepare(Call {
+                target: Target {
+                    audience: Some("x"),
+                    resource: None,
+                },
+                ..call("alice", ASSERTION)
+            })
+            .unwrap();
+        let error = svc.exchange(&with_target).await.unwrap_err();
+        assert_eq!(error.code(), Some("ERR_TARGET_NEEDS_TOKEN_EXCHANGE"));
+        assert_eq!(server.received().len(), 3);
     }
 
     #[tokio::test]
@@ -741,23 +924,22 @@ mod tests {
             None,
         )
         .unwrap();
-        let check = |user: &IdentitySource, token: &str, scopes: &str| {
-            svc.prepare(user, None, token, scopes, None, true)
-                .unwrap_err()
+        let check = |subject: &str, token: &str, scopes: &str| {
+            svc.prepare(Call {
+                scopes,
+                ..call(subject, token)
+            })
+            .unwrap_err()
         };
-        assert_eq!(check(&user(""), "", ""), RequestError::MissingAccessToken);
-        assert_eq!(check(&user(""), "t", " "), RequestError::MissingScopes);
-        assert_eq!(check(&user(" "), "t", "s"), RequestError::NotOpenIdUser);
+        assert_eq!(check("", "", ""), RequestError::MissingAccessToken);
+        assert_eq!(check("", "t", " "), RequestError::MissingScopes);
+        assert_eq!(check(" ", "t", "s"), RequestError::NotOpenIdUser);
         assert_eq!(
-            check(&user("a"), "t", "s\u{1f}x"),
+            check("a", "t", "s\u{1f}x"),
             RequestError::SeparatorInValue("scopes")
         );
-        let alice = svc
-            .prepare(&user("a"), None, "t1", "s", None, true)
-            .unwrap();
-        let other_token = svc
-            .prepare(&user("a"), None, "t2", "s", None, true)
-            .unwrap();
+        let alice = svc.prepare(call("a", "t1")).unwrap();
+        let other_token = svc.prepare(call("a", "t2")).unwrap();
         assert_ne!(alice.key, other_token.key);
         assert!(!alice.key.contains("t1"));
     }
