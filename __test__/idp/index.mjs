@@ -1,7 +1,11 @@
 // The local identity provider for tests, the demo and the benchmark.
 //
 // A real OpenID provider (npm `oidc-provider`) on 127.0.0.1 with Entra's On-Behalf-Of
-// grant added (RFC 7523 jwt-bearer + requested_token_use=on_behalf_of). Assertions are
+// grant added (RFC 7523 jwt-bearer + requested_token_use=on_behalf_of) and, unless
+// turned off, RFC 8693 token exchange (Keycloak-like: the subject token must name the
+// client in `aud`; invalid_request / invalid_target errors). Clients authenticate with a
+// secret or, for the key clients, with private_key_jwt (oidc-provider checks the
+// signature, `aud`, and rejects a replayed `jti`). Assertions are
 // verified against the provider's own signing key and must be addressed to the calling
 // client; issued tokens are RS256 JWTs for the downstream resource. Errors have Entra's
 // shape (error, error_description "AADSTSnnn: …", error_codes, trace_id, correlation_id,
@@ -14,6 +18,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import * as jose from 'jose'
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 const GRAPH = 'https://graph.microsoft.com'
 const KEY_ID = 'k1'
 
@@ -21,6 +27,16 @@ const KEY_ID = 'k1'
 export const CLIENTS = {
   post: { clientId: 'middle-tier', clientSecret: 'middle-tier-secret', method: 'client_secret_post' },
   basic: { clientId: 'middle-tier-basic', clientSecret: 'basic secret&:/', method: 'client_secret_basic' },
+}
+/**
+ * Clients that authenticate with private_key_jwt; their key pairs are made at start-up
+ * (`idp.clientKeys[name].privateKeyPem`). `rsa` is known by `kid`, `ec` (P-256) by `kid`,
+ * `cert` has no `kid` (the client sends `x5t#S256`, the IdP tries its one key).
+ */
+export const KEY_CLIENTS = {
+  rsa: { clientId: 'middle-tier-rsa', alg: 'RS256', kid: 'rsa-1' },
+  ec: { clientId: 'middle-tier-ec', alg: 'ES256', kid: 'ec-1' },
+  cert: { clientId: 'middle-tier-cert', alg: 'RS256' },
 }
 /** The application ID URI of the middle tier: user tokens for LibreChat carry it as `aud`. */
 export const MIDDLE_TIER_APP = 'api://middle-tier'
@@ -44,19 +60,22 @@ export const USERS = {
 export const TENANT = '11111111-2222-3333-4444-555555555555'
 
 /**
- * Starts the IdP on a free loopback port.
+ * Starts the IdP on a free loopback port. `tokenExchange: false` leaves RFC 8693 out
+ * (an Entra-like IdP that advertises only jwt-bearer).
  * @returns {Promise<Idp>}
  */
-export async function startIdp() {
+export async function startIdp({ tokenExchange = true } = {}) {
   const { privateKey, publicKey } = await jose.generateKeyPair('RS256', { extractable: true })
   const privateJwk = { ...(await jose.exportJWK(privateKey)), kid: KEY_ID, alg: 'RS256', use: 'sig' }
+  const clientKeys = await makeClientKeys()
+  const grantTypes = tokenExchange ? [JWT_BEARER, TOKEN_EXCHANGE] : [JWT_BEARER]
 
   const server = createServer()
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const issuer = `http://127.0.0.1:${server.address().port}`
 
   const state = {
-    counters: { token: 0, obo: 0, discovery: 0, faults: 0 },
+    counters: { token: 0, obo: 0, exchange: 0, discovery: 0, faults: 0 },
     faults: [],
     /** What the OBO grant answers as expires_in (a number, a numeric string, or undefined to omit). */
     expiresIn: 3600,
@@ -65,14 +84,25 @@ export async function startIdp() {
   }
 
   const provider = await quietly(async () => new (await import('oidc-provider')).default(issuer, {
-    clients: Object.values(CLIENTS).map((c) => ({
-      client_id: c.clientId,
-      client_secret: c.clientSecret,
-      token_endpoint_auth_method: c.method,
-      grant_types: [JWT_BEARER],
-      response_types: [],
-      redirect_uris: [],
-    })),
+    clients: [
+      ...Object.values(CLIENTS).map((c) => ({
+        client_id: c.clientId,
+        client_secret: c.clientSecret,
+        token_endpoint_auth_method: c.method,
+        grant_types: grantTypes,
+        response_types: [],
+        redirect_uris: [],
+      })),
+      ...Object.entries(KEY_CLIENTS).map(([name, c]) => ({
+        client_id: c.clientId,
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: c.alg,
+        jwks: { keys: [clientKeys[name].publicJwk] },
+        grant_types: grantTypes,
+        response_types: [],
+        redirect_uris: [],
+      })),
+    ],
     jwks: { keys: [privateJwk] },
     features: { devInteractions: { enabled: false } },
     findAccount: (ctx, sub) => (USERS[sub] ? { accountId: sub, claims: () => ({ sub }) } : undefined),
@@ -83,6 +113,20 @@ export async function startIdp() {
     'requested_token_use',
     'claims',
   ])
+  if (tokenExchange) {
+    provider.registerGrantType(TOKEN_EXCHANGE, tokenExchangeGrant(state, issuer, publicKey, privateKey), [
+      'subject_token',
+      'subject_token_type',
+      'audience',
+      'resource',
+      'scope',
+      'requested_token_type',
+    ])
+  }
+  // oidc-provider keeps the reason of a failure (a replayed jti, say) out of the response.
+  provider.on('grant.error', (ctx, err) => {
+    state.lastErrorDetail = err.error_detail
+  })
   provider.use(testMiddleware(state))
   server.on('request', provider.callback())
   // Faults may destroy sockets mid-request; keep the server from logging them as crashes.
@@ -100,6 +144,12 @@ export async function startIdp() {
     },
     /** The `claims` parameter of the last OBO request (undefined when it had none). */
     lastClaims: () => state.lastClaims,
+    /** The `client_assertion` of the last token request (test-only: to show replay is refused). */
+    lastClientAssertion: () => state.lastClientAssertion,
+    /** The parameters of the last token-exchange request, without the subject token. */
+    lastExchange: () => state.lastExchange,
+    /** Key pairs of the private_key_jwt clients, by `KEY_CLIENTS` name. */
+    clientKeys,
     setOboDelay: (ms) => {
       state.oboDelayMs = ms
     },
@@ -227,6 +277,74 @@ function parseScopes(scope) {
   return { resource, granted }
 }
 
+/** RSA and P-256 key pairs for the private_key_jwt clients. */
+async function makeClientKeys() {
+  const keys = {}
+  for (const [name, client] of Object.entries(KEY_CLIENTS)) {
+    const { privateKey, publicKey } = await jose.generateKeyPair(client.alg, { extractable: true })
+    const publicJwk = { ...(await jose.exportJWK(publicKey)), alg: client.alg, use: 'sig' }
+    if (client.kid) publicJwk.kid = client.kid
+    keys[name] = { privateKeyPem: await jose.exportPKCS8(privateKey), publicJwk }
+  }
+  return keys
+}
+
+/**
+ * RFC 8693 token exchange, Keycloak-like: the subject token must be one of this IdP's
+ * access tokens (else invalid_request), of type access_token (else invalid_request), and
+ * name the calling client in `aud`; the target is `audience` or `resource` (one of
+ * RESOURCES, else invalid_target) with plain scope names, or Entra-style scopes.
+ */
+function tokenExchangeGrant(state, issuer, publicKey, privateKey) {
+  return async function handleTokenExchange(ctx) {
+    state.counters.exchange += 1
+    const reply = (status, error, description) => {
+      ctx.status = status
+      ctx.body = { error, error_description: description }
+    }
+    const { subject_token: subject, subject_token_type: type, audience, resource, scope, requested_token_type: requested } = ctx.oidc.params
+    state.lastExchange = { subject_token_type: type, audience, resource, scope, requested_token_type: requested }
+    if (!subject) return reply(400, 'invalid_request', 'subject_token is required')
+    if (type !== ACCESS_TOKEN_TYPE) return reply(400, 'invalid_request', `subject_token_type ${type} is not supported`)
+    if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE) return reply(400, 'invalid_request', `requested_token_type ${requested} is not supported`)
+    let user
+    try {
+      ;({ payload: user } = await jose.jwtVerify(subject, publicKey, { issuer, algorithms: ['RS256'] }))
+    } catch {
+      return reply(400, 'invalid_request', 'subject_token is invalid')
+    }
+    const client = ctx.oidc.client
+    if (![client.clientId, `api://${client.clientId}`, MIDDLE_TIER_APP].includes(user.aud)) {
+      return reply(400, 'invalid_request', 'Client is not within the token audience')
+    }
+    const target = audience ?? resource
+    let granted
+    let targetResource
+    if (target !== undefined) {
+      if (audience !== undefined && resource !== undefined && audience !== resource) {
+        return reply(400, 'invalid_target', 'audience and resource name different targets')
+      }
+      if (!RESOURCES[target]) return reply(400, 'invalid_target', `The target ${target} is not available to this client`)
+      targetResource = target
+      granted = String(scope ?? '').split(' ').filter(Boolean)
+      const unknown = granted.find((s) => !RESOURCES[target].includes(s))
+      if (unknown) return reply(400, 'invalid_scope', `Scope ${unknown} is not offered by ${target}`)
+    } else {
+      const parsed = parseScopes(scope)
+      if (parsed.error) return reply(400, parsed.error.body.error, parsed.error.body.error_description.split('\r\n')[0])
+      ;({ resource: targetResource, granted } = parsed)
+    }
+    const accessToken = await signToken(
+      privateKey,
+      issuer,
+      { sub: user.sub, oid: user.oid, tid: user.tid, aud: targetResource, azp: client.clientId, scp: granted.join(' '), amr: user.amr },
+      3600,
+    )
+    ctx.status = 200
+    ctx.body = { access_token: accessToken, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: 3600, scope: granted.join(' ') }
+  }
+}
+
 /** The On-Behalf-Of grant handler. */
 function oboGrant(state, issuer, publicKey, privateKey) {
   return async function handleObo(ctx) {
@@ -324,6 +442,8 @@ function testMiddleware(state) {
     }
     if (ctx.path !== '/token' || ctx.method !== 'POST') return next()
     state.counters.token += 1
+    state.lastClientAssertion = undefined
+    state.lastErrorDetail = undefined
     const fault = state.faults.shift()
     if (fault) {
       state.counters.faults += 1
@@ -341,8 +461,11 @@ function testMiddleware(state) {
       }
     }
     await next()
+    state.lastClientAssertion = ctx.oidc?.params?.client_assertion
     if (ctx.status === 401 && ctx.body?.error === 'invalid_client') {
-      const { body } = entraError(401, 'invalid_client', 7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.')
+      const { body } = state.lastClientAssertion
+        ? entraError(401, 'invalid_client', 700027, `Client assertion failed validation: ${state.lastErrorDetail ?? ctx.body.error_description}.`)
+        : entraError(401, 'invalid_client', 7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.')
       ctx.body = body
     }
   }
