@@ -129,6 +129,7 @@ export interface NativeServiceOptions {
   certificate?: string
   clientAssertionAlg?: string
   clientAssertionAudience?: string
+  validateAssertion?: NativeValidateAssertion
   logger?: (level: string, message: string) => void
 }
 
@@ -137,6 +138,13 @@ export interface NativeUpstreamTokens {
   access_token?: string
   /** Epoch seconds. */
   expires_at?: number
+}
+
+/** `validateAssertion`: what the user's token must satisfy before it is exchanged. */
+export interface NativeValidateAssertion {
+  audiences: Array<string>
+  issuers?: Array<string>
+  leewaySeconds?: number
 }
 
 /** Counters of one service; see `service::Stats`. */

@@ -39,6 +39,20 @@ export interface OboServiceOptions {
   subjectTokenType?: string
   /** RFC 8693 `requested_token_type`, not sent unless set. */
   requestedTokenType?: string
+  /**
+   * Verify the user's token before exchanging it: signature against the issuer's JWKS
+   * (found by discovery; re-fetched for an unknown `kid` at most once a minute), `iss`,
+   * `aud`, `exp`, `nbf`; RS256/RS384/RS512/PS256/ES256/ES384 only. Refusals are
+   * `ERR_ASSERTION_INVALID` and reach no token endpoint.
+   */
+  validateAssertion?: {
+    /** Accepted `aud` values: the app's client id and/or application ID URI. */
+    audiences: string[]
+    /** Accepted `iss` values; default the configured issuer. */
+    issuers?: string[]
+    /** Clock skew allowed on `exp`/`nbf`, 0-300, default 60. */
+    leewaySeconds?: number
+  }
   /** Skips discovery when given. */
   tokenEndpoint?: string
   /** Per request, default 30000. */
@@ -118,7 +132,10 @@ export declare class OboExchangeError extends Error {
   status?: number
   /**
    * `ETIMEDOUT`, `ECONNREFUSED` or `ECONNRESET` for failures below HTTP;
-   * `ERR_ASSERTION_NOT_JWS` or `ERR_ASSERTION_EXPIRED` when the assertion was refused locally.
+   * `ERR_ASSERTION_NOT_JWS`, `ERR_ASSERTION_EXPIRED` or `ERR_ASSERTION_INVALID` (validateAssertion)
+   * when the assertion was refused locally; `ERR_GRANT_NOT_ADVERTISED` or
+   * `ERR_TARGET_NEEDS_TOKEN_EXCHANGE` when no request was sent; `ERR_CLIENT_ASSERTION` when the
+   * private_key_jwt assertion could not be signed.
    */
   code?: string
   error?: string
@@ -174,7 +191,8 @@ export declare namespace OboTokenService {
    * `LIBRECHAT_OBO_MAX_CACHE_ENTRIES`, `LIBRECHAT_OBO_MAX_RETRIES`, `LIBRECHAT_OBO_RETRY_DELAY_MS`,
    * `LIBRECHAT_OBO_GRANT_TYPE`, `LIBRECHAT_OBO_SUBJECT_TOKEN_TYPE`, `LIBRECHAT_OBO_REQUESTED_TOKEN_TYPE`,
    * `LIBRECHAT_OBO_PRIVATE_KEY_FILE`, `LIBRECHAT_OBO_PRIVATE_KEY_ID`, `LIBRECHAT_OBO_CERTIFICATE_FILE`,
-   * `LIBRECHAT_OBO_CLIENT_ASSERTION_ALG`, `LIBRECHAT_OBO_CLIENT_ASSERTION_AUDIENCE`.
+   * `LIBRECHAT_OBO_CLIENT_ASSERTION_ALG`, `LIBRECHAT_OBO_CLIENT_ASSERTION_AUDIENCE`,
+   * `LIBRECHAT_OBO_VALIDATE_AUDIENCES` (comma- or space-separated: turns on `validateAssertion`).
    * `extra` supplies options without a variable, such as the logger.
    */
   function fromEnv(env?: Record<string, string | undefined>, extra?: Partial<OboServiceOptions>): OboTokenService

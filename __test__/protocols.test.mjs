@@ -193,3 +193,54 @@ describe('private_key_jwt', () => {
     })
   })
 })
+
+describe('validateAssertion', () => {
+  const validating = (options = {}) =>
+    secretService(idp.issuer, { validateAssertion: { audiences: ['api://middle-tier'], ...options } })
+
+  it('exchanges an assertion that verifies against the issuer JWKS', async () => {
+    const token = await validating().exchangeOboToken(alice, await idp.mintUserToken('alice'), FILES)
+    assert.equal((await idp.verify(token.access_token, 'api://mcp-files')).sub, 'alice')
+    assert.equal(idp.counters.obo, 1)
+  })
+
+  it('refuses, before any token request, a token for another API, a forged one and one from another issuer', async () => {
+    const service = validating()
+    const graph = await rejection(service.exchangeOboToken(alice, await idp.mintUserToken('alice', { aud: '00000003-0000-0000-c000-000000000000' }), FILES))
+    assert.equal(graph.code, 'ERR_ASSERTION_INVALID')
+    assert.match(graph.message, /failed validation: its aud "00000003-0000-0000-c000-000000000000" is not among the accepted audiences \[api:\/\/middle-tier\]/)
+    const { privateKey } = await jose.generateKeyPair('RS256')
+    const sign = (issuer, kid) =>
+      new jose.SignJWT({ sub: 'alice', aud: 'api://middle-tier' })
+        .setProtectedHeader({ alg: 'RS256', kid })
+        .setIssuer(issuer)
+        .setExpirationTime('1h')
+        .sign(privateKey)
+    const forged = await rejection(service.exchangeOboToken(alice, await sign(idp.issuer, 'k1'), FILES))
+    assert.match(forged.message, /its signature does not verify/)
+    const unknownKid = await rejection(service.exchangeOboToken(alice, await sign(idp.issuer, 'rotated'), FILES))
+    assert.match(unknownKid.message, /no key with kid 'rotated'/)
+    const foreign = await rejection(
+      validating({ issuers: ['https://login.example.com/tenant/v2.0'] }).exchangeOboToken(alice, await idp.mintUserToken('alice'), FILES),
+    )
+    assert.match(foreign.message, /its iss "http:\/\/127\.0\.0\.1:\d+" is not among the accepted issuers/)
+    for (const err of [graph, forged, unknownKid, foreign]) assert.equal(err.retryable, false)
+    assert.equal(idp.counters.token, 0)
+  })
+
+  it('bad validateAssertion options are named', () => {
+    const base = { issuer: idp.issuer, clientId: 'c', clientSecret: 's' }
+    assert.throws(() => new OboTokenService({ ...base, validateAssertion: { audiences: 'api://x' } }), {
+      message: /^options\.validateAssertion\.audiences must be an array of strings, got string$/,
+    })
+    assert.throws(() => new OboTokenService({ ...base, validateAssertion: { audiences: [] } }), {
+      message: /^options\.validateAssertion\.audiences must name at least one audience/,
+    })
+    assert.throws(() => new OboTokenService({ ...base, validateAssertion: { audiences: ['a'], leewaySeconds: 900 } }), {
+      message: /^options\.validateAssertion\.leewaySeconds must be an integer from 0 to 300, got 900$/,
+    })
+    assert.throws(() => new OboTokenService({ ...base, validateAssertion: { audience: ['a'] } }), {
+      message: /^options\.validateAssertion\.audience is not a known option/,
+    })
+  })
+})

@@ -32,6 +32,7 @@ const OPTION_TYPES = {
   certificate: 'string',
   clientAssertionAlg: 'string',
   clientAssertionAudience: 'string',
+  validateAssertion: 'validateAssertion',
   logger: 'logger',
 }
 
@@ -53,6 +54,33 @@ function normalizeLogger(logger) {
   }
 }
 
+/** An array of strings, or an error naming `name`. */
+function checkStrings(value, name) {
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+    throw typeError(name, 'an array of strings', value)
+  }
+  return value
+}
+
+/** `options.validateAssertion`: `{ audiences, issuers?, leewaySeconds? }`. */
+function checkValidateAssertion(value) {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw typeError('options.validateAssertion', 'an object', value)
+  }
+  const { audiences, issuers, leewaySeconds, ...unknown } = value
+  const extra = Object.keys(unknown)
+  if (extra.length > 0) {
+    throw new TypeError(`options.validateAssertion.${extra[0]} is not a known option (known: audiences, issuers, leewaySeconds)`)
+  }
+  const checked = { audiences: checkStrings(audiences, 'options.validateAssertion.audiences') }
+  if (issuers != null) checked.issuers = checkStrings(issuers, 'options.validateAssertion.issuers')
+  if (leewaySeconds != null) {
+    if (typeof leewaySeconds !== 'number') throw typeError('options.validateAssertion.leewaySeconds', 'a number', leewaySeconds)
+    checked.leewaySeconds = leewaySeconds
+  }
+  return checked
+}
+
 function checkOptions(options) {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw typeError('options', 'an object', options)
@@ -70,6 +98,10 @@ function checkOptions(options) {
         throw typeError('options.logger', 'a function or an object with debug/info/warn/error methods', value)
       }
       native.logger = normalizeLogger(value)
+      continue
+    }
+    if (expected === 'validateAssertion') {
+      native.validateAssertion = checkValidateAssertion(value)
       continue
     }
     if (typeof value !== expected) throw typeError(`options.${name}`, `a ${expected}`, value)
@@ -273,6 +305,7 @@ const ENV_OPTIONS = [
   ['LIBRECHAT_OBO_CERTIFICATE_FILE', 'certificate', 'file'],
   ['LIBRECHAT_OBO_CLIENT_ASSERTION_ALG', 'clientAssertionAlg'],
   ['LIBRECHAT_OBO_CLIENT_ASSERTION_AUDIENCE', 'clientAssertionAudience'],
+  ['LIBRECHAT_OBO_VALIDATE_AUDIENCES', 'validateAssertion', 'list'],
   ['LIBRECHAT_OBO_TOKEN_ENDPOINT', 'tokenEndpoint'],
   ['LIBRECHAT_OBO_REQUEST_TIMEOUT_MS', 'requestTimeoutMs', 'integer'],
   ['LIBRECHAT_OBO_EXPIRY_BUFFER_SECONDS', 'expiryBufferSeconds', 'integer'],
@@ -292,12 +325,26 @@ function optionsFromEnv(env) {
     if (kind === 'integer' && !/^\d+$/.test(text)) {
       throw new TypeError(`${variable} must be a whole number, got '${text}'`)
     }
-    options[option] = kind === 'integer' ? Number(text) : kind === 'file' ? readPem(variable, text) : text
+    options[option] = parseVariable(variable, kind, text)
   }
   for (const [variable, option] of ENV_OPTIONS.slice(0, 2)) {
     if (options[option] === undefined) throw new Error(`${variable} is required`)
   }
   return options
+}
+
+/** A variable's value as its option wants it. */
+function parseVariable(variable, kind, text) {
+  switch (kind) {
+    case 'integer':
+      return Number(text)
+    case 'file':
+      return readPem(variable, text)
+    case 'list':
+      return { audiences: text.split(/[\s,]+/).filter(Boolean) }
+    default:
+      return text
+  }
 }
 
 /** A PEM file named by an environment variable; the error names the variable, never the content. */

@@ -16,21 +16,24 @@ const BASE64URL: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// Why an assertion is refused before the exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssertionProblem {
     /// Not a signed JWS in compact form (three base64url parts, a JSON header with an
     /// `alg` other than `none`, a JSON payload, a signature).
     NotJws,
     /// Its `exp` (epoch seconds) has passed.
     Expired { exp: i64 },
+    /// Full verification (`validateAssertion`) refused it; the reason names no token.
+    Invalid(String),
 }
 
 impl AssertionProblem {
     /// The Node-style code callers can branch on.
-    pub fn code(self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             Self::NotJws => "ERR_ASSERTION_NOT_JWS",
             Self::Expired { .. } => "ERR_ASSERTION_EXPIRED",
+            Self::Invalid(_) => "ERR_ASSERTION_INVALID",
         }
     }
 }
@@ -45,6 +48,10 @@ impl std::fmt::Display for AssertionProblem {
             Self::Expired { exp } => write!(
                 f,
                 "The access token given for the OBO exchange expired at {exp} (epoch seconds); a fresh one is needed"
+            ),
+            Self::Invalid(reason) => write!(
+                f,
+                "The access token given for the OBO exchange failed validation: {reason}"
             ),
         }
     }

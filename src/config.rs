@@ -10,6 +10,7 @@ use url::Url;
 use crate::client_auth::{ClientAuth, CredentialOptions};
 use crate::grant::{GrantKind, GrantMode, TokenExchangeSettings, ACCESS_TOKEN_TYPE};
 use crate::redact::redacted_debug;
+use crate::verify::Rules;
 
 /// Options as given, before validation. Numbers are `f64` because that is what
 /// JavaScript hands over; ranges and integrality are checked here.
@@ -34,6 +35,15 @@ pub struct Options {
     pub certificate: Option<String>,
     pub client_assertion_alg: Option<String>,
     pub client_assertion_audience: Option<String>,
+    pub validate_assertion: Option<ValidateAssertion>,
+}
+
+/// `validateAssertion` as given.
+#[derive(Debug, Default, Clone)]
+pub struct ValidateAssertion {
+    pub audiences: Vec<String>,
+    pub issuers: Option<Vec<String>>,
+    pub leeway_seconds: Option<f64>,
 }
 
 redacted_debug!(Options {
@@ -55,6 +65,7 @@ redacted_debug!(Options {
         certificate,
         client_assertion_alg,
         client_assertion_audience,
+        validate_assertion,
     ],
     hidden: [client_secret, private_key],
 });
@@ -75,6 +86,8 @@ pub struct Config {
     pub proxy: Option<Url>,
     pub grant: GrantMode,
     pub token_exchange: TokenExchangeSettings,
+    /// Full verification of assertions before they are exchanged, when asked for.
+    pub verify: Option<Rules>,
 }
 
 /// An option with a missing or wrong value; the message names it.
@@ -142,6 +155,10 @@ impl Config {
                 }
             }
         }
+        let verify = options
+            .validate_assertion
+            .map(|v| verify_rules(v, &issuer))
+            .transpose()?;
         Ok(Self {
             issuer,
             client_auth,
@@ -180,8 +197,43 @@ impl Config {
                 .transpose()?,
             grant,
             token_exchange,
+            verify,
         })
     }
+}
+
+/// `validateAssertion` checked: at least one audience, issuers default to the
+/// configured one, leeway at most five minutes (default 60 s).
+fn verify_rules(options: ValidateAssertion, issuer: &str) -> Result<Rules, ConfigError> {
+    let clean = |values: Vec<String>| -> Vec<String> {
+        values
+            .into_iter()
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect()
+    };
+    let audiences = clean(options.audiences);
+    if audiences.is_empty() {
+        return Err(invalid(
+            "validateAssertion.audiences",
+            "must name at least one audience (the app's client id or application ID URI)",
+        ));
+    }
+    let issuers = options.issuers.map(clean).unwrap_or_default();
+    Ok(Rules {
+        audiences,
+        issuers: if issuers.is_empty() {
+            vec![issuer.to_owned()]
+        } else {
+            issuers
+        },
+        leeway_secs: integer(
+            "validateAssertion.leewaySeconds",
+            options.leeway_seconds,
+            60,
+            0..=300,
+        )?,
+    })
 }
 
 /// An RFC 8693 token type: a URI (`urn:ietf:params:oauth:token-type:…` or the IdP's own).

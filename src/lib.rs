@@ -18,6 +18,7 @@ mod retry;
 mod service;
 #[cfg(test)]
 mod test_server;
+mod verify;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -62,8 +63,17 @@ pub struct NativeServiceOptions {
     pub certificate: Option<String>,
     pub client_assertion_alg: Option<String>,
     pub client_assertion_audience: Option<String>,
+    pub validate_assertion: Option<NativeValidateAssertion>,
     #[napi(ts_type = "(level: string, message: string) => void")]
     pub logger: Option<LogFn>,
+}
+
+/// `validateAssertion`: what the user's token must satisfy before it is exchanged.
+#[napi(object, object_to_js = false)]
+pub struct NativeValidateAssertion {
+    pub audiences: Vec<String>,
+    pub issuers: Option<Vec<String>>,
+    pub leeway_seconds: Option<f64>,
 }
 
 /// Per-call options of an exchange that goes to the IdP (wrapper-checked).
@@ -300,6 +310,13 @@ impl NativeOboService {
             certificate: options.certificate,
             client_assertion_alg: options.client_assertion_alg,
             client_assertion_audience: options.client_assertion_audience,
+            validate_assertion: options
+                .validate_assertion
+                .map(|v| config::ValidateAssertion {
+                    audiences: v.audiences,
+                    issuers: v.issuers,
+                    leeway_seconds: v.leeway_seconds,
+                }),
         })
         .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
         let service =

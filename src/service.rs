@@ -9,13 +9,14 @@ use reqwest::Client;
 use crate::assertion;
 use crate::cache::{Flight, Flights, OboToken, TokenCache};
 use crate::config::Config;
-use crate::discovery::TokenEndpoint;
+use crate::discovery::Discovery;
 use crate::error::ExchangeError;
 use crate::expiry;
 use crate::grant;
 use crate::identity::{AssertionDigest, IdentitySource, IdentityTuple, Target, SEPARATOR};
 use crate::redact::redacted_debug;
 use crate::retry::RetryPolicy;
+use crate::verify::Verifier;
 
 /// Log levels, named as LibreChat's logger methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,12 +188,13 @@ pub struct OboService {
 struct Inner {
     config: Config,
     http: Client,
-    endpoint: TokenEndpoint,
+    discovery: Discovery,
     retry: RetryPolicy,
     cache: TokenCache,
     flights: Arc<Flights<Arc<OboToken>, ExchangeError>>,
     counters: Counters,
     logger: Option<Logger>,
+    verifier: Option<Verifier>,
 }
 
 impl OboService {
@@ -202,7 +204,7 @@ impl OboService {
         let http = http_client(&config)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                endpoint: TokenEndpoint::new(config.issuer.clone(), config.token_endpoint.clone()),
+                discovery: Discovery::new(config.issuer.clone(), config.token_endpoint.clone()),
                 retry: RetryPolicy {
                     max_retries: config.max_retries,
                     delay: config.retry_delay,
@@ -210,6 +212,7 @@ impl OboService {
                 cache: TokenCache::new(config.max_cache_entries, config.expiry_buffer),
                 flights: Arc::default(),
                 counters: Counters::default(),
+                verifier: config.verify.clone().map(Verifier::new),
                 http,
                 config,
                 logger,
@@ -383,13 +386,16 @@ impl Inner {
                 request.subject, request.scopes
             )
         });
+        if let Err(error) = self.verify(&request.assertion).await {
+            return self.failed(&request, error);
+        }
         let requested_at = expiry::now_ms();
         let attempt = || async {
-            let endpoint = self.endpoint.get(&self.http).await?;
+            let endpoint = self.discovery.endpoint(&self.http).await?;
             let kind = self
                 .config
                 .grant
-                .choose(endpoint.grant_types.as_deref())
+                .choose(endpoint.grant_types)
                 .map_err(ExchangeError::Grant)?;
             let grant = grant::GrantRequest {
                 assertion: &request.assertion,
@@ -400,7 +406,7 @@ impl Inner {
             };
             grant::request_token(
                 &self.http,
-                &endpoint.url,
+                endpoint.url,
                 &self.config.client_auth,
                 kind,
                 &self.config.token_exchange,
@@ -437,14 +443,28 @@ impl Inner {
                 });
                 Ok(token)
             }
-            Err(error) => {
-                bump(&self.counters.failures);
-                self.log(Level::Error, || {
-                    format!("OBO exchange failed for user: {}: {error}", request.subject)
-                });
-                Err(error)
-            }
+            Err(error) => self.failed(&request, error),
         }
+    }
+
+    /// With `validateAssertion`, refuses an assertion that does not verify (once per
+    /// flight: joiners share the leader's assertion, so they share its verdict).
+    async fn verify(&self, assertion: &str) -> Result<(), ExchangeError> {
+        let Some(verifier) = &self.verifier else {
+            return Ok(());
+        };
+        let metadata = self.discovery.metadata(&self.http).await?;
+        verifier
+            .verify(assertion, &metadata.jwks_uri, &self.http)
+            .await
+    }
+
+    fn failed(&self, request: &OwnedRequest, error: ExchangeError) -> ExchangeOutcome {
+        bump(&self.counters.failures);
+        self.log(Level::Error, || {
+            format!("OBO exchange failed for user: {}: {error}", request.subject)
+        });
+        Err(error)
     }
 }
 

@@ -1,0 +1,401 @@
+//! Optional full verification of the user's assertion before it is exchanged
+//! (`validateAssertion`): its signature against the issuer's published keys, and its
+//! `iss`, `aud`, `exp` and `nbf`.
+//!
+//! The IdP verifies the assertion anyway; verifying here first means a token meant for
+//! another application (Graph, say: `OPENID_SCOPE` without the app's own API scope) or
+//! from another issuer is refused with a plain reason and without a round trip, and a
+//! forged token never reaches the IdP under this client's credentials. Only asymmetric
+//! algorithms are accepted (never `none`, never an HMAC: an HMAC key would have to be a
+//! secret the middle tier shares). Keys are fetched once and again when a token names an
+//! unknown `kid` (the IdP rotated its keys), at most once a minute.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use reqwest::Client;
+use serde_json::Value;
+use url::Url;
+
+use crate::assertion::AssertionProblem;
+use crate::error::{error_chain, ExchangeError};
+
+/// Algorithms an assertion may be signed with.
+const ALLOWED: [Algorithm; 6] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+];
+/// The keys are fetched again for an unknown `kid` no more often than this.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+/// A claim quoted in an error message is cut after this many characters.
+const MAX_CLAIM_CHARS: usize = 200;
+/// A JWKS larger than this is not a JWKS.
+const MAX_JWKS_BYTES: usize = 1 << 20;
+
+/// What an assertion must satisfy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    /// Accepted `aud` values (the middle tier's client id and/or application ID URI).
+    pub audiences: Vec<String>,
+    /// Accepted `iss` values (the configured issuer by default).
+    pub issuers: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway_secs: u64,
+}
+
+/// Verifies assertions against one issuer's keys.
+#[derive(Debug)]
+pub struct Verifier {
+    rules: Rules,
+    keys: Mutex<Keys>,
+    /// One fetch at a time; callers that waited find the keys already fetched.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct Keys {
+    set: Vec<Jwk>,
+    fetched_at: Option<Instant>,
+}
+
+impl Verifier {
+    pub fn new(rules: Rules) -> Self {
+        Self {
+            rules,
+            keys: Mutex::default(),
+            fetching: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Refuses the assertion unless it is signed by one of the issuer's keys with an
+    /// allowed algorithm and its claims fit the rules.
+    pub async fn verify(
+        &self,
+        assertion: &str,
+        jwks_uri: &Url,
+        http: &Client,
+    ) -> Result<(), ExchangeError> {
+        let invalid = |reason: String| ExchangeError::Assertion(AssertionProblem::Invalid(reason));
+        let header = jsonwebtoken::decode_header(assertion)
+            .map_err(|_| invalid("its header cannot be read".into()))?;
+        if !ALLOWED.contains(&header.alg) {
+            return Err(invalid(format!(
+                "it is signed with {:?}; only RS256, RS384, RS512, PS256, ES256 and ES384 are accepted",
+                header.alg
+            )));
+        }
+        let key = self
+            .key_for(header.kid.as_deref(), header.alg, jwks_uri, http)
+            .await?
+            .ok_or_else(|| {
+                invalid(match &header.kid {
+                    Some(kid) => format!("no key with kid '{kid}' in the issuer's JWKS"),
+                    None => format!("no {:?} key in the issuer's JWKS", header.alg),
+                })
+            })?;
+        jsonwebtoken::decode::<Value>(assertion, &key, &self.validation(header.alg))
+            .map(drop)
+            .map_err(|error| invalid(self.describe(error.kind(), assertion)))
+    }
+
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut validation = Validation::new(alg);
+        validation.set_audience(&self.rules.audiences);
+        validation.set_issuer(&self.rules.issuers);
+        validation.leeway = self.rules.leeway_secs;
+        validation.validate_nbf = true;
+        validation.required_spec_claims = HashSet::from(["exp", "iss", "aud"].map(String::from));
+        validation
+    }
+
+    /// A reason an operator can act on; claim values are shown (they are not secret),
+    /// the token never is.
+    fn describe(&self, kind: &ErrorKind, assertion: &str) -> String {
+        let claim = |name: &str| unverified_claim(assertion, name).unwrap_or_else(|| "none".into());
+        match kind {
+            ErrorKind::InvalidSignature => "its signature does not verify with the issuer's key".into(),
+            ErrorKind::ExpiredSignature => format!("it expired (exp {})", claim("exp")),
+            ErrorKind::ImmatureSignature => format!("it is not valid yet (nbf {})", claim("nbf")),
+            ErrorKind::InvalidAudience => format!(
+                "its aud {} is not among the accepted audiences [{}] (a token for another API, such as Graph, cannot be exchanged by this app)",
+                claim("aud"),
+                self.rules.audiences.join(", ")
+            ),
+            ErrorKind::InvalidIssuer => format!(
+                "its iss {} is not among the accepted issuers [{}]",
+                claim("iss"),
+                self.rules.issuers.join(", ")
+            ),
+            ErrorKind::MissingRequiredClaim(name) => format!("it has no {name} claim"),
+            other => format!("it cannot be verified ({other:?})"),
+        }
+    }
+
+    /// The key for `kid` (or, without a `kid`, the first key that fits `alg`),
+    /// fetching the JWKS when nothing was fetched yet or the `kid` is unknown and the
+    /// last fetch is more than a minute old.
+    async fn key_for(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+        jwks_uri: &Url,
+        http: &Client,
+    ) -> Result<Option<DecodingKey>, ExchangeError> {
+        if let Some(key) = self.find(kid, alg) {
+            return Ok(Some(key));
+        }
+        let _one_fetch = self.fetching.lock().await;
+        let due = self
+            .lock()
+            .fetched_at
+            .is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL);
+        if due {
+            let set = fetch_jwks(jwks_uri, http).await?;
+            *self.lock() = Keys {
+                set,
+                fetched_at: Some(Instant::now()),
+            };
+        }
+        Ok(self.find(kid, alg))
+    }
+
+    fn find(&self, kid: Option<&str>, alg: Algorithm) -> Option<DecodingKey> {
+        let keys = self.lock();
+        keys.set
+            .iter()
+            .filter(|jwk| kid.is_none_or(|kid| jwk.common.key_id.as_deref() == Some(kid)))
+            .filter(|jwk| fits(jwk, alg))
+            .find_map(|jwk| DecodingKey::from_jwk(jwk).ok())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Keys> {
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Whether a JWK can verify `alg`: the right key type, and its own `alg` if it names one.
+fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
+    let named = jwk
+        .common
+        .key_algorithm
+        .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+    if named.is_some_and(|named| named != alg) {
+        return false;
+    }
+    match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => matches!(
+            alg,
+            Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256
+        ),
+        AlgorithmParameters::EllipticCurve(_) => {
+            matches!(alg, Algorithm::ES256 | Algorithm::ES384)
+        }
+        _ => false,
+    }
+}
+
+/// The issuer's keys; entries this library cannot read are skipped, not fatal.
+async fn fetch_jwks(uri: &Url, http: &Client) -> Result<Vec<Jwk>, ExchangeError> {
+    let failed = |detail: String| ExchangeError::Discovery {
+        issuer: uri.to_string(),
+        detail: format!("could not fetch the JWKS: {detail}"),
+        retryable: true,
+    };
+    let response = http
+        .get(uri.clone())
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| failed(error_chain(&e.without_url())))?;
+    if !response.status().is_success() {
+        return Err(failed(format!("HTTP {}", response.status().as_u16())));
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| failed(error_chain(&e.without_url())))?;
+    if body.len() > MAX_JWKS_BYTES {
+        return Err(failed("the document is too large".into()));
+    }
+    let document: Value = serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
+    let keys = document
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| failed("the document has no keys array".into()))?;
+    Ok(keys
+        .iter()
+        .filter_map(|key| serde_json::from_value(key.clone()).ok())
+        .collect())
+}
+
+/// A claim read from the payload without verification, for error messages only.
+fn unverified_claim(assertion: &str, name: &str) -> Option<String> {
+    use base64::prelude::{Engine, BASE64_URL_SAFE_NO_PAD};
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = BASE64_URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    let text = claims.get(name)?.to_string();
+    Some(match text.char_indices().nth(MAX_CLAIM_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_server::{json, TestServer};
+    use base64::prelude::{Engine, BASE64_STANDARD, BASE64_URL_SAFE_NO_PAD};
+    use jsonwebtoken::{EncodingKey, Header};
+    use ring::rand::SystemRandom;
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+
+    const ISSUER: &str = "https://idp.example";
+    const AUDIENCE: &str = "api://middle-tier";
+
+    /// A P-256 signing key and its public JWK under `kid`.
+    fn key(kid: &str) -> (EncodingKey, Value) {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let point = pair.public_key().as_ref();
+        let jwk = serde_json::json!({
+            "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
+            "x": BASE64_URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": BASE64_URL_SAFE_NO_PAD.encode(&point[33..]),
+        });
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            BASE64_STANDARD.encode(pkcs8.as_ref())
+        );
+        (EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(), jwk)
+    }
+
+    fn now() -> i64 {
+        crate::expiry::now_ms() as i64 / 1000
+    }
+
+    fn token(key: &EncodingKey, kid: &str, claims: Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(kid.into());
+        let mut base = serde_json::json!({
+            "iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "exp": now() + 600, "nbf": now() - 10,
+        });
+        base.as_object_mut()
+            .unwrap()
+            .extend(claims.as_object().unwrap().clone());
+        jsonwebtoken::encode(&header, &base, key).unwrap()
+    }
+
+    fn verifier() -> Verifier {
+        Verifier::new(Rules {
+            audiences: vec![AUDIENCE.into()],
+            issuers: vec![ISSUER.into()],
+            leeway_secs: 60,
+        })
+    }
+
+    async fn jwks_server(keys: &[&Value]) -> (TestServer, Url) {
+        let body = serde_json::json!({ "keys": keys }).to_string();
+        let server = TestServer::start(vec![json(200, &body)]).await;
+        let url = Url::parse(&format!("{}/jwks", server.url)).unwrap();
+        (server, url)
+    }
+
+    fn reason(result: Result<(), ExchangeError>) -> String {
+        match result {
+            Err(ExchangeError::Assertion(AssertionProblem::Invalid(reason))) => reason,
+            other => panic!("expected an invalid assertion, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_good_assertion_verifies_and_the_keys_are_fetched_once() {
+        let (signing, jwk) = key("k1");
+        let (server, uri) = jwks_server(&[&jwk]).await;
+        let (v, http) = (verifier(), Client::new());
+        for _ in 0..3 {
+            let assertion = token(&signing, "k1", serde_json::json!({}));
+            v.verify(&assertion, &uri, &http).await.unwrap();
+        }
+        assert_eq!(server.received().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn claims_outside_the_rules_are_refused_with_a_reason() {
+        let (signing, jwk) = key("k1");
+        let (_server, uri) = jwks_server(&[&jwk]).await;
+        let (v, http) = (verifier(), Client::new());
+        let check = |claims: Value| {
+            let assertion = token(&signing, "k1", claims);
+            let (v, http, uri) = (&v, &http, &uri);
+            async move { reason(v.verify(&assertion, uri, http).await) }
+        };
+        let graph = check(serde_json::json!({"aud": "00000003-0000-0000-c000-000000000000"})).await;
+        assert!(graph.contains("its aud \"00000003-0000-0000-c000-000000000000\" is not among the accepted audiences [api://middle-tier]"), "{graph}");
+        let issuer = check(serde_json::json!({"iss": "https://evil.example"})).await;
+        assert!(issuer.contains("iss \"https://evil.example\""), "{issuer}");
+        assert!(check(serde_json::json!({"exp": now() - 120}))
+            .await
+            .starts_with("it expired"));
+        assert!(check(serde_json::json!({"nbf": now() + 600}))
+            .await
+            .starts_with("it is not valid yet"));
+        let within_leeway = token(&signing, "k1", serde_json::json!({"exp": now() - 30}));
+        v.verify(&within_leeway, &uri, &http).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn forged_signatures_and_symmetric_algorithms_are_refused() {
+        let (_signing, jwk) = key("k1");
+        let (forger, _) = key("k1");
+        let (_server, uri) = jwks_server(&[&jwk]).await;
+        let (v, http) = (verifier(), Client::new());
+        let forged = token(&forger, "k1", serde_json::json!({}));
+        assert!(reason(v.verify(&forged, &uri, &http).await).contains("signature does not verify"));
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k1".into());
+        let claims = serde_json::json!({"iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600});
+        let hmac = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(b"s")).unwrap();
+        assert!(reason(v.verify(&hmac, &uri, &http).await).contains("HS256"));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kid_refetches_at_most_once_a_minute() {
+        let (signing, jwk) = key("k1");
+        let (server, uri) = jwks_server(&[&jwk]).await;
+        let (v, http) = (verifier(), Client::new());
+        v.verify(&token(&signing, "k1", serde_json::json!({})), &uri, &http)
+            .await
+            .unwrap();
+        let (rotated, _) = key("k2");
+        for _ in 0..3 {
+            let assertion = token(&rotated, "k2", serde_json::json!({}));
+            let why = reason(v.verify(&assertion, &uri, &http).await);
+            assert_eq!(why, "no key with kid 'k2' in the issuer's JWKS");
+        }
+        assert_eq!(
+            server.received().len(),
+            1,
+            "the first fetch is less than a minute old"
+        );
+        v.lock().fetched_at = Some(Instant::now() - REFETCH_INTERVAL);
+        let _ = v
+            .verify(&token(&rotated, "k2", serde_json::json!({})), &uri, &http)
+            .await;
+        assert_eq!(server.received().len(), 2);
+    }
+}
