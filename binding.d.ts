@@ -124,9 +124,9 @@ export interface NativeServiceOptions {
   grantType?: string
   subjectTokenType?: string
   requestedTokenType?: string
-  privateKey?: string
-  privateKeyId?: string
-  certificate?: string
+  clientAssertionKey?: string
+  clientAssertionKeyId?: string
+  clientAssertionCertificate?: string
   clientAssertionAlg?: string
   clientAssertionAudience?: string
   validateAssertion?: NativeValidateAssertion

@@ -20,21 +20,21 @@ export interface OboServiceOptions {
    * `private_key_jwt`: the client's private key, PEM (PKCS#8 RSA or EC P-256/P-384, or
    * PKCS#1 RSA). A fresh client assertion (new `jti`, 5 minutes) is signed per request.
    */
-  privateKey?: string
+  clientAssertionKey?: string
   /** `private_key_jwt`: the `kid` the IdP knows the key by. */
-  privateKeyId?: string
+  clientAssertionKeyId?: string
   /** `private_key_jwt`: the key's PEM certificate; adds `x5t#S256` and `x5t` (Entra certificate credentials). */
-  certificate?: string
+  clientAssertionCertificate?: string
   /** `private_key_jwt`: RS256 for RSA keys and ES256/ES384 by curve unless set (RS*, PS*, ES256, ES384). */
   clientAssertionAlg?: 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384'
   /** `private_key_jwt`: the assertion's `aud`, the token endpoint (default, Entra) or the issuer. */
   clientAssertionAudience?: 'token_endpoint' | 'issuer'
   /**
-   * Unset: Entra's On-Behalf-Of grant, as LibreChat sends it. `on_behalf_of` / `token_exchange`
+   * Unset: Entra's On-Behalf-Of grant, as LibreChat sends it. `jwt_bearer` (On-Behalf-Of) / `token_exchange`
    * (RFC 8693): that grant, refused before any request if the IdP's discovery document lists
    * `grant_types_supported` without it. `auto`: token exchange if advertised, else On-Behalf-Of.
    */
-  grantType?: 'on_behalf_of' | 'token_exchange' | 'auto'
+  grantType?: 'jwt_bearer' | 'token_exchange' | 'auto'
   /** RFC 8693 `subject_token_type`, default `urn:ietf:params:oauth:token-type:access_token`. */
   subjectTokenType?: string
   /** RFC 8693 `requested_token_type`, not sent unless set. */
@@ -190,7 +190,7 @@ export declare namespace OboTokenService {
    * `LIBRECHAT_OBO_REQUEST_TIMEOUT_MS`, `LIBRECHAT_OBO_EXPIRY_BUFFER_SECONDS`,
    * `LIBRECHAT_OBO_MAX_CACHE_ENTRIES`, `LIBRECHAT_OBO_MAX_RETRIES`, `LIBRECHAT_OBO_RETRY_DELAY_MS`,
    * `LIBRECHAT_OBO_GRANT_TYPE`, `LIBRECHAT_OBO_SUBJECT_TOKEN_TYPE`, `LIBRECHAT_OBO_REQUESTED_TOKEN_TYPE`,
-   * `LIBRECHAT_OBO_PRIVATE_KEY_FILE`, `LIBRECHAT_OBO_PRIVATE_KEY_ID`, `LIBRECHAT_OBO_CERTIFICATE_FILE`,
+   * `LIBRECHAT_OBO_CLIENT_ASSERTION_KEY_FILE`, `LIBRECHAT_OBO_CLIENT_ASSERTION_KEY_ID`, `LIBRECHAT_OBO_CLIENT_ASSERTION_CERTIFICATE_FILE`,
    * `LIBRECHAT_OBO_CLIENT_ASSERTION_ALG`, `LIBRECHAT_OBO_CLIENT_ASSERTION_AUDIENCE`,
    * `LIBRECHAT_OBO_VALIDATE_AUDIENCES` (comma- or space-separated: turns on `validateAssertion`).
    * `extra` supplies options without a variable, such as the logger.

@@ -109,8 +109,8 @@ function keyService(name, options = {}) {
     issuer: idp.issuer,
     clientId: client.clientId,
     clientAuthMethod: 'private_key_jwt',
-    privateKey: idp.clientKeys[name].privateKeyPem,
-    privateKeyId: client.kid,
+    clientAssertionKey: idp.clientKeys[name].privateKeyPem,
+    clientAssertionKeyId: client.kid,
     ...options,
   })
   const assertion = () => idp.mintUserToken('alice', { aud: `api://${client.clientId}` })
@@ -162,7 +162,7 @@ describe('private_key_jwt', () => {
   })
 
   it('sends x5t#S256 and x5t computed from the certificate, and aud = issuer when asked', async () => {
-    const { service, assertion } = keyService('cert', { certificate: CERTIFICATE, clientAssertionAudience: 'issuer' })
+    const { service, assertion } = keyService('cert', { clientAssertionCertificate: CERTIFICATE, clientAssertionAudience: 'issuer' })
     await service.exchangeOboToken(alice, await assertion(), FILES)
     const jwt = idp.lastClientAssertion()
     const der = new X509Certificate(CERTIFICATE).raw
@@ -173,7 +173,7 @@ describe('private_key_jwt', () => {
   })
 
   it('a key the IdP does not know for the client fails as invalid_client, naming no key material', async () => {
-    const { service, assertion } = keyService('rsa', { privateKey: idp.clientKeys.cert.privateKeyPem })
+    const { service, assertion } = keyService('rsa', { clientAssertionKey: idp.clientKeys.cert.privateKeyPem })
     const err = await rejection(service.exchangeOboToken(alice, await assertion(), FILES))
     assert.deepEqual([err.status, err.error, err.retryable], [401, 'invalid_client', false])
     assert.ok(!err.message.includes('PRIVATE KEY') && !err.message.includes(idp.lastClientAssertion() ?? '\u0000'))
@@ -182,14 +182,14 @@ describe('private_key_jwt', () => {
   it('bad key options fail when the service is built, naming the option', () => {
     const base = { issuer: idp.issuer, clientId: 'c', clientAuthMethod: 'private_key_jwt' }
     const pem = idp.clientKeys.ec.privateKeyPem
-    assert.throws(() => new OboTokenService({ ...base, privateKey: pem }), {
-      message: /^options\.privateKeyId or options\.certificate is required for private_key_jwt/,
+    assert.throws(() => new OboTokenService({ ...base, clientAssertionKey: pem }), {
+      message: /^options\.clientAssertionKeyId or options\.clientAssertionCertificate is required for private_key_jwt/,
     })
-    assert.throws(() => new OboTokenService({ ...base, privateKey: pem, privateKeyId: 'k', clientAssertionAlg: 'RS256' }), {
-      message: /^options\.clientAssertionAlg RS256 does not fit the key in options\.privateKey$/,
+    assert.throws(() => new OboTokenService({ ...base, clientAssertionKey: pem, clientAssertionKeyId: 'k', clientAssertionAlg: 'RS256' }), {
+      message: /^options\.clientAssertionAlg RS256 does not fit the key in options\.clientAssertionKey$/,
     })
-    assert.throws(() => new OboTokenService({ ...base, privateKey: pem, privateKeyId: 'k', certificate: 'nope' }), {
-      message: /^options\.certificate is not a PEM certificate/,
+    assert.throws(() => new OboTokenService({ ...base, clientAssertionKey: pem, clientAssertionKeyId: 'k', clientAssertionCertificate: 'nope' }), {
+      message: /^options\.clientAssertionCertificate is not a PEM certificate/,
     })
   })
 })

@@ -63,10 +63,10 @@ pub struct CredentialOptions<'a> {
     pub method: Option<&'a str>,
     pub client_secret: Option<String>,
     /// PEM: PKCS#8 (RSA or EC P-256/P-384) or PKCS#1 RSA.
-    pub private_key: Option<&'a str>,
-    pub private_key_id: Option<String>,
+    pub client_assertion_key: Option<&'a str>,
+    pub client_assertion_key_id: Option<String>,
     /// PEM certificate of the key: its thumbprints go into the header (Entra).
-    pub certificate: Option<&'a str>,
+    pub client_assertion_certificate: Option<&'a str>,
     pub assertion_alg: Option<&'a str>,
     /// `token_endpoint` (default, what Entra wants) or `issuer` (RFC 7523bis servers).
     pub assertion_audience: Option<&'a str>,
@@ -155,7 +155,7 @@ impl ClientAuth {
             key.sign(&auth.client_id, "https://probe.invalid/token")
                 .map_err(|e| {
                     invalid(
-                        "privateKey",
+                        "clientAssertionKey",
                         format!("cannot sign a client assertion ({e})"),
                     )
                 })?;
@@ -225,14 +225,17 @@ impl ClientAuth {
 impl SigningKey {
     fn new(issuer: &str, options: &CredentialOptions) -> Result<Self, ConfigError> {
         let pem = options
-            .private_key
+            .client_assertion_key
             .filter(|pem| !pem.trim().is_empty())
-            .ok_or_else(|| invalid("privateKey", "is required for private_key_jwt"))?;
+            .ok_or_else(|| invalid("clientAssertionKey", "is required for private_key_jwt"))?;
         let (key, alg) = parse_key(pem, options.assertion_alg)?;
         let mut header = Header::new(alg);
         header.typ = Some("JWT".into());
-        header.kid = options.private_key_id.clone().filter(|kid| !kid.is_empty());
-        if let Some(certificate) = options.certificate {
+        header.kid = options
+            .client_assertion_key_id
+            .clone()
+            .filter(|kid| !kid.is_empty());
+        if let Some(certificate) = options.client_assertion_certificate {
             let der = certificate_der(certificate)?;
             header.x5t_s256 = Some(BASE64_URL_SAFE_NO_PAD.encode(digest(&SHA256, &der)));
             header.x5t =
@@ -240,8 +243,8 @@ impl SigningKey {
         }
         if header.kid.is_none() && header.x5t_s256.is_none() {
             return Err(invalid(
-                "privateKeyId",
-                "or options.certificate is required for private_key_jwt (the IdP picks the key by kid or by x5t#S256)",
+                "clientAssertionKeyId",
+                "or options.clientAssertionCertificate is required for private_key_jwt (the IdP picks the key by kid or by x5t#S256)",
             ));
         }
         let audience = match options.assertion_audience.map(str::trim) {
@@ -310,13 +313,13 @@ fn parse_key(pem: &str, alg: Option<&str>) -> Result<(EncodingKey, Algorithm), C
     let pem = pem.trim();
     if pem.contains("ENCRYPTED PRIVATE KEY") {
         return Err(invalid(
-            "privateKey",
+            "clientAssertionKey",
             "is encrypted; give the decrypted PEM",
         ));
     }
     if pem.contains("BEGIN EC PRIVATE KEY") {
         return Err(invalid(
-            "privateKey",
+            "clientAssertionKey",
             "is a SEC1 EC key; convert it to PKCS#8 (openssl pkcs8 -topk8 -nocrypt)",
         ));
     }
@@ -336,7 +339,12 @@ fn parse_key(pem: &str, alg: Option<&str>) -> Result<(EncodingKey, Algorithm), C
     ) {
         (Ok(rsa), _) => RSA_ALGS.iter().map(|a| (rsa.clone(), *a)).collect(),
         (_, Ok(ec)) => EC_ALGS.iter().map(|a| (ec.clone(), *a)).collect(),
-        _ => return Err(invalid("privateKey", "is not a PEM RSA or EC private key")),
+        _ => {
+            return Err(invalid(
+                "clientAssertionKey",
+                "is not a PEM RSA or EC private key",
+            ))
+        }
     };
     let usable = |(key, alg): &(EncodingKey, Algorithm)| {
         jsonwebtoken::encode(&Header::new(*alg), &serde_json::json!({}), key).is_ok()
@@ -346,12 +354,15 @@ fn parse_key(pem: &str, alg: Option<&str>) -> Result<(EncodingKey, Algorithm), C
         Some(alg) => usable_keys.find(|(_, a)| *a == alg).ok_or_else(|| {
             invalid(
                 "clientAssertionAlg",
-                format!("{alg:?} does not fit the key in options.privateKey"),
+                format!("{alg:?} does not fit the key in options.clientAssertionKey"),
             )
         }),
-        None => usable_keys
-            .next()
-            .ok_or_else(|| invalid("privateKey", "cannot sign with RS256, ES256 or ES384")),
+        None => usable_keys.next().ok_or_else(|| {
+            invalid(
+                "clientAssertionKey",
+                "cannot sign with RS256, ES256 or ES384",
+            )
+        }),
     }
 }
 
@@ -361,7 +372,7 @@ fn certificate_der(pem: &str) -> Result<Vec<u8>, ConfigError> {
     const END: &str = "-----END CERTIFICATE-----";
     let bad = || {
         invalid(
-            "certificate",
+            "clientAssertionCertificate",
             "is not a PEM certificate (-----BEGIN CERTIFICATE-----)",
         )
     };
@@ -429,28 +440,28 @@ mod tests {
             ..CredentialOptions::default()
         };
         let err = ClientAuth::new("id".into(), "https://i", options).unwrap_err();
-        assert_eq!(err.option, "privateKey");
+        assert_eq!(err.option, "clientAssertionKey");
     }
 
     #[test]
     fn rejects_keys_it_cannot_use_with_a_reason() {
         for (pem, option, says) in [
-            ("not a key", "privateKey", "not a PEM"),
+            ("not a key", "clientAssertionKey", "not a PEM"),
             (
                 "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----",
-                "privateKey",
+                "clientAssertionKey",
                 "PKCS#8",
             ),
             (
                 "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----",
-                "privateKey",
+                "clientAssertionKey",
                 "encrypted",
             ),
         ] {
             let options = CredentialOptions {
                 method: Some("private_key_jwt"),
-                private_key: Some(pem),
-                private_key_id: Some("k".into()),
+                client_assertion_key: Some(pem),
+                client_assertion_key_id: Some("k".into()),
                 ..CredentialOptions::default()
             };
             let err = ClientAuth::new("id".into(), "https://i", options).unwrap_err();
@@ -482,9 +493,9 @@ mod tests {
         );
         let options = CredentialOptions {
             method: Some("private_key_jwt"),
-            private_key: Some(&pem),
-            private_key_id: Some("key-1".into()),
-            certificate: Some(&cert),
+            client_assertion_key: Some(&pem),
+            client_assertion_key_id: Some("key-1".into()),
+            client_assertion_certificate: Some(&cert),
             ..CredentialOptions::default()
         };
         let auth = ClientAuth::new("middle-tier".into(), "https://idp.example", options).unwrap();
@@ -534,8 +545,8 @@ mod tests {
         let options =
             |alg: Option<&'static str>, audience: Option<&'static str>| CredentialOptions {
                 method: Some("private_key_jwt"),
-                private_key: Some(pem.as_str()),
-                private_key_id: Some("k".into()),
+                client_assertion_key: Some(pem.as_str()),
+                client_assertion_key_id: Some("k".into()),
                 assertion_alg: alg,
                 assertion_audience: audience,
                 ..CredentialOptions::default()
@@ -572,7 +583,7 @@ mod tests {
         assert_eq!(certificate_der(&pem).unwrap(), der);
         assert_eq!(
             certificate_der("garbage").unwrap_err().option,
-            "certificate"
+            "clientAssertionCertificate"
         );
     }
 }

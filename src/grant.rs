@@ -45,14 +45,12 @@ impl GrantMode {
     pub fn parse(name: Option<&str>) -> Result<Self, ConfigError> {
         match name.map(str::trim) {
             None => Ok(Self::Default),
-            Some("on_behalf_of") => Ok(Self::Named(GrantKind::OnBehalfOf)),
+            Some("jwt_bearer") => Ok(Self::Named(GrantKind::OnBehalfOf)),
             Some("token_exchange") => Ok(Self::Named(GrantKind::TokenExchange)),
             Some("auto") => Ok(Self::Auto),
             Some(other) => Err(ConfigError {
                 option: "grantType",
-                problem: format!(
-                    "must be 'on_behalf_of', 'token_exchange' or 'auto', got '{other}'"
-                ),
+                problem: format!("must be 'jwt_bearer', 'token_exchange' or 'auto', got '{other}'"),
             }),
         }
     }
@@ -97,7 +95,7 @@ impl GrantKind {
     /// The `grantType` option value that names it.
     pub fn option_name(self) -> &'static str {
         match self {
-            Self::OnBehalfOf => "on_behalf_of",
+            Self::OnBehalfOf => "jwt_bearer",
             Self::TokenExchange => "token_exchange",
         }
     }
