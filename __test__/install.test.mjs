@@ -38,12 +38,15 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
     mainFiles = main.files.map((f) => f.path).sort()
     assert.deepEqual(mainFiles, [
       'README.md',
+      'bin/librechat-obo.js',
       'binding.d.ts',
       'binding.js',
       'index.d.ts',
       'index.js',
       'lib/digests.js',
+      'lib/doctor.js',
       'lib/errors.js',
+      'lib/explain.js',
       'lib/fetch.js',
       'lib/native.js',
       'lib/resolve.js',
@@ -61,7 +64,7 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
     assert.deepEqual([manifest.os, manifest.cpu, manifest.libc], [['linux'], ['x64'], ['glibc']])
   })
 
-  it('installs offline into a fresh project and exchanges a token from CommonJS and ESM', async (t) => {
+  it('installs offline into a fresh project, exchanges a token from CommonJS and ESM, and runs the doctor', async (t) => {
     const project = join(work, 'app')
     execFileSync('mkdir', ['-p', project])
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
@@ -102,6 +105,12 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
       assert.equal(result.errorClass, 'function')
       assert.equal((await idp.verify(result.token, 'api://mcp-files')).sub, 'alice')
     }
+    const doctor = await promisify(execFile)(join(project, 'node_modules', '.bin', 'librechat-obo'), ['doctor', '--json'], {
+      cwd: project,
+      env: { ...inherited, OPENID_ISSUER: idp.issuer, OPENID_CLIENT_ID: CLIENTS.post.clientId, OPENID_CLIENT_SECRET: CLIENTS.post.clientSecret },
+      timeout: 30_000,
+    })
+    assert.equal(JSON.parse(doctor.stdout).ok, true, 'the installed doctor runs (npx librechat-obo doctor)')
     const size = statSync(join(project, 'node_modules', `librechat-obo-${platform}`, binary)).size
     t.diagnostic(`${binary}: ${size} bytes; require took ${cjs.loadMs.toFixed(1)} ms, import ${esm.loadMs.toFixed(1)} ms`)
   })

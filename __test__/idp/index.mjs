@@ -161,7 +161,7 @@ export async function startIdp({ tokenExchange = true } = {}) {
      * Test-only sign-in: the access token LibreChat would hold for `user` after login,
      * addressed to the middle tier (or to `aud`).
      */
-    mintUserToken: (user, { aud = MIDDLE_TIER_APP, ttlSeconds = 3600, amr = ['pwd'] } = {}) =>
+    mintUserToken: (user, { aud = MIDDLE_TIER_APP, ttlSeconds = 3600, amr = ['pwd'], extra = {} } = {}) =>
       mint(
         {
           sub: user,
@@ -173,6 +173,7 @@ export async function startIdp({ tokenExchange = true } = {}) {
           amr,
           name: user,
           preferred_username: `${user}@example.com`,
+          ...extra,
         },
         ttlSeconds,
       ),
