@@ -13,14 +13,19 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeOboService {
   constructor(options: NativeServiceOptions)
   /**
-   * The hot path: `[access_token, expires_in, expires_at]` (plus `issued_token_type`
-   * when the IdP sent one) of a cached token for an assertion known by its digest
-   * (`assertionDigest`), or `null`. Synchronous, on the JS thread; the wrapper builds
-   * the response object (a JS object literal is far cheaper than setting five
-   * properties through napi). Invalid arguments throw. `identity` is packed (see
-   * `unpack_identity`).
+   * The hot path: `[id, expires_in, expires_at]` of a cached token for an assertion
+   * known by its digest (`assertionDigest`), or `null`. Synchronous, on the JS thread;
+   * only numbers cross the boundary: the wrapper keeps the token's JS string under its
+   * `id` (from `ExchangeSettled.tokenId`, or `cachedToken` when it has forgotten it) and
+   * builds the response object itself (a JS literal is far cheaper than five napi
+   * property sets). Invalid arguments throw. `identity` is packed (see `unpack_identity`).
    */
-  cached(identity: string, digest: string, scopes: string, audience?: string | undefined | null, resource?: string | undefined | null): [string, number, number] | [string, number, number, string] | null
+  cachedId(identity: string, digest: string, scopes: string, audience?: string | undefined | null, resource?: string | undefined | null): [number, number, number] | null
+  /**
+   * The same lookup, answering `[id, access_token, issued_token_type]` for a wrapper
+   * that no longer remembers the token's string.
+   */
+  cachedToken(identity: string, digest: string, scopes: string, audience?: string | undefined | null, resource?: string | undefined | null): [number, string, string | undefined] | null
   /**
    * A promise of the settled exchange: from an exchange in flight for the same key,
    * the cache if it was filled meanwhile, or a new exchange (always a new one when
@@ -51,9 +56,14 @@ export declare function checkUpstreamTokens(tokens?: NativeUpstreamTokens | unde
  */
 export declare function classifyResolutionFailure(stage: string, facts: NativeErrorFacts): ResolutionFailure
 
-/** The outcome of an exchange that went to the IdP: exactly one field is set. */
+/**
+ * The outcome of an exchange that went to the IdP: `token` (with its `tokenId`) or
+ * `error`.
+ */
 export interface ExchangeSettled {
   token?: OboTokenResponse
+  /** `OboToken::id`, under which the wrapper keeps the token's JS string. */
+  tokenId?: number
   error?: NativeExchangeError
 }
 

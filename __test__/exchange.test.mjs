@@ -57,6 +57,18 @@ describe('exchangeOboToken against the local IdP', () => {
     assert.equal(ctx.idp.counters.obo, 2)
   })
 
+  it('serves a hit whose token string the wrapper no longer remembers (over 1,024 tokens later)', async () => {
+    const { service } = newService(ctx.idp)
+    const assertion = await ctx.idp.mintUserToken('alice')
+    const first = await service.exchangeOboToken({ openidId: 'user-0' }, assertion, FILES)
+    const users = Array.from({ length: 1024 }, (_, i) => ({ openidId: `user-${i + 1}` }))
+    for (let i = 0; i < users.length; i += 64) {
+      await Promise.all(users.slice(i, i + 64).map((user) => service.exchangeOboToken(user, assertion, FILES)))
+    }
+    assert.deepEqual(await service.exchangeOboToken({ openidId: 'user-0' }, assertion, FILES), first)
+    assert.equal(ctx.idp.counters.obo, 1025)
+  })
+
   it('makes a new request with fromCache=false and caches its result', async () => {
     const { service } = newService(ctx.idp)
     const assertion = await ctx.idp.mintUserToken('alice')

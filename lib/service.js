@@ -7,7 +7,7 @@
 
 const { readFileSync } = require('node:fs')
 const { NativeOboService, assertionDigest } = require('./native.js')
-const { AssertionDigests } = require('./digests.js')
+const { Memo } = require('./memo.js')
 const { OboExchangeError, typeError } = require('./errors.js')
 
 const LEVELS = ['debug', 'info', 'warn', 'error']
@@ -182,18 +182,10 @@ function checkCallOptions(options) {
 /** Each service's normalized logger, for `resolveOboToken` to log through. */
 const serviceLoggers = new WeakMap()
 
-function settle(outcome) {
-  if (outcome.error) throw new OboExchangeError(outcome.error.message, outcome.error)
-  const { token } = outcome
-  if (token.issued_token_type == null) delete token.issued_token_type
-  return token
-}
-
-/** A cache hit's tuple as LibreChat's response object. */
-function hitResponse(hit, scope) {
-  const [access_token, expires_in, expires_at, issued_token_type] = hit
-  const response = { access_token, token_type: 'Bearer', expires_in, expires_at, scope }
-  if (issued_token_type !== undefined) response.issued_token_type = issued_token_type
+/** A cache hit's numbers and the token's strings, as LibreChat's response object. */
+function hitResponse([, expires_in, expires_at], strings, scope) {
+  const response = { access_token: strings.access_token, token_type: 'Bearer', expires_in, expires_at, scope }
+  if (strings.issued_token_type !== undefined) response.issued_token_type = strings.issued_token_type
   return response
 }
 
@@ -204,7 +196,10 @@ function hitResponse(hit, scope) {
 class OboTokenService {
   #native
   #log
-  #digests = new AssertionDigests(assertionDigest)
+  /** Upstream token string → its SHA-256 hex, as cache keys hold it. */
+  #digests = new Memo()
+  /** Native token id → `{ access_token, issued_token_type }` as JS strings. */
+  #tokens = new Memo()
 
   /** @param {import('../index').OboServiceOptions} options */
   constructor(options) {
@@ -244,14 +239,39 @@ class OboTokenService {
       const call = checkCallOptions(options)
       const identity = packIdentity(user, identityContext)
       if (useCache && call?.claims === undefined) {
-        const digest = this.#digests.of(accessToken)
-        const hit = this.#native.cached(identity, digest, scopes, call?.audience, call?.resource)
-        if (hit !== null) return Promise.resolve(hitResponse(hit, scopes))
+        const hit = this.#hit(identity, accessToken, scopes, call)
+        if (hit !== undefined) return Promise.resolve(hit)
       }
-      return this.#native.exchange(identity, accessToken, scopes, useCache, call).then(settle)
+      return this.#native.exchange(identity, accessToken, scopes, useCache, call).then((outcome) => this.#settle(outcome))
     } catch (err) {
       return Promise.reject(err)
     }
+  }
+
+  /** The cached response for this call, or undefined. Only numbers cross the boundary when the token's string is remembered. */
+  #hit(identity, accessToken, scopes, call) {
+    const digest = this.#digests.get(accessToken) ?? this.#digests.set(accessToken, assertionDigest(accessToken))
+    const hit = this.#native.cachedId(identity, digest, scopes, call?.audience, call?.resource)
+    if (hit === null) return undefined
+    let strings = this.#tokens.get(hit[0])
+    if (strings === undefined) {
+      const fetched = this.#native.cachedToken(identity, digest, scopes, call?.audience, call?.resource)
+      if (fetched === null) return undefined
+      strings = this.#remember(fetched[0], fetched[1], fetched[2])
+    }
+    return hitResponse(hit, strings, scopes)
+  }
+
+  #remember(id, access_token, issued_token_type) {
+    return this.#tokens.set(id, issued_token_type == null ? { access_token } : { access_token, issued_token_type })
+  }
+
+  /** A settled exchange as LibreChat's response, or its error thrown as OboExchangeError. */
+  #settle({ token, tokenId, error }) {
+    if (error) throw new OboExchangeError(error.message, error)
+    if (token.issued_token_type == null) delete token.issued_token_type
+    this.#remember(tokenId, token.access_token, token.issued_token_type)
+    return token
   }
 
   /**
@@ -281,6 +301,7 @@ class OboTokenService {
   clear() {
     this.#native.clear()
     this.#digests.clear()
+    this.#tokens.clear()
   }
 
   /** Counters since creation, and the number of cached tokens. */

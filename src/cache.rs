@@ -26,6 +26,9 @@ use crate::redact::redacted_debug;
 /// An exchanged token as LibreChat's `exchangeOboToken` returns it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OboToken {
+    /// Unique per exchanged token in this process: the wrapper keeps the JS string of a
+    /// token it has seen under this id, so a hit need not build the string again.
+    pub id: u64,
     pub access_token: String,
     pub expires_in: u64,
     /// Epoch milliseconds, stamped when the token was requested.
@@ -37,7 +40,7 @@ pub struct OboToken {
 }
 
 redacted_debug!(OboToken {
-    shown: [expires_in, expires_at, scope, issued_token_type],
+    shown: [id, expires_in, expires_at, scope, issued_token_type],
     hidden: [access_token]
 });
 
@@ -214,6 +217,7 @@ mod tests {
 
     fn token(expires_at: u64) -> Arc<OboToken> {
         Arc::new(OboToken {
+            id: 1,
             access_token: "at".into(),
             expires_in: 3600,
             expires_at,

@@ -34,9 +34,6 @@ use error::ExchangeError;
 use identity::{IdentitySource, Target};
 use service::{Call, Level, OboService, RequestError};
 
-/// A cache hit as the wrapper reads it: token, expires_in, expires_at[, issued_token_type].
-type HitTuple<'env> = Either<(JsString<'env>, f64, f64), (JsString<'env>, f64, f64, String)>;
-
 /// A JS logger called as `(level, message)`; weak, so it never keeps Node alive.
 type LogFn =
     ThreadsafeFunction<FnArgs<(String, String)>, (), FnArgs<(String, String)>, Status, false, true>;
@@ -132,10 +129,13 @@ pub struct NativeExchangeError {
     pub www_authenticate: Option<String>,
 }
 
-/// The outcome of an exchange that went to the IdP: exactly one field is set.
+/// The outcome of an exchange that went to the IdP: `token` (with its `tokenId`) or
+/// `error`.
 #[napi(object, object_from_js = false)]
 pub struct ExchangeSettled {
     pub token: Option<OboTokenResponse>,
+    /// `OboToken::id`, under which the wrapper keeps the token's JS string.
+    pub token_id: Option<f64>,
     pub error: Option<NativeExchangeError>,
 }
 
@@ -324,14 +324,36 @@ impl NativeOboService {
         Ok(Self { service })
     }
 
-    /// The hot path: `[access_token, expires_in, expires_at]` (plus `issued_token_type`
-    /// when the IdP sent one) of a cached token for an assertion known by its digest
-    /// (`assertionDigest`), or `null`. Synchronous, on the JS thread; the wrapper builds
-    /// the response object (a JS object literal is far cheaper than setting five
-    /// properties through napi). Invalid arguments throw. `identity` is packed (see
-    /// `unpack_identity`).
-    #[napi(ts_return_type = "[string, number, number] | [string, number, number, string] | null")]
-    pub fn cached<'env>(
+    /// The hot path: `[id, expires_in, expires_at]` of a cached token for an assertion
+    /// known by its digest (`assertionDigest`), or `null`. Synchronous, on the JS thread;
+    /// only numbers cross the boundary: the wrapper keeps the token's JS string under its
+    /// `id` (from `ExchangeSettled.tokenId`, or `cachedToken` when it has forgotten it) and
+    /// builds the response object itself (a JS literal is far cheaper than five napi
+    /// property sets). Invalid arguments throw. `identity` is packed (see `unpack_identity`).
+    #[napi(ts_return_type = "[number, number, number] | null")]
+    pub fn cached_id(
+        &self,
+        identity: String,
+        digest: String,
+        scopes: String,
+        audience: Option<String>,
+        resource: Option<String>,
+    ) -> Result<Option<(f64, f64, f64)>> {
+        Ok(self
+            .lookup(&identity, &digest, &scopes, &audience, &resource)?
+            .map(|token| {
+                (
+                    token.id as f64,
+                    token.expires_in as f64,
+                    token.expires_at as f64,
+                )
+            }))
+    }
+
+    /// The same lookup, answering `[id, access_token, issued_token_type]` for a wrapper
+    /// that no longer remembers the token's string.
+    #[napi(ts_return_type = "[number, string, string | undefined] | null")]
+    pub fn cached_token<'env>(
         &self,
         env: &'env Env,
         identity: String,
@@ -339,25 +361,16 @@ impl NativeOboService {
         scopes: String,
         audience: Option<String>,
         resource: Option<String>,
-    ) -> Result<Option<HitTuple<'env>>> {
-        let (user, context) = unpack_identity(&identity)?;
-        let target = Target {
-            audience: audience.as_deref(),
-            resource: resource.as_deref(),
-        };
-        let Some(token) = self
-            .service
-            .cached_by_digest(&user, Some(&context), &digest, &scopes, &target)
-            .map_err(invalid_arg)?
-        else {
+    ) -> Result<Option<(f64, JsString<'env>, Option<String>)>> {
+        let Some(token) = self.lookup(&identity, &digest, &scopes, &audience, &resource)? else {
             return Ok(None);
         };
         let access_token = js_string(env, &token.access_token)?;
-        let (expires_in, expires_at) = (token.expires_in as f64, token.expires_at as f64);
-        Ok(Some(match &token.issued_token_type {
-            None => Either::A((access_token, expires_in, expires_at)),
-            Some(kind) => Either::B((access_token, expires_in, expires_at, kind.clone())),
-        }))
+        Ok(Some((
+            token.id as f64,
+            access_token,
+            token.issued_token_type.clone(),
+        )))
     }
 
     /// A promise of the settled exchange: from an exchange in flight for the same key,
@@ -400,6 +413,24 @@ impl NativeOboService {
                 })),
             })
         })
+    }
+
+    fn lookup(
+        &self,
+        identity: &str,
+        digest: &str,
+        scopes: &str,
+        audience: &Option<String>,
+        resource: &Option<String>,
+    ) -> Result<Option<Arc<OboToken>>> {
+        let (user, context) = unpack_identity(identity)?;
+        let target = Target {
+            audience: audience.as_deref(),
+            resource: resource.as_deref(),
+        };
+        self.service
+            .cached_by_digest(&user, Some(&context), digest, scopes, &target)
+            .map_err(invalid_arg)
     }
 
     /// Drops the cached tokens of a user (all scopes, or one scope string); returns
@@ -506,10 +537,12 @@ fn settle(outcome: std::result::Result<Arc<OboToken>, ExchangeError>) -> Exchang
     match outcome {
         Ok(token) => ExchangeSettled {
             token: Some(token_response(&token)),
+            token_id: Some(token.id as f64),
             error: None,
         },
         Err(error) => ExchangeSettled {
             token: None,
+            token_id: None,
             error: Some(native_error(&error)),
         },
     }

@@ -37,6 +37,7 @@ mod tests {
         );
         assert!(!text.contains("s3cret-value"));
         let token = OboToken {
+            id: 1,
             access_token: "eyJ-the-token".into(),
             expires_in: 1,
             expires_at: 2,

@@ -195,6 +195,8 @@ struct Inner {
     counters: Counters,
     logger: Option<Logger>,
     verifier: Option<Verifier>,
+    /// Source of `OboToken::id`.
+    next_token_id: AtomicU64,
 }
 
 impl OboService {
@@ -213,6 +215,7 @@ impl OboService {
                 flights: Arc::default(),
                 counters: Counters::default(),
                 verifier: config.verify.clone().map(Verifier::new),
+                next_token_id: AtomicU64::new(1),
                 http,
                 config,
                 logger,
@@ -428,6 +431,7 @@ impl Inner {
             Ok(grant) => {
                 let expires_in = expiry::normalize_expires_in(grant.expires_in.as_ref());
                 let token = Arc::new(OboToken {
+                    id: self.next_token_id.fetch_add(1, Ordering::Relaxed),
                     access_token: grant.access_token,
                     expires_in,
                     expires_at: requested_at + expires_in * 1000,
