@@ -106,12 +106,17 @@ describe('exchangeOboToken against the local IdP', () => {
     const { service } = newService(ctx.idp)
     ctx.idp.setOboDelay(100)
     const assertion = await ctx.idp.mintUserToken('alice')
-    const results = await Promise.all(Array.from({ length: 50 }, () => service.exchangeOboToken(alice, assertion, FILES)))
+    // Half of the callers pass an equal copy of the context tenant, so they reach the
+    // native single-flight table rather than the wrapper's.
+    const calls = Array.from({ length: 50 }, (_, i) =>
+      service.exchangeOboToken(alice, assertion, FILES, true, i % 2 ? { tenantId: ` ${TENANT}` } : undefined),
+    )
+    const results = await Promise.all(calls)
     assert.equal(ctx.idp.counters.obo, 1)
     assert.equal(new Set(results.map((r) => r.access_token)).size, 1)
+    assert.equal(new Set(results).size, 50, 'each caller gets its own response object')
     const stats = service.stats()
-    assert.equal(stats.exchanges, 1)
-    assert.equal(stats.coalesced, 49)
+    assert.deepEqual([stats.misses, stats.coalesced, stats.exchanges], [50, 49, 1])
   })
 
   it('delivers a shared failure to every joiner and caches nothing', async () => {

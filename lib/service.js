@@ -182,6 +182,11 @@ function checkCallOptions(options) {
 /** Each service's normalized logger, for `resolveOboToken` to log through. */
 const serviceLoggers = new WeakMap()
 
+/** A caller's own copy of a shared response. */
+function copyResponse(response) {
+  return { ...response }
+}
+
 /** A cache hit's numbers and the token's strings, as LibreChat's response object. */
 function hitResponse([, expires_in, expires_at], strings, scope) {
   const response = { access_token: strings.access_token, token_type: 'Bearer', expires_in, expires_at, scope }
@@ -200,6 +205,10 @@ class OboTokenService {
   #digests = new Memo()
   /** Native token id → `{ access_token, issued_token_type }` as JS strings. */
   #tokens = new Memo()
+  /** Exchanges in flight by their exact arguments: joiners share one native promise. */
+  #flights = new Map()
+  /** Calls that joined a flight here, without reaching the native side. */
+  #joined = 0
 
   /** @param {import('../index').OboServiceOptions} options */
   constructor(options) {
@@ -239,8 +248,10 @@ class OboTokenService {
       const call = checkCallOptions(options)
       const identity = packIdentity(user, identityContext)
       if (useCache && call?.claims === undefined) {
-        const hit = this.#hit(identity, accessToken, scopes, call)
+        const digest = this.#digests.get(accessToken) ?? this.#digests.set(accessToken, assertionDigest(accessToken))
+        const hit = this.#hit(identity, digest, scopes, call)
         if (hit !== undefined) return Promise.resolve(hit)
+        return this.#joinOrStart(identity, digest, accessToken, scopes, call)
       }
       return this.#native.exchange(identity, accessToken, scopes, useCache, call).then((outcome) => this.#settle(outcome))
     } catch (err) {
@@ -248,9 +259,35 @@ class OboTokenService {
     }
   }
 
+  /**
+   * A miss: joins the exchange in flight for exactly these arguments, or starts one. The
+   * key holds the digest, never the token; equal keys mean equal native cache keys, and
+   * calls that differ here but normalize to one native key still share its flight there.
+   * Each caller gets its own response object.
+   */
+  #joinOrStart(identity, digest, accessToken, scopes, call) {
+    const key = [identity, scopes, digest, call?.audience ?? '', call?.resource ?? ''].join(SEPARATOR)
+    let flight = this.#flights.get(key)
+    if (flight !== undefined) {
+      this.#joined += 1
+    } else {
+      // The slot is freed as the exchange settles, before anyone sees the outcome, so a
+      // later call finds the cached token or starts afresh, never a finished failure.
+      const forget = () => this.#flights.delete(key)
+      flight = this.#native.exchange(identity, accessToken, scopes, true, call).then(
+        (outcome) => (forget(), this.#settle(outcome)),
+        (err) => {
+          forget()
+          throw err
+        },
+      )
+      this.#flights.set(key, flight)
+    }
+    return flight.then(copyResponse)
+  }
+
   /** The cached response for this call, or undefined. Only numbers cross the boundary when the token's string is remembered. */
-  #hit(identity, accessToken, scopes, call) {
-    const digest = this.#digests.get(accessToken) ?? this.#digests.set(accessToken, assertionDigest(accessToken))
+  #hit(identity, digest, scopes, call) {
     const hit = this.#native.cachedId(identity, digest, scopes, call?.audience, call?.resource)
     if (hit === null) return undefined
     let strings = this.#tokens.get(hit[0])
@@ -306,7 +343,10 @@ class OboTokenService {
 
   /** Counters since creation, and the number of cached tokens. */
   stats() {
-    return this.#native.stats()
+    const stats = this.#native.stats()
+    stats.misses += this.#joined
+    stats.coalesced += this.#joined
+    return stats
   }
 }
 

@@ -125,8 +125,8 @@ struct AssertionClaims<'a> {
 
 impl ClientAuth {
     /// Builds the credential: a secret for the secret methods, a key for
-    /// `private_key_jwt` (checked by signing one assertion now, so a bad key fails at
-    /// start-up rather than at the first exchange).
+    /// `private_key_jwt` (`parse_key` signs with it once, so a bad key fails at start-up
+    /// rather than at the first exchange).
     pub fn new(
         client_id: String,
         issuer: &str,
@@ -147,20 +147,10 @@ impl ClientAuth {
             Method::ClientSecretBasic => Credential::SecretBasic(secret()?),
             Method::PrivateKeyJwt => Credential::Key(Box::new(SigningKey::new(issuer, &options)?)),
         };
-        let auth = Self {
+        Ok(Self {
             client_id,
             credential,
-        };
-        if let Credential::Key(key) = &auth.credential {
-            key.sign(&auth.client_id, "https://probe.invalid/token")
-                .map_err(|e| {
-                    invalid(
-                        "clientAssertionKey",
-                        format!("cannot sign a client assertion ({e})"),
-                    )
-                })?;
-        }
-        Ok(auth)
+        })
     }
 
     pub fn method(&self) -> Method {

@@ -166,7 +166,7 @@ pub async fn request_token(
     settings: &TokenExchangeSettings,
     grant: &GrantRequest<'_>,
 ) -> Result<GrantResponse, ExchangeError> {
-    let form = match kind {
+    let mut form = match kind {
         GrantKind::OnBehalfOf if grant.audience.is_some() || grant.resource.is_some() => {
             return Err(ExchangeError::Grant(GrantProblem::TargetNeedsTokenExchange));
         }
@@ -174,7 +174,6 @@ pub async fn request_token(
         GrantKind::TokenExchange => token_exchange_form(settings, grant),
     };
     let client_assertion = auth.client_assertion(endpoint)?;
-    let mut form = form;
     let request = auth.apply(
         http.post(endpoint.clone()),
         &mut form,

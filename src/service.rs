@@ -382,6 +382,9 @@ impl Inner {
 
     /// One exchange with its retries; a success is cached before it is returned.
     async fn run_exchange(self: Arc<Self>, request: OwnedRequest) -> ExchangeOutcome {
+        if let Err(error) = self.verify(&request.assertion).await {
+            return self.failed(&request, error);
+        }
         bump(&self.counters.exchanges);
         self.log(Level::Debug, || {
             format!(
@@ -389,9 +392,6 @@ impl Inner {
                 request.subject, request.scopes
             )
         });
-        if let Err(error) = self.verify(&request.assertion).await {
-            return self.failed(&request, error);
-        }
         let requested_at = expiry::now_ms();
         let attempt = || async {
             let endpoint = self.discovery.endpoint(&self.http).await?;
