@@ -8,20 +8,10 @@ import { writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { createExchange, fakeAssertion, pool, IMPLS } from './impls.mjs'
+import { createExchange, fakeAssertion, IMPLS } from './impls.mjs'
+import { SCALE, count, getJson, hitsSequential, hitsConcurrent, cold, fanOut } from './measure.mjs'
 
-const SCALE = Number(process.env.BENCH_SCALE ?? 1)
-const count = (n) => Math.max(10, Math.round(n * SCALE))
-const SCOPES = 'api://mcp-files/files.read'
-const HIT_ASSERTION = fakeAssertion('hit-upstream')
 const here = (file) => fileURLToPath(new URL(file, import.meta.url))
-const now = () => Number(process.hrtime.bigint()) / 1000 // µs
-
-function quantiles(samples) {
-  const sorted = Float64Array.from(samples).sort()
-  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
-  return { median: at(0.5), p99: at(0.99) }
-}
 
 async function startServers() {
   const child = spawn(process.execPath, [here('./servers.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -29,60 +19,20 @@ async function startServers() {
   return { child, ...JSON.parse(line) }
 }
 
-const getJson = async (url) => (await fetch(url)).json()
-
-/** Cache hits awaited one at a time: per-call latency. */
-async function hitsSequential(exchange) {
-  const user = { openidId: 'hit-user', tenantId: 'tenant' }
-  await exchange(user, HIT_ASSERTION, SCOPES)
-  const n = count(20_000)
-  for (let i = 0; i < 1000; i++) await exchange(user, HIT_ASSERTION, SCOPES)
-  const samples = new Float64Array(n)
-  for (let i = 0; i < n; i++) {
-    const t0 = now()
-    await exchange(user, HIT_ASSERTION, SCOPES)
-    samples[i] = now() - t0
-  }
-  return quantiles(samples)
-}
-
-/** 1,000 concurrent cache hits: latency from issue to settle, per call. */
-async function hitsConcurrent(exchange) {
-  const user = { openidId: 'hit-user', tenantId: 'tenant' }
-  await exchange(user, HIT_ASSERTION, SCOPES)
-  const rounds = count(30)
-  const samples = []
-  for (let r = 0; r < rounds; r++) {
-    const t0 = now()
-    const calls = []
-    for (let i = 0; i < 1000; i++) calls.push(exchange(user, HIT_ASSERTION, SCOPES).then(() => samples.push(now() - t0)))
-    await Promise.all(calls)
-  }
-  return quantiles(samples.slice(samples.length / rounds)) // first round is warm-up
-}
-
-/** Cold exchanges with distinct keys: throughput and client CPU per exchange. */
-async function cold(exchange, assertions, concurrency, label) {
-  const users = assertions.map((_, i) => ({ openidId: `${label}-${concurrency}-${i}`, tenantId: 'tenant' }))
-  const cpu0 = process.cpuUsage()
-  const t0 = now()
-  await pool(assertions.length, concurrency, (i) => exchange(users[i], assertions[i], SCOPES))
-  const wallUs = now() - t0
-  const cpu = process.cpuUsage(cpu0)
-  return { perSecond: (assertions.length / wallUs) * 1e6, cpuUsPerExchange: (cpu.user + cpu.system) / assertions.length }
-}
-
-/** 1,000 concurrent calls for one key on an empty cache. */
-async function fanOut(exchange, assertion, countRequests) {
-  const before = await countRequests()
-  const t0 = now()
-  await Promise.all(Array.from({ length: 1000 }, () => exchange({ openidId: 'fan-out', tenantId: 'tenant' }, assertion, SCOPES)))
-  return { wallMs: (now() - t0) / 1000, idpRequests: (await countRequests()) - before }
-}
-
 async function memory(kind, issuer) {
   const child = spawn(process.execPath, ['--expose-gc', here('./memory.mjs'), kind, issuer, String(count(100_000))], {
     stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const [line] = await once(createInterface({ input: child.stdout }), 'line')
+  await once(child, 'exit')
+  return JSON.parse(line)
+}
+
+/** MSAL Node's figures, from a child process that trusts the TLS IdP's certificate. */
+async function msal({ tlsIdp, control, caFile }) {
+  const child = spawn(process.execPath, [here('./msal.mjs'), tlsIdp, control], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile },
   })
   const [line] = await once(createInterface({ input: child.stdout }), 'line')
   await once(child, 'exit')
@@ -117,16 +67,23 @@ try {
     results.figures[kind] = f
     console.error(`measured ${kind}`)
   }
+  if (servers.tlsIdp) {
+    results.figures.msal = await msal(servers)
+    console.error('measured msal')
+  } else {
+    console.error('MSAL Node column skipped: openssl could not make a certificate for its TLS IdP')
+  }
 } finally {
   servers.child.kill('SIGTERM')
 }
 
-const { native, reference } = results.figures
+const { native, reference, msal: msalFigures } = results.figures
+/** [figure, pick, target ratio, measured for MSAL Node too] */
 const rows = [
-  ['cache hit, awaited one at a time: median µs', (f) => f.hitSequential.median, 0.5],
-  ['cache hit, awaited one at a time: p99 µs', (f) => f.hitSequential.p99, 0.5],
-  ['cache hit, 1,000 concurrent: median µs', (f) => f.hitConcurrent.median, 0.5],
-  ['cache hit, 1,000 concurrent: p99 µs', (f) => f.hitConcurrent.p99, 0.5],
+  ['cache hit, awaited one at a time: median µs', (f) => f.hitSequential.median, 0.5, true],
+  ['cache hit, awaited one at a time: p99 µs', (f) => f.hitSequential.p99, 0.5, true],
+  ['cache hit, 1,000 concurrent: median µs', (f) => f.hitConcurrent.median, 0.5, true],
+  ['cache hit, 1,000 concurrent: p99 µs', (f) => f.hitConcurrent.p99, 0.5, true],
   ['cold, canned endpoint, c=1: CPU µs/exchange', (f) => f.coldCanned1.cpuUsPerExchange, 0.5],
   ['cold, canned endpoint, c=64: CPU µs/exchange', (f) => f.coldCanned64.cpuUsPerExchange, 0.5],
   ['cold, canned endpoint, c=1: exchanges/s', (f) => f.coldCanned1.perSecond],
@@ -137,22 +94,24 @@ const rows = [
   ['cold, local IdP, c=64: exchanges/s', (f) => f.coldIdp64.perSecond],
   ['fan-out 1,000 calls, canned (50 ms): IdP requests', (f) => f.fanOutCanned.idpRequests],
   ['fan-out 1,000 calls, canned (50 ms): wall ms', (f) => f.fanOutCanned.wallMs],
-  ['fan-out 1,000 calls, local IdP: IdP requests', (f) => f.fanOutIdp.idpRequests],
-  ['fan-out 1,000 calls, local IdP: wall ms', (f) => f.fanOutIdp.wallMs],
+  ['fan-out 1,000 calls, local IdP: IdP requests', (f) => f.fanOutIdp.idpRequests, undefined, true],
+  ['fan-out 1,000 calls, local IdP: wall ms', (f) => f.fanOutIdp.wallMs, undefined, true],
   [`memory per cached entry (${count(100_000)} entries): RSS bytes`, (f) => f.memory.rss, 1],
   ['memory per cached entry: JS heap bytes', (f) => f.memory.heapUsed],
 ]
 const fmt = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2))
-results.table = rows.map(([name, pick, target]) => {
+results.table = rows.map(([name, pick, target, withMsal]) => {
   const ratio = pick(native) / pick(reference)
-  return { figure: name, native: pick(native), reference: pick(reference), ratio, target: target ?? null }
+  const msalValue = withMsal && msalFigures ? pick(msalFigures) : null
+  return { figure: name, native: pick(native), reference: pick(reference), ratio, target: target ?? null, msal: msalValue }
 })
 console.log(`librechat-obo benchmark: ${results.machine.cpus} × ${results.machine.cpu}, ${results.machine.memGiB} GiB, node ${results.machine.node}, scale ${SCALE}\n`)
-console.log('| figure | librechat-obo | JS reference | ratio | target |')
-console.log('|---|---:|---:|---:|---|')
+console.log('| figure | librechat-obo | JS reference | ratio | target | MSAL Node |')
+console.log('|---|---:|---:|---:|---|---:|')
 for (const r of results.table) {
   const target = r.target == null ? '' : `≤ ${r.target}${r.ratio <= r.target ? ' ✓' : ' ✗'}`
-  console.log(`| ${r.figure} | ${fmt(r.native)} | ${fmt(r.reference)} | ${fmt(r.ratio)} | ${target} |`)
+  console.log(`| ${r.figure} | ${fmt(r.native)} | ${fmt(r.reference)} | ${fmt(r.ratio)} | ${target} | ${r.msal == null ? '' : fmt(r.msal)} |`)
 }
+if (msalFigures) console.log('\nMSAL Node: the local IdP over TLS (its hits use a 0.9 KB IdP-minted token, not the 1.4 KB one).')
 console.log(`\nfan-out target: exactly 1 IdP request for 1,000 calls: canned ${native.fanOutCanned.idpRequests}, local IdP ${native.fanOutIdp.idpRequests}`)
 writeFileSync(here('./results.json'), JSON.stringify(results, null, 2) + '\n')

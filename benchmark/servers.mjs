@@ -1,8 +1,13 @@
 // Child process of the benchmark: a canned token endpoint (isolates client cost) and the
-// local IdP, on 127.0.0.1. Prints one JSON line with their URLs, then serves until killed.
+// local IdP, on 127.0.0.1, and the local IdP again over TLS for MSAL Node when openssl can
+// make a certificate. Prints one JSON line with their URLs, then serves until killed.
 // Running them outside the measured process keeps their CPU out of the client's figures.
 
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startIdp } from '../__test__/idp/index.mjs'
@@ -55,15 +60,41 @@ function startCanned() {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}`)))
 }
 
+/**
+ * A self-signed certificate for 127.0.0.1 from the openssl command (MSAL Node wants an
+ * https authority), in a temporary directory removed at exit; null without openssl.
+ */
+function loopbackCertificate() {
+  const dir = mkdtempSync(join(tmpdir(), 'librechat-obo-bench-tls-'))
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+  const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')]
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore', timeout: 30_000 })
+  if (made.status !== 0) return null
+  return { key: readFileSync(key), cert: readFileSync(cert), caFile: cert }
+}
+
 const canned = await startCanned()
 const idp = await startIdp()
-// Test-only minting for the benchmark's IdP runs: GET /mint?n=… returns n fresh user tokens.
+const tls = loopbackCertificate()
+const tlsIdp = tls && (await startIdp({ tls }))
+// Test-only minting for the benchmark's IdP runs: GET /mint?n=…[&tls=1] returns n fresh user tokens.
 const control = createServer(async (req, res) => {
-  const n = Number(new URL(req.url, 'http://127.0.0.1').searchParams.get('n') ?? 1)
-  const tokens = await Promise.all(Array.from({ length: Math.min(n, 10_000) }, () => idp.mintUserToken('alice')))
+  const query = new URL(req.url, 'http://127.0.0.1').searchParams
+  const n = Number(query.get('n') ?? 1)
+  const from = query.get('tls') && tlsIdp ? tlsIdp : idp
+  const tokens = await Promise.all(Array.from({ length: Math.min(n, 10_000) }, () => from.mintUserToken('alice')))
   res.writeHead(200, { 'content-type': 'application/json' })
   res.end(JSON.stringify(tokens))
 })
 await new Promise((resolve) => control.listen(0, '127.0.0.1', resolve))
-console.log(JSON.stringify({ canned, idp: idp.issuer, control: `http://127.0.0.1:${control.address().port}` }))
+console.log(
+  JSON.stringify({
+    canned,
+    idp: idp.issuer,
+    control: `http://127.0.0.1:${control.address().port}`,
+    tlsIdp: tlsIdp?.issuer ?? null,
+    caFile: tls?.caFile ?? null,
+  }),
+)
 process.on('SIGTERM', () => process.exit(0))

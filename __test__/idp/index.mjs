@@ -13,6 +13,7 @@
 // behaviour observable from tests.
 
 import { createServer } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import * as jose from 'jose'
@@ -64,15 +65,15 @@ export const TENANT = '11111111-2222-3333-4444-555555555555'
  * (an Entra-like IdP that advertises only jwt-bearer).
  * @returns {Promise<Idp>}
  */
-export async function startIdp({ tokenExchange = true } = {}) {
+export async function startIdp({ tokenExchange = true, tls } = {}) {
   const { privateKey, publicKey } = await jose.generateKeyPair('RS256', { extractable: true })
   const privateJwk = { ...(await jose.exportJWK(privateKey)), kid: KEY_ID, alg: 'RS256', use: 'sig' }
   const clientKeys = await makeClientKeys()
   const grantTypes = tokenExchange ? [JWT_BEARER, TOKEN_EXCHANGE] : [JWT_BEARER]
 
-  const server = createServer()
+  const server = tls ? createHttpsServer(tls) : createServer()
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const issuer = `http://127.0.0.1:${server.address().port}`
+  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`
 
   const state = {
     counters: { token: 0, obo: 0, exchange: 0, discovery: 0, faults: 0 },
