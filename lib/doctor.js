@@ -52,7 +52,7 @@ class Report {
  */
 async function runDoctor({ env = process.env, configPath, userToken } = {}) {
   const report = new Report()
-  const options = configuration(env, report)
+  const { options, service } = configuration(env, report)
   const servers = configPath ? mcpServers(configPath, report) : []
   if (!options) return finish(report)
   const metadata = await discovery(options, report)
@@ -60,7 +60,7 @@ async function runDoctor({ env = process.env, configPath, userToken } = {}) {
   const probe = new OboTokenService({ ...options, validateAssertion: undefined, maxRetries: 0, requestTimeoutMs: TIMEOUT_MS })
   await clientCredential(probe, servers[0], report)
   for (const server of servers) scopeShape(server, options, report)
-  if (userToken !== undefined) await liveExchanges(options, userToken, servers, report)
+  if (userToken !== undefined) await liveExchanges(options, service, userToken, servers, report)
   else if (servers.length > 0) report.add('live exchange', 'skip', 'not run: give --user-token to exchange a real user token for each server (this also finds unknown resources and missing consent)')
   return finish(report, options)
 }
@@ -69,21 +69,25 @@ function finish(report, options) {
   return { ok: report.ok, issuer: options?.issuer, clientId: options?.clientId, checks: report.checks }
 }
 
-/** The service options `fromEnv` would build, or a failed check. */
+/**
+ * The service options `fromEnv` would build, and the service exactly as LibreChat would
+ * run it (building it validates every option; the live exchanges use it), or a failed check.
+ */
 function configuration(env, report) {
   let options
+  let service
   try {
     options = optionsFromEnv(env)
-    new OboTokenService(options) // validates every option
+    service = new OboTokenService(options)
   } catch (err) {
     report.add('configuration', 'fail', err.message, 'Set the variable it names (LibreChat reads the same ones), then run the doctor again.')
-    return undefined
+    return {}
   }
   const method = options.clientAuthMethod ?? 'client_secret_post'
   const grant = options.grantType ?? 'jwt_bearer (LibreChat\'s On-Behalf-Of)'
   const validation = options.validateAssertion ? `, user tokens verified for ${options.validateAssertion.audiences.join(', ')}` : ''
   report.add('configuration', 'ok', `issuer ${options.issuer}, client ${options.clientId}, ${method}, grant ${grant}${validation}`)
-  return options
+  return { options, service }
 }
 
 /** `mcpServers.*` of librechat.yaml that carry `obo`. */
@@ -194,7 +198,7 @@ function scopeShape(server, options, report) {
 }
 
 /** With a real user token: what it shows on its face, then one forced exchange per server. */
-async function liveExchanges(options, userToken, servers, report) {
+async function liveExchanges(options, service, userToken, servers, report) {
   const problem = explainUserToken(userToken, options.clientId)
   if (problem) {
     report.add('user token', 'fail', problem.what, problem.fix)
@@ -202,7 +206,6 @@ async function liveExchanges(options, userToken, servers, report) {
   }
   const claims = unverifiedClaims(userToken)
   report.add('user token', 'ok', `a JWT for ${[claims.aud].flat().join(', ')}, subject ${claims.sub ?? 'unknown'}, expires in ${Math.round(claims.exp - Date.now() / 1000)} s`)
-  const service = new OboTokenService({ ...options, maxRetries: 0, requestTimeoutMs: TIMEOUT_MS })
   const user = { openidId: String(claims.sub ?? 'librechat-obo-doctor') }
   for (const server of servers.filter((s) => typeof s.scopes === 'string' && s.scopes.trim())) {
     const name = `exchange ${server.name}`

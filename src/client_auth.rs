@@ -298,7 +298,7 @@ const EC_ALGS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::ES384];
 
 /// Reads the PEM key and settles the algorithm: the configured one, else RS256 for
 /// RSA and ES256 or ES384 by the curve. Which curve a PKCS#8 EC key is on shows only
-/// when signing, so each candidate is tried once.
+/// when signing, so the family's algorithms are tried in turn.
 fn parse_key(pem: &str, alg: Option<&str>) -> Result<(EncodingKey, Algorithm), ConfigError> {
     let pem = pem.trim();
     if pem.contains("ENCRYPTED PRIVATE KEY") {
@@ -323,12 +323,12 @@ fn parse_key(pem: &str, alg: Option<&str>) -> Result<(EncodingKey, Algorithm), C
             })
         })
         .transpose()?;
-    let candidates: Vec<(EncodingKey, Algorithm)> = match (
+    let (key, family): (EncodingKey, &[Algorithm]) = match (
         EncodingKey::from_rsa_pem(pem.as_bytes()),
         EncodingKey::from_ec_pem(pem.as_bytes()),
     ) {
-        (Ok(rsa), _) => RSA_ALGS.iter().map(|a| (rsa.clone(), *a)).collect(),
-        (_, Ok(ec)) => EC_ALGS.iter().map(|a| (ec.clone(), *a)).collect(),
+        (Ok(rsa), _) => (rsa, &RSA_ALGS),
+        (_, Ok(ec)) => (ec, &EC_ALGS),
         _ => {
             return Err(invalid(
                 "clientAssertionKey",
@@ -336,24 +336,25 @@ fn parse_key(pem: &str, alg: Option<&str>) -> Result<(EncodingKey, Algorithm), C
             ))
         }
     };
-    let usable = |(key, alg): &(EncodingKey, Algorithm)| {
-        jsonwebtoken::encode(&Header::new(*alg), &serde_json::json!({}), key).is_ok()
+    let signs = |alg: &Algorithm| {
+        family.contains(alg)
+            && jsonwebtoken::encode(&Header::new(*alg), &serde_json::json!({}), &key).is_ok()
     };
-    let mut usable_keys = candidates.into_iter().filter(usable);
-    match wanted {
-        Some(alg) => usable_keys.find(|(_, a)| *a == alg).ok_or_else(|| {
+    let alg = match wanted {
+        Some(alg) => signs(&alg).then_some(alg).ok_or_else(|| {
             invalid(
                 "clientAssertionAlg",
                 format!("{alg:?} does not fit the key in options.clientAssertionKey"),
             )
-        }),
-        None => usable_keys.next().ok_or_else(|| {
+        })?,
+        None => *family.iter().find(|alg| signs(alg)).ok_or_else(|| {
             invalid(
                 "clientAssertionKey",
                 "cannot sign with RS256, ES256 or ES384",
             )
-        }),
-    }
+        })?,
+    };
+    Ok((key, alg))
 }
 
 /// The DER bytes of the first certificate in a PEM.

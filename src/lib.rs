@@ -340,7 +340,13 @@ impl NativeOboService {
         resource: Option<String>,
     ) -> Result<Option<(f64, f64, f64)>> {
         Ok(self
-            .lookup(&identity, &digest, &scopes, &audience, &resource)?
+            .lookup(
+                &identity,
+                &digest,
+                &scopes,
+                audience.as_deref(),
+                resource.as_deref(),
+            )?
             .map(|token| {
                 (
                     token.id as f64,
@@ -362,7 +368,14 @@ impl NativeOboService {
         audience: Option<String>,
         resource: Option<String>,
     ) -> Result<Option<(f64, JsString<'env>, Option<String>)>> {
-        let Some(token) = self.lookup(&identity, &digest, &scopes, &audience, &resource)? else {
+        let Some(token) = self.lookup(
+            &identity,
+            &digest,
+            &scopes,
+            audience.as_deref(),
+            resource.as_deref(),
+        )?
+        else {
             return Ok(None);
         };
         let access_token = js_string(env, &token.access_token)?;
@@ -420,14 +433,11 @@ impl NativeOboService {
         identity: &str,
         digest: &str,
         scopes: &str,
-        audience: &Option<String>,
-        resource: &Option<String>,
+        audience: Option<&str>,
+        resource: Option<&str>,
     ) -> Result<Option<Arc<OboToken>>> {
         let (user, context) = unpack_identity(identity)?;
-        let target = Target {
-            audience: audience.as_deref(),
-            resource: resource.as_deref(),
-        };
+        let target = Target { audience, resource };
         self.service
             .cached_by_digest(&user, Some(&context), digest, scopes, &target)
             .map_err(invalid_arg)
