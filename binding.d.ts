@@ -31,14 +31,14 @@ export declare class NativeOboService {
    * the cache if it was filled meanwhile, or a new exchange (always a new one when
    * `fromCache` is false or `claims` is given). Invalid arguments throw.
    */
-  exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean, options?: NativeCallOptions | undefined | null): Promise<ExchangeSettled>
+  exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean, options?: NativeCallOptions | undefined | null): Promise<NativeSettled>
   /**
    * Drops the cached tokens of a user (all scopes, or one scope string); returns
    * how many were dropped.
    */
   invalidate(identity: string, scopes?: string | undefined | null): number
   clear(): void
-  stats(): OboStats
+  stats(): NativeStats
 }
 
 /**
@@ -48,29 +48,15 @@ export declare class NativeOboService {
 export declare function assertionDigest(accessToken: string): string
 
 /** `null` when the upstream token set is usable for an exchange, else the failure. */
-export declare function checkUpstreamTokens(tokens?: NativeUpstreamTokens | undefined | null): ResolutionFailure | null
+export declare function checkUpstreamTokens(tokens?: NativeUpstreamTokens | undefined | null): NativeResolutionFailure | null
 
-/**
- * Maps a rejection of the session provider (`stage` = "session") or of the resolver
- * (`stage` = "exchange") to LibreChat's failure.
- */
-export declare function classifyResolutionFailure(stage: string, facts: NativeErrorFacts): ResolutionFailure
-
-/**
- * The outcome of an exchange that went to the IdP: `token` (with its `tokenId`) or
- * `error`.
- */
-export interface ExchangeSettled {
-  token?: OboTokenResponse
-  /** `OboToken::id`, under which the wrapper keeps the token's JS string. */
-  tokenId?: number
-  error?: NativeExchangeError
-}
+/** Maps a rejection of the session provider or of the resolver to LibreChat's failure. */
+export declare function classifyResolutionFailure(stage: NativeResolutionStage, facts: NativeErrorFacts): NativeResolutionFailure
 
 /** Stamps a resolver's answer with LibreChat's expiry rules, or says why it is unusable. */
-export declare function finishResolution(answer: NativeResolverAnswer): ResolutionStamp
+export declare function finishResolution(answer: NativeResolverAnswer): NativeResolutionStamp
 
-/** Per-call options of an exchange that goes to the IdP (wrapper-checked). */
+/** Per-call options of an exchange (wrapper-checked). */
 export interface NativeCallOptions {
   /** A claims challenge the client answers; the call bypasses the cache. */
   claims?: string
@@ -93,7 +79,7 @@ export interface NativeErrorFacts {
 export interface NativeExchangeError {
   message: string
   retryable: boolean
-  oboFailureReason: string
+  oboFailureReason: NativeOboFailureReason
   status?: number
   code?: string
   error?: string
@@ -108,6 +94,48 @@ export interface NativeExchangeError {
    * user interaction; relay it to the client.
    */
   wwwAuthenticate?: string
+}
+
+/** A log level as the JS logger receives it (LibreChat's logger method names). */
+export declare const enum NativeLogLevel {
+  Debug = 'debug',
+  Warn = 'warn',
+  Error = 'error',
+}
+
+/** LibreChat's `oboFailureReason` of a failed exchange. */
+export declare const enum NativeOboFailureReason {
+  ExchangeFailed = 'exchange_failed',
+  EmptyExchangeResponse = 'empty_exchange_response',
+}
+
+/** An `OboTokenResolutionError` to be: LibreChat's reason, flag and sentence. */
+export interface NativeResolutionFailure {
+  reason: NativeResolutionReason
+  retryable: boolean
+  userMessage: string
+}
+
+/** LibreChat's `OboTokenResolutionReason`. */
+export declare const enum NativeResolutionReason {
+  SessionRefreshFailed = 'session_refresh_failed',
+  MissingUpstreamToken = 'missing_upstream_token',
+  MissingUpstreamAccessToken = 'missing_upstream_access_token',
+  EmptyExchangeResponse = 'empty_exchange_response',
+  ExchangeFailed = 'exchange_failed',
+}
+
+/** Which rejection is classified: the session provider's or the resolver's. */
+export declare const enum NativeResolutionStage {
+  Session = 'session',
+  Exchange = 'exchange',
+}
+
+/** Either the expiry stamp of a usable answer, or why it is not usable. */
+export interface NativeResolutionStamp {
+  obtainedAt?: number
+  expiresAt?: number
+  failure?: NativeResolutionFailure
 }
 
 /** What a resolver answered, without the token itself. */
@@ -140,7 +168,43 @@ export interface NativeServiceOptions {
   clientAssertionAlg?: string
   clientAssertionAudience?: string
   validateAssertion?: NativeValidateAssertion
-  logger?: (level: string, message: string) => void
+  logger?: (level: NativeLogLevel, message: string) => void
+}
+
+/**
+ * The outcome of an exchange that went to the IdP: `token` (with its `tokenId`) or
+ * `error`.
+ */
+export interface NativeSettled {
+  token?: NativeTokenResponse
+  /** `OboToken::id`, under which the wrapper keeps the token's JS string. */
+  tokenId?: number
+  error?: NativeExchangeError
+}
+
+/** Counters of one service; see `broker::Stats`. */
+export interface NativeStats {
+  hits: number
+  misses: number
+  coalesced: number
+  exchanges: number
+  retries: number
+  failures: number
+  entries: number
+}
+
+/** LibreChat's token response shape. */
+export interface NativeTokenResponse {
+  access_token: string
+  token_type: string
+  /** Seconds, as the IdP granted (normalized). */
+  expires_in: number
+  /** Epoch milliseconds, stamped when the token was requested. */
+  expires_at: number
+  /** The scopes that were requested. */
+  scope: string
+  /** RFC 8693's type of the issued token, when the IdP sent one. */
+  issued_token_type?: string
 }
 
 /** A token set from the session provider or the user's snapshot (wrapper-sanitized). */
@@ -155,43 +219,4 @@ export interface NativeValidateAssertion {
   audiences: Array<string>
   issuers?: Array<string>
   leewaySeconds?: number
-}
-
-/** Counters of one service; see `service::Stats`. */
-export interface OboStats {
-  hits: number
-  misses: number
-  coalesced: number
-  exchanges: number
-  retries: number
-  failures: number
-  entries: number
-}
-
-/** LibreChat's token response shape. */
-export interface OboTokenResponse {
-  access_token: string
-  token_type: string
-  /** Seconds, as the IdP granted (normalized). */
-  expires_in: number
-  /** Epoch milliseconds, stamped when the token was requested. */
-  expires_at: number
-  /** The scopes that were requested. */
-  scope: string
-  /** RFC 8693's type of the issued token, when the IdP sent one. */
-  issued_token_type?: string
-}
-
-/** An `OboTokenResolutionError` to be: LibreChat's reason, flag and sentence. */
-export interface ResolutionFailure {
-  reason: string
-  retryable: boolean
-  userMessage: string
-}
-
-/** Either the expiry stamp of a usable answer, or why it is not usable. */
-export interface ResolutionStamp {
-  obtainedAt?: number
-  expiresAt?: number
-  failure?: ResolutionFailure
 }

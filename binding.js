@@ -840,3 +840,7 @@ module.exports.assertionDigest = nativeBinding.assertionDigest
 module.exports.checkUpstreamTokens = nativeBinding.checkUpstreamTokens
 module.exports.classifyResolutionFailure = nativeBinding.classifyResolutionFailure
 module.exports.finishResolution = nativeBinding.finishResolution
+module.exports.NativeLogLevel = nativeBinding.NativeLogLevel
+module.exports.NativeOboFailureReason = nativeBinding.NativeOboFailureReason
+module.exports.NativeResolutionReason = nativeBinding.NativeResolutionReason
+module.exports.NativeResolutionStage = nativeBinding.NativeResolutionStage

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::client_auth::{ClientAuth, CredentialOptions};
-use crate::grant::{GrantKind, GrantMode, TokenExchangeSettings, ACCESS_TOKEN_TYPE};
-use crate::redact::redacted_debug;
-use crate::verify::Rules;
+use crate::ground::error::ConfigError;
+use crate::ground::redact::redacted_debug;
+use crate::protocol::client_auth::{ClientAuth, CredentialOptions};
+use crate::protocol::grant::{GrantKind, GrantMode, TokenExchangeSettings, ACCESS_TOKEN_TYPE};
+use crate::protocol::verify::Rules;
 
 /// Options as given, before validation. Numbers are `f64` because that is what
 /// JavaScript hands over; ranges and integrality are checked here.
@@ -90,21 +91,6 @@ pub struct Config {
     pub verify: Option<Rules>,
 }
 
-/// An option with a missing or wrong value; the message names it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("options.{option} {problem}")]
-pub struct ConfigError {
-    pub option: &'static str,
-    pub problem: String,
-}
-
-fn invalid(option: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        option,
-        problem: problem.into(),
-    }
-}
-
 impl Config {
     /// Validates `options`, filling in LibreChat's defaults.
     pub fn from_options(options: Options) -> Result<Self, ConfigError> {
@@ -126,7 +112,7 @@ impl Config {
         )?;
         let grant = GrantMode::parse(options.grant_type.as_deref())?;
         if grant == GrantMode::Auto && options.token_endpoint.is_some() {
-            return Err(invalid(
+            return Err(ConfigError::new(
                 "grantType",
                 "'auto' reads grant_types_supported from discovery, so it cannot be combined with options.tokenEndpoint; name the grant instead",
             ));
@@ -148,7 +134,7 @@ impl Config {
                 ),
             ] {
                 if set {
-                    return Err(invalid(
+                    return Err(ConfigError::new(
                         option,
                         "applies only to grantType 'token_exchange' or 'auto'",
                     ));
@@ -214,7 +200,7 @@ fn verify_rules(options: ValidateAssertion, issuer: &str) -> Result<Rules, Confi
     };
     let audiences = clean(options.audiences);
     if audiences.is_empty() {
-        return Err(invalid(
+        return Err(ConfigError::new(
             "validateAssertion.audiences",
             "must name at least one audience (the app's client id or application ID URI)",
         ));
@@ -242,7 +228,7 @@ fn token_type(option: &'static str, value: Option<String>) -> Result<Option<Stri
         return Ok(None);
     };
     if Url::parse(&value).is_err() {
-        return Err(invalid(
+        return Err(ConfigError::new(
             option,
             format!("must be a token type URI such as {ACCESS_TOKEN_TYPE}, got '{value}'"),
         ));
@@ -253,16 +239,16 @@ fn token_type(option: &'static str, value: Option<String>) -> Result<Option<Stri
 fn required(option: &'static str, value: Option<String>) -> Result<String, ConfigError> {
     match value {
         Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
-        _ => Err(invalid(option, "is required")),
+        _ => Err(ConfigError::new(option, "is required")),
     }
 }
 
 fn http_url(option: &'static str, value: String) -> Result<Url, ConfigError> {
     let url = Url::parse(value.trim())
-        .map_err(|e| invalid(option, format!("must be an absolute URL ({e})")))?;
+        .map_err(|e| ConfigError::new(option, format!("must be an absolute URL ({e})")))?;
     match url.scheme() {
         "http" | "https" => Ok(url),
-        other => Err(invalid(
+        other => Err(ConfigError::new(
             option,
             format!("must be an http(s) URL, not {other}:"),
         )),
@@ -279,7 +265,7 @@ fn integer(
         return Ok(default);
     };
     let problem = || {
-        invalid(
+        ConfigError::new(
             option,
             format!(
                 "must be an integer from {} to {}, got {value}",
@@ -316,6 +302,22 @@ mod tests {
         assert_eq!(config.retry_delay, Duration::from_millis(300));
         assert_eq!(config.request_timeout, Duration::from_secs(30));
         assert!(config.token_endpoint.is_none());
+    }
+
+    #[test]
+    fn the_secret_and_the_key_never_print() {
+        let options = Options {
+            client_id: Some("client".into()),
+            client_secret: Some("s3cret-value".into()),
+            client_assertion_key: Some("-----BEGIN PRIVATE KEY-----key-body".into()),
+            ..Options::default()
+        };
+        let text = format!("{options:?}");
+        assert!(
+            text.contains(r#"client_id: Some("client")"#)
+                && text.contains(r#"client_secret: "[redacted]""#)
+        );
+        assert!(!text.contains("s3cret-value") && !text.contains("key-body"));
     }
 
     #[test]

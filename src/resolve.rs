@@ -8,14 +8,13 @@
 
 use std::time::Duration;
 
-use crate::expiry;
-use crate::redact::redacted_debug;
+use crate::ground::error::TRANSIENT_STATUSES;
+use crate::ground::expiry;
+use crate::ground::redact::redacted_debug;
 
 /// The in-transit margin LibreChat applies to both the upstream and the OBO token.
 pub const BUFFER: Duration = Duration::from_secs(30);
 
-/// Statuses LibreChat's classifier calls transient.
-const TRANSIENT_STATUSES: [f64; 5] = [429.0, 500.0, 502.0, 503.0, 504.0];
 /// Node error codes LibreChat's classifier calls transient (ECONNREFUSED added: the
 /// request never reached the server, so trying again is safe).
 const TRANSIENT_CODES: [&str; 5] = [
@@ -53,15 +52,25 @@ pub enum Failure {
     Exchange { retryable: bool },
 }
 
+/// LibreChat's `OboTokenResolutionReason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    SessionRefreshFailed,
+    MissingUpstreamToken,
+    MissingUpstreamAccessToken,
+    EmptyExchangeResponse,
+    ExchangeFailed,
+}
+
 impl Failure {
-    /// LibreChat's `OboTokenResolutionReason`.
-    pub fn reason(self) -> &'static str {
+    /// LibreChat's reason tag of this failure.
+    pub fn reason(self) -> Reason {
         match self {
-            Self::SessionRefresh { .. } => "session_refresh_failed",
-            Self::MissingUpstreamToken => "missing_upstream_token",
-            Self::MissingUpstreamAccessToken => "missing_upstream_access_token",
-            Self::EmptyExchangeResponse => "empty_exchange_response",
-            Self::AlreadyExpired | Self::Exchange { .. } => "exchange_failed",
+            Self::SessionRefresh { .. } => Reason::SessionRefreshFailed,
+            Self::MissingUpstreamToken => Reason::MissingUpstreamToken,
+            Self::MissingUpstreamAccessToken => Reason::MissingUpstreamAccessToken,
+            Self::EmptyExchangeResponse => Reason::EmptyExchangeResponse,
+            Self::AlreadyExpired | Self::Exchange { .. } => Reason::ExchangeFailed,
         }
     }
 
@@ -187,7 +196,7 @@ pub fn looks_transient(facts: &ErrorFacts) -> bool {
     }
     if facts
         .status
-        .is_some_and(|s| TRANSIENT_STATUSES.contains(&s))
+        .is_some_and(|s| TRANSIENT_STATUSES.iter().any(|t| f64::from(*t) == s))
     {
         return true;
     }
@@ -293,7 +302,7 @@ mod tests {
         let expired = Failure::AlreadyExpired;
         assert_eq!(
             (expired.reason(), expired.retryable()),
-            ("exchange_failed", true)
+            (Reason::ExchangeFailed, true)
         );
         let refresh = session_failure(&ErrorFacts {
             status: Some(503.0),

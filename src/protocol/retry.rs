@@ -5,9 +5,9 @@
 //! is longer. The wait is capped so that a tool call never hangs on a throttled IdP.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use crate::error::ExchangeError;
+use crate::ground::error::ExchangeError;
 
 /// The longest we wait between two tries, whatever the IdP asks for.
 pub const MAX_WAIT: Duration = Duration::from_secs(10);
@@ -52,21 +52,10 @@ impl RetryPolicy {
     }
 }
 
-/// Reads a `Retry-After` header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
-/// A date in the past means "now"; anything unreadable is ignored.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::TransportKind;
+    use crate::ground::error::TransportKind;
     use std::cell::Cell;
 
     fn throttled(retry_after: Option<u64>) -> ExchangeError {
@@ -82,22 +71,6 @@ mod tests {
             max_retries,
             delay: Duration::from_millis(1),
         }
-    }
-
-    #[test]
-    fn retry_after_seconds_and_dates() {
-        let now = httpdate::parse_http_date("Sun, 29 Nov 2026 10:00:00 GMT").unwrap();
-        assert_eq!(parse_retry_after(" 2 ", now), Some(Duration::from_secs(2)));
-        assert_eq!(
-            parse_retry_after("Sun, 29 Nov 2026 10:00:05 GMT", now),
-            Some(Duration::from_secs(5))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 29 Nov 2026 09:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-1", now), None);
     }
 
     #[test]

@@ -7,17 +7,14 @@
 //! the user's token is the `subject_token`, and the target is named by `audience`,
 //! `resource` and/or `scope`.
 
-use std::time::SystemTime;
-
 use reqwest::{Client, Response};
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::client_auth::ClientAuth;
-use crate::config::ConfigError;
-use crate::error::{error_chain, ExchangeError, IdpErrorBody, TransportKind};
-use crate::redact::redacted_debug;
-use crate::retry::parse_retry_after;
+use super::client_auth::ClientAuth;
+use super::http::{read_body, retry_after, transport_error, BodyError};
+use crate::ground::error::{ConfigError, ExchangeError, GrantProblem, IdpErrorBody};
+use crate::ground::redact::redacted_debug;
 
 /// RFC 7523 grant type used by Entra's On-Behalf-Of flow.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -48,10 +45,10 @@ impl GrantMode {
             Some("jwt_bearer") => Ok(Self::Named(GrantKind::OnBehalfOf)),
             Some("token_exchange") => Ok(Self::Named(GrantKind::TokenExchange)),
             Some("auto") => Ok(Self::Auto),
-            Some(other) => Err(ConfigError {
-                option: "grantType",
-                problem: format!("must be 'jwt_bearer', 'token_exchange' or 'auto', got '{other}'"),
-            }),
+            Some(other) => Err(ConfigError::new(
+                "grantType",
+                format!("must be 'jwt_bearer', 'token_exchange' or 'auto', got '{other}'"),
+            )),
         }
     }
 
@@ -64,7 +61,8 @@ impl GrantMode {
             Self::Default => Ok(GrantKind::OnBehalfOf),
             Self::Named(kind) if advertised.is_none() || offers(kind) => Ok(kind),
             Self::Named(kind) => Err(GrantProblem::NotAdvertised {
-                wanted: kind,
+                wanted: kind.option_name(),
+                wanted_urn: kind.urn(),
                 advertised: advertised.unwrap_or_default().to_vec(),
             }),
             Self::Auto => [GrantKind::TokenExchange, GrantKind::OnBehalfOf]
@@ -97,29 +95,6 @@ impl GrantKind {
         match self {
             Self::OnBehalfOf => "jwt_bearer",
             Self::TokenExchange => "token_exchange",
-        }
-    }
-}
-
-/// Why no request was sent: the grant does not fit the IdP or the call.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GrantProblem {
-    #[error("The identity provider does not advertise the {} grant ({}) in grant_types_supported [{}]; enable it for the client at the IdP, or set grantType to a grant it supports", .wanted.option_name(), .wanted.urn(), .advertised.join(", "))]
-    NotAdvertised {
-        wanted: GrantKind,
-        advertised: Vec<String>,
-    },
-    #[error("grantType 'auto' found neither token exchange ({TOKEN_EXCHANGE}) nor On-Behalf-Of ({JWT_BEARER}) in the identity provider's grant_types_supported [{}]; name the grant with grantType", .advertised.as_deref().unwrap_or_default().join(", "))]
-    NoneAdvertised { advertised: Option<Vec<String>> },
-    #[error("audience and resource are RFC 8693 token exchange parameters; the On-Behalf-Of grant names its resource in the scopes (api://app/scope)")]
-    TargetNeedsTokenExchange,
-}
-
-impl GrantProblem {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::NotAdvertised { .. } | Self::NoneAdvertised { .. } => "ERR_GRANT_NOT_ADVERTISED",
-            Self::TargetNeedsTokenExchange => "ERR_TARGET_NEEDS_TOKEN_EXCHANGE",
         }
     }
 }
@@ -232,12 +207,16 @@ async fn read_response(
     sensitive: &[&str],
 ) -> Result<GrantResponse, ExchangeError> {
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    let body = read_body(response).await?;
+    let retry_after = retry_after(&response);
+    let body = match read_body(response, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(BodyError::Transport(error)) => return Err(error),
+        Err(BodyError::TooLarge) => {
+            return Err(ExchangeError::MalformedResponse {
+                status: status.as_u16(),
+            })
+        }
+    };
     if !status.is_success() {
         let mut body = IdpErrorBody::parse(&body);
         body.redact(sensitive);
@@ -267,35 +246,6 @@ fn parse_success(mut fields: Map<String, Value>) -> Result<GrantResponse, Exchan
         }),
         _ => Err(ExchangeError::EmptyResponse),
     }
-}
-
-async fn read_body(mut response: Response) -> Result<Vec<u8>, ExchangeError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ExchangeError::MalformedResponse {
-                status: response.status().as_u16(),
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Classifies a reqwest failure; the URL is left out of the text (it is the token
-/// endpoint, known to the operator) and the underlying causes are kept.
-fn transport_error(error: reqwest::Error) -> ExchangeError {
-    let kind = if error.is_timeout() {
-        TransportKind::Timeout
-    } else if error.is_connect() {
-        TransportKind::Connect
-    } else if error.is_request() || error.is_body() {
-        TransportKind::Reset
-    } else {
-        TransportKind::Other
-    };
-    let detail = error_chain(&error.without_url());
-    ExchangeError::Transport { kind, detail }
 }
 
 #[cfg(test)]

@@ -8,61 +8,27 @@
 use std::time::Duration;
 
 use base64::prelude::{Engine, BASE64_STANDARD};
-use serde_json::Value;
 
-use crate::assertion::AssertionProblem;
-use crate::grant::GrantProblem;
+mod config;
+mod idp_body;
+mod refused;
+mod request;
 
-/// HTTP statuses that signal a transient IdP condition worth one more try.
-const RETRYABLE_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
+pub use config::{BuildError, ConfigError};
+pub use idp_body::IdpErrorBody;
+pub use refused::{AssertionProblem, GrantProblem};
+pub use request::RequestError;
 
-/// An OAuth 2.0 error body, read leniently: a field of an unexpected type is dropped,
-/// not a reason to lose the others.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct IdpErrorBody {
-    pub error: Option<String>,
-    pub error_description: Option<String>,
-    pub error_codes: Option<Vec<i64>>,
-    pub suberror: Option<String>,
-    pub claims: Option<String>,
-    pub trace_id: Option<String>,
-    pub correlation_id: Option<String>,
-}
+/// HTTP statuses that signal a transient condition worth one more try: the IdP's
+/// answers here, and the session provider's and resolver's in `resolve`.
+pub const TRANSIENT_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
 
-impl IdpErrorBody {
-    /// Parses a token-endpoint error body; anything that is not a JSON object yields
-    /// an empty body (a gateway's HTML 502 page, say).
-    pub fn parse(bytes: &[u8]) -> Self {
-        let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(bytes) else {
-            return Self::default();
-        };
-        let text = |name: &str| map.get(name).and_then(Value::as_str).map(str::to_owned);
-        Self {
-            error: text("error"),
-            error_description: text("error_description"),
-            error_codes: map
-                .get("error_codes")
-                .and_then(Value::as_array)
-                .map(|codes| codes.iter().filter_map(Value::as_i64).collect()),
-            suberror: text("suberror"),
-            claims: text("claims"),
-            trace_id: text("trace_id"),
-            correlation_id: text("correlation_id"),
-        }
-    }
-
-    /// Replaces every occurrence of a sensitive value in the free-text fields, in case
-    /// an IdP echoes the assertion or the client secret back in its description.
-    pub fn redact(&mut self, sensitive: &[&str]) {
-        let fields = [&mut self.error, &mut self.error_description];
-        for text in fields.into_iter().flatten() {
-            for value in sensitive.iter().filter(|v| v.len() >= 8) {
-                if text.contains(*value) {
-                    *text = text.replace(*value, "[redacted]");
-                }
-            }
-        }
-    }
+/// LibreChat's `oboFailureReason`: an empty answer is told apart from every other
+/// failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    ExchangeFailed,
+    EmptyExchangeResponse,
 }
 
 /// How a request failed below HTTP.
@@ -123,6 +89,9 @@ pub enum ExchangeError {
     /// The client assertion for `private_key_jwt` could not be signed.
     #[error("Could not sign the client assertion: {0}")]
     ClientAssertion(String),
+    /// The issuer's signing keys could not be fetched to verify the assertion.
+    #[error("Could not fetch the issuer's signing keys (JWKS) from {uri}: {detail}")]
+    Jwks { uri: String, detail: String },
     /// The token endpoint could not be found through OpenID discovery.
     #[error("OpenID discovery failed for {issuer}: {detail}")]
     Discovery {
@@ -153,11 +122,12 @@ impl ExchangeError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Idp { status, body, .. } => {
-                RETRYABLE_STATUSES.contains(status)
+                TRANSIENT_STATUSES.contains(status)
                     || body.error.as_deref() == Some("temporarily_unavailable")
             }
             Self::Transport { kind, .. } => *kind != TransportKind::Other,
             Self::Discovery { retryable, .. } => *retryable,
+            Self::Jwks { .. } => true,
             Self::Assertion(_)
             | Self::Grant(_)
             | Self::ClientAssertion(_)
@@ -167,10 +137,10 @@ impl ExchangeError {
     }
 
     /// LibreChat's `oboFailureReason` tag.
-    pub fn failure_reason(&self) -> &'static str {
+    pub fn failure_reason(&self) -> FailureReason {
         match self {
-            Self::EmptyResponse => "empty_exchange_response",
-            _ => "exchange_failed",
+            Self::EmptyResponse => FailureReason::EmptyExchangeResponse,
+            _ => FailureReason::ExchangeFailed,
         }
     }
 
@@ -227,6 +197,7 @@ impl ExchangeError {
             Self::Assertion(problem) => Some(problem.code()),
             Self::Grant(problem) => Some(problem.code()),
             Self::ClientAssertion(_) => Some("ERR_CLIENT_ASSERTION"),
+            Self::Jwks { .. } => Some("ERR_JWKS_UNAVAILABLE"),
             _ => None,
         }
     }
@@ -314,7 +285,7 @@ mod tests {
         assert!(!ExchangeError::EmptyResponse.is_retryable());
         assert_eq!(
             ExchangeError::EmptyResponse.failure_reason(),
-            "empty_exchange_response"
+            FailureReason::EmptyExchangeResponse
         );
     }
 

@@ -13,7 +13,7 @@ use reqwest::Client;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use crate::error::{error_chain, ExchangeError};
+use crate::ground::error::{error_chain, ExchangeError};
 
 /// The issuer's discovery document, read once.
 #[derive(Debug)]

@@ -17,33 +17,3 @@ macro_rules! redacted_debug {
 }
 
 pub(crate) use redacted_debug;
-
-#[cfg(test)]
-mod tests {
-    use crate::cache::OboToken;
-    use crate::config::Options;
-
-    #[test]
-    fn hidden_fields_never_print() {
-        let options = Options {
-            client_id: Some("client".into()),
-            client_secret: Some("s3cret-value".into()),
-            ..Options::default()
-        };
-        let text = format!("{options:?}");
-        assert!(
-            text.contains(r#"client_id: Some("client")"#)
-                && text.contains(r#"client_secret: "[redacted]""#)
-        );
-        assert!(!text.contains("s3cret-value"));
-        let token = OboToken {
-            id: 1,
-            access_token: "eyJ-the-token".into(),
-            expires_in: 1,
-            expires_at: 2,
-            scope: "s".into(),
-            issued_token_type: None,
-        };
-        assert!(!format!("{token:?}").contains("eyJ-the-token"));
-    }
-}

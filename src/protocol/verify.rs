@@ -21,8 +21,8 @@ use reqwest::Client;
 use serde_json::Value;
 use url::Url;
 
-use crate::assertion::AssertionProblem;
-use crate::error::{error_chain, ExchangeError};
+use super::http::{read_body, transport_error, BodyError};
+use crate::ground::error::{AssertionProblem, ExchangeError};
 
 /// Algorithms an assertion may be signed with.
 const ALLOWED: [Algorithm; 6] = [
@@ -204,29 +204,27 @@ fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
     }
 }
 
-/// The issuer's keys; entries this library cannot read are skipped, not fatal.
+/// The issuer's keys; entries this library cannot read are skipped, not fatal. Every
+/// failure names the JWKS URI and may pass (the keys are needed only to verify).
 async fn fetch_jwks(uri: &Url, http: &Client) -> Result<Vec<Jwk>, ExchangeError> {
-    let failed = |detail: String| ExchangeError::Discovery {
-        issuer: uri.to_string(),
-        detail: format!("could not fetch the JWKS: {detail}"),
-        retryable: true,
+    let failed = |detail: String| ExchangeError::Jwks {
+        uri: uri.to_string(),
+        detail,
     };
     let response = http
         .get(uri.clone())
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| failed(error_chain(&e.without_url())))?;
+        .map_err(|e| failed(transport_error(e).to_string()))?;
     if !response.status().is_success() {
         return Err(failed(format!("HTTP {}", response.status().as_u16())));
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| failed(error_chain(&e.without_url())))?;
-    if body.len() > MAX_JWKS_BYTES {
-        return Err(failed("the document is too large".into()));
-    }
+    let body = match read_body(response, MAX_JWKS_BYTES).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return Err(failed("the document is too large".into())),
+        Err(BodyError::Transport(error)) => return Err(failed(error.to_string())),
+    };
     let document: Value = serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
     let keys = document
         .get("keys")
@@ -285,7 +283,7 @@ mod tests {
     }
 
     fn now() -> i64 {
-        crate::expiry::now_ms() as i64 / 1000
+        crate::ground::expiry::now_ms() as i64 / 1000
     }
 
     fn token(key: &EncodingKey, kid: &str, claims: Value) -> String {

@@ -9,53 +9,13 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use serde_json::{Map, Value};
 
+use crate::ground::error::AssertionProblem;
+
 /// base64url, with or without padding (RFC 7515 omits it; some issuers add it).
 const BASE64URL: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::URL_SAFE,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
-
-/// Why an assertion is refused before the exchange.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AssertionProblem {
-    /// Not a signed JWS in compact form (three base64url parts, a JSON header with an
-    /// `alg` other than `none`, a JSON payload, a signature).
-    NotJws,
-    /// Its `exp` (epoch seconds) has passed.
-    Expired { exp: i64 },
-    /// Full verification (`validateAssertion`) refused it; the reason names no token.
-    Invalid(String),
-}
-
-impl AssertionProblem {
-    /// The Node-style code callers can branch on.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::NotJws => "ERR_ASSERTION_NOT_JWS",
-            Self::Expired { .. } => "ERR_ASSERTION_EXPIRED",
-            Self::Invalid(_) => "ERR_ASSERTION_INVALID",
-        }
-    }
-}
-
-impl std::fmt::Display for AssertionProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::NotJws => write!(
-                f,
-                "The access token given for the OBO exchange is not a signed JWT (an id_token or an opaque token cannot be exchanged)"
-            ),
-            Self::Expired { exp } => write!(
-                f,
-                "The access token given for the OBO exchange expired at {exp} (epoch seconds); a fresh one is needed"
-            ),
-            Self::Invalid(reason) => write!(
-                f,
-                "The access token given for the OBO exchange failed validation: {reason}"
-            ),
-        }
-    }
-}
 
 /// Refuses an assertion that is not a JWS or whose `exp` is at or before `now_secs`.
 pub fn precheck(assertion: &str, now_secs: i64) -> Result<(), AssertionProblem> {

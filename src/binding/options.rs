@@ -1,0 +1,124 @@
+//! `NativeServiceOptions`: the service options as the wrapper passes them (already
+//! type-checked), converted to `config::Options`, whose validation names the option
+//! at fault. The enum-like options stay strings here so that a wrong value gets that
+//! message (`options.grantType must be …`), not napi's generic one.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use crate::broker::{Level, Logger};
+use crate::config::{Options, ValidateAssertion};
+
+/// A log level as the JS logger receives it (LibreChat's logger method names).
+#[napi(string_enum = "lowercase")]
+pub enum NativeLogLevel {
+    Debug,
+    Warn,
+    Error,
+}
+
+impl From<Level> for NativeLogLevel {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Debug => Self::Debug,
+            Level::Warn => Self::Warn,
+            Level::Error => Self::Error,
+        }
+    }
+}
+
+/// A JS logger called as `(level, message)`; weak, so it never keeps Node alive.
+pub type NativeLogFn = ThreadsafeFunction<
+    FnArgs<(NativeLogLevel, String)>,
+    (),
+    FnArgs<(NativeLogLevel, String)>,
+    Status,
+    false,
+    true,
+>;
+
+/// Service options as the wrapper passes them (already type-checked).
+#[napi(object, object_to_js = false)]
+pub struct NativeServiceOptions {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_auth_method: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub request_timeout_ms: Option<f64>,
+    pub expiry_buffer_seconds: Option<f64>,
+    pub max_cache_entries: Option<f64>,
+    pub max_retries: Option<f64>,
+    pub retry_delay_ms: Option<f64>,
+    pub proxy: Option<String>,
+    pub grant_type: Option<String>,
+    pub subject_token_type: Option<String>,
+    pub requested_token_type: Option<String>,
+    pub client_assertion_key: Option<String>,
+    pub client_assertion_key_id: Option<String>,
+    pub client_assertion_certificate: Option<String>,
+    pub client_assertion_alg: Option<String>,
+    pub client_assertion_audience: Option<String>,
+    pub validate_assertion: Option<NativeValidateAssertion>,
+    #[napi(ts_type = "(level: NativeLogLevel, message: string) => void")]
+    pub logger: Option<NativeLogFn>,
+}
+
+/// `validateAssertion`: what the user's token must satisfy before it is exchanged.
+#[napi(object, object_to_js = false)]
+pub struct NativeValidateAssertion {
+    pub audiences: Vec<String>,
+    pub issuers: Option<Vec<String>>,
+    pub leeway_seconds: Option<f64>,
+}
+
+impl From<NativeValidateAssertion> for ValidateAssertion {
+    fn from(v: NativeValidateAssertion) -> Self {
+        Self {
+            audiences: v.audiences,
+            issuers: v.issuers,
+            leeway_seconds: v.leeway_seconds,
+        }
+    }
+}
+
+impl NativeServiceOptions {
+    /// Splits the options into the core's and the logger.
+    pub fn into_parts(self) -> (Options, Option<Logger>) {
+        let logger = self.logger.map(|tsfn| {
+            let tsfn = Arc::new(tsfn);
+            Arc::new(move |level: Level, message: String| {
+                tsfn.call(
+                    (NativeLogLevel::from(level), message).into(),
+                    ThreadsafeFunctionCallMode::NonBlocking,
+                );
+            }) as Logger
+        });
+        let options = Options {
+            issuer: self.issuer,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            client_auth_method: self.client_auth_method,
+            token_endpoint: self.token_endpoint,
+            request_timeout_ms: self.request_timeout_ms,
+            expiry_buffer_seconds: self.expiry_buffer_seconds,
+            max_cache_entries: self.max_cache_entries,
+            max_retries: self.max_retries,
+            retry_delay_ms: self.retry_delay_ms,
+            proxy: self.proxy,
+            grant_type: self.grant_type,
+            subject_token_type: self.subject_token_type,
+            requested_token_type: self.requested_token_type,
+            client_assertion_key: self.client_assertion_key,
+            client_assertion_key_id: self.client_assertion_key_id,
+            client_assertion_certificate: self.client_assertion_certificate,
+            client_assertion_alg: self.client_assertion_alg,
+            client_assertion_audience: self.client_assertion_audience,
+            validate_assertion: self.validate_assertion.map(Into::into),
+        };
+        (options, logger)
+    }
+}

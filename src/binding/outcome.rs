@@ -1,0 +1,131 @@
+//! What an exchange settles to on the JS side: LibreChat's token response, or the
+//! error's fields carried by value (the wrapper throws them as `OboExchangeError`;
+//! rich errors cannot cross a napi rejection).
+
+use std::sync::Arc;
+
+use napi_derive::napi;
+
+use crate::cache::token::OboToken;
+use crate::ground::error::{ExchangeError, FailureReason};
+
+/// LibreChat's token response shape.
+#[napi(object, object_from_js = false)]
+pub struct NativeTokenResponse {
+    #[napi(js_name = "access_token")]
+    pub access_token: String,
+    #[napi(js_name = "token_type")]
+    pub token_type: String,
+    /// Seconds, as the IdP granted (normalized).
+    #[napi(js_name = "expires_in")]
+    pub expires_in: f64,
+    /// Epoch milliseconds, stamped when the token was requested.
+    #[napi(js_name = "expires_at")]
+    pub expires_at: f64,
+    /// The scopes that were requested.
+    pub scope: String,
+    /// RFC 8693's type of the issued token, when the IdP sent one.
+    #[napi(js_name = "issued_token_type")]
+    pub issued_token_type: Option<String>,
+}
+
+impl From<&OboToken> for NativeTokenResponse {
+    fn from(token: &OboToken) -> Self {
+        Self {
+            access_token: token.access_token.clone(),
+            token_type: "Bearer".to_owned(),
+            expires_in: token.expires_in as f64,
+            expires_at: token.expires_at as f64,
+            scope: token.scope.clone(),
+            issued_token_type: token.issued_token_type.clone(),
+        }
+    }
+}
+
+/// LibreChat's `oboFailureReason` of a failed exchange.
+#[napi(string_enum = "snake_case")]
+pub enum NativeOboFailureReason {
+    ExchangeFailed,
+    EmptyExchangeResponse,
+}
+
+impl From<FailureReason> for NativeOboFailureReason {
+    fn from(reason: FailureReason) -> Self {
+        match reason {
+            FailureReason::ExchangeFailed => Self::ExchangeFailed,
+            FailureReason::EmptyExchangeResponse => Self::EmptyExchangeResponse,
+        }
+    }
+}
+
+/// A failed exchange, carried by value; the wrapper throws it as an `Error`.
+#[napi(object, object_from_js = false)]
+pub struct NativeExchangeError {
+    pub message: String,
+    pub retryable: bool,
+    pub obo_failure_reason: NativeOboFailureReason,
+    pub status: Option<u32>,
+    pub code: Option<String>,
+    pub error: Option<String>,
+    #[napi(js_name = "error_description")]
+    pub error_description: Option<String>,
+    #[napi(js_name = "error_codes")]
+    pub error_codes: Option<Vec<i64>>,
+    pub suberror: Option<String>,
+    pub claims: Option<String>,
+    #[napi(js_name = "trace_id")]
+    pub trace_id: Option<String>,
+    #[napi(js_name = "correlation_id")]
+    pub correlation_id: Option<String>,
+    /// `Bearer error="insufficient_claims"[, claims="<base64>"]` when the IdP asks for
+    /// user interaction; relay it to the client.
+    pub www_authenticate: Option<String>,
+}
+
+impl From<&ExchangeError> for NativeExchangeError {
+    fn from(error: &ExchangeError) -> Self {
+        let body = error.idp_body().cloned().unwrap_or_default();
+        Self {
+            message: error.to_string(),
+            retryable: error.is_retryable(),
+            obo_failure_reason: error.failure_reason().into(),
+            status: error.status().map(u32::from),
+            code: error.code().map(str::to_owned),
+            error: body.error,
+            error_description: body.error_description,
+            error_codes: body.error_codes,
+            suberror: body.suberror,
+            claims: body.claims,
+            trace_id: body.trace_id,
+            correlation_id: body.correlation_id,
+            www_authenticate: error.www_authenticate(),
+        }
+    }
+}
+
+/// The outcome of an exchange that went to the IdP: `token` (with its `tokenId`) or
+/// `error`.
+#[napi(object, object_from_js = false)]
+pub struct NativeSettled {
+    pub token: Option<NativeTokenResponse>,
+    /// `OboToken::id`, under which the wrapper keeps the token's JS string.
+    pub token_id: Option<f64>,
+    pub error: Option<NativeExchangeError>,
+}
+
+impl From<std::result::Result<Arc<OboToken>, ExchangeError>> for NativeSettled {
+    fn from(outcome: std::result::Result<Arc<OboToken>, ExchangeError>) -> Self {
+        match outcome {
+            Ok(token) => Self {
+                token: Some(token.as_ref().into()),
+                token_id: Some(token.id as f64),
+                error: None,
+            },
+            Err(error) => Self {
+                token: None,
+                token_id: None,
+                error: Some((&error).into()),
+            },
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `NativeOboService`, the native half of `OboTokenService`: it unpacks the
+//! wrapper's arguments, calls the broker, and converts what comes back.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use napi::bindgen_prelude::*;
+use napi::JsString;
+use napi_derive::napi;
+
+use super::call::NativeCallOptions;
+use super::identity::unpack_identity;
+use super::options::NativeServiceOptions;
+use super::outcome::NativeSettled;
+use super::stats::NativeStats;
+use crate::broker::{Call, OboService};
+use crate::cache::token::OboToken;
+use crate::config::Config;
+use crate::ground::error::{ExchangeError, RequestError, TransportKind};
+use crate::ground::identity::Target;
+
+/// The native half of `OboTokenService`.
+#[napi]
+pub struct NativeOboService {
+    service: OboService,
+}
+
+#[napi]
+impl NativeOboService {
+    #[napi(constructor)]
+    pub fn new(options: NativeServiceOptions) -> Result<Self> {
+        let (options, logger) = options.into_parts();
+        let config = Config::from_options(options)
+            .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+        let service = OboService::new(config, logger)
+            .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+        Ok(Self { service })
+    }
+
+    /// The hot path: `[id, expires_in, expires_at]` of a cached token for an assertion
+    /// known by its digest (`assertionDigest`), or `null`. Synchronous, on the JS thread;
+    /// only numbers cross the boundary: the wrapper keeps the token's JS string under its
+    /// `id` (from `ExchangeSettled.tokenId`, or `cachedToken` when it has forgotten it) and
+    /// builds the response object itself (a JS literal is far cheaper than five napi
+    /// property sets). Invalid arguments throw. `identity` is packed (see `unpack_identity`).
+    #[napi(ts_return_type = "[number, number, number] | null")]
+    pub fn cached_id(
+        &self,
+        identity: String,
+        digest: String,
+        scopes: String,
+        audience: Option<String>,
+        resource: Option<String>,
+    ) -> Result<Option<(f64, f64, f64)>> {
+        Ok(self
+            .lookup(
+                &identity,
+                &digest,
+                &scopes,
+                audience.as_deref(),
+                resource.as_deref(),
+            )?
+            .map(|token| {
+                (
+                    token.id as f64,
+                    token.expires_in as f64,
+                    token.expires_at as f64,
+                )
+            }))
+    }
+
+    /// The same lookup, answering `[id, access_token, issued_token_type]` for a wrapper
+    /// that no longer remembers the token's string.
+    #[napi(ts_return_type = "[number, string, string | undefined] | null")]
+    pub fn cached_token<'env>(
+        &self,
+        env: &'env Env,
+        identity: String,
+        digest: String,
+        scopes: String,
+        audience: Option<String>,
+        resource: Option<String>,
+    ) -> Result<Option<(f64, JsString<'env>, Option<String>)>> {
+        let Some(token) = self.lookup(
+            &identity,
+            &digest,
+            &scopes,
+            audience.as_deref(),
+            resource.as_deref(),
+        )?
+        else {
+            return Ok(None);
+        };
+        let access_token = js_string(env, &token.access_token)?;
+        Ok(Some((
+            token.id as f64,
+            access_token,
+            token.issued_token_type.clone(),
+        )))
+    }
+
+    /// A promise of the settled exchange: from an exchange in flight for the same key,
+    /// the cache if it was filled meanwhile, or a new exchange (always a new one when
+    /// `fromCache` is false or `claims` is given). Invalid arguments throw.
+    #[napi]
+    pub fn exchange<'env>(
+        &self,
+        env: &'env Env,
+        identity: String,
+        access_token: String,
+        scopes: String,
+        from_cache: bool,
+        options: Option<NativeCallOptions>,
+    ) -> Result<PromiseRaw<'env, NativeSettled>> {
+        let (user, context) = unpack_identity(&identity)?;
+        let options = options.unwrap_or_default();
+        let request = self
+            .service
+            .prepare(Call {
+                user,
+                context: Some(context),
+                access_token: &access_token,
+                scopes: &scopes,
+                target: options.target(),
+                claims: options.claims.as_deref(),
+                from_cache,
+            })
+            .map_err(invalid_arg)?;
+        let exchange = AssertUnwindSafe(self.service.exchange(request));
+        env.spawn_future(async move {
+            Ok(match exchange.catch_unwind().await {
+                Ok(outcome) => outcome.into(),
+                Err(_) => NativeSettled::from(Err(ExchangeError::Transport {
+                    kind: TransportKind::Other,
+                    detail: "internal error in the OBO exchange".into(),
+                })),
+            })
+        })
+    }
+
+    fn lookup(
+        &self,
+        identity: &str,
+        digest: &str,
+        scopes: &str,
+        audience: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<Option<Arc<OboToken>>> {
+        let (user, context) = unpack_identity(identity)?;
+        let target = Target { audience, resource };
+        self.service
+            .cached_by_digest(&user, Some(&context), digest, scopes, &target)
+            .map_err(invalid_arg)
+    }
+
+    /// Drops the cached tokens of a user (all scopes, or one scope string); returns
+    /// how many were dropped.
+    #[napi]
+    pub fn invalidate(&self, identity: String, scopes: Option<String>) -> Result<u32> {
+        let (user, context) = unpack_identity(&identity)?;
+        let dropped = self
+            .service
+            .invalidate(&user, Some(&context), scopes.as_deref())
+            .map_err(invalid_arg)?;
+        Ok(dropped as u32)
+    }
+
+    #[napi]
+    pub fn clear(&self) {
+        self.service.clear();
+    }
+
+    #[napi]
+    pub fn stats(&self) -> NativeStats {
+        self.service.stats().into()
+    }
+}
+
+/// A JS string of a token. Tokens are ASCII in practice (JWS, or RFC 6750's b64token),
+/// and V8 copies a Latin-1 string without the UTF-8 decoding pass.
+fn js_string<'env>(env: &'env Env, text: &str) -> Result<JsString<'env>> {
+    if text.is_ascii() {
+        env.create_string_latin1(text.as_bytes())
+    } else {
+        env.create_string(text)
+    }
+}
+
+fn invalid_arg(error: RequestError) -> Error {
+    Error::new(Status::InvalidArg, error.to_string())
+}

@@ -1,0 +1,303 @@
+//! `OboService`, the broker in plain Rust: it answers a call from the local tier, an
+//! exchange in flight, or a new exchange with its retries, and counts and logs what
+//! it did. No napi types here, so all of it runs under `cargo test`.
+
+mod log;
+mod request;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use reqwest::Client;
+
+use crate::cache::flights::{Flight, Flights};
+use crate::cache::local::TokenCache;
+use crate::cache::token::OboToken;
+use crate::config::Config;
+use crate::ground::error::{BuildError, ExchangeError, RequestError};
+use crate::ground::expiry;
+use crate::ground::identity::{AssertionDigest, IdentitySource, IdentityTuple, Target, SEPARATOR};
+use crate::protocol::assertion;
+use crate::protocol::discovery::Discovery;
+use crate::protocol::grant;
+use crate::protocol::http::{self, ClientSettings};
+use crate::protocol::retry::RetryPolicy;
+use crate::protocol::verify::Verifier;
+
+pub use log::{Level, Logger};
+pub use request::{Call, Request};
+pub use stats::Stats;
+
+use log::Log;
+use request::checked_identity;
+use stats::Counters;
+
+type ExchangeOutcome = Result<Arc<OboToken>, ExchangeError>;
+
+/// The broker: one per client registration, shared by every request.
+#[derive(Clone)]
+pub struct OboService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    http: Client,
+    discovery: Discovery,
+    retry: RetryPolicy,
+    cache: TokenCache,
+    flights: Arc<Flights<Arc<OboToken>, ExchangeError>>,
+    counters: Counters,
+    log: Log,
+    verifier: Option<Verifier>,
+    /// Source of `OboToken::id`.
+    next_token_id: AtomicU64,
+}
+
+impl OboService {
+    /// Builds the service; fails only if the HTTP client cannot be built (a proxy URL
+    /// reqwest refuses).
+    pub fn new(config: Config, logger: Option<Logger>) -> Result<Self, BuildError> {
+        let http = http::client(&ClientSettings {
+            timeout: config.request_timeout,
+            proxy: config.proxy.as_ref(),
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                discovery: Discovery::new(config.issuer.clone(), config.token_endpoint.clone()),
+                retry: RetryPolicy {
+                    max_retries: config.max_retries,
+                    delay: config.retry_delay,
+                },
+                cache: TokenCache::new(config.max_cache_entries, config.expiry_buffer),
+                flights: Arc::default(),
+                counters: Counters::default(),
+                verifier: config.verify.clone().map(Verifier::new),
+                next_token_id: AtomicU64::new(1),
+                log: Log::new(logger),
+                http,
+                config,
+            }),
+        })
+    }
+
+    /// Checks a call in LibreChat's order and builds its request (see `Request::new`).
+    pub fn prepare(&self, call: Call<'_>) -> Result<Request, RequestError> {
+        Request::new(call)
+    }
+
+    /// The hot path, run on the caller's thread: the cached token for an assertion
+    /// known by its digest (`AssertionDigest::of`), with the same checks as `prepare`.
+    /// `None` means the caller goes on with `prepare` and `exchange`.
+    pub fn cached_by_digest(
+        &self,
+        user: &IdentitySource,
+        context: Option<&IdentitySource>,
+        digest: &str,
+        scopes: &str,
+        target: &Target,
+    ) -> Result<Option<Arc<OboToken>>, RequestError> {
+        let digest = AssertionDigest::parse(digest).ok_or(RequestError::NotADigest)?;
+        let identity = checked_identity(user, context, scopes, target)?;
+        let token = self
+            .inner
+            .cache
+            .get(&identity.cache_key_with_digest(scopes, &digest, target));
+        if token.is_some() {
+            Counters::bump(&self.inner.counters.hits);
+        }
+        Ok(token)
+    }
+
+    /// Answers `request` from the cache, an exchange in flight, or a new exchange.
+    /// With `from_cache` false it neither reads nor joins, but its result is cached.
+    pub fn exchange(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = ExchangeOutcome> + Send + 'static {
+        let inner = Arc::clone(&self.inner);
+        let refused =
+            assertion::precheck(&request.assertion, (expiry::now_ms() / 1000) as i64).err();
+        async move {
+            if let Some(problem) = refused {
+                Counters::bump(&inner.counters.failures);
+                inner.log.write(Level::Warn, || {
+                    format!(
+                        "OBO exchange refused for user: {}: {problem}",
+                        request.subject
+                    )
+                });
+                return Err(ExchangeError::Assertion(problem));
+            }
+            if request.from_cache {
+                inner.join_or_start(request).await
+            } else {
+                inner.run_exchange(request).await
+            }
+        }
+    }
+
+    /// Drops the cached tokens of one identity, or of one identity and scope string;
+    /// returns how many were dropped. Exchanges in flight are not cancelled.
+    pub fn invalidate(
+        &self,
+        user: &IdentitySource,
+        context: Option<&IdentitySource>,
+        scopes: Option<&str>,
+    ) -> Result<u64, RequestError> {
+        let identity = IdentityTuple::resolve(user, context).ok_or(RequestError::NotOpenIdUser)?;
+        let mut prefix = identity.key_prefix();
+        if let Some(scopes) = scopes {
+            prefix.push_str(scopes);
+            prefix.push(SEPARATOR);
+        }
+        Ok(self.inner.cache.invalidate_prefix(&prefix))
+    }
+
+    pub fn clear(&self) {
+        self.inner.cache.clear();
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot(self.inner.cache.len())
+    }
+}
+
+impl Inner {
+    /// Joins the exchange in flight for the key, or starts one (a cached answer that
+    /// arrived meanwhile wins).
+    async fn join_or_start(self: Arc<Self>, request: Request) -> ExchangeOutcome {
+        let counters = &self.counters;
+        let flight = self.flights.join_or_start(
+            &request.key,
+            || self.cache.get(&request.key),
+            || Arc::clone(&self).run_exchange(request.clone()),
+        );
+        match flight {
+            Flight::Ready(token) => {
+                Counters::bump(&counters.hits);
+                Ok(token)
+            }
+            Flight::Joined(shared) => {
+                Counters::bump(&counters.misses);
+                Counters::bump(&counters.coalesced);
+                self.log.write(Level::Debug, || {
+                    format!(
+                        "Joining in-flight OBO exchange for user: {}",
+                        request.subject
+                    )
+                });
+                shared.await
+            }
+            Flight::Started(shared) => {
+                Counters::bump(&counters.misses);
+                shared.await
+            }
+        }
+    }
+
+    /// One exchange with its retries; a success is cached before it is returned.
+    async fn run_exchange(self: Arc<Self>, request: Request) -> ExchangeOutcome {
+        if let Err(error) = self.verify(&request.assertion).await {
+            return self.failed(&request, error);
+        }
+        Counters::bump(&self.counters.exchanges);
+        self.log.write(Level::Debug, || {
+            format!(
+                "Requesting new OBO token for user: {}, scopes: {}",
+                request.subject, request.scopes
+            )
+        });
+        let requested_at = expiry::now_ms();
+        let on_retry = |error: &ExchangeError, wait: std::time::Duration| {
+            Counters::bump(&self.counters.retries);
+            self.log.write(Level::Warn, || {
+                format!(
+                    "Transient OBO exchange failure for user: {}, retrying in {} ms: {error}",
+                    request.subject,
+                    wait.as_millis()
+                )
+            });
+        };
+        match self.retry.run(|| self.attempt(&request), on_retry).await {
+            Ok(grant) => Ok(self.store(&request, grant, requested_at)),
+            Err(error) => self.failed(&request, error),
+        }
+    }
+
+    /// One request to the token endpoint, with the grant the IdP and the call allow.
+    async fn attempt(&self, request: &Request) -> Result<grant::GrantResponse, ExchangeError> {
+        let endpoint = self.discovery.endpoint(&self.http).await?;
+        let kind = self
+            .config
+            .grant
+            .choose(endpoint.grant_types)
+            .map_err(ExchangeError::Grant)?;
+        let grant = grant::GrantRequest {
+            assertion: &request.assertion,
+            scopes: &request.scopes,
+            claims: request.claims.as_deref(),
+            audience: request.audience.as_deref(),
+            resource: request.resource.as_deref(),
+        };
+        grant::request_token(
+            &self.http,
+            endpoint.url,
+            &self.config.client_auth,
+            kind,
+            &self.config.token_exchange,
+            &grant,
+        )
+        .await
+    }
+
+    /// Caches a granted token under the request's key, expiry stamped at request time.
+    fn store(
+        &self,
+        request: &Request,
+        grant: grant::GrantResponse,
+        requested_at: u64,
+    ) -> Arc<OboToken> {
+        let expires_in = expiry::normalize_expires_in(grant.expires_in.as_ref());
+        let token = Arc::new(OboToken {
+            id: self.next_token_id.fetch_add(1, Ordering::Relaxed),
+            access_token: grant.access_token,
+            expires_in,
+            expires_at: requested_at + expires_in * 1000,
+            scope: request.scopes.to_string(),
+            issued_token_type: grant.issued_token_type,
+        });
+        self.cache.insert(request.key.clone(), Arc::clone(&token));
+        self.log.write(Level::Debug, || {
+            format!(
+                "Obtained and cached OBO token for user: {}",
+                request.subject
+            )
+        });
+        token
+    }
+
+    /// With `validateAssertion`, refuses an assertion that does not verify (once per
+    /// flight: joiners share the leader's assertion, so they share its verdict).
+    async fn verify(&self, assertion: &str) -> Result<(), ExchangeError> {
+        let Some(verifier) = &self.verifier else {
+            return Ok(());
+        };
+        let metadata = self.discovery.metadata(&self.http).await?;
+        verifier
+            .verify(assertion, &metadata.jwks_uri, &self.http)
+            .await
+    }
+
+    fn failed(&self, request: &Request, error: ExchangeError) -> ExchangeOutcome {
+        Counters::bump(&self.counters.failures);
+        self.log.write(Level::Error, || {
+            format!("OBO exchange failed for user: {}: {error}", request.subject)
+        });
+        Err(error)
+    }
+}

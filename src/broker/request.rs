@@ -1,0 +1,102 @@
+//! A call as the caller makes it, checked in LibreChat's order and turned into a
+//! request that owns what an exchange needs across awaits.
+
+use std::sync::Arc;
+
+use crate::ground::error::RequestError;
+use crate::ground::identity::{IdentitySource, IdentityTuple, Target, SEPARATOR};
+use crate::ground::redact::redacted_debug;
+
+/// One call as the caller makes it (LibreChat's `exchangeOboToken` arguments, plus
+/// the RFC 8693 target).
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub user: IdentitySource<'a>,
+    pub context: Option<IdentitySource<'a>>,
+    pub access_token: &'a str,
+    pub scopes: &'a str,
+    pub target: Target<'a>,
+    pub claims: Option<&'a str>,
+    /// False when the caller forces a fresh exchange.
+    pub from_cache: bool,
+}
+
+redacted_debug!(Call<'a> {
+    shown: [user, context, scopes, target, from_cache],
+    hidden: [access_token, claims],
+});
+
+/// A checked call: its cache key, and what a miss needs to go to the IdP. Built
+/// only on a miss (hits are answered from borrowed arguments), so owning is cheap.
+#[derive(Clone)]
+pub struct Request {
+    pub key: String,
+    pub subject: Arc<str>,
+    pub assertion: Arc<str>,
+    pub scopes: Arc<str>,
+    pub claims: Option<Arc<str>>,
+    pub audience: Option<Arc<str>>,
+    pub resource: Option<Arc<str>>,
+    /// False when the caller forces a fresh exchange, or answers a claims challenge.
+    pub from_cache: bool,
+}
+
+redacted_debug!(Request {
+    shown: [key, subject, scopes, audience, resource, from_cache],
+    hidden: [assertion, claims]
+});
+
+impl Request {
+    /// Checks the arguments in LibreChat's order (access token, scopes, identity) and
+    /// builds the cache key. A request that carries `claims` (a client answering a
+    /// claims challenge) neither reads the cache nor joins a flight: the cached token is
+    /// the one the resource just refused.
+    pub fn new(call: Call<'_>) -> Result<Self, RequestError> {
+        let Call {
+            user,
+            context,
+            access_token,
+            scopes,
+            target,
+            claims,
+            from_cache,
+        } = call;
+        if access_token.is_empty() {
+            return Err(RequestError::MissingAccessToken);
+        }
+        let identity = checked_identity(&user, context.as_ref(), scopes, &target)?;
+        Ok(Self {
+            key: identity.cache_key(scopes, access_token, &target),
+            subject: identity.subject.into(),
+            assertion: access_token.into(),
+            scopes: scopes.into(),
+            claims: claims.map(Into::into),
+            audience: target.audience.map(Into::into),
+            resource: target.resource.map(Into::into),
+            from_cache: from_cache && claims.is_none(),
+        })
+    }
+}
+
+/// LibreChat's checks of the scopes and the identity, in its order; the identity tuple.
+pub fn checked_identity<'a>(
+    user: &IdentitySource<'a>,
+    context: Option<&IdentitySource<'a>>,
+    scopes: &str,
+    target: &Target,
+) -> Result<IdentityTuple<'a>, RequestError> {
+    if scopes.trim().is_empty() {
+        return Err(RequestError::MissingScopes);
+    }
+    if scopes.contains(SEPARATOR) {
+        return Err(RequestError::SeparatorInValue("scopes"));
+    }
+    target
+        .check_separators()
+        .map_err(|bad| RequestError::SeparatorInValue(bad.0))?;
+    let identity = IdentityTuple::resolve(user, context).ok_or(RequestError::NotOpenIdUser)?;
+    identity
+        .check_separators()
+        .map_err(|bad| RequestError::SeparatorInValue(bad.0))?;
+    Ok(identity)
+}

@@ -1,0 +1,479 @@
+//! The broker against scripted token endpoints on 127.0.0.1: what is sent, what is
+//! cached, single-flight, retry, discovery and the grant choice.
+
+use super::*;
+use crate::config::Options;
+use crate::test_server::{json, Reply, TestServer};
+use std::time::{Duration, Instant};
+
+const OK: &str = r#"{"access_token":"downstream-at","token_type":"Bearer","expires_in":"3599"}"#;
+/// {"alg":"RS256","typ":"JWT"}.{"sub":"alice","exp":4102444800}.signature
+const ASSERTION: &str =
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.c2ln";
+
+fn service(server: &TestServer, tweak: impl FnOnce(&mut Options)) -> OboService {
+    let mut options = Options {
+        issuer: Some(server.url.clone()),
+        client_id: Some("middle-tier".into()),
+        client_secret: Some("middle-secret".into()),
+        token_endpoint: Some(format!("{}/token", server.url)),
+        retry_delay_ms: Some(1.0),
+        ..Options::default()
+    };
+    tweak(&mut options);
+    OboService::new(Config::from_options(options).unwrap(), None).unwrap()
+}
+
+fn user(subject: &str) -> IdentitySource<'_> {
+    IdentitySource {
+        subject: Some(subject),
+        ..IdentitySource::default()
+    }
+}
+
+fn call<'a>(subject: &'a str, access_token: &'a str) -> Call<'a> {
+    Call {
+        user: user(subject),
+        context: None,
+        access_token,
+        scopes: "api://mcp/.default",
+        target: Target::default(),
+        claims: None,
+        from_cache: true,
+    }
+}
+
+fn request(svc: &OboService, subject: &str, from_cache: bool) -> Request {
+    svc.prepare(Call {
+        from_cache,
+        ..call(subject, ASSERTION)
+    })
+    .unwrap()
+}
+
+/// The cached token of `subject` for `ASSERTION`, as the wrapper's hot path asks.
+fn hit(svc: &OboService, subject: &str) -> Option<Arc<OboToken>> {
+    let digest = AssertionDigest::of(ASSERTION);
+    svc.cached_by_digest(
+        &user(subject),
+        None,
+        digest.as_str(),
+        "api://mcp/.default",
+        &Target::default(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn sends_librechats_grant_and_caches_the_answer() {
+    let server = TestServer::start(vec![json(200, OK)]).await;
+    let svc = service(&server, |_| {});
+    let before = expiry::now_ms();
+    let token = svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    assert_eq!(token.access_token, "downstream-at");
+    assert_eq!(token.expires_in, 3599);
+    assert!(
+        token.expires_at >= before + 3_599_000 && token.expires_at <= expiry::now_ms() + 3_599_000
+    );
+    assert_eq!(token.scope, "api://mcp/.default");
+
+    let sent = server.received();
+    assert_eq!(sent.len(), 1);
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(sent[0].body.as_bytes())
+        .into_owned()
+        .collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(field("grant_type"), Some(grant::JWT_BEARER));
+    assert_eq!(field("assertion"), Some(ASSERTION));
+    assert_eq!(field("scope"), Some("api://mcp/.default"));
+    assert_eq!(field("requested_token_use"), Some("on_behalf_of"));
+    assert_eq!(field("client_id"), Some("middle-tier"));
+    assert_eq!(field("client_secret"), Some("middle-secret"));
+
+    assert_eq!(hit(&svc, "alice"), Some(token));
+    assert_eq!(hit(&svc, "bob"), None);
+    let stats = svc.stats();
+    assert_eq!(
+        (stats.hits, stats.misses, stats.exchanges, stats.entries),
+        (1, 1, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn digest_lookup_finds_what_the_exchange_cached() {
+    let server = TestServer::start(vec![json(200, OK)]).await;
+    let svc = service(&server, |_| {});
+    let token = svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    let digest = AssertionDigest::of(ASSERTION);
+    let lookup = |subject: &str, digest: &str, scopes: &str| {
+        svc.cached_by_digest(&user(subject), None, digest, scopes, &Target::default())
+    };
+    assert_eq!(
+        lookup("alice", digest.as_str(), "api://mcp/.default"),
+        Ok(Some(token))
+    );
+    assert_eq!(
+        lookup("bob", digest.as_str(), "api://mcp/.default"),
+        Ok(None)
+    );
+    let other = AssertionDigest::of("another-assertion");
+    assert_eq!(
+        lookup("alice", other.as_str(), "api://mcp/.default"),
+        Ok(None)
+    );
+    assert_eq!(
+        lookup("alice", ASSERTION, "api://mcp/.default"),
+        Err(RequestError::NotADigest)
+    );
+    assert_eq!(
+        lookup(" ", digest.as_str(), "s"),
+        Err(RequestError::NotOpenIdUser)
+    );
+    assert_eq!(svc.stats().hits, 1);
+}
+
+#[tokio::test]
+async fn concurrent_misses_make_one_request() {
+    let server = TestServer::start(vec![json(200, OK).delayed(Duration::from_millis(100))]).await;
+    let svc = service(&server, |_| {});
+    let calls = (0..50).map(|_| svc.exchange(request(&svc, "alice", true)));
+    let results = futures_util::future::join_all(calls).await;
+    assert!(results
+        .iter()
+        .all(|r| r.as_ref().unwrap().access_token == "downstream-at"));
+    assert_eq!(server.received().len(), 1);
+    let stats = svc.stats();
+    assert_eq!(
+        (stats.misses, stats.coalesced, stats.exchanges),
+        (50, 49, 1)
+    );
+}
+
+#[tokio::test]
+async fn forced_exchange_neither_reads_nor_joins_but_writes() {
+    let server = TestServer::start(vec![json(200, OK)]).await;
+    let svc = service(&server, |_| {});
+    svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    svc.exchange(request(&svc, "alice", false)).await.unwrap();
+    assert_eq!(server.received().len(), 2);
+    assert!(hit(&svc, "alice").is_some());
+}
+
+#[tokio::test]
+async fn claims_are_sent_and_bypass_the_cache() {
+    let server = TestServer::start(vec![json(200, OK)]).await;
+    let svc = service(&server, |_| {});
+    svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    let claims = r#"{"access_token":{"capolids":{"essential":true,"values":["p1"]}}}"#;
+    let answering = svc
+        .prepare(Call {
+            claims: Some(claims),
+            ..call("alice", ASSERTION)
+        })
+        .unwrap();
+    svc.exchange(answering).await.unwrap();
+    let sent = server.received();
+    assert_eq!(sent.len(), 2);
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(sent[1].body.as_bytes())
+        .into_owned()
+        .collect();
+    assert!(form.contains(&("claims".to_owned(), claims.to_owned())));
+}
+
+#[tokio::test]
+async fn an_assertion_that_is_not_a_jwt_never_reaches_the_idp() {
+    let server = TestServer::start(vec![json(200, OK)]).await;
+    let svc = service(&server, |_| {});
+    let request = svc.prepare(call("alice", "opaque")).unwrap();
+    let error = svc.exchange(request).await.unwrap_err();
+    assert_eq!(error.code(), Some("ERR_ASSERTION_NOT_JWS"));
+    assert!(!error.is_retryable());
+    assert!(server.received().is_empty());
+    assert_eq!((svc.stats().exchanges, svc.stats().failures), (0, 1));
+}
+
+#[tokio::test]
+async fn transient_failure_then_success_makes_two_requests() {
+    let unavailable = json(503, r#"{"error":"temporarily_unavailable"}"#);
+    let server = TestServer::start(vec![unavailable, json(200, OK)]).await;
+    let svc = service(&server, |_| {});
+    svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    assert_eq!(server.received().len(), 2);
+    assert_eq!(svc.stats().retries, 1);
+}
+
+#[tokio::test]
+async fn dropped_connection_is_retried() {
+    let server = TestServer::start(vec![Reply::Drop, json(200, OK)]).await;
+    let svc = service(&server, |_| {});
+    svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    assert_eq!(server.received().len(), 2);
+}
+
+#[tokio::test]
+async fn permanent_failure_is_returned_at_once_and_not_cached() {
+    let body = r#"{"error":"invalid_grant","error_description":"AADSTS50013: Assertion failed signature validation.","error_codes":[50013]}"#;
+    let server = TestServer::start(vec![json(400, body), json(200, OK)]).await;
+    let svc = service(&server, |o| o.max_retries = Some(3.0));
+    let error = svc
+        .exchange(request(&svc, "alice", true))
+        .await
+        .unwrap_err();
+    assert!(!error.is_retryable());
+    assert_eq!(error.status(), Some(400));
+    assert_eq!(error.idp_body().unwrap().error_codes, Some(vec![50013]));
+    assert_eq!(server.received().len(), 1);
+    assert_eq!(svc.stats().entries, 0);
+    assert_eq!(svc.stats().failures, 1);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let throttled = json(429, "{}").header("retry-after", "1");
+    let server = TestServer::start(vec![throttled, json(200, OK)]).await;
+    let svc = service(&server, |_| {});
+    let started = Instant::now();
+    svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(server.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_response_without_access_token_caches_nothing() {
+    let server = TestServer::start(vec![json(200, r#"{"token_type":"Bearer"}"#)]).await;
+    let svc = service(&server, |_| {});
+    let error = svc
+        .exchange(request(&svc, "alice", true))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.failure_reason(),
+        crate::ground::error::FailureReason::EmptyExchangeResponse
+    );
+    assert_eq!(svc.stats().entries, 0);
+}
+
+/// A discovery document for `url` advertising `grants` (a JSON array, or none).
+fn discovery_document(url: &str, grants: Option<&str>) -> String {
+    let grants = grants.map_or(String::new(), |g| {
+        format!(r#","grant_types_supported":{g}"#)
+    });
+    format!(
+        r#"{{"issuer":"{url}","authorization_endpoint":"{url}/auth",
+        "token_endpoint":"{url}/token","jwks_uri":"{url}/jwks",
+        "response_types_supported":["code"],"subject_types_supported":["public"],
+        "id_token_signing_alg_values_supported":["RS256"]{grants}}}"#
+    )
+}
+
+fn form_of(received: &crate::test_server::Received) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(received.body.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+#[tokio::test]
+async fn auto_picks_token_exchange_sends_rfc_8693_and_keeps_the_issued_type() {
+    let server = TestServer::start_with(|url| {
+        vec![
+            json(200, &discovery_document(url, Some(&format!(r#"["authorization_code","{}","{}"]"#, grant::JWT_BEARER, grant::TOKEN_EXCHANGE)))),
+            json(200, r#"{"keys":[]}"#),
+            json(200, r#"{"access_token":"te-at","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":300}"#),
+        ]
+    })
+    .await;
+    let svc = service(&server, |o| {
+        o.token_endpoint = None;
+        o.grant_type = Some("auto".into());
+    });
+    let request = svc
+        .prepare(Call {
+            target: Target {
+                audience: Some("mcp-files"),
+                resource: Some("https://mcp.example/"),
+            },
+            ..call("alice", ASSERTION)
+        })
+        .unwrap();
+    let token = svc.exchange(request).await.unwrap();
+    assert_eq!(
+        token.issued_token_type.as_deref(),
+        Some(grant::ACCESS_TOKEN_TYPE)
+    );
+    let sent = server.received();
+    let form = form_of(&sent[2]);
+    let expected = [
+        ("grant_type", grant::TOKEN_EXCHANGE),
+        ("subject_token", ASSERTION),
+        ("subject_token_type", grant::ACCESS_TOKEN_TYPE),
+        ("scope", "api://mcp/.default"),
+        ("audience", "mcp-files"),
+        ("resource", "https://mcp.example/"),
+        ("client_id", "middle-tier"),
+        ("client_secret", "middle-secret"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(form, expected);
+    assert!(hit(&svc, "alice").is_none(), "a target is part of the key");
+}
+
+#[tokio::test]
+async fn a_grant_the_idp_does_not_advertise_fails_before_any_token_request() {
+    for (mode, grants, code) in [
+        (
+            "token_exchange",
+            Some(format!(r#"["{}"]"#, grant::JWT_BEARER)),
+            "ERR_GRANT_NOT_ADVERTISED",
+        ),
+        (
+            "auto",
+            Some(r#"["authorization_code"]"#.to_owned()),
+            "ERR_GRANT_NOT_ADVERTISED",
+        ),
+        ("auto", None, "ERR_GRANT_NOT_ADVERTISED"),
+    ] {
+        let server = TestServer::start_with(|url| {
+            vec![
+                json(200, &discovery_document(url, grants.as_deref())),
+                json(200, r#"{"keys":[]}"#),
+            ]
+        })
+        .await;
+        let svc = service(&server, |o| {
+            o.token_endpoint = None;
+            o.grant_type = Some(mode.into());
+        });
+        let error = svc
+            .exchange(request(&svc, "alice", true))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), Some(code), "{mode}: {error}");
+        assert!(!error.is_retryable());
+        assert!(
+            error.to_string().contains("grant_types_supported"),
+            "{error}"
+        );
+        assert_eq!(server.received().len(), 2, "{mode}: discovery only");
+    }
+}
+
+#[tokio::test]
+async fn the_default_grant_ignores_advertised_types_and_refuses_a_target() {
+    let server = TestServer::start_with(|url| {
+        vec![
+            json(
+                200,
+                &discovery_document(url, Some(r#"["authorization_code"]"#)),
+            ),
+            json(200, r#"{"keys":[]}"#),
+            json(200, OK),
+        ]
+    })
+    .await;
+    let svc = service(&server, |o| o.token_endpoint = None);
+    svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    let with_target = svc
+        .prepare(Call {
+            target: Target {
+                audience: Some("x"),
+                resource: None,
+            },
+            ..call("alice", ASSERTION)
+        })
+        .unwrap();
+    let error = svc.exchange(with_target).await.unwrap_err();
+    assert_eq!(error.code(), Some("ERR_TARGET_NEEDS_TOKEN_EXCHANGE"));
+    assert_eq!(server.received().len(), 3);
+}
+
+#[tokio::test]
+async fn a_failed_discovery_is_retried_on_the_next_call() {
+    let server = TestServer::start_with(|url| {
+        let document = format!(
+            r#"{{"issuer":"{url}","authorization_endpoint":"{url}/auth",
+            "token_endpoint":"{url}/token","jwks_uri":"{url}/jwks",
+            "response_types_supported":["code"],"subject_types_supported":["public"],
+            "id_token_signing_alg_values_supported":["RS256"]}}"#
+        );
+        vec![
+            json(503, "{}"),
+            json(200, &document),
+            json(200, r#"{"keys":[]}"#),
+            json(200, OK),
+        ]
+    })
+    .await;
+    let svc = service(&server, |o| {
+        o.token_endpoint = None;
+        o.max_retries = Some(0.0);
+    });
+    let first = svc
+        .exchange(request(&svc, "alice", true))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            first,
+            ExchangeError::Discovery {
+                retryable: true,
+                ..
+            }
+        ),
+        "{first}"
+    );
+    svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    svc.exchange(request(&svc, "bob", true)).await.unwrap();
+    let paths: Vec<String> = server
+        .received()
+        .iter()
+        .map(|r| r.head.split(' ').nth(1).unwrap_or_default().to_owned())
+        .collect();
+    let expected = [
+        "/.well-known/openid-configuration",
+        "/.well-known/openid-configuration",
+        "/jwks",
+        "/token",
+        "/token",
+    ];
+    assert_eq!(paths, expected);
+}
+
+#[test]
+fn arguments_are_checked_in_librechats_order() {
+    let svc = OboService::new(
+        Config::from_options(Options {
+            issuer: Some("https://idp.example".into()),
+            client_id: Some("c".into()),
+            client_secret: Some("s".into()),
+            ..Options::default()
+        })
+        .unwrap(),
+        None,
+    )
+    .unwrap();
+    let check = |subject: &str, token: &str, scopes: &str| {
+        svc.prepare(Call {
+            scopes,
+            ..call(subject, token)
+        })
+        .unwrap_err()
+    };
+    assert_eq!(check("", "", ""), RequestError::MissingAccessToken);
+    assert_eq!(check("", "t", " "), RequestError::MissingScopes);
+    assert_eq!(check(" ", "t", "s"), RequestError::NotOpenIdUser);
+    assert_eq!(
+        check("a", "t", "s\u{1f}x"),
+        RequestError::SeparatorInValue("scopes")
+    );
+    let alice = svc.prepare(call("a", "t1")).unwrap();
+    let other_token = svc.prepare(call("a", "t2")).unwrap();
+    assert_ne!(alice.key, other_token.key);
+    assert!(!alice.key.contains("t1"));
+}

@@ -1,0 +1,137 @@
+//! The local tier: a `moka::sync::Cache` in this process.
+//!
+//! It is the sync flavour rather than the async one: a hit must be answered on the
+//! JavaScript thread, synchronously, without a hop to the tokio pool (an async hop
+//! costs tens of microseconds, a sync lookup well under one). Entries expire
+//! individually when they stop being usable (lifetime minus buffer).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::sync::Cache;
+use moka::Expiry;
+
+use super::token::OboToken;
+use crate::ground::expiry;
+
+/// Cached tokens keyed by `identity::IdentityTuple::cache_key`.
+pub struct TokenCache {
+    entries: Cache<String, Arc<OboToken>>,
+    buffer: Duration,
+}
+
+/// Per-entry lifetime: until the token is no longer usable.
+struct UntilUnusable {
+    buffer: Duration,
+}
+
+impl Expiry<String, Arc<OboToken>> for UntilUnusable {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        token: &Arc<OboToken>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(expiry::cache_ttl(
+            token.expires_at,
+            self.buffer,
+            expiry::now_ms(),
+        ))
+    }
+
+    fn expire_after_update(
+        &self,
+        key: &String,
+        token: &Arc<OboToken>,
+        updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        self.expire_after_create(key, token, updated_at)
+    }
+}
+
+impl TokenCache {
+    pub fn new(max_entries: u64, buffer: Duration) -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(max_entries)
+                .expire_after(UntilUnusable { buffer })
+                .build(),
+            buffer,
+        }
+    }
+
+    /// A token for `key` that still has more than the buffer to live.
+    pub fn get(&self, key: &str) -> Option<Arc<OboToken>> {
+        self.entries
+            .get(key)
+            .filter(|token| expiry::is_usable(token.expires_at, self.buffer, expiry::now_ms()))
+    }
+
+    pub fn insert(&self, key: String, token: Arc<OboToken>) {
+        self.entries.insert(key, token);
+    }
+
+    /// Drops every entry whose key starts with `prefix`; returns how many.
+    pub fn invalidate_prefix(&self, prefix: &str) -> u64 {
+        let doomed: Vec<Arc<String>> = self
+            .entries
+            .iter()
+            .map(|(key, _)| key)
+            .filter(|key| key.starts_with(prefix))
+            .collect();
+        doomed
+            .iter()
+            .filter(|key| self.entries.remove(key.as_str()).is_some())
+            .count() as u64
+    }
+
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
+        self.entries.run_pending_tasks();
+    }
+
+    /// Entries held now (moka counts lazily; pending work is flushed first).
+    pub fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(expires_at: u64) -> Arc<OboToken> {
+        Arc::new(OboToken {
+            id: 1,
+            access_token: "at".into(),
+            expires_in: 3600,
+            expires_at,
+            scope: "s".into(),
+            issued_token_type: None,
+        })
+    }
+
+    #[test]
+    fn a_token_inside_the_buffer_is_not_served() {
+        let cache = TokenCache::new(10, Duration::from_secs(30));
+        cache.insert("fresh".into(), token(expiry::now_ms() + 3_600_000));
+        cache.insert("stale".into(), token(expiry::now_ms() + 10_000));
+        assert!(cache.get("fresh").is_some());
+        assert!(cache.get("stale").is_none());
+    }
+
+    #[test]
+    fn invalidate_by_prefix_counts_what_it_dropped() {
+        let cache = TokenCache::new(10, Duration::from_secs(30));
+        let at = expiry::now_ms() + 3_600_000;
+        for key in ["u1\u{1f}a", "u1\u{1f}b", "u2\u{1f}a"] {
+            cache.insert(key.into(), token(at));
+        }
+        assert_eq!(cache.invalidate_prefix("u1\u{1f}"), 2);
+        assert_eq!(cache.len(), 1);
+        cache.clear();
+        assert_eq!(cache.len(), 0);
+    }
+}

@@ -1,0 +1,6 @@
+//! What is served and when: the local tier (moka, on the caller's thread) and the
+//! single-flight table that makes concurrent misses share one exchange.
+
+pub mod flights;
+pub mod local;
+pub mod token;

@@ -1,0 +1,74 @@
+//! Why a request was refused before it reached the token endpoint: the user's
+//! assertion cannot be exchanged, or the grant does not fit the IdP or the call.
+
+/// RFC 7523 grant type of Entra's On-Behalf-Of flow, named in messages.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// RFC 8693 token exchange, named in messages.
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// Why an assertion is refused before the exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssertionProblem {
+    /// Not a signed JWS in compact form (three base64url parts, a JSON header with an
+    /// `alg` other than `none`, a JSON payload, a signature).
+    NotJws,
+    /// Its `exp` (epoch seconds) has passed.
+    Expired { exp: i64 },
+    /// Full verification (`validateAssertion`) refused it; the reason names no token.
+    Invalid(String),
+}
+
+impl AssertionProblem {
+    /// The Node-style code callers can branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotJws => "ERR_ASSERTION_NOT_JWS",
+            Self::Expired { .. } => "ERR_ASSERTION_EXPIRED",
+            Self::Invalid(_) => "ERR_ASSERTION_INVALID",
+        }
+    }
+}
+
+impl std::fmt::Display for AssertionProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotJws => write!(
+                f,
+                "The access token given for the OBO exchange is not a signed JWT (an id_token or an opaque token cannot be exchanged)"
+            ),
+            Self::Expired { exp } => write!(
+                f,
+                "The access token given for the OBO exchange expired at {exp} (epoch seconds); a fresh one is needed"
+            ),
+            Self::Invalid(reason) => write!(
+                f,
+                "The access token given for the OBO exchange failed validation: {reason}"
+            ),
+        }
+    }
+}
+
+/// Why no request was sent: the grant does not fit the IdP or the call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrantProblem {
+    /// `wanted` is the `grantType` option value, `wanted_urn` the grant's URN.
+    #[error("The identity provider does not advertise the {wanted} grant ({wanted_urn}) in grant_types_supported [{}]; enable it for the client at the IdP, or set grantType to a grant it supports", .advertised.join(", "))]
+    NotAdvertised {
+        wanted: &'static str,
+        wanted_urn: &'static str,
+        advertised: Vec<String>,
+    },
+    #[error("grantType 'auto' found neither token exchange ({TOKEN_EXCHANGE}) nor On-Behalf-Of ({JWT_BEARER}) in the identity provider's grant_types_supported [{}]; name the grant with grantType", .advertised.as_deref().unwrap_or_default().join(", "))]
+    NoneAdvertised { advertised: Option<Vec<String>> },
+    #[error("audience and resource are RFC 8693 token exchange parameters; the On-Behalf-Of grant names its resource in the scopes (api://app/scope)")]
+    TargetNeedsTokenExchange,
+}
+
+impl GrantProblem {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotAdvertised { .. } | Self::NoneAdvertised { .. } => "ERR_GRANT_NOT_ADVERTISED",
+            Self::TargetNeedsTokenExchange => "ERR_TARGET_NEEDS_TOKEN_EXCHANGE",
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The one HTTP client of a service and what every request to the IdP shares:
+//! body reading with a size limit, transport failures classified for retry, and
+//! `Retry-After`.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::{Client, Response};
+use url::Url;
+
+use crate::ground::error::{error_chain, BuildError, ExchangeError, TransportKind};
+
+/// Settings of the client; a service builds one and shares it (one connection pool).
+#[derive(Debug, Clone)]
+pub struct ClientSettings<'a> {
+    pub timeout: Duration,
+    pub proxy: Option<&'a Url>,
+}
+
+/// One pooled client: rustls, no redirects (a token endpoint that redirects is
+/// misconfigured, and following would resend the credential), no proxy unless
+/// configured, as LibreChat ignores HTTP(S)_PROXY and honours only `PROXY`.
+pub fn client(settings: &ClientSettings) -> Result<Client, BuildError> {
+    let builder = Client::builder()
+        .use_rustls_tls()
+        .timeout(settings.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("librechat-obo/", env!("CARGO_PKG_VERSION")));
+    let builder = match settings.proxy {
+        Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|source| {
+            BuildError::HttpClient {
+                option: "proxy",
+                source,
+            }
+        })?),
+        None => builder.no_proxy(),
+    };
+    builder.build().map_err(|source| BuildError::HttpClient {
+        option: "requestTimeoutMs",
+        source,
+    })
+}
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// More than the limit arrived; reading stopped there.
+    TooLarge,
+    /// The connection failed while the body was arriving.
+    Transport(ExchangeError),
+}
+
+/// Reads the body, giving up as soon as it grows past `limit` bytes, so a hostile or
+/// broken endpoint cannot make the process buffer an unbounded answer.
+pub async fn read_body(mut response: Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| BodyError::Transport(transport_error(e)))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Classifies a reqwest failure; the URL is left out of the text (it is the IdP's,
+/// known to the operator) and the underlying causes are kept.
+pub fn transport_error(error: reqwest::Error) -> ExchangeError {
+    let kind = if error.is_timeout() {
+        TransportKind::Timeout
+    } else if error.is_connect() {
+        TransportKind::Connect
+    } else if error.is_request() || error.is_body() {
+        TransportKind::Reset
+    } else {
+        TransportKind::Other
+    };
+    let detail = error_chain(&error.without_url());
+    ExchangeError::Transport { kind, detail }
+}
+
+/// The answer's `Retry-After`, when it has a readable one.
+pub fn retry_after(response: &Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
+/// Reads a `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+/// A date in the past means "now"; anything unreadable is ignored.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_server::{json, TestServer};
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = httpdate::parse_http_date("Sun, 29 Nov 2026 10:00:00 GMT").unwrap();
+        assert_eq!(parse_retry_after(" 2 ", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after("Sun, 29 Nov 2026 10:00:05 GMT", now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 29 Nov 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_limit_is_refused_and_one_at_it_is_read() {
+        let server = TestServer::start(vec![json(200, "0123456789")]).await;
+        let http = client(&ClientSettings {
+            timeout: Duration::from_secs(5),
+            proxy: None,
+        })
+        .unwrap();
+        let get = || http.get(format!("{}/", server.url)).send();
+        assert_eq!(
+            read_body(get().await.unwrap(), 10).await.unwrap(),
+            b"0123456789"
+        );
+        assert!(matches!(
+            read_body(get().await.unwrap(), 9).await,
+            Err(BodyError::TooLarge)
+        ));
+    }
+}

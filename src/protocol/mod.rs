@@ -1,0 +1,11 @@
+//! The wire: one HTTP client, OpenID discovery, both grant dialects, client
+//! authentication, retry, and reading or verifying the user's JWT. Knows nothing of
+//! caching or of LibreChat.
+
+pub mod assertion;
+pub mod client_auth;
+pub mod discovery;
+pub mod grant;
+pub mod http;
+pub mod retry;
+pub mod verify;
