@@ -107,7 +107,12 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
     }
     const doctor = await promisify(execFile)(join(project, 'node_modules', '.bin', 'librechat-obo'), ['doctor', '--json'], {
       cwd: project,
-      env: { ...inherited, OPENID_ISSUER: idp.issuer, OPENID_CLIENT_ID: CLIENTS.post.clientId, OPENID_CLIENT_SECRET: CLIENTS.post.clientSecret },
+      env: {
+        ...inherited,
+        OPENID_ISSUER: idp.issuer,
+        OPENID_CLIENT_ID: CLIENTS.post.clientId,
+        OPENID_CLIENT_SECRET: CLIENTS.post.clientSecret,
+      },
       timeout: 30_000,
     })
     assert.equal(JSON.parse(doctor.stdout).ok, true, 'the installed doctor runs (npx librechat-obo doctor)')

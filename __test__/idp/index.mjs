@@ -84,30 +84,33 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     oboDelayMs: 0,
   }
 
-  const provider = await quietly(async () => new (await import('oidc-provider')).default(issuer, {
-    clients: [
-      ...Object.values(CLIENTS).map((c) => ({
-        client_id: c.clientId,
-        client_secret: c.clientSecret,
-        token_endpoint_auth_method: c.method,
-        grant_types: grantTypes,
-        response_types: [],
-        redirect_uris: [],
-      })),
-      ...Object.entries(KEY_CLIENTS).map(([name, c]) => ({
-        client_id: c.clientId,
-        token_endpoint_auth_method: 'private_key_jwt',
-        token_endpoint_auth_signing_alg: c.alg,
-        jwks: { keys: [clientKeys[name].publicJwk] },
-        grant_types: grantTypes,
-        response_types: [],
-        redirect_uris: [],
-      })),
-    ],
-    jwks: { keys: [privateJwk] },
-    features: { devInteractions: { enabled: false } },
-    findAccount: (ctx, sub) => (USERS[sub] ? { accountId: sub, claims: () => ({ sub }) } : undefined),
-  }))
+  const provider = await quietly(
+    async () =>
+      new (await import('oidc-provider')).default(issuer, {
+        clients: [
+          ...Object.values(CLIENTS).map((c) => ({
+            client_id: c.clientId,
+            client_secret: c.clientSecret,
+            token_endpoint_auth_method: c.method,
+            grant_types: grantTypes,
+            response_types: [],
+            redirect_uris: [],
+          })),
+          ...Object.entries(KEY_CLIENTS).map(([name, c]) => ({
+            client_id: c.clientId,
+            token_endpoint_auth_method: 'private_key_jwt',
+            token_endpoint_auth_signing_alg: c.alg,
+            jwks: { keys: [clientKeys[name].publicJwk] },
+            grant_types: grantTypes,
+            response_types: [],
+            redirect_uris: [],
+          })),
+        ],
+        jwks: { keys: [privateJwk] },
+        features: { devInteractions: { enabled: false } },
+        findAccount: (ctx, sub) => (USERS[sub] ? { accountId: sub, claims: () => ({ sub }) } : undefined),
+      }),
+  )
   provider.registerGrantType(JWT_BEARER, oboGrant(state, issuer, publicKey, privateKey), [
     'assertion',
     'scope',
@@ -246,7 +249,7 @@ function parseScopes(scope) {
     .filter(Boolean)
     .filter((s) => !['openid', 'profile', 'email', 'offline_access'].includes(s))
   if (requested.length === 0) {
-    return { error: entraError(400, 'invalid_scope', 70011, 'The provided value for the input parameter \'scope\' is not valid.') }
+    return { error: entraError(400, 'invalid_scope', 70011, "The provided value for the input parameter 'scope' is not valid.") }
   }
   const resources = new Set()
   const scopes = []
@@ -259,7 +262,12 @@ function parseScopes(scope) {
   }
   if (resources.size > 1) {
     return {
-      error: entraError(400, 'invalid_request', 700022, 'The provided value for the input parameter scope is not valid because it contains more than one resource.'),
+      error: entraError(
+        400,
+        'invalid_request',
+        700022,
+        'The provided value for the input parameter scope is not valid because it contains more than one resource.',
+      ),
     }
   }
   const [resource] = resources
@@ -273,7 +281,12 @@ function parseScopes(scope) {
   const unknown = granted.find((s) => !known.includes(s))
   if (unknown) {
     return {
-      error: entraError(400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid. The scope ${unknown} does not exist.`),
+      error: entraError(
+        400,
+        'invalid_scope',
+        70011,
+        `The provided value for the input parameter 'scope' is not valid. The scope ${unknown} does not exist.`,
+      ),
     }
   }
   return { resource, granted }
@@ -308,7 +321,8 @@ function tokenExchangeGrant(state, issuer, publicKey, privateKey) {
     state.lastExchange = { subject_token_type: type, audience, resource, scope, requested_token_type: requested }
     if (!subject) return reply(400, 'invalid_request', 'subject_token is required')
     if (type !== ACCESS_TOKEN_TYPE) return reply(400, 'invalid_request', `subject_token_type ${type} is not supported`)
-    if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE) return reply(400, 'invalid_request', `requested_token_type ${requested} is not supported`)
+    if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE)
+      return reply(400, 'invalid_request', `requested_token_type ${requested} is not supported`)
     let user
     try {
       ;({ payload: user } = await jose.jwtVerify(subject, publicKey, { issuer, algorithms: ['RS256'] }))
@@ -328,7 +342,9 @@ function tokenExchangeGrant(state, issuer, publicKey, privateKey) {
       }
       if (!RESOURCES[target]) return reply(400, 'invalid_target', `The target ${target} is not available to this client`)
       targetResource = target
-      granted = String(scope ?? '').split(' ').filter(Boolean)
+      granted = String(scope ?? '')
+        .split(' ')
+        .filter(Boolean)
       const unknown = granted.find((s) => !RESOURCES[target].includes(s))
       if (unknown) return reply(400, 'invalid_scope', `Scope ${unknown} is not offered by ${target}`)
     } else {
@@ -343,7 +359,13 @@ function tokenExchangeGrant(state, issuer, publicKey, privateKey) {
       3600,
     )
     ctx.status = 200
-    ctx.body = { access_token: accessToken, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: 3600, scope: granted.join(' ') }
+    ctx.body = {
+      access_token: accessToken,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: 'Bearer',
+      expires_in: 3600,
+      scope: granted.join(' '),
+    }
   }
 }
 
@@ -360,7 +382,9 @@ function oboGrant(state, issuer, publicKey, privateKey) {
     state.lastClaims = claims
     const client = ctx.oidc.client
     if (use !== 'on_behalf_of') {
-      return reply(entraError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'requested_token_use'."))
+      return reply(
+        entraError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'requested_token_use'."),
+      )
     }
     if (!assertion) {
       return reply(entraError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'assertion'."))
@@ -378,7 +402,14 @@ function oboGrant(state, issuer, publicKey, privateKey) {
       ;({ payload: user } = await jose.jwtVerify(assertion, publicKey, { issuer, algorithms: ['RS256'] }))
     } catch (err) {
       if (err.code === 'ERR_JWT_EXPIRED') {
-        return reply(entraError(400, 'invalid_grant', 500133, 'Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token.'))
+        return reply(
+          entraError(
+            400,
+            'invalid_grant',
+            500133,
+            'Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token.',
+          ),
+        )
       }
       return reply(entraError(400, 'invalid_grant', 50013, 'Assertion failed signature validation.'))
     }
@@ -393,13 +424,31 @@ function oboGrant(state, issuer, publicKey, privateKey) {
 
     const account = USERS[user.sub]
     if (!account?.consented.includes(resource)) {
-      return reply(entraError(400, 'invalid_grant', 65001, `The user or administrator has not consented to use the application with ID '${client.clientId}'. Send an interactive authorization request for this user and resource.`, { suberror: 'consent_required' }))
+      return reply(
+        entraError(
+          400,
+          'invalid_grant',
+          65001,
+          `The user or administrator has not consented to use the application with ID '${client.clientId}'. Send an interactive authorization request for this user and resource.`,
+          { suberror: 'consent_required' },
+        ),
+      )
     }
     if (account.mfa === 'required' && !(user.amr ?? []).includes('mfa')) {
-      return reply(entraError(400, 'interaction_required', 50076, "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '" + resource + "'.", {
-        suberror: 'basic_action',
-        claims: JSON.stringify({ access_token: { capolids: { essential: true, values: ['mfa-policy-1'] } } }),
-      }))
+      return reply(
+        entraError(
+          400,
+          'interaction_required',
+          50076,
+          "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '" +
+            resource +
+            "'.",
+          {
+            suberror: 'basic_action',
+            claims: JSON.stringify({ access_token: { capolids: { essential: true, values: ['mfa-policy-1'] } } }),
+          },
+        ),
+      )
     }
 
     const lifetime = Number(state.expiresIn ?? 3600)
@@ -458,7 +507,9 @@ function testMiddleware(state) {
       if (fault.status) {
         if (fault.retryAfter !== undefined) ctx.set('Retry-After', String(fault.retryAfter))
         ctx.status = fault.status
-        ctx.body = fault.body ?? entraError(fault.status, fault.error ?? 'temporarily_unavailable', 50196, 'The server is temporarily unavailable.').body
+        ctx.body =
+          fault.body ??
+          entraError(fault.status, fault.error ?? 'temporarily_unavailable', 50196, 'The server is temporarily unavailable.').body
         return
       }
     }
@@ -466,8 +517,18 @@ function testMiddleware(state) {
     state.lastClientAssertion = ctx.oidc?.params?.client_assertion
     if (ctx.status === 401 && ctx.body?.error === 'invalid_client') {
       const { body } = state.lastClientAssertion
-        ? entraError(401, 'invalid_client', 700027, `Client assertion failed validation: ${state.lastErrorDetail ?? ctx.body.error_description}.`)
-        : entraError(401, 'invalid_client', 7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.')
+        ? entraError(
+            401,
+            'invalid_client',
+            700027,
+            `Client assertion failed validation: ${state.lastErrorDetail ?? ctx.body.error_description}.`,
+          )
+        : entraError(
+            401,
+            'invalid_client',
+            7000215,
+            'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.',
+          )
       ctx.body = body
     }
   }
