@@ -125,4 +125,4 @@ if (msalFigures) console.log('\nMSAL Node: the local IdP over TLS (its hits use 
 console.log(
   `\nfan-out target: exactly 1 IdP request for 1,000 calls: canned ${native.fanOutCanned.idpRequests}, local IdP ${native.fanOutIdp.idpRequests}`,
 )
-writeFileSync(here('./results.json'), JSON.stringify(results, null, 2) + '\n')
+writeFileSync(here('./results.json'), `${JSON.stringify(results, null, 2)}\n`)

@@ -275,7 +275,10 @@ class OboTokenService {
       // later call finds the cached token or starts afresh, never a finished failure.
       const forget = () => this.#flights.delete(key)
       flight = this.#native.exchange(identity, accessToken, scopes, true, call).then(
-        (outcome) => (forget(), this.#settle(outcome)),
+        (outcome) => {
+          forget()
+          return this.#settle(outcome)
+        },
         (err) => {
           forget()
           throw err

@@ -108,7 +108,7 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
         ],
         jwks: { keys: [privateJwk] },
         features: { devInteractions: { enabled: false } },
-        findAccount: (ctx, sub) => (USERS[sub] ? { accountId: sub, claims: () => ({ sub }) } : undefined),
+        findAccount: (_ctx, sub) => (USERS[sub] ? { accountId: sub, claims: () => ({ sub }) } : undefined),
       }),
   )
   provider.registerGrantType(JWT_BEARER, oboGrant(state, issuer, publicKey, privateKey), [
@@ -128,13 +128,13 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     ])
   }
   // oidc-provider keeps the reason of a failure (a replayed jti, say) out of the response.
-  provider.on('grant.error', (ctx, err) => {
+  provider.on('grant.error', (_ctx, err) => {
     state.lastErrorDetail = err.error_detail
   })
   provider.use(testMiddleware(state))
   server.on('request', provider.callback())
   // Faults may destroy sockets mid-request; keep the server from logging them as crashes.
-  server.on('clientError', (err, socket) => socket.destroy())
+  server.on('clientError', (_err, socket) => socket.destroy())
 
   const mint = (claims, ttlSeconds) => signToken(privateKey, issuer, claims, ttlSeconds)
   return {
