@@ -103,6 +103,36 @@ describe('resolveOboToken', () => {
     assert.equal(ctx.idp.counters.obo, 1)
   })
 
+  it("reads federatedTokens only when it holds access_token, id_token or expires_at, as LibreChat's extractOpenIDTokenInfo", async () => {
+    const { service } = newService(ctx.idp)
+    const { tokens } = await aliceSession(ctx.idp)
+    const noSession = async () => null
+    const verified = async (tokenSet) => (await ctx.idp.verify(tokenSet.access_token, 'api://mcp-files')).sub
+    const empty = await resolveOboToken({ ...alice, federatedTokens: {}, openidTokens: tokens }, config, service, noSession)
+    assert.equal(await verified(empty), 'alice', 'federatedTokens: {} falls through to openidTokens')
+    for (const federatedTokens of [{ refresh_token: 'r' }, null, [], 'a string']) {
+      const other = await resolveOboToken({ ...alice, federatedTokens, openidTokens: tokens }, config, service, noSession)
+      assert.equal(other.access_token, empty.access_token, `federatedTokens: ${JSON.stringify(federatedTokens)} falls through`)
+    }
+    const missing = 'No valid OpenID access token is available for OBO exchange.'
+    for (const federatedTokens of [{ expires_at: inSeconds(600) }, { id_token: 'id' }, { access_token: undefined }, { access_token: '' }]) {
+      // A token set without an access token is chosen, and is not valid: LibreChat does not go on to openidTokens.
+      await failure(
+        resolveOboToken({ ...alice, federatedTokens, openidTokens: tokens }, config, service, noSession),
+        'missing_upstream_token',
+        false,
+        missing,
+      )
+    }
+    await failure(
+      resolveOboToken({ ...alice, federatedTokens: {}, openidTokens: {} }, config, service, noSession),
+      'missing_upstream_token',
+      false,
+      missing,
+    )
+    assert.equal(ctx.idp.counters.token, 1)
+  })
+
   describe('failure reasons', () => {
     const missing = 'No valid OpenID access token is available for OBO exchange.'
 
