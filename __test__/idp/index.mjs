@@ -10,7 +10,7 @@
 // client; issued tokens are RS256 JWTs for the downstream resource. Errors have Entra's
 // shape (error, error_description "AADSTSnnn: …", error_codes, trace_id, correlation_id,
 // suberror, claims). Fault injection and call counters make retry and single-flight
-// behaviour observable from tests.
+// behaviour observable from tests; the JWKS endpoint can be made to fail on demand too.
 
 import { createServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
@@ -23,6 +23,8 @@ export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 const GRAPH = 'https://graph.microsoft.com'
 const KEY_ID = 'k1'
+/** Sent by the IdP's own `verify`: its JWKS requests are neither counted nor faulted. */
+const OWN_VERIFIER = 'x-test-idp-verifier'
 
 /** Clients registered at the IdP: the middle tier (LibreChat) with each secret method. */
 export const CLIENTS = {
@@ -76,8 +78,10 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
   const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`
 
   const state = {
-    counters: { token: 0, obo: 0, exchange: 0, discovery: 0, faults: 0 },
+    counters: { token: 0, obo: 0, exchange: 0, discovery: 0, jwks: 0, faults: 0 },
     faults: [],
+    /** What every JWKS request meets until it is cleared (a fault, as for the token endpoint), or undefined. */
+    jwksFault: undefined,
     /** What the OBO grant answers as expires_in (a number, a numeric string, or undefined to omit). */
     expiresIn: 3600,
     /** Delay before answering each OBO request, to widen race windows in tests. */
@@ -143,6 +147,16 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     counters: state.counters,
     /** Queues faults for the next token requests, in order. */
     injectFaults: (...faults) => state.faults.push(...faults),
+    /**
+     * Makes every JWKS request (GET /jwks) meet `fault` until it is cleared with undefined:
+     * `{ status: 404 | 503 }` answers that status, `{ drop: true }` destroys the socket,
+     * `{ delayMs }` holds the answer that long first (a hang, for client timeouts), then
+     * answers normally or with `status`. `counters.jwks` counts JWKS requests, faulted or not.
+     * Cleared by `resetCounters`.
+     */
+    setJwksFault: (fault) => {
+      state.jwksFault = fault
+    },
     setExpiresIn: (value) => {
       state.expiresIn = value
     },
@@ -160,6 +174,7 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     resetCounters: () => {
       for (const name of Object.keys(state.counters)) state.counters[name] = 0
       state.faults.length = 0
+      state.jwksFault = undefined
     },
     /**
      * Test-only sign-in: the access token LibreChat would hold for `user` after login,
@@ -183,7 +198,7 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
       ),
     /** Verifies a token against the IdP's published JWKS, as a resource server would. */
     verify: async (token, audience) => {
-      const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/jwks`))
+      const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/jwks`), { headers: { [OWN_VERIFIER]: '1' } })
       const { payload } = await jose.jwtVerify(token, jwks, { issuer, audience, algorithms: ['RS256'] })
       return payload
     },
@@ -480,9 +495,32 @@ function oboGrant(state, issuer, publicKey, privateKey) {
 }
 
 /**
+ * Applies one fault (`delayMs`, then `drop` or `status`); true when it answered the request,
+ * false when the request goes on to the provider.
+ */
+async function applyFault(ctx, state, fault) {
+  state.counters.faults += 1
+  if (fault.delayMs) await sleep(fault.delayMs)
+  if (fault.drop) {
+    ctx.req.socket.destroy()
+    ctx.respond = false
+    return true
+  }
+  if (fault.status) {
+    if (fault.retryAfter !== undefined) ctx.set('Retry-After', String(fault.retryAfter))
+    ctx.status = fault.status
+    ctx.body =
+      fault.body ?? entraError(fault.status, fault.error ?? 'temporarily_unavailable', 50196, 'The server is temporarily unavailable.').body
+    return true
+  }
+  return false
+}
+
+/**
  * Counts requests (readable at GET /__test/counters, for a client in another process),
- * applies queued faults to the token endpoint, and reshapes the provider's own
- * token-endpoint errors (bad client credentials) the way Entra words them.
+ * applies queued faults to the token endpoint and the JWKS fault to the JWKS endpoint, and
+ * reshapes the provider's own token-endpoint errors (bad client credentials) the way Entra
+ * words them.
  */
 function testMiddleware(state) {
   return async function test(ctx, next) {
@@ -491,28 +529,17 @@ function testMiddleware(state) {
       ctx.body = state.counters
       return
     }
+    if (ctx.path === '/jwks' && !ctx.get(OWN_VERIFIER)) {
+      state.counters.jwks += 1
+      if (state.jwksFault && (await applyFault(ctx, state, state.jwksFault))) return
+      return next()
+    }
     if (ctx.path !== '/token' || ctx.method !== 'POST') return next()
     state.counters.token += 1
     state.lastClientAssertion = undefined
     state.lastErrorDetail = undefined
     const fault = state.faults.shift()
-    if (fault) {
-      state.counters.faults += 1
-      if (fault.delayMs) await sleep(fault.delayMs)
-      if (fault.drop) {
-        ctx.req.socket.destroy()
-        ctx.respond = false
-        return
-      }
-      if (fault.status) {
-        if (fault.retryAfter !== undefined) ctx.set('Retry-After', String(fault.retryAfter))
-        ctx.status = fault.status
-        ctx.body =
-          fault.body ??
-          entraError(fault.status, fault.error ?? 'temporarily_unavailable', 50196, 'The server is temporarily unavailable.').body
-        return
-      }
-    }
+    if (fault && (await applyFault(ctx, state, fault))) return
     await next()
     state.lastClientAssertion = ctx.oidc?.params?.client_assertion
     if (ctx.status === 401 && ctx.body?.error === 'invalid_client') {
