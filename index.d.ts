@@ -4,9 +4,7 @@
 export type OboLogLevel = 'debug' | 'info' | 'warn' | 'error'
 
 /** LibreChat's logger shape, or a plain function. A logger that throws is ignored. */
-export type OboLogger =
-  | ((level: OboLogLevel, message: string) => void)
-  | Partial<Record<OboLogLevel, (message: string) => void>>
+export type OboLogger = ((level: OboLogLevel, message: string) => void) | Partial<Record<OboLogLevel, (message: string) => void>>
 
 export interface OboServiceOptions {
   /** OpenID issuer; discovery reads `${issuer}/.well-known/openid-configuration` on first use. */

@@ -73,14 +73,21 @@ describe('doctor', () => {
   })
 
   it('names scope mistakes: several resources, no resource prefix, an unknown resource', async () => {
-    const path = config({ both: 'api://mcp-files/files.read api://mcp-mail/mail.read', bare: 'notes.read', unknown: 'api://mcp-tickets/tickets.read' })
+    const path = config({
+      both: 'api://mcp-files/files.read api://mcp-mail/mail.read',
+      bare: 'notes.read',
+      unknown: 'api://mcp-tickets/tickets.read',
+    })
     const result = await runDoctor({ env: env(), configPath: path, userToken: await idp.mintUserToken('alice') })
     assert.equal(result.ok, false)
     assert.equal(check(result, 'server both').status, 'fail')
     assert.match(check(result, 'server both').detail, /name 2 resources \(api:\/\/mcp-files, api:\/\/mcp-mail\)/)
     assert.equal(check(result, 'server bare').status, 'warn')
     assert.match(check(result, 'server bare').detail, /"notes\.read" has no resource prefix/)
-    assert.match(check(result, 'exchange unknown').detail, /^the resource \(API\) in the scopes does not exist in this tenant .*AADSTS500011/)
+    assert.match(
+      check(result, 'exchange unknown').detail,
+      /^the resource \(API\) in the scopes does not exist in this tenant .*AADSTS500011/,
+    )
     assert.match(check(result, 'exchange unknown').fix, /Application ID URI/)
     assert.match(check(result, 'exchange both').detail, /more than one resource/)
   })
@@ -119,7 +126,10 @@ describe('doctor', () => {
   })
 
   it('names a grant the IdP does not advertise, and a wrong issuer', async () => {
-    const grant = await runDoctor({ env: env({ OPENID_ISSUER: entraLike.issuer, LIBRECHAT_OBO_GRANT_TYPE: 'token_exchange' }), configPath: FILES_ONLY() })
+    const grant = await runDoctor({
+      env: env({ OPENID_ISSUER: entraLike.issuer, LIBRECHAT_OBO_GRANT_TYPE: 'token_exchange' }),
+      configPath: FILES_ONLY(),
+    })
     assert.equal(check(grant, 'grant').status, 'fail')
     assert.match(check(grant, 'grant').detail, /does not advertise urn:ietf:params:oauth:grant-type:token-exchange/)
     assert.match(check(grant, 'client credential').detail, /^the IdP does not offer the grant/)
@@ -127,7 +137,10 @@ describe('doctor', () => {
     assert.equal(check(wrong, 'discovery').status, 'fail')
     assert.match(check(wrong, 'discovery').fix, /OPENID_ISSUER/)
     const missing = await runDoctor({ env: { OPENID_CLIENT_ID: 'x' } })
-    assert.deepEqual(missing.checks.map((c) => [c.name, c.status]), [['configuration', 'fail']])
+    assert.deepEqual(
+      missing.checks.map((c) => [c.name, c.status]),
+      [['configuration', 'fail']],
+    )
     assert.match(missing.checks[0].detail, /OPENID_ISSUER is required/)
   })
 })
@@ -135,8 +148,11 @@ describe('doctor', () => {
 describe('librechat-obo doctor (command line)', () => {
   const run = (args, { env: childEnv = env(), input } = {}) =>
     new Promise((resolve) => {
-      const child = execFile(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH, ...childEnv }, timeout: 60_000 }, (err, stdout, stderr) =>
-        resolve({ status: err ? err.code : 0, stdout, stderr }),
+      const child = execFile(
+        process.execPath,
+        [cli, ...args],
+        { env: { PATH: process.env.PATH, ...childEnv }, timeout: 60_000 },
+        (err, stdout, stderr) => resolve({ status: err ? err.code : 0, stdout, stderr }),
       )
       child.stdin.end(input ?? '')
     })
@@ -155,9 +171,15 @@ describe('librechat-obo doctor (command line)', () => {
 
   it('reads the user token from standard input and variables from --env-file', async () => {
     const envFile = join(dir, '.env')
-    writeFileSync(envFile, `OPENID_ISSUER=${idp.issuer}\nOPENID_CLIENT_ID=${CLIENTS.post.clientId}\nOPENID_CLIENT_SECRET=${CLIENTS.post.clientSecret}\n`)
+    writeFileSync(
+      envFile,
+      `OPENID_ISSUER=${idp.issuer}\nOPENID_CLIENT_ID=${CLIENTS.post.clientId}\nOPENID_CLIENT_SECRET=${CLIENTS.post.clientSecret}\n`,
+    )
     const token = await idp.mintUserToken('alice')
-    const out = await run(['doctor', '--env-file', envFile, '--config', FILES_ONLY(), '--user-token', '-', '--json'], { env: {}, input: `${token}\n` })
+    const out = await run(['doctor', '--env-file', envFile, '--config', FILES_ONLY(), '--user-token', '-', '--json'], {
+      env: {},
+      input: `${token}\n`,
+    })
     assert.equal(out.status, 0, out.stdout + out.stderr)
     assert.equal(check(JSON.parse(out.stdout), 'exchange files').status, 'ok')
     assert.ok(!out.stdout.includes(token))

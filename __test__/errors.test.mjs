@@ -108,7 +108,10 @@ describe('IdP errors reach JavaScript', () => {
     assert.equal((await ctx.idp.verify(ok.access_token, 'https://graph.microsoft.com')).scp, 'User.Read Mail.Read')
 
     const err = await rejection(service.getGraphApiToken({ openidId: 'carol' }, await ctx.idp.mintUserToken('carol'), 'User.Read'))
-    assert.match(err.message, /^Graph token acquisition failed: The identity provider rejected the OBO exchange \(HTTP 400, invalid_grant\): AADSTS65001/)
+    assert.match(
+      err.message,
+      /^Graph token acquisition failed: The identity provider rejected the OBO exchange \(HTTP 400, invalid_grant\): AADSTS65001/,
+    )
     assert.ok(err instanceof OboExchangeError)
     assert.equal(err.retryable, false)
     assert.equal(err.oboFailureReason, 'exchange_failed')
@@ -182,13 +185,33 @@ describe('bad arguments get errors that name them', () => {
       [{ ...base, issuer: 42 }, /^options\.issuer must be a string, got number$/],
       [{ ...base, clientId: '' }, /^options\.clientId is required$/],
       [{ ...base, clientSecret: undefined }, /^options\.clientSecret is required for client_secret_post$/],
-      [{ ...base, clientAuthMethod: 'tls_client_auth' }, /^options\.clientAuthMethod must be 'client_secret_post', 'client_secret_basic' or 'private_key_jwt'/],
+      [
+        { ...base, clientAuthMethod: 'tls_client_auth' },
+        /^options\.clientAuthMethod must be 'client_secret_post', 'client_secret_basic' or 'private_key_jwt'/,
+      ],
       [{ ...base, clientAuthMethod: 'private_key_jwt' }, /^options\.clientAssertionKey is required for private_key_jwt$/],
-      [{ ...base, clientAuthMethod: 'private_key_jwt', clientAssertionKey: '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----', clientAssertionKeyId: 'k' }, /^options\.clientAssertionKey is not a PEM RSA or EC private key$/],
+      [
+        {
+          ...base,
+          clientAuthMethod: 'private_key_jwt',
+          clientAssertionKey: '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----',
+          clientAssertionKeyId: 'k',
+        },
+        /^options\.clientAssertionKey is not a PEM RSA or EC private key$/,
+      ],
       [{ ...base, grantType: 'password' }, /^options\.grantType must be 'jwt_bearer', 'token_exchange' or 'auto', got 'password'$/],
-      [{ ...base, grantType: 'auto', tokenEndpoint: `${ctx.idp.issuer}/token` }, /^options\.grantType 'auto' reads grant_types_supported from discovery/],
-      [{ ...base, subjectTokenType: 'urn:ietf:params:oauth:token-type:jwt' }, /^options\.subjectTokenType applies only to grantType 'token_exchange' or 'auto'$/],
-      [{ ...base, grantType: 'token_exchange', requestedTokenType: 'access token' }, /^options\.requestedTokenType must be a token type URI/],
+      [
+        { ...base, grantType: 'auto', tokenEndpoint: `${ctx.idp.issuer}/token` },
+        /^options\.grantType 'auto' reads grant_types_supported from discovery/,
+      ],
+      [
+        { ...base, subjectTokenType: 'urn:ietf:params:oauth:token-type:jwt' },
+        /^options\.subjectTokenType applies only to grantType 'token_exchange' or 'auto'$/,
+      ],
+      [
+        { ...base, grantType: 'token_exchange', requestedTokenType: 'access token' },
+        /^options\.requestedTokenType must be a token type URI/,
+      ],
       [{ ...base, maxRetries: -1 }, /^options\.maxRetries must be an integer from 0 to 10, got -1$/],
       [{ ...base, retryDelayMs: 1.5 }, /^options\.retryDelayMs must be an integer/],
       [{ ...base, expiryBufferSeconds: '30' }, /^options\.expiryBufferSeconds must be a number, got string$/],

@@ -2,6 +2,7 @@
 
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import * as jose from 'jose'
 import { CLIENTS, TENANT } from './idp/index.mjs'
 import { useIdp, newService, rejection, FILES, MAIL, OboExchangeError } from './helpers.mjs'
 
@@ -133,6 +134,48 @@ describe('exchangeOboToken against the local IdP', () => {
       assert.equal(outcome.reason.suberror, 'consent_required')
     }
     assert.equal(service.stats().entries, 0)
+  })
+
+  it('concurrent first calls for two scopes make two requests, and each gets the token for its own scope', async () => {
+    const { service } = newService(ctx.idp)
+    ctx.idp.setOboDelay(50)
+    const assertion = await ctx.idp.mintUserToken('alice')
+    // Same user, same assertion, both calls in flight at once: only the scopes tell them apart.
+    const calls = [FILES, MAIL, FILES, MAIL].map((scopes) => service.exchangeOboToken(alice, assertion, scopes))
+    const results = await Promise.all(calls)
+    assert.equal(ctx.idp.counters.obo, 2, 'one request per scope set')
+    const expected = [
+      ['api://mcp-files', 'files.read', FILES],
+      ['api://mcp-mail', 'mail.read', MAIL],
+    ]
+    for (const [i, result] of results.entries()) {
+      const [aud, scp, scope] = expected[i % 2]
+      const claims = jose.decodeJwt(result.access_token)
+      assert.deepEqual([claims.aud, claims.scp, result.scope], [aud, scp, scope], `call ${i} (${scope}) got the token of its own scope`)
+      assert.equal((await ctx.idp.verify(result.access_token, aud)).sub, 'alice')
+    }
+  })
+
+  it('after a shared failure, the next call with the same arguments asks the IdP again', async () => {
+    const { service } = newService(ctx.idp, { maxRetries: 0 })
+    ctx.idp.setOboDelay(50)
+    const assertion = await ctx.idp.mintUserToken('alice')
+    ctx.idp.injectFaults({ status: 503 })
+    const joined = Array.from({ length: 5 }, () => service.exchangeOboToken(alice, assertion, FILES))
+    // A caller that tries again as soon as it sees the failure must not be handed the finished failure.
+    const retriedAtOnce = joined[0].catch(() => service.exchangeOboToken(alice, assertion, FILES))
+    const outcomes = await Promise.allSettled(joined)
+    assert.equal(ctx.idp.counters.token, 1, 'the five callers shared one request')
+    for (const outcome of outcomes) {
+      assert.equal(outcome.status, 'rejected')
+      assert.deepEqual([outcome.reason.status, outcome.reason.retryable], [503, true])
+    }
+    const again = await retriedAtOnce
+    assert.equal(ctx.idp.counters.token, 2, 'the retry made a new request')
+    assert.equal((await ctx.idp.verify(again.access_token, 'api://mcp-files')).sub, 'alice')
+    const later = await service.exchangeOboToken(alice, assertion, FILES)
+    assert.equal(later.access_token, again.access_token, 'and its token is cached')
+    assert.equal(ctx.idp.counters.token, 2)
   })
 
   it('retries a 503 once and succeeds: two requests', async () => {

@@ -1,7 +1,8 @@
 // Installs the package as a user gets it: `npm pack` of the main package and of the
 // linux-x64-gnu platform package built in this run, installed from the tarballs into a fresh
 // project outside the repository, then `require`d and `import`ed there, with one real
-// exchange against the local IdP.
+// exchange against the local IdP. The tarballs come from this run; their dependencies (yaml)
+// come from the npm cache or the registry (--prefer-offline: a fresh machine's cache is empty).
 
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -64,12 +65,16 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
     assert.deepEqual([manifest.os, manifest.cpu, manifest.libc], [['linux'], ['x64'], ['glibc']])
   })
 
-  it('installs offline into a fresh project, exchanges a token from CommonJS and ESM, and runs the doctor', async (t) => {
+  it('installs from the tarballs into a fresh project, exchanges a token from CommonJS and ESM, and runs the doctor', async (t) => {
     const project = join(work, 'app')
     execFileSync('mkdir', ['-p', project])
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
     const tarballs = ['librechat-obo-0.1.0.tgz', `librechat-obo-${platform}-0.1.0.tgz`].map((t) => join(work, t))
-    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', ...tarballs], { cwd: project, timeout: 120_000 })
+    execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...tarballs], { cwd: project, timeout: 120_000 })
+    // Both packages are the tarballs packed above, never a registry copy of the same name.
+    const installed = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')).dependencies
+    assert.deepEqual(Object.keys(installed).sort(), ['librechat-obo', `librechat-obo-${platform}`])
+    for (const spec of Object.values(installed)) assert.match(spec, /^file:.*\.tgz$/)
 
     const { NAPI_RS_NATIVE_LIBRARY_PATH, ...inherited } = process.env
     void NAPI_RS_NATIVE_LIBRARY_PATH
@@ -107,7 +112,12 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
     }
     const doctor = await promisify(execFile)(join(project, 'node_modules', '.bin', 'librechat-obo'), ['doctor', '--json'], {
       cwd: project,
-      env: { ...inherited, OPENID_ISSUER: idp.issuer, OPENID_CLIENT_ID: CLIENTS.post.clientId, OPENID_CLIENT_SECRET: CLIENTS.post.clientSecret },
+      env: {
+        ...inherited,
+        OPENID_ISSUER: idp.issuer,
+        OPENID_CLIENT_ID: CLIENTS.post.clientId,
+        OPENID_CLIENT_SECRET: CLIENTS.post.clientSecret,
+      },
       timeout: 30_000,
     })
     assert.equal(JSON.parse(doctor.stdout).ok, true, 'the installed doctor runs (npx librechat-obo doctor)')

@@ -26,7 +26,12 @@ describe('MCP tool calls with OBO bearer tokens', () => {
   beforeEach(async () => {
     idp.resetCounters()
     mcp = await startMcpServer({ issuer: idp.issuer })
-    service = new OboTokenService({ issuer: idp.issuer, clientId: CLIENTS.post.clientId, clientSecret: CLIENTS.post.clientSecret, retryDelayMs: 10 })
+    service = new OboTokenService({
+      issuer: idp.issuer,
+      clientId: CLIENTS.post.clientId,
+      clientSecret: CLIENTS.post.clientSecret,
+      retryDelayMs: 10,
+    })
     upstream = await idp.mintUserToken('alice')
     clients = []
   })
@@ -36,7 +41,12 @@ describe('MCP tool calls with OBO bearer tokens', () => {
   })
 
   async function connect({ scopes = 'api://mcp-files/files.read' } = {}) {
-    const fetch = createOboFetch({ user: alice, oboConfig: { scopes }, resolver: service, upstreamTokenProvider: async () => ({ access_token: upstream }) })
+    const fetch = createOboFetch({
+      user: alice,
+      oboConfig: { scopes },
+      resolver: service,
+      upstreamTokenProvider: async () => ({ access_token: upstream }),
+    })
     const client = new Client({ name: 'librechat-test', version: '1.0.0' })
     clients.push(client)
     await client.connect(new StreamableHTTPClientTransport(mcp.url, { fetch }))
@@ -95,7 +105,10 @@ describe('MCP tool calls with OBO bearer tokens', () => {
     const client = await connect()
     const tokenRequests = idp.counters.token
     mcp.rejectNext(1)
-    idp.injectFaults({ status: 400, body: { error: 'invalid_grant', error_description: 'AADSTS50013: Assertion failed signature validation.', error_codes: [50013] } })
+    idp.injectFaults({
+      status: 400,
+      body: { error: 'invalid_grant', error_description: 'AADSTS50013: Assertion failed signature validation.', error_codes: [50013] },
+    })
     const err = await whoami(client).catch((e) => e)
     assert.ok(err instanceof OboTokenResolutionError, String(err))
     assert.equal(err.reason, 'exchange_failed')
@@ -135,19 +148,30 @@ describe('MCP tool calls with OBO bearer tokens', () => {
     assert.throws(() => createOboFetch({ user: alice, oboConfig: { scopes: 's' }, resolver: 'svc', upstreamTokenProvider: provider }), {
       message: 'resolver must be an OboTokenService or a function, got string',
     })
-    assert.throws(() => createOboFetch({ user: alice, oboConfig: { scopes: 's' }, resolver: service, upstreamTokenProvider: provider, fetch: 1 }), {
-      message: 'fetch must be a function, got number',
-    })
+    assert.throws(
+      () => createOboFetch({ user: alice, oboConfig: { scopes: 's' }, resolver: service, upstreamTokenProvider: provider, fetch: 1 }),
+      {
+        message: 'fetch must be a function, got number',
+      },
+    )
   })
 
   it("never accepts the user's own upstream token", async () => {
     const response = await fetch(mcp.url, {
       method: 'POST',
       headers: { authorization: `Bearer ${upstream}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+      }),
     })
     assert.equal(response.status, 401)
-    assert.match(response.headers.get('www-authenticate'), /error="invalid_token", resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource", scope="files\.read"/)
+    assert.match(
+      response.headers.get('www-authenticate'),
+      /error="invalid_token", resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource", scope="files\.read"/,
+    )
     const missing = await fetch(mcp.url, { method: 'POST', body: '{}' })
     assert.equal(missing.status, 401)
     await connect()

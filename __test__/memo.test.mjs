@@ -12,7 +12,10 @@ describe('Memo', () => {
   it('forgets the oldest entry beyond its limit, and everything on clear', () => {
     const memo = new Memo(2)
     for (const key of ['a', 'b', 'c']) memo.set(key, key.toUpperCase())
-    assert.deepEqual(['a', 'b', 'c'].map((k) => memo.get(k)), [undefined, 'B', 'C'])
+    assert.deepEqual(
+      ['a', 'b', 'c'].map((k) => memo.get(k)),
+      [undefined, 'B', 'C'],
+    )
     memo.set('b', 'B2')
     assert.equal(memo.get('c'), 'C', 'updating a key evicts nothing')
     memo.clear()

@@ -188,15 +188,17 @@ describe('private_key_jwt', () => {
     assert.throws(() => new OboTokenService({ ...base, clientAssertionKey: pem, clientAssertionKeyId: 'k', clientAssertionAlg: 'RS256' }), {
       message: /^options\.clientAssertionAlg RS256 does not fit the key in options\.clientAssertionKey$/,
     })
-    assert.throws(() => new OboTokenService({ ...base, clientAssertionKey: pem, clientAssertionKeyId: 'k', clientAssertionCertificate: 'nope' }), {
-      message: /^options\.clientAssertionCertificate is not a PEM certificate/,
-    })
+    assert.throws(
+      () => new OboTokenService({ ...base, clientAssertionKey: pem, clientAssertionKeyId: 'k', clientAssertionCertificate: 'nope' }),
+      {
+        message: /^options\.clientAssertionCertificate is not a PEM certificate/,
+      },
+    )
   })
 })
 
 describe('validateAssertion', () => {
-  const validating = (options = {}) =>
-    secretService(idp.issuer, { validateAssertion: { audiences: ['api://middle-tier'], ...options } })
+  const validating = (options = {}) => secretService(idp.issuer, { validateAssertion: { audiences: ['api://middle-tier'], ...options } })
 
   it('exchanges an assertion that verifies against the issuer JWKS', async () => {
     const token = await validating().exchangeOboToken(alice, await idp.mintUserToken('alice'), FILES)
@@ -206,9 +208,14 @@ describe('validateAssertion', () => {
 
   it('refuses, before any token request, a token for another API, a forged one and one from another issuer', async () => {
     const service = validating()
-    const graph = await rejection(service.exchangeOboToken(alice, await idp.mintUserToken('alice', { aud: '00000003-0000-0000-c000-000000000000' }), FILES))
+    const graph = await rejection(
+      service.exchangeOboToken(alice, await idp.mintUserToken('alice', { aud: '00000003-0000-0000-c000-000000000000' }), FILES),
+    )
     assert.equal(graph.code, 'ERR_ASSERTION_INVALID')
-    assert.match(graph.message, /failed validation: its aud "00000003-0000-0000-c000-000000000000" is not among the accepted audiences \[api:\/\/middle-tier\]/)
+    assert.match(
+      graph.message,
+      /failed validation: its aud "00000003-0000-0000-c000-000000000000" is not among the accepted audiences \[api:\/\/middle-tier\]/,
+    )
     const { privateKey } = await jose.generateKeyPair('RS256')
     const sign = (issuer, kid) =>
       new jose.SignJWT({ sub: 'alice', aud: 'api://middle-tier' })

@@ -16,7 +16,10 @@ const inSeconds = (s) => Math.floor(Date.now() / 1000) + s
 /** A live-session provider that resolves to alice's token set. */
 async function aliceSession(idp, ttl = 3600) {
   const access_token = await idp.mintUserToken('alice', { ttlSeconds: ttl })
-  return { tokens: { access_token, id_token: 'id', expires_at: inSeconds(ttl) }, provider: async () => ({ access_token, expires_at: inSeconds(ttl) }) }
+  return {
+    tokens: { access_token, id_token: 'id', expires_at: inSeconds(ttl) },
+    provider: async () => ({ access_token, expires_at: inSeconds(ttl) }),
+  }
 }
 
 async function failure(promise, reason, retryable, message) {
@@ -100,18 +103,63 @@ describe('resolveOboToken', () => {
     assert.equal(ctx.idp.counters.obo, 1)
   })
 
+  it("reads federatedTokens only when it holds access_token, id_token or expires_at, as LibreChat's extractOpenIDTokenInfo", async () => {
+    const { service } = newService(ctx.idp)
+    const { tokens } = await aliceSession(ctx.idp)
+    const noSession = async () => null
+    const verified = async (tokenSet) => (await ctx.idp.verify(tokenSet.access_token, 'api://mcp-files')).sub
+    const empty = await resolveOboToken({ ...alice, federatedTokens: {}, openidTokens: tokens }, config, service, noSession)
+    assert.equal(await verified(empty), 'alice', 'federatedTokens: {} falls through to openidTokens')
+    for (const federatedTokens of [{ refresh_token: 'r' }, null, [], 'a string']) {
+      const other = await resolveOboToken({ ...alice, federatedTokens, openidTokens: tokens }, config, service, noSession)
+      assert.equal(other.access_token, empty.access_token, `federatedTokens: ${JSON.stringify(federatedTokens)} falls through`)
+    }
+    const missing = 'No valid OpenID access token is available for OBO exchange.'
+    for (const federatedTokens of [{ expires_at: inSeconds(600) }, { id_token: 'id' }, { access_token: undefined }, { access_token: '' }]) {
+      // A token set without an access token is chosen, and is not valid: LibreChat does not go on to openidTokens.
+      await failure(
+        resolveOboToken({ ...alice, federatedTokens, openidTokens: tokens }, config, service, noSession),
+        'missing_upstream_token',
+        false,
+        missing,
+      )
+    }
+    await failure(
+      resolveOboToken({ ...alice, federatedTokens: {}, openidTokens: {} }, config, service, noSession),
+      'missing_upstream_token',
+      false,
+      missing,
+    )
+    assert.equal(ctx.idp.counters.token, 1)
+  })
+
   describe('failure reasons', () => {
     const missing = 'No valid OpenID access token is available for OBO exchange.'
 
     it('missing_upstream_token: no session and no snapshot, or a token within 30 s of expiry', async () => {
       const { service } = newService(ctx.idp)
-      await failure(resolveOboToken(alice, config, service, async () => null), 'missing_upstream_token', false, missing)
+      await failure(
+        resolveOboToken(alice, config, service, async () => null),
+        'missing_upstream_token',
+        false,
+        missing,
+      )
       const access_token = await ctx.idp.mintUserToken('alice')
       const nearlyExpired = async () => ({ access_token, expires_at: inSeconds(25) })
       await failure(resolveOboToken(alice, config, service, nearlyExpired), 'missing_upstream_token', false, missing)
       const expiredSnapshot = { ...alice, federatedTokens: { access_token, expires_at: inSeconds(-60) } }
-      await failure(resolveOboToken(expiredSnapshot, config, service, async () => null), 'missing_upstream_token', false, missing)
-      await failure(resolveOboToken(alice, config, service, async () => 'not a token set'), 'missing_upstream_token', false, missing)
+      await failure(
+        resolveOboToken(expiredSnapshot, config, service, async () => null),
+        'missing_upstream_token',
+        false,
+        missing,
+      )
+      await failure(
+        resolveOboToken(alice, config, service, async () => 'not a token set'),
+        'missing_upstream_token',
+        false,
+        missing,
+      )
       const stringExpiry = async () => ({ access_token, expires_at: String(inSeconds(-5)) })
       await failure(resolveOboToken(alice, config, service, stringExpiry), 'missing_upstream_token', false, missing)
       const valid = await resolveOboToken(alice, config, service, async () => ({ access_token, expires_at: inSeconds(31) }))
@@ -172,8 +220,18 @@ describe('resolveOboToken', () => {
     it('empty_exchange_response: from a resolver answer, a tagged error, or the IdP', async () => {
       const message = 'The identity provider returned no access token for the OBO exchange.'
       const { provider } = await aliceSession(ctx.idp)
-      await failure(resolveOboToken(alice, config, async () => ({ expires_in: 3600 }), provider), 'empty_exchange_response', false, message)
-      await failure(resolveOboToken(alice, config, async () => null, provider), 'empty_exchange_response', false, message)
+      await failure(
+        resolveOboToken(alice, config, async () => ({ expires_in: 3600 }), provider),
+        'empty_exchange_response',
+        false,
+        message,
+      )
+      await failure(
+        resolveOboToken(alice, config, async () => null, provider),
+        'empty_exchange_response',
+        false,
+        message,
+      )
       const tagged = Object.assign(new Error('no token'), { oboFailureReason: 'empty_exchange_response', retryable: false })
       const err = await failure(
         resolveOboToken(alice, config, async () => Promise.reject(tagged), provider),
@@ -206,7 +264,12 @@ describe('resolveOboToken', () => {
       const { service } = newService(ctx.idp)
       const { provider } = await aliceSession(ctx.idp)
       ctx.idp.injectFaults({ status: 503 }, { status: 503 })
-      const err = await failure(resolveOboToken(alice, config, service, provider), 'exchange_failed', true, 'Temporary OBO token exchange failure.')
+      const err = await failure(
+        resolveOboToken(alice, config, service, provider),
+        'exchange_failed',
+        true,
+        'Temporary OBO token exchange failure.',
+      )
       assert.equal(err.cause.status, 503)
       assert.equal(ctx.idp.counters.token, 2)
     })
@@ -224,9 +287,14 @@ describe('resolveOboToken', () => {
       const { provider } = await aliceSession(ctx.idp)
       const thrown = Object.assign(new Error('boom'), { code: 'ETIMEDOUT' })
       const err = await failure(
-        resolveOboToken(alice, config, () => {
-          throw thrown
-        }, provider),
+        resolveOboToken(
+          alice,
+          config,
+          () => {
+            throw thrown
+          },
+          provider,
+        ),
         'exchange_failed',
         true,
         'Temporary OBO token exchange failure.',
@@ -270,7 +338,10 @@ describe('resolveOboToken', () => {
   it('OboTokenResolutionError can be built by callers, as LibreChat does', () => {
     const err = new OboTokenResolutionError('session_refresh_failed', 'Retry later', true)
     assert.ok(err instanceof Error && err instanceof OboTokenResolutionError)
-    assert.deepEqual([err.reason, err.retryable, err.userMessage, err.message, err.cause], ['session_refresh_failed', true, 'Retry later', 'Retry later', undefined])
+    assert.deepEqual(
+      [err.reason, err.retryable, err.userMessage, err.message, err.cause],
+      ['session_refresh_failed', true, 'Retry later', 'Retry later', undefined],
+    )
   })
 })
 
@@ -304,7 +375,11 @@ describe('OboTokenService.fromEnv', () => {
     assert.throws(() => OboTokenService.fromEnv({ ...env(), LIBRECHAT_OBO_MAX_RETRIES: '99' }), {
       message: /^LIBRECHAT_OBO_MAX_RETRIES \(options\.maxRetries must be an integer from 0 to 10, got 99\)$/,
     })
-    assert.throws(() => OboTokenService.fromEnv({ ...env(), PROXY: 'ftp://proxy' }), { message: /^PROXY \(options\.proxy must be an http\(s\) URL/ })
-    assert.throws(() => OboTokenService.fromEnv({ ...env(), OPENID_CLIENT_SECRET: '' }), { message: /^OPENID_CLIENT_SECRET \(options\.clientSecret is required/ })
+    assert.throws(() => OboTokenService.fromEnv({ ...env(), PROXY: 'ftp://proxy' }), {
+      message: /^PROXY \(options\.proxy must be an http\(s\) URL/,
+    })
+    assert.throws(() => OboTokenService.fromEnv({ ...env(), OPENID_CLIENT_SECRET: '' }), {
+      message: /^OPENID_CLIENT_SECRET \(options\.clientSecret is required/,
+    })
   })
 })

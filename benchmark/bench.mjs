@@ -40,12 +40,17 @@ async function msal({ tlsIdp, control, caFile }) {
 }
 
 const servers = await startServers()
-const results = { machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, scale: SCALE, figures: {} }
+const results = {
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+  scale: SCALE,
+  figures: {},
+}
 try {
   const cannedCount = () => getJson(`${servers.canned}/__count`).then((c) => c.token)
   const idpCount = () => getJson(`${servers.idp}/__test/counters`).then((c) => c.obo)
   const mint = (n) => getJson(`${servers.control}/mint?n=${n}`)
-  const randomAssertions = (n, tag) => Array.from({ length: n }, (_, i) => fakeAssertion(`${tag}-${i}-${Math.random().toString(36).slice(2)}`))
+  const randomAssertions = (n, tag) =>
+    Array.from({ length: n }, (_, i) => fakeAssertion(`${tag}-${i}-${Math.random().toString(36).slice(2)}`))
 
   for (const kind of IMPLS) {
     const f = {}
@@ -105,13 +110,19 @@ results.table = rows.map(([name, pick, target, withMsal]) => {
   const msalValue = withMsal && msalFigures ? pick(msalFigures) : null
   return { figure: name, native: pick(native), reference: pick(reference), ratio, target: target ?? null, msal: msalValue }
 })
-console.log(`librechat-obo benchmark: ${results.machine.cpus} × ${results.machine.cpu}, ${results.machine.memGiB} GiB, node ${results.machine.node}, scale ${SCALE}\n`)
+console.log(
+  `librechat-obo benchmark: ${results.machine.cpus} × ${results.machine.cpu}, ${results.machine.memGiB} GiB, node ${results.machine.node}, scale ${SCALE}\n`,
+)
 console.log('| figure | librechat-obo | JS reference | ratio | target | MSAL Node |')
 console.log('|---|---:|---:|---:|---|---:|')
 for (const r of results.table) {
   const target = r.target == null ? '' : `≤ ${r.target}${r.ratio <= r.target ? ' ✓' : ' ✗'}`
-  console.log(`| ${r.figure} | ${fmt(r.native)} | ${fmt(r.reference)} | ${fmt(r.ratio)} | ${target} | ${r.msal == null ? '' : fmt(r.msal)} |`)
+  console.log(
+    `| ${r.figure} | ${fmt(r.native)} | ${fmt(r.reference)} | ${fmt(r.ratio)} | ${target} | ${r.msal == null ? '' : fmt(r.msal)} |`,
+  )
 }
 if (msalFigures) console.log('\nMSAL Node: the local IdP over TLS (its hits use a 0.9 KB IdP-minted token, not the 1.4 KB one).')
-console.log(`\nfan-out target: exactly 1 IdP request for 1,000 calls: canned ${native.fanOutCanned.idpRequests}, local IdP ${native.fanOutIdp.idpRequests}`)
-writeFileSync(here('./results.json'), JSON.stringify(results, null, 2) + '\n')
+console.log(
+  `\nfan-out target: exactly 1 IdP request for 1,000 calls: canned ${native.fanOutCanned.idpRequests}, local IdP ${native.fanOutIdp.idpRequests}`,
+)
+writeFileSync(here('./results.json'), `${JSON.stringify(results, null, 2)}\n`)

@@ -20,7 +20,15 @@ function isRetryable(error) {
   const code = typeof error?.code === 'string' ? error.code.toUpperCase() : undefined
   if (code != null && RETRYABLE_ERROR_CODES.has(code)) return true
   const message = String(error?.message ?? '').toLowerCase()
-  return ['timed out', 'timeout', 'econnreset', 'socket hang up', 'temporarily unavailable', 'too many requests', 'service unavailable'].some((w) => message.includes(w))
+  return [
+    'timed out',
+    'timeout',
+    'econnreset',
+    'socket hang up',
+    'temporarily unavailable',
+    'too many requests',
+    'service unavailable',
+  ].some((w) => message.includes(w))
 }
 
 const normalize = (v) => {
@@ -75,7 +83,11 @@ export async function createReferenceService({ issuer, clientId, clientSecret })
         throw Object.assign(retryError, { retryable: isRetryable(retryError), oboFailureReason: 'exchange_failed' })
       }
     }
-    if (!response?.access_token) throw Object.assign(new Error('The identity provider returned no access token for the OBO exchange'), { retryable: false, oboFailureReason: 'empty_exchange_response' })
+    if (!response?.access_token)
+      throw Object.assign(new Error('The identity provider returned no access token for the OBO exchange'), {
+        retryable: false,
+        oboFailureReason: 'empty_exchange_response',
+      })
     const expiresIn = normalizeExpiresIn(response.expires_in)
     const now = Date.now()
     const expiresAt = now + expiresIn * 1000

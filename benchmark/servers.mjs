@@ -50,7 +50,13 @@ function startCanned() {
         state.token += 1
         const n = state.token
         if (state.delayMs) await sleep(state.delayMs)
-        json(200, { token_type: 'Bearer', expires_in: 3600, ext_expires_in: 3600, scope: 'api://mcp-files/files.read', access_token: `eyJ0eXAiOiJKV1QifQ.${TOKEN_BODY}.${n}` })
+        json(200, {
+          token_type: 'Bearer',
+          expires_in: 3600,
+          ext_expires_in: 3600,
+          scope: 'api://mcp-files/files.read',
+          access_token: `eyJ0eXAiOiJKV1QifQ.${TOKEN_BODY}.${n}`,
+        })
       })
       return
     }
@@ -68,8 +74,27 @@ function loopbackCertificate() {
   const dir = mkdtempSync(join(tmpdir(), 'librechat-obo-bench-tls-'))
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
   const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')]
-  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore', timeout: 30_000 })
+  const made = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore', timeout: 30_000 },
+  )
   if (made.status !== 0) return null
   return { key: readFileSync(key), cert: readFileSync(cert), caFile: cert }
 }

@@ -49,7 +49,9 @@ try {
     samples.push((performance.now() - started) * 1000)
   }
   const median = samples.sort((a, b) => a - b)[500].toFixed(1)
-  console.log(`3. The next 1,000 tool calls on files-mcp: served from the cache, median ${median} µs each, IdP token requests still ${idp.counters.obo}`)
+  console.log(
+    `3. The next 1,000 tool calls on files-mcp: served from the cache, median ${median} µs each, IdP token requests still ${idp.counters.obo}`,
+  )
 
   service.invalidate(user)
   const before = idp.counters.obo

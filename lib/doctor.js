@@ -61,7 +61,12 @@ async function runDoctor({ env = process.env, configPath, userToken } = {}) {
   await clientCredential(probe, servers[0], report)
   for (const server of servers) scopeShape(server, options, report)
   if (userToken !== undefined) await liveExchanges(options, service, userToken, servers, report)
-  else if (servers.length > 0) report.add('live exchange', 'skip', 'not run: give --user-token to exchange a real user token for each server (this also finds unknown resources and missing consent)')
+  else if (servers.length > 0)
+    report.add(
+      'live exchange',
+      'skip',
+      'not run: give --user-token to exchange a real user token for each server (this also finds unknown resources and missing consent)',
+    )
   return finish(report, options)
 }
 
@@ -80,11 +85,16 @@ function configuration(env, report) {
     options = optionsFromEnv(env)
     service = new OboTokenService(options)
   } catch (err) {
-    report.add('configuration', 'fail', err.message, 'Set the variable it names (LibreChat reads the same ones), then run the doctor again.')
+    report.add(
+      'configuration',
+      'fail',
+      err.message,
+      'Set the variable it names (LibreChat reads the same ones), then run the doctor again.',
+    )
     return {}
   }
   const method = options.clientAuthMethod ?? 'client_secret_post'
-  const grant = options.grantType ?? 'jwt_bearer (LibreChat\'s On-Behalf-Of)'
+  const grant = options.grantType ?? "jwt_bearer (LibreChat's On-Behalf-Of)"
   const validation = options.validateAssertion ? `, user tokens verified for ${options.validateAssertion.audiences.join(', ')}` : ''
   report.add('configuration', 'ok', `issuer ${options.issuer}, client ${options.clientId}, ${method}, grant ${grant}${validation}`)
   return { options, service }
@@ -96,14 +106,24 @@ function mcpServers(configPath, report) {
   try {
     document = YAML.parse(readFileSync(configPath, 'utf8'))
   } catch (err) {
-    report.add('librechat.yaml', 'fail', `cannot read ${configPath}: ${err.code ?? err.message}`, 'Give the path of the librechat.yaml LibreChat uses (--config).')
+    report.add(
+      'librechat.yaml',
+      'fail',
+      `cannot read ${configPath}: ${err.code ?? err.message}`,
+      'Give the path of the librechat.yaml LibreChat uses (--config).',
+    )
     return []
   }
   const servers = Object.entries(document?.mcpServers ?? {})
     .filter(([, server]) => server && typeof server === 'object' && server.obo)
     .map(([name, server]) => ({ name, scopes: server.obo.scopes, audience: server.obo.audience, resource: server.obo.resource }))
   if (servers.length === 0) {
-    report.add('librechat.yaml', 'warn', `no server under mcpServers in ${configPath} has an obo block`, 'Add obo: { scopes: "api://<mcp-app-id>/<scope>" } to the MCP servers that need the user\'s identity.')
+    report.add(
+      'librechat.yaml',
+      'warn',
+      `no server under mcpServers in ${configPath} has an obo block`,
+      'Add obo: { scopes: "api://<mcp-app-id>/<scope>" } to the MCP servers that need the user\'s identity.',
+    )
   } else {
     report.add('librechat.yaml', 'ok', `${servers.length} MCP server(s) with obo: ${servers.map((s) => s.name).join(', ')}`)
   }
@@ -119,11 +139,21 @@ async function discovery(options, report) {
     if (!response.ok) throw new Error(`HTTP ${response.status}`)
     metadata = await response.json()
   } catch (err) {
-    report.add('discovery', 'fail', `cannot read ${url}: ${err.cause?.code ?? err.message}`, 'Check OPENID_ISSUER: it must be the issuer URL whose /.well-known/openid-configuration the IdP serves (Entra: https://login.microsoftonline.com/<tenant-id>/v2.0).')
+    report.add(
+      'discovery',
+      'fail',
+      `cannot read ${url}: ${err.cause?.code ?? err.message}`,
+      'Check OPENID_ISSUER: it must be the issuer URL whose /.well-known/openid-configuration the IdP serves (Entra: https://login.microsoftonline.com/<tenant-id>/v2.0).',
+    )
     return undefined
   }
   if (metadata.issuer !== options.issuer) {
-    report.add('discovery', 'fail', `the document's issuer ${metadata.issuer} is not OPENID_ISSUER (${options.issuer})`, 'Set OPENID_ISSUER exactly to the issuer the document names.')
+    report.add(
+      'discovery',
+      'fail',
+      `the document's issuer ${metadata.issuer} is not OPENID_ISSUER (${options.issuer})`,
+      'Set OPENID_ISSUER exactly to the issuer the document names.',
+    )
     return undefined
   }
   const endpoint = options.tokenEndpoint ? `${options.tokenEndpoint} (configured)` : metadata.token_endpoint
@@ -142,11 +172,29 @@ function grantTypes(options, metadata, report) {
   if (mode === 'auto') {
     const picked = has(TOKEN_EXCHANGE) ? 'token_exchange' : has(JWT_BEARER) ? 'jwt_bearer' : undefined
     if (picked) report.add('grant', 'ok', `auto picks ${picked} (${listed})`)
-    else report.add('grant', 'fail', `auto finds neither token exchange nor jwt-bearer (${listed})`, 'Enable one of them for the client at the IdP, or set LIBRECHAT_OBO_GRANT_TYPE.')
+    else
+      report.add(
+        'grant',
+        'fail',
+        `auto finds neither token exchange nor jwt-bearer (${listed})`,
+        'Enable one of them for the client at the IdP, or set LIBRECHAT_OBO_GRANT_TYPE.',
+      )
   } else if (wanted && lists && !has(wanted)) {
-    report.add('grant', 'fail', `the IdP does not advertise ${wanted} (${listed})`, 'Enable the grant at the IdP, or set LIBRECHAT_OBO_GRANT_TYPE to one it advertises.')
+    report.add(
+      'grant',
+      'fail',
+      `the IdP does not advertise ${wanted} (${listed})`,
+      'Enable the grant at the IdP, or set LIBRECHAT_OBO_GRANT_TYPE to one it advertises.',
+    )
   } else if (!wanted && lists && !has(JWT_BEARER)) {
-    report.add('grant', 'warn', `On-Behalf-Of is sent, but the IdP does not advertise jwt-bearer (${listed})`, has(TOKEN_EXCHANGE) ? 'This IdP speaks RFC 8693: set LIBRECHAT_OBO_GRANT_TYPE=token_exchange (or auto).' : 'Check that the IdP supports On-Behalf-Of.')
+    report.add(
+      'grant',
+      'warn',
+      `On-Behalf-Of is sent, but the IdP does not advertise jwt-bearer (${listed})`,
+      has(TOKEN_EXCHANGE)
+        ? 'This IdP speaks RFC 8693: set LIBRECHAT_OBO_GRANT_TYPE=token_exchange (or auto).'
+        : 'Check that the IdP supports On-Behalf-Of.',
+    )
   } else {
     report.add('grant', 'ok', `${mode ?? 'jwt_bearer'} (${listed})`)
   }
@@ -158,11 +206,20 @@ async function clientCredential(probe, server, report) {
   const target = server && (server.audience || server.resource) ? { audience: server.audience, resource: server.resource } : undefined
   try {
     await probe.exchangeOboToken({ openidId: 'librechat-obo-doctor' }, PLACEHOLDER_TOKEN, scopes, false, undefined, target)
-    report.add('client credential', 'fail', 'the IdP issued a token for a placeholder user token with a wrong signature', 'The token endpoint does not verify user assertions: do not use it for OBO.')
+    report.add(
+      'client credential',
+      'fail',
+      'the IdP issued a token for a placeholder user token with a wrong signature',
+      'The token endpoint does not verify user assertions: do not use it for OBO.',
+    )
   } catch (err) {
     const rejectedClient = err.status === 401 || err.error === 'invalid_client' || err.error === 'unauthorized_client'
     if (err.status && err.status < 500 && !rejectedClient) {
-      report.add('client credential', 'ok', `accepted (the IdP refused only the doctor's placeholder user token: ${err.error ?? `HTTP ${err.status}`})`)
+      report.add(
+        'client credential',
+        'ok',
+        `accepted (the IdP refused only the doctor's placeholder user token: ${err.error ?? `HTTP ${err.status}`})`,
+      )
     } else {
       report.failure('client credential', err)
     }
@@ -173,25 +230,50 @@ async function clientCredential(probe, server, report) {
 function scopeShape(server, options, report) {
   const name = `server ${server.name}`
   if (typeof server.scopes !== 'string' || server.scopes.trim() === '') {
-    report.add(name, 'fail', 'obo.scopes is missing or empty', 'Set obo.scopes to the scopes the MCP server\'s API expects, e.g. "api://<mcp-app-id>/<scope>".')
+    report.add(
+      name,
+      'fail',
+      'obo.scopes is missing or empty',
+      'Set obo.scopes to the scopes the MCP server\'s API expects, e.g. "api://<mcp-app-id>/<scope>".',
+    )
     return
   }
   const items = server.scopes.split(/\s+/).filter(Boolean)
   const oidc = items.filter((item) => OIDC_SCOPES.includes(item))
   const api = items.filter((item) => !OIDC_SCOPES.includes(item))
   if (options.grantType === 'token_exchange') {
-    report.add(name, 'ok', `scopes "${server.scopes}"${server.audience ? `, audience ${server.audience}` : ''}${server.resource ? `, resource ${server.resource}` : ''}`)
+    report.add(
+      name,
+      'ok',
+      `scopes "${server.scopes}"${server.audience ? `, audience ${server.audience}` : ''}${server.resource ? `, resource ${server.resource}` : ''}`,
+    )
     return
   }
-  const resourceOf = (item) => (item.includes('://') && item.lastIndexOf('/') > item.indexOf('://') + 2 ? item.slice(0, item.lastIndexOf('/')) : undefined)
+  const resourceOf = (item) =>
+    item.includes('://') && item.lastIndexOf('/') > item.indexOf('://') + 2 ? item.slice(0, item.lastIndexOf('/')) : undefined
   const resources = [...new Set(api.map((item) => resourceOf(item) ?? 'Microsoft Graph'))]
   const bare = api.filter((item) => !resourceOf(item))
   if (resources.length > 1) {
-    report.add(name, 'fail', `obo.scopes "${server.scopes}" name ${resources.length} resources (${resources.join(', ')}); Entra issues a token for one resource per request (AADSTS700022)`, 'Keep the scopes of one API in obo.scopes; give each API its own MCP server.')
+    report.add(
+      name,
+      'fail',
+      `obo.scopes "${server.scopes}" name ${resources.length} resources (${resources.join(', ')}); Entra issues a token for one resource per request (AADSTS700022)`,
+      'Keep the scopes of one API in obo.scopes; give each API its own MCP server.',
+    )
   } else if (bare.length > 0) {
-    report.add(name, 'warn', `${bare.map((b) => `"${b}"`).join(', ')} ha${bare.length > 1 ? 've' : 's'} no resource prefix: Entra reads ${bare.length > 1 ? 'them' : 'it'} as Microsoft Graph scopes`, 'Write api://<mcp-app-id>/<scope> unless the MCP server really calls Graph.')
+    report.add(
+      name,
+      'warn',
+      `${bare.map((b) => `"${b}"`).join(', ')} ha${bare.length > 1 ? 've' : 's'} no resource prefix: Entra reads ${bare.length > 1 ? 'them' : 'it'} as Microsoft Graph scopes`,
+      'Write api://<mcp-app-id>/<scope> unless the MCP server really calls Graph.',
+    )
   } else if (oidc.length > 0) {
-    report.add(name, 'warn', `obo.scopes include ${oidc.join(', ')}, which are sign-in scopes, not API scopes`, 'Leave only the API\'s scopes in obo.scopes.')
+    report.add(
+      name,
+      'warn',
+      `obo.scopes include ${oidc.join(', ')}, which are sign-in scopes, not API scopes`,
+      "Leave only the API's scopes in obo.scopes.",
+    )
   } else {
     report.add(name, 'ok', `scopes "${server.scopes}" name one resource (${resources[0]})`)
   }
@@ -205,7 +287,11 @@ async function liveExchanges(options, service, userToken, servers, report) {
     return
   }
   const claims = unverifiedClaims(userToken)
-  report.add('user token', 'ok', `a JWT for ${[claims.aud].flat().join(', ')}, subject ${claims.sub ?? 'unknown'}, expires in ${Math.round(claims.exp - Date.now() / 1000)} s`)
+  report.add(
+    'user token',
+    'ok',
+    `a JWT for ${[claims.aud].flat().join(', ')}, subject ${claims.sub ?? 'unknown'}, expires in ${Math.round(claims.exp - Date.now() / 1000)} s`,
+  )
   const user = { openidId: String(claims.sub ?? 'librechat-obo-doctor') }
   for (const server of servers.filter((s) => typeof s.scopes === 'string' && s.scopes.trim())) {
     const name = `exchange ${server.name}`
@@ -213,7 +299,9 @@ async function liveExchanges(options, service, userToken, servers, report) {
       const target = server.audience || server.resource ? { audience: server.audience, resource: server.resource } : undefined
       const token = await service.exchangeOboToken(user, userToken, server.scopes, false, undefined, target)
       const issued = unverifiedClaims(token.access_token)
-      const facts = issued ? `aud ${[issued.aud].flat().join(', ')}, scopes ${issued.scp ?? issued.scope ?? 'none listed'}` : 'an opaque token'
+      const facts = issued
+        ? `aud ${[issued.aud].flat().join(', ')}, scopes ${issued.scp ?? issued.scope ?? 'none listed'}`
+        : 'an opaque token'
       report.add(name, 'ok', `token issued (${facts}, expires in ${token.expires_in} s)`)
     } catch (err) {
       report.failure(name, err)
@@ -232,7 +320,12 @@ function formatReport(result) {
   }
   const count = (status) => result.checks.filter((c) => c.status === status).length
   const [failures, warnings] = [count('fail'), count('warn')]
-  lines.push('', failures === 0 ? `No problems found${warnings ? ` (${warnings} warning${warnings > 1 ? 's' : ''})` : ''}.` : `${failures} problem${failures > 1 ? 's' : ''} found${warnings ? `, ${warnings} warning${warnings > 1 ? 's' : ''}` : ''}.`)
+  lines.push(
+    '',
+    failures === 0
+      ? `No problems found${warnings ? ` (${warnings} warning${warnings > 1 ? 's' : ''})` : ''}.`
+      : `${failures} problem${failures > 1 ? 's' : ''} found${warnings ? `, ${warnings} warning${warnings > 1 ? 's' : ''}` : ''}.`,
+  )
   return lines.join('\n')
 }
 

@@ -40,7 +40,10 @@ const BY_AADSTS = {
     what: 'the client secret is wrong',
     fix: "Set OPENID_CLIENT_SECRET to the secret's Value (Certificates & secrets), not its Secret ID.",
   },
-  7000222: { what: 'the client secret has expired', fix: 'Create a new client secret for the app registration and update OPENID_CLIENT_SECRET.' },
+  7000222: {
+    what: 'the client secret has expired',
+    fix: 'Create a new client secret for the app registration and update OPENID_CLIENT_SECRET.',
+  },
   700016: {
     what: 'the app is not known in this tenant',
     fix: 'Check OPENID_CLIENT_ID, and that OPENID_ISSUER names the tenant where the app is registered.',
@@ -55,9 +58,12 @@ const BY_AADSTS = {
   },
   50076: {
     what: 'Conditional Access requires multi-factor authentication for this API',
-    fix: 'The user must sign in again with MFA; an MCP-facing server can relay the error\'s wwwAuthenticate value to the client.',
+    fix: "The user must sign in again with MFA; an MCP-facing server can relay the error's wwwAuthenticate value to the client.",
   },
-  50079: { what: 'the user must register for multi-factor authentication', fix: 'The user must complete MFA registration and sign in again.' },
+  50079: {
+    what: 'the user must register for multi-factor authentication',
+    fix: 'The user must complete MFA registration and sign in again.',
+  },
   500011: {
     what: 'the resource (API) in the scopes does not exist in this tenant',
     fix: "Check the Application ID URI of the MCP server's app registration (Expose an API) and write the scopes as <Application ID URI>/<scope>.",
@@ -133,8 +139,12 @@ function explainError(err) {
 /** `validateAssertion` refusals: the aud case is the OPENID_SCOPE mistake. */
 function explainInvalidAssertion(detail) {
   if (/its aud /.test(detail)) return { what: 'the user token is issued for another API', fix: BY_AADSTS[50013].fix }
-  if (/its iss /.test(detail)) return { what: 'the user token comes from another issuer', fix: 'Check OPENID_ISSUER, or list the issuer in validateAssertion.issuers.' }
-  return { what: 'the user token did not verify', fix: 'Use an access token from this IdP\'s OpenID login.' }
+  if (/its iss /.test(detail))
+    return {
+      what: 'the user token comes from another issuer',
+      fix: 'Check OPENID_ISSUER, or list the issuer in validateAssertion.issuers.',
+    }
+  return { what: 'the user token did not verify', fix: "Use an access token from this IdP's OpenID login." }
 }
 
 /** The payload of a JWS, unverified (for diagnosis only), or undefined. */
@@ -158,7 +168,9 @@ function explainUserToken(token, clientId, nowSeconds = Date.now() / 1000) {
   if (!claims) return BY_CODE.ERR_ASSERTION_NOT_JWS
   const audiences = [claims.aud].flat().filter((a) => typeof a === 'string')
   const forApp = audiences.some((a) => a === clientId || a === `api://${clientId}`)
-  const looksLikeIdToken = claims.nonce !== undefined || (audiences.includes(clientId) && claims.scp === undefined && claims.roles === undefined && claims.at_hash !== undefined)
+  const looksLikeIdToken =
+    claims.nonce !== undefined ||
+    (audiences.includes(clientId) && claims.scp === undefined && claims.roles === undefined && claims.at_hash !== undefined)
   if (looksLikeIdToken) {
     return {
       what: 'this is an id_token (it carries nonce/at_hash and no scopes), not an access token',
@@ -168,7 +180,7 @@ function explainUserToken(token, clientId, nowSeconds = Date.now() / 1000) {
   if (typeof claims.exp === 'number' && claims.exp <= nowSeconds) return BY_CODE.ERR_ASSERTION_EXPIRED
   if (audiences.some((a) => GRAPH_AUDIENCES.includes(a))) {
     return {
-      what: 'the user token is issued for Microsoft Graph, not for this app: OPENID_SCOPE is missing the app\'s own API scope',
+      what: "the user token is issued for Microsoft Graph, not for this app: OPENID_SCOPE is missing the app's own API scope",
       fix: BY_AADSTS[50013].fix,
     }
   }

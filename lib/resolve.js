@@ -57,11 +57,23 @@ function tokenFields(tokenSet, { numericStrings = false } = {}) {
 
 const upstreamTokens = (tokenSet) => tokenFields(tokenSet, { numericStrings: true })
 
-/** LibreChat's `extractOpenIDTokenInfo` source: the user's federated snapshot, else `openidTokens`. */
+/** LibreChat's `isFederatedTokens`: an object that has `access_token`, `id_token` or `expires_at` (`in`, so a getter counts). */
+function isTokenSet(value) {
+  return Boolean(value) && typeof value === 'object' && ('access_token' in value || 'id_token' in value || 'expires_at' in value)
+}
+
+/**
+ * LibreChat's `extractOpenIDTokenInfo` source: the user's `federatedTokens` when it is a token
+ * set, else `openidTokens` when that is one, else nothing (so `federatedTokens: {}` does not hide
+ * a valid `openidTokens`). A snapshot without an access token is null: LibreChat's
+ * `isOpenIDTokenValid` fails it, and `resolveOboToken` answers `missing_upstream_token`.
+ */
 function snapshotTokens(user) {
   try {
     if (!user || (user.provider !== 'openid' && !user.openidId)) return null
-    return upstreamTokens(user.federatedTokens ?? user.openidTokens)
+    const source = isTokenSet(user.federatedTokens) ? user.federatedTokens : isTokenSet(user.openidTokens) ? user.openidTokens : null
+    const tokens = upstreamTokens(source)
+    return tokens?.access_token ? tokens : null
   } catch {
     return null
   }

@@ -187,6 +187,20 @@ function copyResponse(response) {
   return { ...response }
 }
 
+/**
+ * An error the native side threw (an argument it refused), remade in this module's realm
+ * with the same name, message and code: under jest the addon's errors belong to the main
+ * realm, where the caller's `instanceof Error` does not hold. The original is `cause`.
+ */
+function ownRealmError(err) {
+  if (err instanceof Error || err === null || typeof err !== 'object' || Object.prototype.toString.call(err) !== '[object Error]') {
+    return err
+  }
+  const mine = err.name === 'TypeError' ? new TypeError(err.message, { cause: err }) : new Error(err.message, { cause: err })
+  if (err.code !== undefined) mine.code = err.code
+  return mine
+}
+
 /** A cache hit's numbers and the token's strings, as LibreChat's response object. */
 function hitResponse([, expires_in, expires_at], strings, scope) {
   const response = { access_token: strings.access_token, token_type: 'Bearer', expires_in, expires_at, scope }
@@ -253,10 +267,29 @@ class OboTokenService {
         if (hit !== undefined) return Promise.resolve(hit)
         return this.#joinOrStart(identity, digest, accessToken, scopes, call)
       }
-      return this.#native.exchange(identity, accessToken, scopes, useCache, call).then((outcome) => this.#settle(outcome))
+      return this.#settled(this.#native.exchange(identity, accessToken, scopes, useCache, call))
     } catch (err) {
-      return Promise.reject(err)
+      return Promise.reject(ownRealmError(err))
     }
+  }
+
+  /**
+   * The outcome of a native exchange as a promise of this module's realm. The native
+   * promise belongs to the realm the addon was loaded in: under jest (each test file in a
+   * `vm` context, the `.node` file loaded by the main realm's `require`), it and every
+   * `.then` chained on it are main-realm promises, whose rejections the test's realm never
+   * sees. An `async` function's promise is this realm's, and its `await` handles the
+   * native promise (which never rejects: failures arrive as `{ error }`). `forget` runs
+   * as the exchange settles, before any caller sees the outcome.
+   */
+  async #settled(native, forget) {
+    let outcome
+    try {
+      outcome = await native
+    } finally {
+      forget?.()
+    }
+    return this.#settle(outcome)
   }
 
   /**
@@ -272,15 +305,10 @@ class OboTokenService {
       this.#joined += 1
     } else {
       // The slot is freed as the exchange settles, before anyone sees the outcome, so a
-      // later call finds the cached token or starts afresh, never a finished failure.
-      const forget = () => this.#flights.delete(key)
-      flight = this.#native.exchange(identity, accessToken, scopes, true, call).then(
-        (outcome) => (forget(), this.#settle(outcome)),
-        (err) => {
-          forget()
-          throw err
-        },
-      )
+      // later call finds the cached token or starts afresh, never a finished failure. The
+      // native call runs (and may throw) before the flight is stored; `forget` runs after.
+      const native = this.#native.exchange(identity, accessToken, scopes, true, call)
+      flight = this.#settled(native, () => this.#flights.delete(key))
       this.#flights.set(key, flight)
     }
     return flight.then(copyResponse)
@@ -303,12 +331,16 @@ class OboTokenService {
     return this.#tokens.set(id, issued_token_type == null ? { access_token } : { access_token, issued_token_type })
   }
 
-  /** A settled exchange as LibreChat's response, or its error thrown as OboExchangeError. */
+  /**
+   * A settled exchange as LibreChat's response, or its error thrown as OboExchangeError;
+   * both made here, in the caller's realm (the native token object is the addon's).
+   */
   #settle({ token, tokenId, error }) {
     if (error) throw new OboExchangeError(error.message, error)
-    if (token.issued_token_type == null) delete token.issued_token_type
-    this.#remember(tokenId, token.access_token, token.issued_token_type)
-    return token
+    const response = { ...token }
+    if (response.issued_token_type == null) delete response.issued_token_type
+    this.#remember(tokenId, response.access_token, response.issued_token_type)
+    return response
   }
 
   /**

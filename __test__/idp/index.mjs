@@ -10,7 +10,7 @@
 // client; issued tokens are RS256 JWTs for the downstream resource. Errors have Entra's
 // shape (error, error_description "AADSTSnnn: …", error_codes, trace_id, correlation_id,
 // suberror, claims). Fault injection and call counters make retry and single-flight
-// behaviour observable from tests.
+// behaviour observable from tests; the JWKS endpoint can be made to fail on demand too.
 
 import { createServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
@@ -23,6 +23,8 @@ export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 const GRAPH = 'https://graph.microsoft.com'
 const KEY_ID = 'k1'
+/** Sent by the IdP's own `verify`: its JWKS requests are neither counted nor faulted. */
+const OWN_VERIFIER = 'x-test-idp-verifier'
 
 /** Clients registered at the IdP: the middle tier (LibreChat) with each secret method. */
 export const CLIENTS = {
@@ -76,38 +78,43 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
   const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`
 
   const state = {
-    counters: { token: 0, obo: 0, exchange: 0, discovery: 0, faults: 0 },
+    counters: { token: 0, obo: 0, exchange: 0, discovery: 0, jwks: 0, faults: 0 },
     faults: [],
+    /** What every JWKS request meets until it is cleared (a fault, as for the token endpoint), or undefined. */
+    jwksFault: undefined,
     /** What the OBO grant answers as expires_in (a number, a numeric string, or undefined to omit). */
     expiresIn: 3600,
     /** Delay before answering each OBO request, to widen race windows in tests. */
     oboDelayMs: 0,
   }
 
-  const provider = await quietly(async () => new (await import('oidc-provider')).default(issuer, {
-    clients: [
-      ...Object.values(CLIENTS).map((c) => ({
-        client_id: c.clientId,
-        client_secret: c.clientSecret,
-        token_endpoint_auth_method: c.method,
-        grant_types: grantTypes,
-        response_types: [],
-        redirect_uris: [],
-      })),
-      ...Object.entries(KEY_CLIENTS).map(([name, c]) => ({
-        client_id: c.clientId,
-        token_endpoint_auth_method: 'private_key_jwt',
-        token_endpoint_auth_signing_alg: c.alg,
-        jwks: { keys: [clientKeys[name].publicJwk] },
-        grant_types: grantTypes,
-        response_types: [],
-        redirect_uris: [],
-      })),
-    ],
-    jwks: { keys: [privateJwk] },
-    features: { devInteractions: { enabled: false } },
-    findAccount: (ctx, sub) => (USERS[sub] ? { accountId: sub, claims: () => ({ sub }) } : undefined),
-  }))
+  const provider = await quietly(
+    async () =>
+      new (await import('oidc-provider')).default(issuer, {
+        clients: [
+          ...Object.values(CLIENTS).map((c) => ({
+            client_id: c.clientId,
+            client_secret: c.clientSecret,
+            token_endpoint_auth_method: c.method,
+            grant_types: grantTypes,
+            response_types: [],
+            redirect_uris: [],
+          })),
+          ...Object.entries(KEY_CLIENTS).map(([name, c]) => ({
+            client_id: c.clientId,
+            token_endpoint_auth_method: 'private_key_jwt',
+            token_endpoint_auth_signing_alg: c.alg,
+            jwks: { keys: [clientKeys[name].publicJwk] },
+            grant_types: grantTypes,
+            response_types: [],
+            redirect_uris: [],
+          })),
+        ],
+        jwks: { keys: [privateJwk] },
+        features: { devInteractions: { enabled: false } },
+        findAccount: (_ctx, sub) => (USERS[sub] ? { accountId: sub, claims: () => ({ sub }) } : undefined),
+      }),
+  )
   provider.registerGrantType(JWT_BEARER, oboGrant(state, issuer, publicKey, privateKey), [
     'assertion',
     'scope',
@@ -125,13 +132,13 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     ])
   }
   // oidc-provider keeps the reason of a failure (a replayed jti, say) out of the response.
-  provider.on('grant.error', (ctx, err) => {
+  provider.on('grant.error', (_ctx, err) => {
     state.lastErrorDetail = err.error_detail
   })
   provider.use(testMiddleware(state))
   server.on('request', provider.callback())
   // Faults may destroy sockets mid-request; keep the server from logging them as crashes.
-  server.on('clientError', (err, socket) => socket.destroy())
+  server.on('clientError', (_err, socket) => socket.destroy())
 
   const mint = (claims, ttlSeconds) => signToken(privateKey, issuer, claims, ttlSeconds)
   return {
@@ -140,6 +147,16 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     counters: state.counters,
     /** Queues faults for the next token requests, in order. */
     injectFaults: (...faults) => state.faults.push(...faults),
+    /**
+     * Makes every JWKS request (GET /jwks) meet `fault` until it is cleared with undefined:
+     * `{ status: 404 | 503 }` answers that status, `{ drop: true }` destroys the socket,
+     * `{ delayMs }` holds the answer that long first (a hang, for client timeouts), then
+     * answers normally or with `status`. `counters.jwks` counts JWKS requests, faulted or not.
+     * Cleared by `resetCounters`.
+     */
+    setJwksFault: (fault) => {
+      state.jwksFault = fault
+    },
     setExpiresIn: (value) => {
       state.expiresIn = value
     },
@@ -157,6 +174,7 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     resetCounters: () => {
       for (const name of Object.keys(state.counters)) state.counters[name] = 0
       state.faults.length = 0
+      state.jwksFault = undefined
     },
     /**
      * Test-only sign-in: the access token LibreChat would hold for `user` after login,
@@ -180,7 +198,7 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
       ),
     /** Verifies a token against the IdP's published JWKS, as a resource server would. */
     verify: async (token, audience) => {
-      const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/jwks`))
+      const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/jwks`), { headers: { [OWN_VERIFIER]: '1' } })
       const { payload } = await jose.jwtVerify(token, jwks, { issuer, audience, algorithms: ['RS256'] })
       return payload
     },
@@ -246,7 +264,7 @@ function parseScopes(scope) {
     .filter(Boolean)
     .filter((s) => !['openid', 'profile', 'email', 'offline_access'].includes(s))
   if (requested.length === 0) {
-    return { error: entraError(400, 'invalid_scope', 70011, 'The provided value for the input parameter \'scope\' is not valid.') }
+    return { error: entraError(400, 'invalid_scope', 70011, "The provided value for the input parameter 'scope' is not valid.") }
   }
   const resources = new Set()
   const scopes = []
@@ -259,7 +277,12 @@ function parseScopes(scope) {
   }
   if (resources.size > 1) {
     return {
-      error: entraError(400, 'invalid_request', 700022, 'The provided value for the input parameter scope is not valid because it contains more than one resource.'),
+      error: entraError(
+        400,
+        'invalid_request',
+        700022,
+        'The provided value for the input parameter scope is not valid because it contains more than one resource.',
+      ),
     }
   }
   const [resource] = resources
@@ -273,7 +296,12 @@ function parseScopes(scope) {
   const unknown = granted.find((s) => !known.includes(s))
   if (unknown) {
     return {
-      error: entraError(400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid. The scope ${unknown} does not exist.`),
+      error: entraError(
+        400,
+        'invalid_scope',
+        70011,
+        `The provided value for the input parameter 'scope' is not valid. The scope ${unknown} does not exist.`,
+      ),
     }
   }
   return { resource, granted }
@@ -308,7 +336,8 @@ function tokenExchangeGrant(state, issuer, publicKey, privateKey) {
     state.lastExchange = { subject_token_type: type, audience, resource, scope, requested_token_type: requested }
     if (!subject) return reply(400, 'invalid_request', 'subject_token is required')
     if (type !== ACCESS_TOKEN_TYPE) return reply(400, 'invalid_request', `subject_token_type ${type} is not supported`)
-    if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE) return reply(400, 'invalid_request', `requested_token_type ${requested} is not supported`)
+    if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE)
+      return reply(400, 'invalid_request', `requested_token_type ${requested} is not supported`)
     let user
     try {
       ;({ payload: user } = await jose.jwtVerify(subject, publicKey, { issuer, algorithms: ['RS256'] }))
@@ -328,7 +357,9 @@ function tokenExchangeGrant(state, issuer, publicKey, privateKey) {
       }
       if (!RESOURCES[target]) return reply(400, 'invalid_target', `The target ${target} is not available to this client`)
       targetResource = target
-      granted = String(scope ?? '').split(' ').filter(Boolean)
+      granted = String(scope ?? '')
+        .split(' ')
+        .filter(Boolean)
       const unknown = granted.find((s) => !RESOURCES[target].includes(s))
       if (unknown) return reply(400, 'invalid_scope', `Scope ${unknown} is not offered by ${target}`)
     } else {
@@ -343,7 +374,13 @@ function tokenExchangeGrant(state, issuer, publicKey, privateKey) {
       3600,
     )
     ctx.status = 200
-    ctx.body = { access_token: accessToken, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: 3600, scope: granted.join(' ') }
+    ctx.body = {
+      access_token: accessToken,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: 'Bearer',
+      expires_in: 3600,
+      scope: granted.join(' '),
+    }
   }
 }
 
@@ -360,7 +397,9 @@ function oboGrant(state, issuer, publicKey, privateKey) {
     state.lastClaims = claims
     const client = ctx.oidc.client
     if (use !== 'on_behalf_of') {
-      return reply(entraError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'requested_token_use'."))
+      return reply(
+        entraError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'requested_token_use'."),
+      )
     }
     if (!assertion) {
       return reply(entraError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'assertion'."))
@@ -378,7 +417,14 @@ function oboGrant(state, issuer, publicKey, privateKey) {
       ;({ payload: user } = await jose.jwtVerify(assertion, publicKey, { issuer, algorithms: ['RS256'] }))
     } catch (err) {
       if (err.code === 'ERR_JWT_EXPIRED') {
-        return reply(entraError(400, 'invalid_grant', 500133, 'Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token.'))
+        return reply(
+          entraError(
+            400,
+            'invalid_grant',
+            500133,
+            'Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token.',
+          ),
+        )
       }
       return reply(entraError(400, 'invalid_grant', 50013, 'Assertion failed signature validation.'))
     }
@@ -393,13 +439,31 @@ function oboGrant(state, issuer, publicKey, privateKey) {
 
     const account = USERS[user.sub]
     if (!account?.consented.includes(resource)) {
-      return reply(entraError(400, 'invalid_grant', 65001, `The user or administrator has not consented to use the application with ID '${client.clientId}'. Send an interactive authorization request for this user and resource.`, { suberror: 'consent_required' }))
+      return reply(
+        entraError(
+          400,
+          'invalid_grant',
+          65001,
+          `The user or administrator has not consented to use the application with ID '${client.clientId}'. Send an interactive authorization request for this user and resource.`,
+          { suberror: 'consent_required' },
+        ),
+      )
     }
     if (account.mfa === 'required' && !(user.amr ?? []).includes('mfa')) {
-      return reply(entraError(400, 'interaction_required', 50076, "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '" + resource + "'.", {
-        suberror: 'basic_action',
-        claims: JSON.stringify({ access_token: { capolids: { essential: true, values: ['mfa-policy-1'] } } }),
-      }))
+      return reply(
+        entraError(
+          400,
+          'interaction_required',
+          50076,
+          "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '" +
+            resource +
+            "'.",
+          {
+            suberror: 'basic_action',
+            claims: JSON.stringify({ access_token: { capolids: { essential: true, values: ['mfa-policy-1'] } } }),
+          },
+        ),
+      )
     }
 
     const lifetime = Number(state.expiresIn ?? 3600)
@@ -431,9 +495,32 @@ function oboGrant(state, issuer, publicKey, privateKey) {
 }
 
 /**
+ * Applies one fault (`delayMs`, then `drop` or `status`); true when it answered the request,
+ * false when the request goes on to the provider.
+ */
+async function applyFault(ctx, state, fault) {
+  state.counters.faults += 1
+  if (fault.delayMs) await sleep(fault.delayMs)
+  if (fault.drop) {
+    ctx.req.socket.destroy()
+    ctx.respond = false
+    return true
+  }
+  if (fault.status) {
+    if (fault.retryAfter !== undefined) ctx.set('Retry-After', String(fault.retryAfter))
+    ctx.status = fault.status
+    ctx.body =
+      fault.body ?? entraError(fault.status, fault.error ?? 'temporarily_unavailable', 50196, 'The server is temporarily unavailable.').body
+    return true
+  }
+  return false
+}
+
+/**
  * Counts requests (readable at GET /__test/counters, for a client in another process),
- * applies queued faults to the token endpoint, and reshapes the provider's own
- * token-endpoint errors (bad client credentials) the way Entra words them.
+ * applies queued faults to the token endpoint and the JWKS fault to the JWKS endpoint, and
+ * reshapes the provider's own token-endpoint errors (bad client credentials) the way Entra
+ * words them.
  */
 function testMiddleware(state) {
   return async function test(ctx, next) {
@@ -442,32 +529,33 @@ function testMiddleware(state) {
       ctx.body = state.counters
       return
     }
+    if (ctx.path === '/jwks' && !ctx.get(OWN_VERIFIER)) {
+      state.counters.jwks += 1
+      if (state.jwksFault && (await applyFault(ctx, state, state.jwksFault))) return
+      return next()
+    }
     if (ctx.path !== '/token' || ctx.method !== 'POST') return next()
     state.counters.token += 1
     state.lastClientAssertion = undefined
     state.lastErrorDetail = undefined
     const fault = state.faults.shift()
-    if (fault) {
-      state.counters.faults += 1
-      if (fault.delayMs) await sleep(fault.delayMs)
-      if (fault.drop) {
-        ctx.req.socket.destroy()
-        ctx.respond = false
-        return
-      }
-      if (fault.status) {
-        if (fault.retryAfter !== undefined) ctx.set('Retry-After', String(fault.retryAfter))
-        ctx.status = fault.status
-        ctx.body = fault.body ?? entraError(fault.status, fault.error ?? 'temporarily_unavailable', 50196, 'The server is temporarily unavailable.').body
-        return
-      }
-    }
+    if (fault && (await applyFault(ctx, state, fault))) return
     await next()
     state.lastClientAssertion = ctx.oidc?.params?.client_assertion
     if (ctx.status === 401 && ctx.body?.error === 'invalid_client') {
       const { body } = state.lastClientAssertion
-        ? entraError(401, 'invalid_client', 700027, `Client assertion failed validation: ${state.lastErrorDetail ?? ctx.body.error_description}.`)
-        : entraError(401, 'invalid_client', 7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.')
+        ? entraError(
+            401,
+            'invalid_client',
+            700027,
+            `Client assertion failed validation: ${state.lastErrorDetail ?? ctx.body.error_description}.`,
+          )
+        : entraError(
+            401,
+            'invalid_client',
+            7000215,
+            'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.',
+          )
       ctx.body = body
     }
   }

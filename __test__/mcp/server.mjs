@@ -34,8 +34,7 @@ export async function startMcpServer({ issuer, audience = 'api://mcp-files', sco
   })
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const base = `http://127.0.0.1:${server.address().port}`
-  const challenge = (extra = '') =>
-    `Bearer ${extra}resource_metadata="${base}${METADATA_PATH}", scope="${scope}"`
+  const challenge = (extra = '') => `Bearer ${extra}resource_metadata="${base}${METADATA_PATH}", scope="${scope}"`
 
   async function authenticate(req) {
     const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(req.headers.authorization ?? '')
@@ -60,12 +59,22 @@ export async function startMcpServer({ issuer, audience = 'api://mcp-files', sco
       return invalid
     }
     if (claims.azp !== clientId) return invalid
-    if (!String(claims.scp ?? '').split(' ').includes(scope)) {
+    if (
+      !String(claims.scp ?? '')
+        .split(' ')
+        .includes(scope)
+    ) {
       return { status: 403, header: challenge('error="insufficient_scope", '), error: 'insufficient_scope' }
     }
     entry.accepted = true
     return {
-      auth: { token, clientId: claims.azp, scopes: claims.scp.split(' '), expiresAt: claims.exp, extra: { sub: claims.sub, jti: claims.jti } },
+      auth: {
+        token,
+        clientId: claims.azp,
+        scopes: claims.scp.split(' '),
+        expiresAt: claims.exp,
+        extra: { sub: claims.sub, jti: claims.jti },
+      },
     }
   }
 
@@ -86,7 +95,14 @@ export async function startMcpServer({ issuer, audience = 'api://mcp-files', sco
     const { pathname } = new URL(req.url, base)
     if (req.method === 'GET' && (pathname === METADATA_PATH || pathname === `${METADATA_PATH}/mcp`)) {
       res.writeHead(200, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ resource: audience, authorization_servers: [issuer], scopes_supported: [scope], bearer_methods_supported: ['header'] }))
+      res.end(
+        JSON.stringify({
+          resource: audience,
+          authorization_servers: [issuer],
+          scopes_supported: [scope],
+          bearer_methods_supported: ['header'],
+        }),
+      )
       return
     }
     if (pathname !== '/mcp') {
