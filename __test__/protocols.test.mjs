@@ -76,6 +76,27 @@ describe('RFC 8693 token exchange', () => {
     assert.equal(entraLike.counters.token, 0)
   })
 
+  it('sends an opaque subject token to the IdP, which alone can judge it', async () => {
+    const service = secretService(idp.issuer, { grantType: 'token_exchange' })
+    const reference = idp.issueReferenceToken('alice')
+    const token = await service.exchangeOboToken(alice, reference, 'files.read', true, undefined, TARGET)
+    const claims = await idp.verify(token.access_token, 'api://mcp-files')
+    assert.deepEqual([claims.sub, claims.scp], ['alice', 'files.read'])
+    const unknown = await rejection(service.exchangeOboToken(alice, 'not-a-token-this-idp-issued', 'files.read', true, undefined, TARGET))
+    assert.equal(unknown.error, 'invalid_request', 'the IdP refused it, not a local check')
+    assert.equal(unknown.code, undefined)
+    assert.equal(idp.counters.exchange, 2)
+    const auto = secretService(idp.issuer, { grantType: 'auto' })
+    await auto.exchangeOboToken(alice, idp.issueReferenceToken('alice'), 'files.read', true, undefined, TARGET)
+    assert.equal(idp.counters.exchange, 3, "'auto' resolving to token exchange sends it too")
+  })
+
+  it('still refuses an opaque token locally for On-Behalf-Of', async () => {
+    const err = await rejection(secretService(entraLike.issuer).exchangeOboToken(alice, 'opaque-reference-token', FILES))
+    assert.equal(err.code, 'ERR_ASSERTION_NOT_JWS')
+    assert.equal(entraLike.counters.token, 0)
+  })
+
   it('invalid_target and invalid_request come back as permanent errors with their descriptions', async () => {
     const service = secretService(idp.issuer, { grantType: 'token_exchange', maxRetries: 3 })
     const assertion = await idp.mintUserToken('alice')

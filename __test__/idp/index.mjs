@@ -14,7 +14,7 @@
 
 import { createServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import * as jose from 'jose'
 
@@ -86,6 +86,8 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     expiresIn: 3600,
     /** Delay before answering each OBO request, to widen race windows in tests. */
     oboDelayMs: 0,
+    /** Opaque reference tokens this IdP issued, by value: their claims (Okta/Ory-style). */
+    referenceTokens: new Map(),
   }
 
   const provider = await quietly(
@@ -196,6 +198,16 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
         },
         ttlSeconds,
       ),
+    /**
+     * Test-only sign-in at an IdP that issues opaque reference tokens (Okta, Ory,
+     * PingFederate): a random string that only this IdP can resolve to its claims.
+     */
+    issueReferenceToken: (user, { aud = MIDDLE_TIER_APP, ttlSeconds = 3600 } = {}) => {
+      const token = randomBytes(32).toString('base64url')
+      const exp = Math.floor(Date.now() / 1000) + ttlSeconds
+      state.referenceTokens.set(token, { sub: user, oid: USERS[user]?.oid ?? randomUUID(), tid: TENANT, aud, amr: ['pwd'], exp })
+      return token
+    },
     /** Verifies a token against the IdP's published JWKS, as a resource server would. */
     verify: async (token, audience) => {
       const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/jwks`), { headers: { [OWN_VERIFIER]: '1' } })
@@ -338,9 +350,12 @@ function tokenExchangeGrant(state, issuer, publicKey, privateKey) {
     if (type !== ACCESS_TOKEN_TYPE) return reply(400, 'invalid_request', `subject_token_type ${type} is not supported`)
     if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE)
       return reply(400, 'invalid_request', `requested_token_type ${requested} is not supported`)
-    let user
+    let user = state.referenceTokens.get(subject)
+    if (user !== undefined && user.exp <= Math.floor(Date.now() / 1000)) {
+      return reply(400, 'invalid_request', 'subject_token has expired')
+    }
     try {
-      ;({ payload: user } = await jose.jwtVerify(subject, publicKey, { issuer, algorithms: ['RS256'] }))
+      user ??= (await jose.jwtVerify(subject, publicKey, { issuer, algorithms: ['RS256'] })).payload
     } catch {
       return reply(400, 'invalid_request', 'subject_token is invalid')
     }

@@ -120,8 +120,12 @@ impl OboService {
         request: Request,
     ) -> impl Future<Output = ExchangeOutcome> + Send + 'static {
         let inner = Arc::clone(&self.inner);
-        let refused =
-            assertion::precheck(&request.assertion, (expiry::now_ms() / 1000) as i64).err();
+        let refused = assertion::precheck(
+            &request.assertion,
+            (expiry::now_ms() / 1000) as i64,
+            inner.config.grant.demand(),
+        )
+        .err();
         async move {
             if let Some(problem) = refused {
                 Counters::bump(&inner.counters.failures);

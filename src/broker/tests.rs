@@ -197,6 +197,22 @@ async fn an_assertion_that_is_not_a_jwt_never_reaches_the_idp() {
 }
 
 #[tokio::test]
+async fn an_opaque_subject_token_goes_to_the_idp_under_token_exchange() {
+    let server = TestServer::start(vec![json(200, OK)]).await;
+    let svc = service(&server, |o| o.grant_type = Some("token_exchange".into()));
+    let request = svc
+        .prepare(call("alice", "opaque-reference-token"))
+        .unwrap();
+    svc.exchange(request).await.unwrap();
+    let sent = server.received();
+    assert_eq!(sent.len(), 1);
+    assert!(form_of(&sent[0]).contains(&(
+        "subject_token".to_owned(),
+        "opaque-reference-token".to_owned()
+    )));
+}
+
+#[tokio::test]
 async fn transient_failure_then_success_makes_two_requests() {
     let unavailable = json(503, r#"{"error":"temporarily_unavailable"}"#);
     let server = TestServer::start(vec![unavailable, json(200, OK)]).await;
@@ -281,7 +297,6 @@ async fn auto_picks_token_exchange_sends_rfc_8693_and_keeps_the_issued_type() {
     let server = TestServer::start_with(|url| {
         vec![
             json(200, &discovery_document(url, Some(&format!(r#"["authorization_code","{}","{}"]"#, grant::JWT_BEARER, grant::TOKEN_EXCHANGE)))),
-            json(200, r#"{"keys":[]}"#),
             json(200, r#"{"access_token":"te-at","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":300}"#),
         ]
     })
@@ -305,7 +320,7 @@ async fn auto_picks_token_exchange_sends_rfc_8693_and_keeps_the_issued_type() {
         Some(grant::ACCESS_TOKEN_TYPE)
     );
     let sent = server.received();
-    let form = form_of(&sent[2]);
+    let form = form_of(&sent[1]);
     let expected = [
         ("grant_type", grant::TOKEN_EXCHANGE),
         ("subject_token", ASSERTION),
@@ -340,10 +355,7 @@ async fn a_grant_the_idp_does_not_advertise_fails_before_any_token_request() {
         ("auto", None, "ERR_GRANT_NOT_ADVERTISED"),
     ] {
         let server = TestServer::start_with(|url| {
-            vec![
-                json(200, &discovery_document(url, grants.as_deref())),
-                json(200, r#"{"keys":[]}"#),
-            ]
+            vec![json(200, &discovery_document(url, grants.as_deref()))]
         })
         .await;
         let svc = service(&server, |o| {
@@ -360,7 +372,7 @@ async fn a_grant_the_idp_does_not_advertise_fails_before_any_token_request() {
             error.to_string().contains("grant_types_supported"),
             "{error}"
         );
-        assert_eq!(server.received().len(), 2, "{mode}: discovery only");
+        assert_eq!(server.received().len(), 1, "{mode}: discovery only");
     }
 }
 
@@ -372,7 +384,6 @@ async fn the_default_grant_ignores_advertised_types_and_refuses_a_target() {
                 200,
                 &discovery_document(url, Some(r#"["authorization_code"]"#)),
             ),
-            json(200, r#"{"keys":[]}"#),
             json(200, OK),
         ]
     })
@@ -390,7 +401,11 @@ async fn the_default_grant_ignores_advertised_types_and_refuses_a_target() {
         .unwrap();
     let error = svc.exchange(with_target).await.unwrap_err();
     assert_eq!(error.code(), Some("ERR_TARGET_NEEDS_TOKEN_EXCHANGE"));
-    assert_eq!(server.received().len(), 3);
+    assert_eq!(
+        server.received().len(),
+        2,
+        "discovery and one token request"
+    );
 }
 
 #[tokio::test]
@@ -402,12 +417,7 @@ async fn a_failed_discovery_is_retried_on_the_next_call() {
             "response_types_supported":["code"],"subject_types_supported":["public"],
             "id_token_signing_alg_values_supported":["RS256"]}}"#
         );
-        vec![
-            json(503, "{}"),
-            json(200, &document),
-            json(200, r#"{"keys":[]}"#),
-            json(200, OK),
-        ]
+        vec![json(503, "{}"), json(200, &document), json(200, OK)]
     })
     .await;
     let svc = service(&server, |o| {
@@ -438,11 +448,65 @@ async fn a_failed_discovery_is_retried_on_the_next_call() {
     let expected = [
         "/.well-known/openid-configuration",
         "/.well-known/openid-configuration",
-        "/jwks",
         "/token",
         "/token",
     ];
     assert_eq!(paths, expected);
+}
+
+fn paths(server: &TestServer) -> Vec<String> {
+    server
+        .received()
+        .iter()
+        .map(|r| r.head.split(' ').nth(1).unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failing_jwks_fails_only_validation_and_as_retryable() {
+    let server = TestServer::start_with(|url| {
+        let document = discovery_document(url, None);
+        vec![
+            json(200, &document),
+            json(503, "{}"),
+            json(200, &document),
+            json(200, OK),
+        ]
+    })
+    .await;
+    let validating = service(&server, |o| {
+        o.token_endpoint = None;
+        o.max_retries = Some(0.0);
+        o.validate_assertion = Some(crate::config::ValidateAssertion {
+            audiences: vec!["middle-tier".into()],
+            ..Default::default()
+        });
+    });
+    let error = validating
+        .exchange(request(&validating, "alice", true))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ExchangeError::Jwks { uri, .. } if uri.ends_with("/jwks")),
+        "{error}"
+    );
+    assert!(error.is_retryable());
+    assert_eq!(error.code(), Some("ERR_JWKS_UNAVAILABLE"));
+    assert_eq!(
+        paths(&server),
+        ["/.well-known/openid-configuration", "/jwks"],
+        "nothing reaches the token endpoint"
+    );
+    let plain = service(&server, |o| o.token_endpoint = None);
+    plain
+        .exchange(request(&plain, "alice", true))
+        .await
+        .unwrap();
+    assert_eq!(
+        paths(&server)[2..],
+        ["/.well-known/openid-configuration", "/token"],
+        "an exchange without validateAssertion never asks for the JWKS"
+    );
 }
 
 #[test]

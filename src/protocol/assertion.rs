@@ -17,24 +17,48 @@ const BASE64URL: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// Refuses an assertion that is not a JWS or whose `exp` is at or before `now_secs`.
-pub fn precheck(assertion: &str, now_secs: i64) -> Result<(), AssertionProblem> {
+/// How much the grant demands of the user's token before it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Demand {
+    /// Entra's On-Behalf-Of: the assertion must be a JWS (RFC 7523), so anything else
+    /// is refused here rather than with AADSTS50013 after a round trip.
+    Jws,
+    /// RFC 8693: the subject token may be opaque (a reference token from Okta, Auth0,
+    /// Ory or PingFederate) and only the IdP can judge it; a JWS is still refused once
+    /// its `exp` has passed.
+    AnyToken,
+}
+
+/// Refuses an assertion that the grant cannot use (see `Demand`), or a JWS whose
+/// `exp` is at or before `now_secs`.
+pub fn precheck(assertion: &str, now_secs: i64, demand: Demand) -> Result<(), AssertionProblem> {
+    match jws_payload(assertion) {
+        Some(payload) => match payload.get("exp").and_then(Value::as_f64) {
+            Some(exp) if exp <= now_secs as f64 => {
+                Err(AssertionProblem::Expired { exp: exp as i64 })
+            }
+            _ => Ok(()),
+        },
+        None if demand == Demand::AnyToken => Ok(()),
+        None => Err(AssertionProblem::NotJws),
+    }
+}
+
+/// The payload of a signed JWS in compact form (three base64url parts, a JSON header
+/// with an `alg` other than `none`, a JSON payload, a signature), or `None`.
+fn jws_payload(assertion: &str) -> Option<Map<String, Value>> {
     let mut parts = assertion.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(AssertionProblem::NotJws);
+        return None;
     };
-    let header = json_object(header).ok_or(AssertionProblem::NotJws)?;
+    let header = json_object(header)?;
     let alg = header.get("alg").and_then(Value::as_str);
     if signature.is_empty() || alg.is_none_or(|alg| alg.eq_ignore_ascii_case("none")) {
-        return Err(AssertionProblem::NotJws);
+        return None;
     }
-    let payload = json_object(payload).ok_or(AssertionProblem::NotJws)?;
-    match payload.get("exp").and_then(Value::as_f64) {
-        Some(exp) if exp <= now_secs as f64 => Err(AssertionProblem::Expired { exp: exp as i64 }),
-        _ => Ok(()),
-    }
+    json_object(payload)
 }
 
 fn json_object(part: &str) -> Option<Map<String, Value>> {
@@ -55,16 +79,24 @@ mod tests {
 
     #[test]
     fn a_signed_live_jwt_passes() {
-        assert_eq!(precheck(&format!("{HEADER}.{LIVE}.c2ln"), NOW), Ok(()));
-        assert_eq!(precheck(&format!("{HEADER}.{LIVE}=.c2ln"), NOW), Ok(()));
+        assert_eq!(
+            precheck(&format!("{HEADER}.{LIVE}.c2ln"), NOW, Demand::Jws),
+            Ok(())
+        );
+        assert_eq!(
+            precheck(&format!("{HEADER}.{LIVE}=.c2ln"), NOW, Demand::Jws),
+            Ok(())
+        );
     }
 
     #[test]
     fn an_expired_jwt_is_refused() {
-        assert_eq!(
-            precheck(&format!("{HEADER}.{EXPIRED}.c2ln"), NOW),
-            Err(AssertionProblem::Expired { exp: 1000 })
-        );
+        for demand in [Demand::Jws, Demand::AnyToken] {
+            assert_eq!(
+                precheck(&format!("{HEADER}.{EXPIRED}.c2ln"), NOW, demand),
+                Err(AssertionProblem::Expired { exp: 1000 })
+            );
+        }
     }
 
     #[test]
@@ -80,7 +112,12 @@ mod tests {
             &format!("{HEADER}.WzEsMl0.c2ln"), // payload [1,2]
             "",
         ] {
-            assert_eq!(precheck(bad, NOW), Err(AssertionProblem::NotJws), "{bad}");
+            assert_eq!(
+                precheck(bad, NOW, Demand::Jws),
+                Err(AssertionProblem::NotJws),
+                "{bad}"
+            );
+            assert_eq!(precheck(bad, NOW, Demand::AnyToken), Ok(()), "{bad}");
         }
     }
 }

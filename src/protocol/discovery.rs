@@ -5,15 +5,22 @@
 //! result is kept for the life of the service. A failed discovery is not kept: the
 //! next exchange tries again, so an IdP that was down at start-up does not leave the
 //! service broken until a restart. A configured token endpoint skips discovery for
-//! exchanges; verifying assertions (`validateAssertion`) still discovers the JWKS.
+//! exchanges; verifying assertions (`validateAssertion`) still discovers where the JWKS
+//! is. Only the document is fetched here; the JWKS itself only when a key is needed.
 
 use openidconnect::core::{CoreGrantType, CoreProviderMetadata};
-use openidconnect::{DiscoveryError, IssuerUrl};
+use openidconnect::IssuerUrl;
 use reqwest::Client;
 use tokio::sync::OnceCell;
 use url::Url;
 
+use super::http::{read_body, BodyError};
 use crate::ground::error::{error_chain, ExchangeError};
+
+/// Where OpenID Connect Discovery 1.0 §4 puts the document, relative to the issuer.
+const DOCUMENT_PATH: &str = ".well-known/openid-configuration";
+/// A discovery document larger than this is not a discovery document.
+const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 
 /// The issuer's discovery document, read once.
 #[derive(Debug)]
@@ -78,12 +85,18 @@ impl Discovery {
         };
         let issuer =
             IssuerUrl::new(self.issuer.clone()).map_err(|e| failed(e.to_string(), false))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, http)
+        let metadata = fetch_document(&issuer, http)
             .await
-            .map_err(|error| {
-                let retryable = is_transient(&error);
-                failed(error_chain(&error), retryable)
-            })?;
+            .map_err(|(detail, retryable)| failed(detail, retryable))?;
+        if metadata.issuer() != &issuer {
+            return Err(failed(
+                format!(
+                    "the document names another issuer ({}); the issuer must match it exactly",
+                    metadata.issuer().as_str()
+                ),
+                false,
+            ));
+        }
         let token_endpoint = metadata
             .token_endpoint()
             .map(|endpoint| endpoint.url().clone())
@@ -99,13 +112,35 @@ impl Discovery {
     }
 }
 
-/// Network failures and 5xx/429 answers may pass; a 404 or a malformed document will not.
-fn is_transient<E: std::error::Error>(error: &DiscoveryError<E>) -> bool {
-    match error {
-        DiscoveryError::Request(_) => true,
-        DiscoveryError::Response(status, ..) => status.is_server_error() || status.as_u16() == 429,
-        _ => false,
+/// Fetches and parses the discovery document, and nothing else: the JWKS it points
+/// to is fetched only when an assertion is verified, so a JWKS outage cannot stop
+/// exchanges that never need a key. A failure is its text and whether it may pass
+/// (network failures and 5xx/429 answers may; a 404 or a malformed document will not).
+async fn fetch_document(
+    issuer: &IssuerUrl,
+    http: &Client,
+) -> Result<CoreProviderMetadata, (String, bool)> {
+    let url = issuer
+        .join(DOCUMENT_PATH)
+        .map_err(|e| (e.to_string(), false))?;
+    let response = http
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| (error_chain(&e.without_url()), true))?;
+    let status = response.status();
+    if !status.is_success() {
+        let transient = status.is_server_error() || status.as_u16() == 429;
+        return Err((format!("HTTP {}", status.as_u16()), transient));
     }
+    let body = read_body(response, MAX_DOCUMENT_BYTES)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge => ("the document is too large".to_owned(), false),
+            BodyError::Transport(error) => (error.to_string(), true),
+        })?;
+    serde_json::from_slice(&body).map_err(|e| (format!("the document cannot be read: {e}"), false))
 }
 
 /// A grant type as the discovery document spells it.

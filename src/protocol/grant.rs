@@ -11,6 +11,7 @@ use reqwest::{Client, Response};
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::assertion::Demand;
 use super::client_auth::ClientAuth;
 use super::http::{read_body, retry_after, transport_error, BodyError};
 use crate::ground::error::{ConfigError, ExchangeError, GrantProblem, IdpErrorBody};
@@ -49,6 +50,16 @@ impl GrantMode {
                 "grantType",
                 format!("must be 'jwt_bearer', 'token_exchange' or 'auto', got '{other}'"),
             )),
+        }
+    }
+
+    /// What the user's token must be before it is sent: a JWS when the grant is
+    /// surely On-Behalf-Of; with token exchange, or `auto` (which may pick either),
+    /// any token, since only the IdP can judge an opaque one.
+    pub fn demand(self) -> Demand {
+        match self {
+            Self::Default | Self::Named(GrantKind::OnBehalfOf) => Demand::Jws,
+            Self::Named(GrantKind::TokenExchange) | Self::Auto => Demand::AnyToken,
         }
     }
 
@@ -288,6 +299,20 @@ mod tests {
             refused.to_string().contains(JWT_BEARER),
             "lists what is advertised: {refused}"
         );
+    }
+
+    #[test]
+    fn only_on_behalf_of_demands_a_jws() {
+        assert_eq!(GrantMode::Default.demand(), Demand::Jws);
+        assert_eq!(
+            GrantMode::Named(GrantKind::OnBehalfOf).demand(),
+            Demand::Jws
+        );
+        assert_eq!(
+            GrantMode::Named(GrantKind::TokenExchange).demand(),
+            Demand::AnyToken
+        );
+        assert_eq!(GrantMode::Auto.demand(), Demand::AnyToken);
     }
 
     #[test]
