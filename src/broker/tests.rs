@@ -213,6 +213,55 @@ async fn an_opaque_subject_token_goes_to_the_idp_under_token_exchange() {
 }
 
 #[tokio::test]
+async fn an_idp_that_echoes_the_assertion_and_the_secret_gets_them_redacted() {
+    let echo = format!(
+        r#"{{"error":"invalid_client","error_description":"bad secret middle-secret for {ASSERTION}","suberror":"middle-secret","claims":"{ASSERTION}"}}"#
+    );
+    let server = TestServer::start(vec![json(401, &echo)]).await;
+    let svc = service(&server, |_| {});
+    let error = svc
+        .exchange(request(&svc, "alice", true))
+        .await
+        .unwrap_err();
+    let body = error.idp_body().unwrap();
+    let texts = [
+        Some(error.to_string()),
+        body.error_description.clone(),
+        body.suberror.clone(),
+        body.claims.clone(),
+    ];
+    for text in texts.iter().flatten() {
+        assert!(
+            !text.contains("middle-secret") && !text.contains(ASSERTION),
+            "leaked in {text}"
+        );
+    }
+    assert_eq!(
+        body.error_description.as_deref(),
+        Some("bad secret [redacted] for [redacted]")
+    );
+}
+
+#[tokio::test]
+async fn a_token_inside_the_default_30_s_buffer_is_not_served_again() {
+    let short = r#"{"access_token":"short-at","token_type":"Bearer","expires_in":29}"#;
+    let long = r#"{"access_token":"long-at","token_type":"Bearer","expires_in":40}"#;
+    let server = TestServer::start(vec![json(200, short), json(200, short), json(200, long)]).await;
+    let svc = service(&server, |_| {});
+    for _ in 0..2 {
+        svc.exchange(request(&svc, "alice", true)).await.unwrap();
+        assert_eq!(hit(&svc, "alice"), None, "29 s left is inside the buffer");
+    }
+    let long_lived = svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    assert_eq!(
+        hit(&svc, "alice"),
+        Some(long_lived),
+        "40 s left is outside it"
+    );
+    assert_eq!(server.received().len(), 3);
+}
+
+#[tokio::test]
 async fn transient_failure_then_success_makes_two_requests() {
     let unavailable = json(503, r#"{"error":"temporarily_unavailable"}"#);
     let server = TestServer::start(vec![unavailable, json(200, OK)]).await;

@@ -38,10 +38,17 @@ impl IdpErrorBody {
         }
     }
 
-    /// Replaces every occurrence of a sensitive value in the free-text fields, in case
-    /// an IdP echoes the assertion or the client secret back in its description.
+    /// Replaces every occurrence of a sensitive value in the text fields, in case an
+    /// IdP echoes the assertion or the client secret back in its answer.
     pub fn redact(&mut self, sensitive: &[&str]) {
-        let fields = [&mut self.error, &mut self.error_description];
+        let fields = [
+            &mut self.error,
+            &mut self.error_description,
+            &mut self.suberror,
+            &mut self.claims,
+            &mut self.trace_id,
+            &mut self.correlation_id,
+        ];
         for text in fields.into_iter().flatten() {
             for value in sensitive.iter().filter(|v| v.len() >= 8) {
                 if text.contains(*value) {
