@@ -120,8 +120,14 @@ export interface OboStats {
   entries: number
 }
 
+/** What `new OboExchangeError(message, fields)` takes: LibreChat's tags, and the IdP's fields that are known. */
+export type OboExchangeErrorFields = Pick<OboExchangeError, 'retryable' | 'oboFailureReason'> &
+  Partial<Omit<OboExchangeError, 'retryable' | 'oboFailureReason' | keyof Error>>
+
 /** A failed exchange, with LibreChat's tags and the IdP's error fields. */
 export declare class OboExchangeError extends Error {
+  /** Fields given as null or undefined are left off the error. */
+  constructor(message: string, fields: OboExchangeErrorFields, options?: { cause?: unknown })
   name: 'OboExchangeError'
   /** Whether the same request may succeed later (429/5xx, timeouts, resets). */
   retryable: boolean

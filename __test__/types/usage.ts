@@ -1,0 +1,217 @@
+// Compiled by `npm run typecheck` (tsc --noEmit), never run: a TypeScript caller of the package
+// (as LibreChat's packages/api is) that uses every export and option of index.d.ts, and lines
+// marked @ts-expect-error that the declarations must refuse.
+
+import {
+  createOboFetch,
+  type MCPOAuthTokens,
+  type OboConfig,
+  OboExchangeError,
+  type OboExchangeErrorFields,
+  type OboExchangeOptions,
+  type OboFetchOptions,
+  type OboFetchResolutionError,
+  type OboIdentityContext,
+  type OboLogger,
+  type OboLogLevel,
+  type OboServiceOptions,
+  type OboStats,
+  type OboTokenResolutionReason,
+  type OboTokenResolver,
+  type OboTokenResponse,
+  OboTokenResolutionError,
+  OboTokenService,
+  type OboUser,
+  type OIDCTokens,
+  resolveOboToken,
+  type UpstreamTokenProvider,
+} from 'librechat-obo'
+
+// Both logger shapes: LibreChat's logger object (any subset of levels) and a plain function.
+const logger: OboLogger = { debug: (message) => console.debug(message), warn: (message: string) => console.warn(message) }
+const logFunction: OboLogger = (level: OboLogLevel, message: string) => console.log(level, message)
+
+// Every option.
+const options: OboServiceOptions = {
+  issuer: 'https://login.example.com/tenant/v2.0',
+  clientId: 'librechat',
+  clientSecret: 'placeholder',
+  clientAuthMethod: 'private_key_jwt',
+  clientAssertionKey: '-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----',
+  clientAssertionKeyId: 'key-1',
+  clientAssertionCertificate: '-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----',
+  clientAssertionAlg: 'PS256',
+  clientAssertionAudience: 'issuer',
+  grantType: 'auto',
+  subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+  requestedTokenType: 'urn:ietf:params:oauth:token-type:jwt',
+  validateAssertion: { audiences: ['api://librechat'], issuers: ['https://login.example.com/tenant/v2.0'], leewaySeconds: 60 },
+  tokenEndpoint: 'https://login.example.com/tenant/oauth2/v2.0/token',
+  requestTimeoutMs: 30_000,
+  expiryBufferSeconds: 30,
+  maxCacheEntries: 100_000,
+  maxRetries: 1,
+  retryDelayMs: 300,
+  proxy: 'http://proxy.example.com:8080',
+  logger,
+}
+
+const user: OboUser = {
+  openidId: 'subject',
+  tenantId: null,
+  openidIssuer: 'https://login.example.com/tenant/v2.0',
+  provider: 'openid',
+  federatedTokens: { access_token: 'a', id_token: 'i', refresh_token: 'r', expires_at: 1_900_000_000 },
+  openidTokens: null,
+  email: 'user@example.com',
+}
+const identity: OboIdentityContext = { appUserId: 'user-1', openidSubject: 'subject', tenantId: 'tenant', openidIssuer: 'https://issuer' }
+const exchangeOptions: OboExchangeOptions = {
+  claims: '{"access_token":{"acrs":{"essential":true}}}',
+  audience: 'mcp',
+  resource: 'https://mcp',
+}
+const oboConfig: OboConfig = { scopes: 'api://mcp-files/files.read', audience: 'mcp', resource: 'https://mcp' }
+const snapshot: OIDCTokens = { access_token: 'a', expires_at: 1_900_000_000, session_state: 'x' }
+const provider: UpstreamTokenProvider = async () => snapshot
+const syncProvider: UpstreamTokenProvider = () => null
+
+export async function service(): Promise<number> {
+  const full = new OboTokenService(options)
+  const minimal = new OboTokenService({ issuer: 'https://issuer', clientId: 'librechat', logger: logFunction })
+  const fromProcess: OboTokenService = OboTokenService.fromEnv()
+  const fromEnv = OboTokenService.fromEnv({ OPENID_ISSUER: 'https://issuer', OPENID_CLIENT_ID: 'librechat', PROXY: undefined }, { logger })
+
+  const token: OboTokenResponse = await full.exchangeOboToken(user, 'assertion', oboConfig.scopes)
+  const again = await full.exchangeOboToken(user, 'assertion', oboConfig.scopes, false, identity, exchangeOptions)
+  const bearer: 'Bearer' = again.token_type
+  const issued: string | undefined = token.issued_token_type
+  const graph: OboTokenResponse = await minimal.getGraphApiToken(user, 'assertion', 'User.Read', true)
+  const dropped: number = full.invalidate(user) + full.invalidate(user, oboConfig.scopes, identity)
+  fromEnv.clear()
+  const stats: OboStats = fromProcess.stats()
+  const counts: number[] = [stats.hits, stats.misses, stats.coalesced, stats.exchanges, stats.retries, stats.failures, stats.entries]
+  console.log(bearer, issued, graph.scope, token.access_token.length + token.expires_in + token.expires_at)
+  return dropped + counts.length
+}
+
+export async function resolve(full: OboTokenService): Promise<MCPOAuthTokens> {
+  // The drop-in resolver LibreChat binds, and a resolver of LibreChat's own shape.
+  const bound: OboTokenResolver = full.exchangeOboToken.bind(full)
+  const custom: OboTokenResolver = async (_user, _assertion, scopes, fromCache = true, _identity) => ({
+    access_token: `${scopes}${fromCache}`,
+    expires_in: '3600',
+  })
+  const tokens: MCPOAuthTokens = await resolveOboToken(user, oboConfig, full, provider)
+  await resolveOboToken(user, { scopes: 'a b' }, bound, syncProvider, identity, true)
+  await resolveOboToken(user, oboConfig, custom, async () => null)
+  const bearer: 'Bearer' = tokens.token_type
+  console.log(bearer, tokens.access_token, tokens.obtained_at < tokens.expires_at)
+  return tokens
+}
+
+export async function fetchWithObo(full: OboTokenService): Promise<Response> {
+  const fetchOptions: OboFetchOptions = {
+    user,
+    oboConfig,
+    resolver: full,
+    upstreamTokenProvider: provider,
+    identityContext: identity,
+    fetch,
+  }
+  const oboFetch: typeof fetch = createOboFetch(fetchOptions)
+  createOboFetch({ user, oboConfig, resolver: full.exchangeOboToken.bind(full), upstreamTokenProvider: syncProvider })
+  return oboFetch('https://mcp.example.com/mcp', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })
+}
+
+export function describe(err: unknown): string {
+  if (err instanceof OboExchangeError) {
+    const name: 'OboExchangeError' = err.name
+    const reason: 'exchange_failed' | 'empty_exchange_response' = err.oboFailureReason
+    const retryable: boolean = err.retryable
+    const status: number | undefined = err.status
+    const codes: number[] | undefined = err.error_codes
+    const idp: (string | undefined)[] = [
+      err.code,
+      err.error,
+      err.error_description,
+      err.suberror,
+      err.claims,
+      err.trace_id,
+      err.correlation_id,
+    ]
+    const challenge: string | undefined = err.wwwAuthenticate
+    return [name, reason, retryable, status, codes, ...idp, challenge, err.message, err.stack].join(' ')
+  }
+  if (err instanceof OboTokenResolutionError) {
+    const name: 'OboTokenResolutionError' = err.name
+    const reason: OboTokenResolutionReason = err.reason
+    const hint = 'hint' in err ? (err as OboFetchResolutionError).hint : ''
+    return [name, reason, err.retryable, err.userMessage, err.message, String(err.cause), hint].join(' ')
+  }
+  return String(err)
+}
+
+export function errors(): Error[] {
+  // Constructed as LibreChat constructs them (and as tests that stand in for the package do).
+  const fields: OboExchangeErrorFields = {
+    retryable: false,
+    oboFailureReason: 'exchange_failed',
+    status: 400,
+    error: 'invalid_grant',
+    error_codes: [50013],
+  }
+  const exchange = new OboExchangeError('OBO exchange failed', fields, { cause: new Error('HTTP 400') })
+  const resolution = new OboTokenResolutionError('exchange_failed', 'Please retry.', true, exchange)
+  const reasons: OboTokenResolutionReason[] = [
+    'missing_upstream_token',
+    'missing_upstream_access_token',
+    'empty_exchange_response',
+    'exchange_failed',
+    'session_refresh_failed',
+  ]
+  return [exchange, resolution, ...reasons.map((reason) => new OboTokenResolutionError(reason, reason))]
+}
+
+// What the declarations must refuse.
+export function refused(full: OboTokenService, resolution: OboTokenResolutionError): void {
+  // @ts-expect-error issuer is required
+  new OboTokenService({ clientId: 'librechat' })
+  // @ts-expect-error a misspelt option is not silently ignored
+  new OboTokenService({ issuer: 'i', clientId: 'c', maxCacheEntry: 5 })
+  // @ts-expect-error client_secret_jwt is not a supported method
+  new OboTokenService({ issuer: 'i', clientId: 'c', clientAuthMethod: 'client_secret_jwt' })
+  // @ts-expect-error grantType is one of three names
+  new OboTokenService({ issuer: 'i', clientId: 'c', grantType: 'urn:ietf:params:oauth:grant-type:jwt-bearer' })
+  // @ts-expect-error validateAssertion needs its audiences
+  new OboTokenService({ issuer: 'i', clientId: 'c', validateAssertion: { leewaySeconds: 60 } })
+  // @ts-expect-error timeouts are numbers (fromEnv parses the variables)
+  new OboTokenService({ issuer: 'i', clientId: 'c', requestTimeoutMs: '30000' })
+  // @ts-expect-error a logger level LibreChat's logger does not have
+  new OboTokenService({ issuer: 'i', clientId: 'c', logger: { trace: (message: string) => message } })
+  // @ts-expect-error environment values are strings
+  OboTokenService.fromEnv({ LIBRECHAT_OBO_MAX_RETRIES: 2 })
+  // @ts-expect-error scopes are one space-separated string
+  full.exchangeOboToken(user, 'assertion', ['api://mcp/.default'])
+  // @ts-expect-error the assertion is required
+  full.exchangeOboToken(user, undefined, 'scope')
+  // @ts-expect-error invalidate returns a count, not a promise
+  full.invalidate(user).then(() => {})
+  // @ts-expect-error stats are numbers
+  const hits: string = full.stats().hits
+  // @ts-expect-error an MCP server's obo config needs its scopes
+  resolveOboToken(user, {}, full, provider)
+  // @ts-expect-error the upstream token provider is required
+  resolveOboToken(user, oboConfig, full)
+  // @ts-expect-error an exchange error carries LibreChat's tags
+  new OboExchangeError('OBO exchange failed', { error: 'invalid_grant' })
+  // @ts-expect-error the IdP's error codes are numbers
+  new OboExchangeError('OBO exchange failed', { retryable: false, oboFailureReason: 'exchange_failed', error_codes: ['AADSTS50013'] })
+  // @ts-expect-error a resolution reason LibreChat does not have
+  new OboTokenResolutionError('timeout', 'Please retry.')
+  // @ts-expect-error the reason is read-only
+  resolution.reason = 'exchange_failed'
+  // @ts-expect-error createOboFetch needs the upstream token provider
+  createOboFetch({ user, oboConfig, resolver: full })
+  console.log(hits)
+}
