@@ -72,8 +72,9 @@ impl TokenCache {
         self.entries.insert(key, token);
     }
 
-    /// Drops every entry whose key starts with `prefix`; returns how many.
-    pub fn invalidate_prefix(&self, prefix: &str) -> u64 {
+    /// Drops every entry whose key starts with `prefix`; returns the dropped tokens'
+    /// ids (the wrapper forgets their JS strings).
+    pub fn remove_prefix(&self, prefix: &str) -> Vec<u64> {
         let doomed: Vec<Arc<String>> = self
             .entries
             .iter()
@@ -82,8 +83,9 @@ impl TokenCache {
             .collect();
         doomed
             .iter()
-            .filter(|key| self.entries.remove(key.as_str()).is_some())
-            .count() as u64
+            .filter_map(|key| self.entries.remove(key.as_str()))
+            .map(|token| token.id)
+            .collect()
     }
 
     pub fn clear(&self) {
@@ -129,7 +131,7 @@ mod tests {
         for key in ["u1\u{1f}a", "u1\u{1f}b", "u2\u{1f}a"] {
             cache.insert(key.into(), token(at));
         }
-        assert_eq!(cache.invalidate_prefix("u1\u{1f}"), 2);
+        assert_eq!(cache.remove_prefix("u1\u{1f}"), vec![1, 1]);
         assert_eq!(cache.len(), 1);
         cache.clear();
         assert_eq!(cache.len(), 0);
