@@ -125,6 +125,22 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_leaves_the_cache_when_it_stops_being_usable() {
+        let cache = TokenCache::new(10, Duration::from_secs(30));
+        let soon = expiry::now_ms() + 30_300;
+        cache.insert("created".into(), token(soon));
+        cache.insert("updated".into(), token(expiry::now_ms() + 3_600_000));
+        cache.insert("updated".into(), token(soon));
+        assert_eq!(cache.len(), 2);
+        // moka's timer wheel works in ~1 s buckets: poll, bounded to 5 s.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while cache.len() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(cache.len(), 0, "both expired from moka, not only filtered");
+    }
+
+    #[test]
     fn invalidate_by_prefix_counts_what_it_dropped() {
         let cache = TokenCache::new(10, Duration::from_secs(30));
         let at = expiry::now_ms() + 3_600_000;
