@@ -90,6 +90,17 @@ mod tests {
     }
 
     #[test]
+    fn refusals_say_why_without_the_token() {
+        assert!(AssertionProblem::NotJws
+            .to_string()
+            .contains("is not a signed JWT"));
+        assert_eq!(
+            AssertionProblem::Expired { exp: 1000 }.to_string(),
+            "The access token given for the OBO exchange expired at 1000 (epoch seconds); a fresh one is needed"
+        );
+    }
+
+    #[test]
     fn an_expired_jwt_is_refused() {
         for demand in [Demand::Jws, Demand::AnyToken] {
             assert_eq!(

@@ -150,3 +150,55 @@ fn grant_type_name(grant: &CoreGrantType) -> String {
         .and_then(|value| value.as_str().map(str::to_owned))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::protocol::http::{client, ClientSettings};
+    use crate::test_server::{json, TestServer};
+
+    async fn discover(status: u16, issuer_in_document: Option<&str>) -> ExchangeError {
+        let server = TestServer::start_with(|url| {
+            let issuer = issuer_in_document.unwrap_or(url);
+            let document = format!(
+                r#"{{"issuer":"{issuer}","authorization_endpoint":"{url}/auth",
+                "token_endpoint":"{url}/token","jwks_uri":"{url}/jwks",
+                "response_types_supported":["code"],"subject_types_supported":["public"],
+                "id_token_signing_alg_values_supported":["RS256"]}}"#
+            );
+            vec![json(status, &document)]
+        })
+        .await;
+        let http = client(&ClientSettings {
+            timeout: Duration::from_secs(5),
+            proxy: None,
+        })
+        .unwrap();
+        Discovery::new(server.url.clone(), None)
+            .endpoint(&http)
+            .await
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn throttling_and_outages_may_pass_a_missing_document_and_another_issuer_will_not() {
+        for (status, retryable) in [(429, true), (503, true), (404, false)] {
+            let error = discover(status, None).await;
+            assert!(
+                matches!(error, ExchangeError::Discovery { retryable: r, .. } if r == retryable),
+                "{status}: {error}"
+            );
+            assert!(error.to_string().contains(&format!("HTTP {status}")));
+        }
+        let error = discover(200, Some("https://elsewhere.example")).await;
+        assert!(!error.is_retryable());
+        assert!(
+            error
+                .to_string()
+                .contains("another issuer (https://elsewhere.example)"),
+            "{error}"
+        );
+    }
+}

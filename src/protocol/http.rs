@@ -124,6 +124,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn redirects_are_not_followed_and_slow_answers_time_out() {
+        let server = TestServer::start(vec![
+            json(302, "{}").header("location", "http://127.0.0.1:9/elsewhere"),
+            json(200, "{}").delayed(Duration::from_secs(3)),
+        ])
+        .await;
+        let http = client(&ClientSettings {
+            timeout: Duration::from_millis(300),
+            proxy: None,
+        })
+        .unwrap();
+        let redirected = http.get(format!("{}/", server.url)).send().await.unwrap();
+        assert_eq!(redirected.status().as_u16(), 302);
+        let slow = http
+            .get(format!("{}/", server.url))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            transport_error(slow),
+            ExchangeError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
     async fn a_body_past_the_limit_is_refused_and_one_at_it_is_read() {
         let server = TestServer::start(vec![json(200, "0123456789")]).await;
         let http = client(&ClientSettings {

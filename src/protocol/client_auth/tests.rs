@@ -178,8 +178,10 @@ fn assertion_audience_can_be_the_issuer_and_alg_must_fit_the_key() {
     let claims: serde_json::Value =
         serde_json::from_slice(&BASE64_URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     assert_eq!(claims["aud"], "https://issuer");
+    assert!(ClientAuth::new("c".into(), "https://i", options(Some("ES256"), None)).is_ok());
     for (alg, option) in [
         (Some("RS256"), "clientAssertionAlg"),
+        (Some("ES384"), "clientAssertionAlg"),
         (Some("HS256"), "clientAssertionAlg"),
         (Some("none"), "clientAssertionAlg"),
     ] {
@@ -188,6 +190,32 @@ fn assertion_audience_can_be_the_issuer_and_alg_must_fit_the_key() {
     }
     let err = ClientAuth::new("c".into(), "https://i", options(None, Some("aud"))).unwrap_err();
     assert_eq!(err.option, "clientAssertionAudience");
+}
+
+/// A throwaway 2048-bit RSA key made for these tests only (ring cannot generate RSA keys).
+const TEST_ONLY_RSA_KEY: &str = include_str!("test-only-rsa-key.pem");
+
+#[test]
+fn an_rsa_key_signs_rs256_by_default_and_any_rsa_alg_it_is_given() {
+    let options = |alg: Option<&'static str>| CredentialOptions {
+        method: Some("private_key_jwt"),
+        client_assertion_key: Some(TEST_ONLY_RSA_KEY),
+        client_assertion_key_id: Some("k".into()),
+        assertion_alg: alg,
+        ..CredentialOptions::default()
+    };
+    let endpoint = Url::parse("https://issuer/token").unwrap();
+    for (alg, expected) in [
+        (None, Algorithm::RS256),
+        (Some("PS256"), Algorithm::PS256),
+        (Some("RS512"), Algorithm::RS512),
+    ] {
+        let auth = ClientAuth::new("c".into(), "https://issuer", options(alg)).unwrap();
+        let jwt = auth.client_assertion(&endpoint).unwrap().unwrap();
+        assert_eq!(jsonwebtoken::decode_header(&jwt).unwrap().alg, expected);
+    }
+    let err = ClientAuth::new("c".into(), "https://i", options(Some("ES256"))).unwrap_err();
+    assert_eq!(err.option, "clientAssertionAlg");
 }
 
 #[test]
