@@ -8,4 +8,5 @@ pub mod options;
 pub mod outcome;
 pub mod resolve;
 pub mod service;
+pub mod shared;
 pub mod stats;

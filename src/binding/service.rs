@@ -155,7 +155,8 @@ impl NativeOboService {
     }
 
     /// Drops the cached tokens of a user (all scopes, or one scope string); returns
-    /// how many were dropped.
+    /// how many were dropped here. With a shared tier, the shared copies are dropped
+    /// and the other processes told, in the background (it never fails).
     #[napi]
     pub fn invalidate(&self, identity: String, scopes: Option<String>) -> Result<u32> {
         let (user, context) = unpack_identity(&identity)?;
@@ -163,12 +164,24 @@ impl NativeOboService {
             .service
             .invalidate(&user, Some(&context), scopes.as_deref())
             .map_err(invalid_arg)?;
+        if let Some(shared) = self
+            .service
+            .invalidate_shared(&user, Some(&context), scopes.as_deref())
+            .map_err(invalid_arg)?
+        {
+            napi::bindgen_prelude::spawn(shared);
+        }
         Ok(dropped as u32)
     }
 
+    /// Empties the cache; with a shared tier, the shared one too and every other
+    /// process's, in the background.
     #[napi]
     pub fn clear(&self) {
         self.service.clear();
+        if let Some(shared) = self.service.clear_shared() {
+            napi::bindgen_prelude::spawn(shared);
+        }
     }
 
     #[napi]

@@ -72,6 +72,10 @@ impl TokenCache {
         self.entries.insert(key, token);
     }
 
+    pub fn remove(&self, key: &str) {
+        self.entries.invalidate(key);
+    }
+
     /// Drops every entry whose key starts with `prefix`; returns how many.
     pub fn invalidate_prefix(&self, prefix: &str) -> u64 {
         let doomed: Vec<Arc<String>> = self
