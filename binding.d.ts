@@ -34,9 +34,14 @@ export declare class NativeOboService {
   exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean, options?: NativeCallOptions | undefined | null): Promise<NativeSettled>
   /**
    * Drops the cached tokens of a user (all scopes, or one scope string); returns
-   * how many were dropped.
+   * how many were dropped here. With a shared tier, the shared copies are dropped
+   * and the other processes told, in the background (it never fails).
    */
   invalidate(identity: string, scopes?: string | undefined | null): number
+  /**
+   * Empties the cache; with a shared tier, the shared one too and every other
+   * process's, in the background.
+   */
   clear(): void
   stats(): NativeStats
 }
@@ -53,8 +58,23 @@ export declare function checkUpstreamTokens(tokens?: NativeUpstreamTokens | unde
 /** Maps a rejection of the session provider or of the resolver to LibreChat's failure. */
 export declare function classifyResolutionFailure(stage: NativeResolutionStage, facts: NativeErrorFacts): NativeResolutionFailure
 
+/**
+ * The 32-byte key (64 hex characters) derived by HKDF-SHA256 from `credsKey`.
+ * Throws, with a message naming `CREDS_KEY` and what to set instead, when `credsKey`
+ * is LibreChat's published example or not 64 hex characters.
+ */
+export declare function deriveSharedCacheKey(credsKey: string): string
+
 /** Stamps a resolver's answer with LibreChat's expiry rules, or says why it is unusable. */
 export declare function finishResolution(answer: NativeResolverAnswer): NativeResolutionStamp
+
+/** The shared tier's breaker; `off` without a shared tier. */
+export declare const enum NativeBreakerState {
+  Off = 'off',
+  Closed = 'closed',
+  Open = 'open',
+  HalfOpen = 'half_open',
+}
 
 /** Per-call options of an exchange (wrapper-checked). */
 export interface NativeCallOptions {
@@ -168,6 +188,7 @@ export interface NativeServiceOptions {
   clientAssertionAlg?: string
   clientAssertionAudience?: string
   validateAssertion?: NativeValidateAssertion
+  sharedCache?: NativeSharedCache
   logger?: (level: NativeLogLevel, message: string) => void
 }
 
@@ -182,6 +203,21 @@ export interface NativeSettled {
   error?: NativeExchangeError
 }
 
+/** `sharedCache`: the shared Redis tier (see `config::SharedCacheOptions`). */
+export interface NativeSharedCache {
+  /** `redis://` or `rediss://` (credentials inside the URL). */
+  url?: string
+  keyPrefix?: string
+  cluster?: boolean
+  /** PEM text of the CA (not a path). */
+  ca?: string
+  /** 32-byte keys as hex or base64, optionally `"<id>:<key>"`; the first one writes. */
+  encryptionKeys: Array<string>
+  opTimeoutMs?: number
+  lockTtlMs?: number
+  maxWaitMs?: number
+}
+
 /** Counters of one service; see `broker::Stats`. */
 export interface NativeStats {
   hits: number
@@ -191,6 +227,14 @@ export interface NativeStats {
   retries: number
   failures: number
   entries: number
+  sharedHits: number
+  sharedMisses: number
+  sharedErrors: number
+  sharedTimeouts: number
+  sharedDecryptFailures: number
+  sharedWaits: number
+  sharedLeaderExchanges: number
+  sharedBreaker: NativeBreakerState
 }
 
 /** LibreChat's token response shape. */
