@@ -265,6 +265,38 @@ async fn a_redis_outage_costs_a_bounded_delay_and_the_tier_comes_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_never_answers_costs_at_most_the_op_timeout() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let idp = TestServer::start(vec![token_reply("at-any")]).await;
+    let (a, lines) = service(&idp, &redis.url());
+    a.exchange(request(&a, &assertion(1), true)).await.unwrap();
+    redis.freeze(true);
+    let mut worst = Duration::ZERO;
+    for n in 0..6 {
+        let started = Instant::now();
+        let token = a.exchange(request(&a, &assertion(10 + n), true)).await;
+        assert_eq!(token.unwrap().access_token, "at-any");
+        worst = worst.max(started.elapsed());
+    }
+    redis.freeze(false);
+    // 150 ms exchange + claim and finish, each cut at opTimeoutMs (100 ms), padded.
+    assert!(worst < Duration::from_millis(800), "worst call {worst:?}");
+    let stats = a.stats();
+    assert!(stats.shared_timeouts >= 3, "{stats:?}");
+    assert_eq!(stats.shared_breaker, Some(BreakerState::Open));
+    assert_eq!(stats.failures, 0);
+    let warned = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("no answer within 100 ms"))
+        .count();
+    assert_eq!(warned, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_holds_no_token_or_identity_in_the_clear() {
     let Some(redis) = RedisServer::start() else {
         return;

@@ -94,8 +94,20 @@ impl RedisServer {
             && &answer == b"+PONG\r\n"
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: a Redis that accepts
+    /// connections but never answers, the slow case.
+    pub fn freeze(&self, frozen: bool) {
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
     /// Kills the server by its pid and waits for it.
     pub fn stop(&mut self) {
+        // SIGKILL also ends a frozen server.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -108,12 +120,19 @@ impl Drop for RedisServer {
     }
 }
 
-#[allow(clippy::print_stderr)] // the skip must be visible in the test output
+/// Fails under CI; elsewhere says once, on the real stderr (libtest does not capture a
+/// direct write, so the line shows even though the test "passes"), how to run the tests.
 fn skip_or_fail() {
+    static SAID: std::sync::Once = std::sync::Once::new();
     let how = "these tests need Debian's redis-server on the PATH \
                (apt-get install -y --no-install-recommends redis-server), then `cargo test --lib shared`";
     if std::env::var_os("CI").is_some() {
         panic!("CI is set and {BINARY} is missing: {how}");
     }
-    eprintln!("SKIPPED: {how}");
+    SAID.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: the shared-cache (Redis) tests: {how}"
+        );
+    });
 }
