@@ -100,14 +100,20 @@ impl SharedCacheConfig {
                 ));
             }
         }
-        if urls.len() > 1 || options.cluster == Some(true) {
+        const SINGLE: &str =
+            "give one redis:// or rediss:// URL of a single primary, or leave sharedCache out";
+        if urls.len() > 1 {
             return Err(ConfigError::new(
-                if options.cluster == Some(true) {
-                    "sharedCache.cluster"
-                } else {
-                    "sharedCache.url"
-                },
-                "Redis Cluster is not supported yet by the shared tier; give one redis:// or rediss:// URL (a single primary), or leave sharedCache out",
+                "sharedCache.url",
+                format!("names several servers (Redis Cluster), which the shared tier does not support yet; {SINGLE}"),
+            ));
+        }
+        if options.cluster == Some(true) {
+            return Err(ConfigError::new(
+                "sharedCache.cluster",
+                format!(
+                    "cannot be true: the shared tier does not support Redis Cluster yet; {SINGLE}"
+                ),
             ));
         }
         if options.ca.is_some() && !url.starts_with("rediss://") {
@@ -267,7 +273,7 @@ mod tests {
             .starts_with("options.sharedCache.url must be"));
         let mut o = options(&[HEX]);
         o.url = Some("redis://a:1,redis://b:2".into());
-        assert!(check(o).unwrap_err().contains("Cluster is not supported"));
+        assert!(check(o).unwrap_err().contains("does not support yet"));
         let mut o = options(&[HEX]);
         o.cluster = Some(true);
         assert!(check(o)
