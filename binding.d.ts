@@ -13,19 +13,17 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeOboService {
   constructor(options: NativeServiceOptions)
   /**
-   * The hot path: `[id, expires_in, expires_at]` of a cached token for an assertion
-   * known by its digest (`assertionDigest`), or `null`. Synchronous, on the JS thread;
-   * only numbers cross the boundary: the wrapper keeps the token's JS string under its
-   * `id` (from `ExchangeSettled.tokenId`, or `cachedToken` when it has forgotten it) and
-   * builds the response object itself (a JS literal is far cheaper than five napi
-   * property sets). Invalid arguments throw. `identity` is packed (see `unpack_identity`).
+   * The hot path: `[id, expires_in, expires_at]` of the cached token for an
+   * assertion known by its digest (`assertionDigest`), or `null`; one lookup, one
+   * hit counted. Synchronous, on the JS thread. `knownId` is the id of the token the
+   * wrapper remembers for this call (0 for none): only when the cached token is
+   * another one are its strings appended, `[id, expires_in, expires_at,
+   * access_token, issued_token_type]`, so a hit usually crosses as three numbers and
+   * the wrapper builds the response itself (a JS literal is far cheaper than five
+   * napi property sets). Invalid arguments throw. `identity` is packed (see
+   * `unpack_identity`).
    */
-  cachedId(identity: string, digest: string, scopes: string, audience?: string | undefined | null, resource?: string | undefined | null): [number, number, number] | null
-  /**
-   * The same lookup, answering `[id, access_token, issued_token_type]` for a wrapper
-   * that no longer remembers the token's string.
-   */
-  cachedToken(identity: string, digest: string, scopes: string, audience?: string | undefined | null, resource?: string | undefined | null): [number, string, string | undefined] | null
+  cached(identity: string, digest: string, scopes: string, knownId: number, audience?: string | undefined | null, resource?: string | undefined | null): [number, number, number] | [number, number, number, string, string | undefined] | null
   /**
    * A promise of the settled exchange: from an exchange in flight for the same key,
    * the cache if it was filled meanwhile, or a new exchange (always a new one when
@@ -34,10 +32,16 @@ export declare class NativeOboService {
   exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean, options?: NativeCallOptions | undefined | null): Promise<NativeSettled>
   /**
    * Drops the cached tokens of a user (all scopes, or one scope string); returns
-   * how many were dropped here. With a shared tier, the shared copies are dropped
-   * and the other processes told, in the background (it never fails).
+   * the ids of the tokens dropped here (the wrapper forgets their strings). With a
+   * shared tier, the shared copies are dropped and the other processes told, in the
+   * background (it never fails).
    */
-  invalidate(identity: string, scopes?: string | undefined | null): number
+  invalidate(identity: string, scopes?: string | undefined | null): Array<number>
+  /**
+   * The token endpoint and grant the next exchange would use (discovery included);
+   * rejects only when discovery fails. `librechat-obo doctor` reports it.
+   */
+  plan(): Promise<NativePlan>
   /**
    * Empties the cache; with a shared tier, the shared one too and every other
    * process's, in the background.
@@ -51,6 +55,13 @@ export declare class NativeOboService {
  * hold it. The wrapper keeps it per assertion string, so hits skip the hashing.
  */
 export declare function assertionDigest(accessToken: string): string
+
+/**
+ * Refuses the identity field at `position` (in packing order) if it contains U+001F,
+ * with the message that names it. The wrapper calls it only when its packing meets
+ * such a field, so the message lives here.
+ */
+export declare function checkIdentityField(position: number, value: string): void
 
 /** `null` when the upstream token set is usable for an exchange, else the failure. */
 export declare function checkUpstreamTokens(tokens?: NativeUpstreamTokens | undefined | null): NativeResolutionFailure | null
@@ -116,6 +127,12 @@ export interface NativeExchangeError {
   wwwAuthenticate?: string
 }
 
+/** A grant this package sends, by its `grantType` option value. */
+export declare const enum NativeGrant {
+  JwtBearer = 'jwt_bearer',
+  TokenExchange = 'token_exchange',
+}
+
 /** A log level as the JS logger receives it (LibreChat's logger method names). */
 export declare const enum NativeLogLevel {
   Debug = 'debug',
@@ -127,6 +144,23 @@ export declare const enum NativeLogLevel {
 export declare const enum NativeOboFailureReason {
   ExchangeFailed = 'exchange_failed',
   EmptyExchangeResponse = 'empty_exchange_response',
+}
+
+/**
+ * What the next exchange would send. `grant` is the grant chosen, or the one named
+ * by `grantType` that cannot be sent; `refused` says why none can be sent.
+ */
+export interface NativePlan {
+  tokenEndpoint: string
+  grant?: NativeGrant
+  /** The grant's URN (the `grant_type` parameter). */
+  grantUrn?: string
+  /**
+   * The discovery document's list; absent when it has none, or when the token
+   * endpoint is configured.
+   */
+  grantTypesSupported?: Array<string>
+  refused?: NativeExchangeError
 }
 
 /** An `OboTokenResolutionError` to be: LibreChat's reason, flag and sentence. */

@@ -7,11 +7,11 @@
 
 const { readFileSync } = require('node:fs')
 const YAML = require('yaml')
-const { OboTokenService, optionsFromEnv } = require('./service.js')
+const { OboTokenService, planOf } = require('./service.js')
+const { optionsFromEnv } = require('./environment.js')
 const { explainError, explainUserToken, unverifiedClaims } = require('./explain.js')
 
 const TIMEOUT_MS = 10_000
-const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access']
 /**
@@ -56,7 +56,7 @@ async function runDoctor({ env = process.env, configPath, userToken } = {}) {
   const servers = configPath ? mcpServers(configPath, report) : []
   if (!options) return finish(report)
   const metadata = await discovery(options, report)
-  if (metadata) grantTypes(options, metadata, report)
+  if (metadata) await grantPlan(service, options, report)
   const probe = new OboTokenService({ ...options, validateAssertion: undefined, maxRetries: 0, requestTimeoutMs: TIMEOUT_MS })
   await clientCredential(probe, servers[0], report)
   for (const server of servers) scopeShape(server, options, report)
@@ -161,42 +161,49 @@ async function discovery(options, report) {
   return metadata
 }
 
-/** Which grant will be sent, against what the IdP advertises. */
-function grantTypes(options, metadata, report) {
-  const advertised = metadata.grant_types_supported
-  const lists = Array.isArray(advertised)
-  const has = (grant) => lists && advertised.includes(grant)
-  const listed = lists ? `advertised: ${advertised.join(', ')}` : 'the IdP lists no grant_types_supported'
-  const mode = options.grantType
-  const wanted = { jwt_bearer: JWT_BEARER, token_exchange: TOKEN_EXCHANGE }[mode]
-  if (mode === 'auto') {
-    const picked = has(TOKEN_EXCHANGE) ? 'token_exchange' : has(JWT_BEARER) ? 'jwt_bearer' : undefined
-    if (picked) report.add('grant', 'ok', `auto picks ${picked} (${listed})`)
-    else
-      report.add(
-        'grant',
-        'fail',
-        `auto finds neither token exchange nor jwt-bearer (${listed})`,
-        'Enable one of them for the client at the IdP, or set LIBRECHAT_OBO_GRANT_TYPE.',
-      )
-  } else if (wanted && lists && !has(wanted)) {
+/** Which grant the service will send, as its native side chooses it, against what the IdP advertises. */
+async function grantPlan(service, options, report) {
+  let plan
+  try {
+    plan = await planOf(service)
+  } catch (err) {
+    report.add('grant', 'fail', err.message, 'Check OPENID_ISSUER and that the IdP serves its discovery document.')
+    return
+  }
+  const advertised = plan.grantTypesSupported
+  const listed = advertised
+    ? `advertised: ${advertised.join(', ')}`
+    : options.tokenEndpoint
+      ? 'the token endpoint is configured, so grant_types_supported is not read'
+      : 'the IdP lists no grant_types_supported'
+  if (plan.refused && plan.grantUrn) {
     report.add(
       'grant',
       'fail',
-      `the IdP does not advertise ${wanted} (${listed})`,
+      `the IdP does not advertise ${plan.grantUrn} (${listed})`,
       'Enable the grant at the IdP, or set LIBRECHAT_OBO_GRANT_TYPE to one it advertises.',
     )
-  } else if (!wanted && lists && !has(JWT_BEARER)) {
+  } else if (plan.refused) {
+    report.add(
+      'grant',
+      'fail',
+      `auto finds neither token exchange nor jwt-bearer (${listed})`,
+      'Enable one of them for the client at the IdP, or set LIBRECHAT_OBO_GRANT_TYPE.',
+    )
+  } else if (options.grantType === 'auto') {
+    report.add('grant', 'ok', `auto picks ${plan.grant} (${listed})`)
+  } else if (advertised && !advertised.includes(plan.grantUrn)) {
+    // Only LibreChat's default is sent without looking at the list.
     report.add(
       'grant',
       'warn',
       `On-Behalf-Of is sent, but the IdP does not advertise jwt-bearer (${listed})`,
-      has(TOKEN_EXCHANGE)
+      advertised.includes(TOKEN_EXCHANGE)
         ? 'This IdP speaks RFC 8693: set LIBRECHAT_OBO_GRANT_TYPE=token_exchange (or auto).'
         : 'Check that the IdP supports On-Behalf-Of.',
     )
   } else {
-    report.add('grant', 'ok', `${mode ?? 'jwt_bearer'} (${listed})`)
+    report.add('grant', 'ok', `${plan.grant} (${listed})`)
   }
 }
 

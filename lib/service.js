@@ -1,134 +1,39 @@
 'use strict'
 
 // OboTokenService: checks argument types (so a wrong type gets an error naming the
-// argument), answers cache hits with an already-settled promise, turns failed exchanges
-// into OboExchangeError, and reads LibreChat's environment (fromEnv). The native
-// binding does the work.
+// argument), answers cache hits with an already-settled promise through the front,
+// turns failed exchanges into OboExchangeError. The native binding checks values and
+// does the work; options.js checks the options, environment.js reads LibreChat's
+// environment.
 
-const { readFileSync } = require('node:fs')
-const { NativeOboService, assertionDigest } = require('./native.js')
-const { Memo } = require('./memo.js')
+const { NativeOboService, checkIdentityField } = require('./native.js')
+const { Front } = require('./front.js')
+const { checkOptions } = require('./options.js')
+const { fromEnv } = require('./environment.js')
 const { OboExchangeError, typeError } = require('./errors.js')
-
-const LEVELS = ['debug', 'info', 'warn', 'error']
-
-const OPTION_TYPES = {
-  issuer: 'string',
-  clientId: 'string',
-  clientSecret: 'string',
-  clientAuthMethod: 'string',
-  tokenEndpoint: 'string',
-  requestTimeoutMs: 'number',
-  expiryBufferSeconds: 'number',
-  maxCacheEntries: 'number',
-  maxRetries: 'number',
-  retryDelayMs: 'number',
-  proxy: 'string',
-  grantType: 'string',
-  subjectTokenType: 'string',
-  requestedTokenType: 'string',
-  clientAssertionKey: 'string',
-  clientAssertionKeyId: 'string',
-  clientAssertionCertificate: 'string',
-  clientAssertionAlg: 'string',
-  clientAssertionAudience: 'string',
-  validateAssertion: 'validateAssertion',
-  logger: 'logger',
-}
-
-/** Wraps a logger (function or LibreChat's `{ debug, info, warn, error }`) so it never throws. */
-function normalizeLogger(logger) {
-  const call =
-    typeof logger === 'function'
-      ? (level, message) => logger(level, message)
-      : (level, message) => {
-          const method = logger[level]
-          if (typeof method === 'function') method.call(logger, message)
-        }
-  return (level, message) => {
-    try {
-      call(level, message)
-    } catch {
-      // A broken logger must not take the process down, nor fail an exchange.
-    }
-  }
-}
-
-/** An array of strings, or an error naming `name`. */
-function checkStrings(value, name) {
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
-    throw typeError(name, 'an array of strings', value)
-  }
-  return value
-}
-
-/** `options.validateAssertion`: `{ audiences, issuers?, leewaySeconds? }`. */
-function checkValidateAssertion(value) {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw typeError('options.validateAssertion', 'an object', value)
-  }
-  const { audiences, issuers, leewaySeconds, ...unknown } = value
-  const extra = Object.keys(unknown)
-  if (extra.length > 0) {
-    throw new TypeError(`options.validateAssertion.${extra[0]} is not a known option (known: audiences, issuers, leewaySeconds)`)
-  }
-  const checked = { audiences: checkStrings(audiences, 'options.validateAssertion.audiences') }
-  if (issuers != null) checked.issuers = checkStrings(issuers, 'options.validateAssertion.issuers')
-  if (leewaySeconds != null) {
-    if (typeof leewaySeconds !== 'number') throw typeError('options.validateAssertion.leewaySeconds', 'a number', leewaySeconds)
-    checked.leewaySeconds = leewaySeconds
-  }
-  return checked
-}
-
-function checkOptions(options) {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw typeError('options', 'an object', options)
-  }
-  const native = {}
-  for (const [name, value] of Object.entries(options)) {
-    const expected = OPTION_TYPES[name]
-    if (!expected) {
-      throw new TypeError(`options.${name} is not a known option (known: ${Object.keys(OPTION_TYPES).join(', ')})`)
-    }
-    if (value === undefined || value === null) continue
-    if (expected === 'logger') {
-      const isLoggerObject = typeof value === 'object' && LEVELS.some((l) => typeof value[l] === 'function')
-      if (typeof value !== 'function' && !isLoggerObject) {
-        throw typeError('options.logger', 'a function or an object with debug/info/warn/error methods', value)
-      }
-      native.logger = normalizeLogger(value)
-      continue
-    }
-    if (expected === 'validateAssertion') {
-      native.validateAssertion = checkValidateAssertion(value)
-      continue
-    }
-    if (typeof value !== expected) throw typeError(`options.${name}`, `a ${expected}`, value)
-    native[name] = value
-  }
-  return native
-}
 
 const SEPARATOR = '\u001f'
 
-/** One identity field, type-checked; absent is the empty string. */
-function identityField(source, name, field) {
+/**
+ * One identity field, type-checked; absent is the empty string. A field that contains
+ * U+001F cannot be packed: the native side refuses it, naming it by `position`.
+ */
+function identityField(source, name, field, position) {
   const value = source?.[field]
   if (value === undefined || value === null) return ''
   if (typeof value !== 'string') throw typeError(`${name}.${field}`, 'a string', value)
-  if (value.includes(SEPARATOR)) throw new TypeError(`${name}.${field} must not contain the U+001F character`)
+  if (value.includes(SEPARATOR)) checkIdentityField(position, value)
   return value
 }
 
-/** One source's identity fields joined with U+001F. */
-function identityFields(source, name, subjectField) {
+/** One source's identity fields joined with U+001F; `first` is the position of its first field. */
+function identityFields(source, name, subjectField, first) {
   return (
-    identityField(source, name, subjectField) +
+    identityField(source, name, subjectField, first) +
     SEPARATOR +
-    identityField(source, name, 'tenantId') +
+    identityField(source, name, 'tenantId', first + 1) +
     SEPARATOR +
-    identityField(source, name, 'openidIssuer')
+    identityField(source, name, 'openidIssuer', first + 2)
   )
 }
 
@@ -142,15 +47,22 @@ function packIdentity(user, identityContext) {
   if (identityContext !== undefined && identityContext !== null && typeof identityContext !== 'object') {
     throw typeError('identityContext', 'an object', identityContext)
   }
-  return identityFields(user, 'user', 'openidId') + SEPARATOR + identityFields(identityContext, 'identityContext', 'openidSubject')
+  return identityFields(user, 'user', 'openidId', 0) + SEPARATOR + identityFields(identityContext, 'identityContext', 'openidSubject', 3)
 }
 
-/** LibreChat's falsy checks first (same messages), then the type of a truthy value. */
-function checkRequiredString(value, name, missingMessage) {
-  if (!value) throw new Error(missingMessage)
+/**
+ * A required string argument: a falsy value (LibreChat's `!accessToken`) is the empty
+ * string, which the native side refuses with LibreChat's message; a truthy one must
+ * be a string.
+ */
+function requiredString(value, name) {
+  if (!value) return ''
   if (typeof value !== 'string') throw typeError(name, 'a string', value)
   return value
 }
+
+/** Every identity field empty: what a refused call passes (the native side never reads it). */
+const NO_IDENTITY = SEPARATOR.repeat(5)
 
 function checkFromCache(fromCache) {
   if (fromCache === undefined) return true
@@ -162,8 +74,9 @@ const CALL_OPTIONS = ['claims', 'audience', 'resource']
 
 /**
  * `options` of exchangeOboToken: `claims` (a JSON claims request answering a claims
- * challenge), and the RFC 8693 `audience` and `resource`; each a string when given.
- * Undefined when none is given, so the hot path passes nothing extra.
+ * challenge), and the RFC 8693 `audience` and `resource`; each a string when given
+ * (the native side refuses U+001F in them). Undefined when none is given, so the hot
+ * path passes nothing extra.
  */
 function checkCallOptions(options) {
   if (options === undefined || options === null) return undefined
@@ -173,7 +86,6 @@ function checkCallOptions(options) {
     const value = options[name]
     if (value === undefined || value === null) continue
     if (typeof value !== 'string') throw typeError(`options.${name}`, 'a string', value)
-    if (value.includes(SEPARATOR)) throw new TypeError(`options.${name} must not contain the U+001F character`)
     checked = { ...checked, [name]: value }
   }
   return checked
@@ -181,6 +93,12 @@ function checkCallOptions(options) {
 
 /** Each service's normalized logger, for `resolveOboToken` to log through. */
 const serviceLoggers = new WeakMap()
+/** Each service's native `plan()`, for the doctor. */
+const servicePlans = new WeakMap()
+/** Each service's front, for tests. */
+const serviceFronts = new WeakMap()
+/** An option key for tests only: the front's memo size instead of the one from `maxCacheEntries`. */
+const MEMO_LIMIT = Symbol('memoLimit')
 
 /** A caller's own copy of a shared response. */
 function copyResponse(response) {
@@ -201,13 +119,6 @@ function ownRealmError(err) {
   return mine
 }
 
-/** A cache hit's numbers and the token's strings, as LibreChat's response object. */
-function hitResponse([, expires_in, expires_at], strings, scope) {
-  const response = { access_token: strings.access_token, token_type: 'Bearer', expires_in, expires_at, scope }
-  if (strings.issued_token_type !== undefined) response.issued_token_type = strings.issued_token_type
-  return response
-}
-
 /**
  * LibreChat's OBO token service, in Rust: exchange, cache, single-flight, retry.
  * Create one per client registration at start-up and share it.
@@ -215,21 +126,18 @@ function hitResponse([, expires_in, expires_at], strings, scope) {
 class OboTokenService {
   #native
   #log
-  /** Upstream token string → its SHA-256 hex, as cache keys hold it. */
-  #digests = new Memo()
-  /** Native token id → `{ access_token, issued_token_type }` as JS strings. */
-  #tokens = new Memo()
-  /** Exchanges in flight by their exact arguments: joiners share one native promise. */
-  #flights = new Map()
-  /** Calls that joined a flight here, without reaching the native side. */
-  #joined = 0
+  /** The digests, token strings and joins kept on this side of a hit. */
+  #front
 
   /** @param {import('../index').OboServiceOptions} options */
   constructor(options) {
     const native = checkOptions(options)
     this.#log = native.logger ?? (() => {})
     this.#native = new NativeOboService(native)
+    this.#front = new Front(this.#native, native.maxCacheEntries, options[MEMO_LIMIT])
     serviceLoggers.set(this, this.#log)
+    servicePlans.set(this, () => this.#native.plan())
+    serviceFronts.set(this, this.#front)
   }
 
   /**
@@ -239,12 +147,7 @@ class OboTokenService {
    * `extra` adds options that have no variable (a logger).
    */
   static fromEnv(env = process.env, extra = {}) {
-    const options = optionsFromEnv(env)
-    try {
-      return new OboTokenService({ ...options, ...extra })
-    } catch (err) {
-      throw nameVariable(err, env)
-    }
+    return fromEnv((options) => new OboTokenService(options), env, extra)
   }
 
   /**
@@ -256,18 +159,21 @@ class OboTokenService {
    */
   exchangeOboToken(user, accessToken, scopes, fromCache = true, identityContext, options) {
     try {
-      checkRequiredString(accessToken, 'accessToken', 'Access token is required for OBO exchange')
-      checkRequiredString(scopes, 'scopes', 'Scopes are required for OBO exchange')
+      const token = requiredString(accessToken, 'accessToken')
+      const scope = token && requiredString(scopes, 'scopes')
+      // A missing token or scope string: the native side refuses it with LibreChat's
+      // message, before it reads anything else (LibreChat checks these first).
+      if (!scope) return this.#settled(this.#native.exchange(NO_IDENTITY, token, scope, false))
       const useCache = checkFromCache(fromCache)
       const call = checkCallOptions(options)
       const identity = packIdentity(user, identityContext)
       if (useCache && call?.claims === undefined) {
-        const digest = this.#digests.get(accessToken) ?? this.#digests.set(accessToken, assertionDigest(accessToken))
-        const hit = this.#hit(identity, digest, scopes, call)
+        const hit = this.#front.hit(identity, token, scope, call)
         if (hit !== undefined) return Promise.resolve(hit)
-        return this.#joinOrStart(identity, digest, accessToken, scopes, call)
+        return this.#joinOrStart(identity, token, scope, call)
       }
-      return this.#settled(this.#native.exchange(identity, accessToken, scopes, useCache, call))
+      const remember = (id, response) => this.#front.remember(identity, token, scope, call, id, response)
+      return this.#settled(this.#native.exchange(identity, token, scope, useCache, call), undefined, remember)
     } catch (err) {
       return Promise.reject(ownRealmError(err))
     }
@@ -282,14 +188,14 @@ class OboTokenService {
    * native promise (which never rejects: failures arrive as `{ error }`). `forget` runs
    * as the exchange settles, before any caller sees the outcome.
    */
-  async #settled(native, forget) {
+  async #settled(native, forget, remember) {
     let outcome
     try {
       outcome = await native
     } finally {
       forget?.()
     }
-    return this.#settle(outcome)
+    return this.#settle(outcome, remember)
   }
 
   /**
@@ -298,48 +204,27 @@ class OboTokenService {
    * calls that differ here but normalize to one native key still share its flight there.
    * Each caller gets its own response object.
    */
-  #joinOrStart(identity, digest, accessToken, scopes, call) {
-    const key = [identity, scopes, digest, call?.audience ?? '', call?.resource ?? ''].join(SEPARATOR)
-    let flight = this.#flights.get(key)
-    if (flight !== undefined) {
-      this.#joined += 1
-    } else {
-      // The slot is freed as the exchange settles, before anyone sees the outcome, so a
-      // later call finds the cached token or starts afresh, never a finished failure. The
-      // native call runs (and may throw) before the flight is stored; `forget` runs after.
-      const native = this.#native.exchange(identity, accessToken, scopes, true, call)
-      flight = this.#settled(native, () => this.#flights.delete(key))
-      this.#flights.set(key, flight)
-    }
+  #joinOrStart(identity, accessToken, scopes, call) {
+    const key = [identity, scopes, this.#front.digest(accessToken), call?.audience ?? '', call?.resource ?? ''].join(SEPARATOR)
+    // The key holds the digest, never the token; equal keys mean equal native cache keys.
+    const remember = (id, response) => this.#front.remember(identity, accessToken, scopes, call, id, response)
+    // The native call runs (and may throw) before the flight is stored; `forget` runs
+    // as it settles.
+    const flight = this.#front.join(key, (forget) =>
+      this.#settled(this.#native.exchange(identity, accessToken, scopes, true, call), forget, remember),
+    )
     return flight.then(copyResponse)
-  }
-
-  /** The cached response for this call, or undefined. Only numbers cross the boundary when the token's string is remembered. */
-  #hit(identity, digest, scopes, call) {
-    const hit = this.#native.cachedId(identity, digest, scopes, call?.audience, call?.resource)
-    if (hit === null) return undefined
-    let strings = this.#tokens.get(hit[0])
-    if (strings === undefined) {
-      const fetched = this.#native.cachedToken(identity, digest, scopes, call?.audience, call?.resource)
-      if (fetched === null) return undefined
-      strings = this.#remember(fetched[0], fetched[1], fetched[2])
-    }
-    return hitResponse(hit, strings, scopes)
-  }
-
-  #remember(id, access_token, issued_token_type) {
-    return this.#tokens.set(id, issued_token_type == null ? { access_token } : { access_token, issued_token_type })
   }
 
   /**
    * A settled exchange as LibreChat's response, or its error thrown as OboExchangeError;
    * both made here, in the caller's realm (the native token object is the addon's).
    */
-  #settle({ token, tokenId, error }) {
+  #settle({ token, tokenId, error }, remember) {
     if (error) throw new OboExchangeError(error.message, error)
     const response = { ...token }
     if (response.issued_token_type == null) delete response.issued_token_type
-    this.#remember(tokenId, response.access_token, response.issued_token_type)
+    remember?.(tokenId, response)
     return response
   }
 
@@ -363,99 +248,25 @@ class OboTokenService {
    */
   invalidate(user, scopes, identityContext) {
     if (scopes !== undefined && scopes !== null && typeof scopes !== 'string') throw typeError('scopes', 'a string', scopes)
-    return this.#native.invalidate(packIdentity(user, identityContext), scopes ?? undefined)
+    const identity = packIdentity(user, identityContext)
+    const dropped = this.#native.invalidate(identity, scopes ?? undefined)
+    this.#front.forget(dropped, identity, scopes ?? undefined)
+    return dropped.length
   }
 
   /** Drops every cached token. */
   clear() {
     this.#native.clear()
-    this.#digests.clear()
-    this.#tokens.clear()
+    this.#front.clear()
   }
 
   /** Counters since creation, and the number of cached tokens. */
   stats() {
     const stats = this.#native.stats()
-    stats.misses += this.#joined
-    stats.coalesced += this.#joined
+    stats.misses += this.#front.joined
+    stats.coalesced += this.#front.joined
     return stats
   }
-}
-
-/** Variables `fromEnv` reads: LibreChat's first, then this package's extras. */
-const ENV_OPTIONS = [
-  ['OPENID_ISSUER', 'issuer'],
-  ['OPENID_CLIENT_ID', 'clientId'],
-  ['OPENID_CLIENT_SECRET', 'clientSecret'],
-  ['PROXY', 'proxy'],
-  ['OPENID_TOKEN_ENDPOINT_AUTH_METHOD', 'clientAuthMethod'],
-  ['LIBRECHAT_OBO_CLIENT_AUTH_METHOD', 'clientAuthMethod'],
-  ['LIBRECHAT_OBO_GRANT_TYPE', 'grantType'],
-  ['LIBRECHAT_OBO_SUBJECT_TOKEN_TYPE', 'subjectTokenType'],
-  ['LIBRECHAT_OBO_REQUESTED_TOKEN_TYPE', 'requestedTokenType'],
-  ['LIBRECHAT_OBO_CLIENT_ASSERTION_KEY_FILE', 'clientAssertionKey', 'file'],
-  ['LIBRECHAT_OBO_CLIENT_ASSERTION_KEY_ID', 'clientAssertionKeyId'],
-  ['LIBRECHAT_OBO_CLIENT_ASSERTION_CERTIFICATE_FILE', 'clientAssertionCertificate', 'file'],
-  ['LIBRECHAT_OBO_CLIENT_ASSERTION_ALG', 'clientAssertionAlg'],
-  ['LIBRECHAT_OBO_CLIENT_ASSERTION_AUDIENCE', 'clientAssertionAudience'],
-  ['LIBRECHAT_OBO_VALIDATE_AUDIENCES', 'validateAssertion', 'list'],
-  ['LIBRECHAT_OBO_TOKEN_ENDPOINT', 'tokenEndpoint'],
-  ['LIBRECHAT_OBO_REQUEST_TIMEOUT_MS', 'requestTimeoutMs', 'integer'],
-  ['LIBRECHAT_OBO_EXPIRY_BUFFER_SECONDS', 'expiryBufferSeconds', 'integer'],
-  ['LIBRECHAT_OBO_MAX_CACHE_ENTRIES', 'maxCacheEntries', 'integer'],
-  ['LIBRECHAT_OBO_MAX_RETRIES', 'maxRetries', 'integer'],
-  ['LIBRECHAT_OBO_RETRY_DELAY_MS', 'retryDelayMs', 'integer'],
-]
-
-/** Options from environment variables; a malformed value is named by its variable. */
-function optionsFromEnv(env) {
-  if (env === null || typeof env !== 'object') throw typeError('env', 'an object', env)
-  const options = {}
-  for (const [variable, option, kind] of ENV_OPTIONS) {
-    const raw = env[variable]
-    if (raw === undefined || raw === null || String(raw).trim() === '') continue
-    const text = String(raw).trim()
-    if (kind === 'integer' && !/^\d+$/.test(text)) {
-      throw new TypeError(`${variable} must be a whole number, got '${text}'`)
-    }
-    options[option] = parseVariable(variable, kind, text)
-  }
-  for (const [variable, option] of ENV_OPTIONS.slice(0, 2)) {
-    if (options[option] === undefined) throw new Error(`${variable} is required`)
-  }
-  return options
-}
-
-/** A variable's value as its option wants it. */
-function parseVariable(variable, kind, text) {
-  switch (kind) {
-    case 'integer':
-      return Number(text)
-    case 'file':
-      return readPem(variable, text)
-    case 'list':
-      return { audiences: text.split(/[\s,]+/).filter(Boolean) }
-    default:
-      return text
-  }
-}
-
-/** A PEM file named by an environment variable; the error names the variable, never the content. */
-function readPem(variable, path) {
-  try {
-    return readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new Error(`${variable} names a file that cannot be read (${err.code ?? err.message}): ${path}`)
-  }
-}
-
-/** Rewrites `options.x …` in a validation error to name the variable that set `x`. */
-function nameVariable(err, env) {
-  const match = /^options\.(\w+) /.exec(err?.message ?? '')
-  const candidates = match ? ENV_OPTIONS.filter(([, option]) => option === match[1]) : []
-  const entry = [...candidates].reverse().find(([variable]) => env[variable]) ?? candidates[0]
-  if (entry) err.message = `${entry[0]} (${err.message})`
-  return err
 }
 
 /** The normalized logger of a service (resolveOboToken logs through it), or undefined. */
@@ -463,4 +274,14 @@ function loggerOf(service) {
   return serviceLoggers.get(service)
 }
 
-module.exports = { OboTokenService, loggerOf, optionsFromEnv }
+/** The token endpoint and grant a service's next exchange would use (the doctor's question). */
+function planOf(service) {
+  return servicePlans.get(service)()
+}
+
+/** A service's front (tests). */
+function frontOf(service) {
+  return serviceFronts.get(service)
+}
+
+module.exports = { OboTokenService, loggerOf, planOf, frontOf, MEMO_LIMIT }

@@ -334,6 +334,43 @@ mod tests {
     }
 
     #[test]
+    fn token_types_must_be_uris_and_are_kept() {
+        let exchange = |subject: Option<&str>| {
+            Config::from_options(Options {
+                grant_type: Some("token_exchange".into()),
+                subject_token_type: subject.map(Into::into),
+                ..minimal()
+            })
+        };
+        let jwt = "urn:ietf:params:oauth:token-type:jwt";
+        assert_eq!(
+            exchange(Some(jwt))
+                .unwrap()
+                .token_exchange
+                .subject_token_type,
+            jwt
+        );
+        assert_eq!(
+            exchange(None).unwrap().token_exchange.subject_token_type,
+            ACCESS_TOKEN_TYPE
+        );
+        assert!(exchange(Some("not a uri"))
+            .unwrap_err()
+            .to_string()
+            .starts_with("options.subjectTokenType must be a token type URI"));
+    }
+
+    #[test]
+    fn a_blank_required_option_is_missing() {
+        let err = Config::from_options(Options {
+            client_id: Some("   ".into()),
+            ..minimal()
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "options.clientId is required");
+    }
+
+    #[test]
     fn errors_name_the_option() {
         let err = |options: Options| Config::from_options(options).unwrap_err().to_string();
         assert_eq!(

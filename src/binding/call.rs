@@ -2,7 +2,8 @@
 
 use napi_derive::napi;
 
-use crate::ground::identity::Target;
+use crate::ground::error::RequestError;
+use crate::ground::identity::{Target, SEPARATOR};
 
 /// Per-call options of an exchange (wrapper-checked).
 #[napi(object, object_to_js = false)]
@@ -17,11 +18,30 @@ pub struct NativeCallOptions {
 }
 
 impl NativeCallOptions {
+    /// Refuses a value that contains U+001F, naming it as the caller does.
+    pub fn check(&self) -> Result<(), RequestError> {
+        check_target(self.audience.as_deref(), self.resource.as_deref())?;
+        refuse_separator("options.claims", self.claims.as_deref())
+    }
+
     /// The RFC 8693 target, borrowed.
     pub fn target(&self) -> Target<'_> {
         Target {
             audience: self.audience.as_deref(),
             resource: self.resource.as_deref(),
         }
+    }
+}
+
+/// Refuses an RFC 8693 target value that contains U+001F, naming it as the caller does.
+pub fn check_target(audience: Option<&str>, resource: Option<&str>) -> Result<(), RequestError> {
+    refuse_separator("options.audience", audience)?;
+    refuse_separator("options.resource", resource)
+}
+
+fn refuse_separator(name: &'static str, value: Option<&str>) -> Result<(), RequestError> {
+    match value {
+        Some(value) if value.contains(SEPARATOR) => Err(RequestError::SeparatorInValue(name)),
+        _ => Ok(()),
     }
 }

@@ -4,13 +4,24 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::ground::error::RequestError;
 use crate::ground::identity::{AssertionDigest, IdentitySource, SEPARATOR};
+
+/// The packed fields in order, as the caller names them.
+const FIELDS: [&str; 6] = [
+    "user.openidId",
+    "user.tenantId",
+    "user.openidIssuer",
+    "identityContext.openidSubject",
+    "identityContext.tenantId",
+    "identityContext.openidIssuer",
+];
 
 /// Identity fields as the wrapper packs them: the user's `openidId`, `tenantId` and
 /// `openidIssuer`, then the identity context's `openidSubject`, `tenantId` and
 /// `openidIssuer`, joined with U+001F; an empty field is an absent one (LibreChat
-/// treats blank values as absent too). The wrapper refuses fields that contain
-/// U+001F, so the split is unambiguous.
+/// treats blank values as absent too). A field that contains U+001F cannot be packed:
+/// the wrapper passes it to `checkIdentityField` instead, so the split is unambiguous.
 pub fn unpack_identity(packed: &str) -> Result<(IdentitySource<'_>, IdentitySource<'_>)> {
     let wrong_shape = || {
         Error::new(
@@ -44,4 +55,21 @@ pub fn unpack_identity(packed: &str) -> Result<(IdentitySource<'_>, IdentitySour
 #[napi]
 pub fn assertion_digest(access_token: String) -> String {
     AssertionDigest::of(&access_token).as_str().to_owned()
+}
+
+/// Refuses the identity field at `position` (in packing order) if it contains U+001F,
+/// with the message that names it. The wrapper calls it only when its packing meets
+/// such a field, so the message lives here.
+#[napi]
+pub fn check_identity_field(position: u32, value: String) -> Result<()> {
+    let name = FIELDS
+        .get(position as usize)
+        .ok_or_else(|| Error::new(Status::InvalidArg, "no such identity field".to_owned()))?;
+    if value.contains(SEPARATOR) {
+        return Err(Error::new(
+            Status::InvalidArg,
+            RequestError::SeparatorInValue(name).to_string(),
+        ));
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ pub mod call;
 pub mod identity;
 pub mod options;
 pub mod outcome;
+pub mod plan;
 pub mod resolve;
 pub mod service;
 pub mod shared;

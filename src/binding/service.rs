@@ -1,21 +1,19 @@
 //! `NativeOboService`, the native half of `OboTokenService`: it unpacks the
 //! wrapper's arguments, calls the broker, and converts what comes back.
 
-use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-
 use futures_util::FutureExt;
 use napi::bindgen_prelude::*;
 use napi::JsString;
 use napi_derive::napi;
+use std::panic::AssertUnwindSafe;
 
-use super::call::NativeCallOptions;
+use super::call::{check_target, NativeCallOptions};
 use super::identity::unpack_identity;
 use super::options::NativeServiceOptions;
 use super::outcome::NativeSettled;
+use super::plan::NativePlan;
 use super::stats::NativeStats;
 use crate::broker::{Call, OboService};
-use crate::cache::token::OboToken;
 use crate::config::Config;
 use crate::ground::error::{ExchangeError, RequestError, TransportKind};
 use crate::ground::identity::Target;
@@ -38,66 +36,57 @@ impl NativeOboService {
         Ok(Self { service })
     }
 
-    /// The hot path: `[id, expires_in, expires_at]` of a cached token for an assertion
-    /// known by its digest (`assertionDigest`), or `null`. Synchronous, on the JS thread;
-    /// only numbers cross the boundary: the wrapper keeps the token's JS string under its
-    /// `id` (from `ExchangeSettled.tokenId`, or `cachedToken` when it has forgotten it) and
-    /// builds the response object itself (a JS literal is far cheaper than five napi
-    /// property sets). Invalid arguments throw. `identity` is packed (see `unpack_identity`).
-    #[napi(ts_return_type = "[number, number, number] | null")]
-    pub fn cached_id(
-        &self,
-        identity: String,
-        digest: String,
-        scopes: String,
-        audience: Option<String>,
-        resource: Option<String>,
-    ) -> Result<Option<(f64, f64, f64)>> {
-        Ok(self
-            .lookup(
-                &identity,
-                &digest,
-                &scopes,
-                audience.as_deref(),
-                resource.as_deref(),
-            )?
-            .map(|token| {
-                (
-                    token.id as f64,
-                    token.expires_in as f64,
-                    token.expires_at as f64,
-                )
-            }))
-    }
-
-    /// The same lookup, answering `[id, access_token, issued_token_type]` for a wrapper
-    /// that no longer remembers the token's string.
-    #[napi(ts_return_type = "[number, string, string | undefined] | null")]
-    pub fn cached_token<'env>(
+    /// The hot path: `[id, expires_in, expires_at]` of the cached token for an
+    /// assertion known by its digest (`assertionDigest`), or `null`; one lookup, one
+    /// hit counted. Synchronous, on the JS thread. `knownId` is the id of the token the
+    /// wrapper remembers for this call (0 for none): only when the cached token is
+    /// another one are its strings appended, `[id, expires_in, expires_at,
+    /// access_token, issued_token_type]`, so a hit usually crosses as three numbers and
+    /// the wrapper builds the response itself (a JS literal is far cheaper than five
+    /// napi property sets). Invalid arguments throw. `identity` is packed (see
+    /// `unpack_identity`).
+    #[napi(
+        ts_return_type = "[number, number, number] | [number, number, number, string, string | undefined] | null"
+    )]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    pub fn cached<'env>(
         &self,
         env: &'env Env,
         identity: String,
         digest: String,
         scopes: String,
+        known_id: f64,
         audience: Option<String>,
         resource: Option<String>,
-    ) -> Result<Option<(f64, JsString<'env>, Option<String>)>> {
-        let Some(token) = self.lookup(
-            &identity,
-            &digest,
-            &scopes,
-            audience.as_deref(),
-            resource.as_deref(),
-        )?
+    ) -> Result<Option<Either<(f64, f64, f64), (f64, f64, f64, JsString<'env>, Option<String>)>>>
+    {
+        let audience = audience.as_deref();
+        let resource = resource.as_deref();
+        check_target(audience, resource).map_err(invalid_arg)?;
+        let (user, context) = unpack_identity(&identity)?;
+        let target = Target { audience, resource };
+        let Some(token) = self
+            .service
+            .cached_by_digest(&user, Some(&context), &digest, &scopes, &target)
+            .map_err(invalid_arg)?
         else {
             return Ok(None);
         };
-        let access_token = js_string(env, &token.access_token)?;
-        Ok(Some((
+        let numbers = (
             token.id as f64,
-            access_token,
+            token.expires_in as f64,
+            token.expires_at as f64,
+        );
+        if token.id as f64 == known_id {
+            return Ok(Some(Either::A(numbers)));
+        }
+        Ok(Some(Either::B((
+            numbers.0,
+            numbers.1,
+            numbers.2,
+            js_string(env, &token.access_token)?,
             token.issued_token_type.clone(),
-        )))
+        ))))
     }
 
     /// A promise of the settled exchange: from an exchange in flight for the same key,
@@ -115,6 +104,7 @@ impl NativeOboService {
     ) -> Result<PromiseRaw<'env, NativeSettled>> {
         let (user, context) = unpack_identity(&identity)?;
         let options = options.unwrap_or_default();
+        options.check().map_err(invalid_arg)?;
         let request = self
             .service
             .prepare(Call {
@@ -139,26 +129,12 @@ impl NativeOboService {
         })
     }
 
-    fn lookup(
-        &self,
-        identity: &str,
-        digest: &str,
-        scopes: &str,
-        audience: Option<&str>,
-        resource: Option<&str>,
-    ) -> Result<Option<Arc<OboToken>>> {
-        let (user, context) = unpack_identity(identity)?;
-        let target = Target { audience, resource };
-        self.service
-            .cached_by_digest(&user, Some(&context), digest, scopes, &target)
-            .map_err(invalid_arg)
-    }
-
     /// Drops the cached tokens of a user (all scopes, or one scope string); returns
-    /// how many were dropped here. With a shared tier, the shared copies are dropped
-    /// and the other processes told, in the background (it never fails).
+    /// the ids of the tokens dropped here (the wrapper forgets their strings). With a
+    /// shared tier, the shared copies are dropped and the other processes told, in the
+    /// background (it never fails).
     #[napi]
-    pub fn invalidate(&self, identity: String, scopes: Option<String>) -> Result<u32> {
+    pub fn invalidate(&self, identity: String, scopes: Option<String>) -> Result<Vec<f64>> {
         let (user, context) = unpack_identity(&identity)?;
         let dropped = self
             .service
@@ -171,7 +147,17 @@ impl NativeOboService {
         {
             napi::bindgen_prelude::spawn(shared);
         }
-        Ok(dropped as u32)
+        Ok(dropped.into_iter().map(|id| id as f64).collect())
+    }
+
+    /// The token endpoint and grant the next exchange would use (discovery included);
+    /// rejects only when discovery fails. `librechat-obo doctor` reports it.
+    #[napi]
+    pub async fn plan(&self) -> Result<NativePlan> {
+        match self.service.plan().await {
+            Ok(plan) => Ok(plan.into()),
+            Err(error) => Err(Error::new(Status::GenericFailure, error.to_string())),
+        }
     }
 
     /// Empties the cache; with a shared tier, the shared one too and every other

@@ -3,6 +3,7 @@
 //! it did. No napi types here, so all of it runs under `cargo test`.
 
 mod log;
+mod plan;
 mod request;
 mod shared;
 #[cfg(test)]
@@ -33,6 +34,7 @@ use crate::protocol::retry::RetryPolicy;
 use crate::protocol::verify::Verifier;
 
 pub use log::{Level, Logger};
+pub use plan::Plan;
 pub use request::{Call, Request};
 pub use stats::Stats;
 
@@ -158,20 +160,21 @@ impl OboService {
     }
 
     /// Drops the cached tokens of one identity, or of one identity and scope string;
-    /// returns how many were dropped. Exchanges in flight are not cancelled.
+    /// returns the ids of the dropped tokens (the wrapper forgets the JS strings it
+    /// keeps under them). Exchanges in flight are not cancelled.
     pub fn invalidate(
         &self,
         user: &IdentitySource,
         context: Option<&IdentitySource>,
         scopes: Option<&str>,
-    ) -> Result<u64, RequestError> {
+    ) -> Result<Vec<u64>, RequestError> {
         let identity = IdentityTuple::resolve(user, context).ok_or(RequestError::NotOpenIdUser)?;
         let mut prefix = identity.key_prefix();
         if let Some(scopes) = scopes {
             prefix.push_str(scopes);
             prefix.push(SEPARATOR);
         }
-        Ok(self.inner.cache.invalidate_prefix(&prefix))
+        Ok(self.inner.cache.remove_prefix(&prefix))
     }
 
     pub fn clear(&self) {

@@ -30,7 +30,7 @@ pub(super) fn tier(
     let evictor = Arc::new(move |eviction: Eviction| match eviction {
         Eviction::Key(key) => cache.remove(&key),
         Eviction::Prefix(prefix) => {
-            cache.invalidate_prefix(&prefix);
+            cache.remove_prefix(&prefix);
         }
         Eviction::All => cache.clear(),
     });

@@ -76,8 +76,9 @@ impl TokenCache {
         self.entries.invalidate(key);
     }
 
-    /// Drops every entry whose key starts with `prefix`; returns how many.
-    pub fn invalidate_prefix(&self, prefix: &str) -> u64 {
+    /// Drops every entry whose key starts with `prefix`; returns the dropped tokens'
+    /// ids (the wrapper forgets their JS strings).
+    pub fn remove_prefix(&self, prefix: &str) -> Vec<u64> {
         let doomed: Vec<Arc<String>> = self
             .entries
             .iter()
@@ -86,8 +87,9 @@ impl TokenCache {
             .collect();
         doomed
             .iter()
-            .filter(|key| self.entries.remove(key.as_str()).is_some())
-            .count() as u64
+            .filter_map(|key| self.entries.remove(key.as_str()))
+            .map(|token| token.id)
+            .collect()
     }
 
     pub fn clear(&self) {
@@ -127,13 +129,29 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_leaves_the_cache_when_it_stops_being_usable() {
+        let cache = TokenCache::new(10, Duration::from_secs(30));
+        let soon = expiry::now_ms() + 30_300;
+        cache.insert("created".into(), token(soon));
+        cache.insert("updated".into(), token(expiry::now_ms() + 3_600_000));
+        cache.insert("updated".into(), token(soon));
+        assert_eq!(cache.len(), 2);
+        // moka's timer wheel works in ~1 s buckets: poll, bounded to 5 s.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while cache.len() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(cache.len(), 0, "both expired from moka, not only filtered");
+    }
+
+    #[test]
     fn invalidate_by_prefix_counts_what_it_dropped() {
         let cache = TokenCache::new(10, Duration::from_secs(30));
         let at = expiry::now_ms() + 3_600_000;
         for key in ["u1\u{1f}a", "u1\u{1f}b", "u2\u{1f}a"] {
             cache.insert(key.into(), token(at));
         }
-        assert_eq!(cache.invalidate_prefix("u1\u{1f}"), 2);
+        assert_eq!(cache.remove_prefix("u1\u{1f}"), vec![1, 1]);
         assert_eq!(cache.len(), 1);
         cache.clear();
         assert_eq!(cache.len(), 0);

@@ -20,7 +20,10 @@ fn secret_auth(method: Option<&str>, id: &str, secret: &str) -> ClientAuth {
 #[test]
 fn debug_hides_the_secret() {
     let auth = secret_auth(None, "id", "top-secret");
-    assert!(!format!("{auth:?}").contains("top-secret"));
+    assert_eq!(
+        format!("{auth:?}"),
+        r#"ClientAuth { method: ClientSecretPost, client_id: "id", credential: "[redacted]" }"#
+    );
     assert_eq!(auth.method(), Method::ClientSecretPost);
 }
 

@@ -1,0 +1,63 @@
+//! `NativePlan`: the token endpoint and grant the next exchange would use, for
+//! `librechat-obo doctor`.
+
+use napi_derive::napi;
+
+use super::outcome::NativeExchangeError;
+use crate::broker::Plan;
+use crate::ground::error::{ExchangeError, GrantProblem};
+use crate::protocol::grant::GrantKind;
+
+/// A grant this package sends, by its `grantType` option value.
+#[napi(string_enum = "snake_case")]
+pub enum NativeGrant {
+    JwtBearer,
+    TokenExchange,
+}
+
+impl From<GrantKind> for NativeGrant {
+    fn from(kind: GrantKind) -> Self {
+        match kind {
+            GrantKind::OnBehalfOf => Self::JwtBearer,
+            GrantKind::TokenExchange => Self::TokenExchange,
+        }
+    }
+}
+
+/// What the next exchange would send. `grant` is the grant chosen, or the one named
+/// by `grantType` that cannot be sent; `refused` says why none can be sent.
+#[napi(object, object_from_js = false)]
+pub struct NativePlan {
+    pub token_endpoint: String,
+    pub grant: Option<NativeGrant>,
+    /// The grant's URN (the `grant_type` parameter).
+    pub grant_urn: Option<String>,
+    /// The discovery document's list; absent when it has none, or when the token
+    /// endpoint is configured.
+    pub grant_types_supported: Option<Vec<String>>,
+    pub refused: Option<NativeExchangeError>,
+}
+
+impl From<Plan> for NativePlan {
+    fn from(plan: Plan) -> Self {
+        let named = match &plan.grant {
+            Ok(kind) => Some(*kind),
+            Err(GrantProblem::NotAdvertised { wanted_urn, .. }) => {
+                [GrantKind::OnBehalfOf, GrantKind::TokenExchange]
+                    .into_iter()
+                    .find(|kind| kind.urn() == *wanted_urn)
+            }
+            Err(_) => None,
+        };
+        Self {
+            token_endpoint: plan.token_endpoint.to_string(),
+            grant: named.map(Into::into),
+            grant_urn: named.map(|kind| kind.urn().to_owned()),
+            grant_types_supported: plan.grant_types_supported,
+            refused: plan
+                .grant
+                .err()
+                .map(|problem| (&ExchangeError::Grant(problem)).into()),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! What the service would send, without sending it: the token endpoint and the grant
+//! (`librechat-obo doctor` reports it instead of restating the choice).
+
+use url::Url;
+
+use super::OboService;
+use crate::ground::error::{ExchangeError, GrantProblem};
+use crate::protocol::grant::GrantKind;
+
+/// The endpoint and grant of the next exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub token_endpoint: Url,
+    /// The discovery document's `grant_types_supported`; `None` when it has none, or
+    /// when the token endpoint is configured (discovery is then skipped).
+    pub grant_types_supported: Option<Vec<String>>,
+    /// The grant `grantType` chooses from them, or why none can be sent.
+    pub grant: Result<GrantKind, GrantProblem>,
+}
+
+impl OboService {
+    /// Discovers the token endpoint (if it is not configured) and chooses the grant
+    /// exactly as an exchange does. Fails only when discovery fails.
+    pub async fn plan(&self) -> Result<Plan, ExchangeError> {
+        let inner = &self.inner;
+        let endpoint = inner.discovery.endpoint(&inner.http).await?;
+        Ok(Plan {
+            token_endpoint: endpoint.url.clone(),
+            grant_types_supported: endpoint.grant_types.map(<[String]>::to_vec),
+            grant: inner.config.grant.choose(endpoint.grant_types),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Options};
+    use crate::protocol::grant::{JWT_BEARER, TOKEN_EXCHANGE};
+    use crate::test_server::{json, TestServer};
+
+    async fn plan_with(grant_type: Option<&str>, grants: &str) -> Plan {
+        let server = TestServer::start_with(|url| {
+            // The JWKS reply is for discovery that fetches keys eagerly.
+            vec![
+                json(
+                    200,
+                    &format!(
+                        r#"{{"issuer":"{url}","authorization_endpoint":"{url}/auth",
+                    "token_endpoint":"{url}/token","jwks_uri":"{url}/jwks",
+                    "response_types_supported":["code"],"subject_types_supported":["public"],
+                    "id_token_signing_alg_values_supported":["RS256"],
+                    "grant_types_supported":{grants}}}"#
+                    ),
+                ),
+                json(200, r#"{"keys":[]}"#),
+            ]
+        })
+        .await;
+        let options = Options {
+            issuer: Some(server.url.clone()),
+            client_id: Some("middle-tier".into()),
+            client_secret: Some("middle-secret".into()),
+            grant_type: grant_type.map(Into::into),
+            ..Options::default()
+        };
+        let service = OboService::new(Config::from_options(options).unwrap(), None).unwrap();
+        let plan = service.plan().await.unwrap();
+        assert_eq!(
+            plan.token_endpoint.as_str(),
+            format!("{}/token", server.url)
+        );
+        plan
+    }
+
+    #[tokio::test]
+    async fn plans_the_grant_an_exchange_would_send() {
+        let both = format!(r#"["{JWT_BEARER}","{TOKEN_EXCHANGE}"]"#);
+        let plan = plan_with(Some("auto"), &both).await;
+        assert_eq!(plan.grant, Ok(GrantKind::TokenExchange));
+        assert_eq!(plan.grant_types_supported.unwrap().len(), 2);
+        let plan = plan_with(None, r#"["authorization_code"]"#).await;
+        assert_eq!(plan.grant, Ok(GrantKind::OnBehalfOf));
+        let plan = plan_with(Some("token_exchange"), &format!(r#"["{JWT_BEARER}"]"#)).await;
+        assert!(matches!(
+            plan.grant,
+            Err(GrantProblem::NotAdvertised {
+                wanted: "token_exchange",
+                ..
+            })
+        ));
+    }
+}
