@@ -6,8 +6,6 @@ mod log;
 mod plan;
 mod request;
 mod shared;
-#[cfg(test)]
-mod shared_tests;
 mod stats;
 #[cfg(test)]
 mod tests;
