@@ -79,9 +79,11 @@ export declare function deriveSharedCacheKey(credsKey: string): string
 /** Stamps a resolver's answer with LibreChat's expiry rules, or says why it is unusable. */
 export declare function finishResolution(answer: NativeResolverAnswer): NativeResolutionStamp
 
-/** The shared tier's breaker; `off` without a shared tier. */
+/**
+ * The shared tier's breaker: `open` while Redis is skipped after repeated failures,
+ * `half_open` while one probe is out.
+ */
 export declare const enum NativeBreakerState {
-  Off = 'off',
   Closed = 'closed',
   Open = 'open',
   HalfOpen = 'half_open',
@@ -252,7 +254,10 @@ export interface NativeSharedCache {
   maxWaitMs?: number
 }
 
-/** Counters of one service; see `broker::Stats`. */
+/**
+ * Counters of one service; see `broker::Stats`. The `shared*` fields are present only
+ * with a shared tier (`sharedCache`).
+ */
 export interface NativeStats {
   hits: number
   misses: number
@@ -261,14 +266,14 @@ export interface NativeStats {
   retries: number
   failures: number
   entries: number
-  sharedHits: number
-  sharedMisses: number
-  sharedErrors: number
-  sharedTimeouts: number
-  sharedDecryptFailures: number
-  sharedWaits: number
-  sharedLeaderExchanges: number
-  sharedBreaker: NativeBreakerState
+  sharedHits?: number
+  sharedMisses?: number
+  sharedErrors?: number
+  sharedTimeouts?: number
+  sharedDecryptFailures?: number
+  sharedWaits?: number
+  sharedLeaderExchanges?: number
+  sharedBreaker?: NativeBreakerState
 }
 
 /** LibreChat's token response shape. */
