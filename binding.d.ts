@@ -32,7 +32,9 @@ export declare class NativeOboService {
   exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean, options?: NativeCallOptions | undefined | null): Promise<NativeSettled>
   /**
    * Drops the cached tokens of a user (all scopes, or one scope string); returns
-   * the ids of the dropped tokens (the wrapper forgets their strings).
+   * the ids of the tokens dropped here (the wrapper forgets their strings). With a
+   * shared tier, the shared copies are dropped and the other processes told, in the
+   * background (it never fails).
    */
   invalidate(identity: string, scopes?: string | undefined | null): Array<number>
   /**
@@ -40,6 +42,10 @@ export declare class NativeOboService {
    * rejects only when discovery fails. `librechat-obo doctor` reports it.
    */
   plan(): Promise<NativePlan>
+  /**
+   * Empties the cache; with a shared tier, the shared one too and every other
+   * process's, in the background.
+   */
   clear(): void
   stats(): NativeStats
 }
@@ -63,8 +69,25 @@ export declare function checkUpstreamTokens(tokens?: NativeUpstreamTokens | unde
 /** Maps a rejection of the session provider or of the resolver to LibreChat's failure. */
 export declare function classifyResolutionFailure(stage: NativeResolutionStage, facts: NativeErrorFacts): NativeResolutionFailure
 
+/**
+ * The 32-byte key (64 hex characters) derived by HKDF-SHA256 from `credsKey`.
+ * Throws, with a message naming `CREDS_KEY` and what to set instead, when `credsKey`
+ * is LibreChat's published example or not 64 hex characters.
+ */
+export declare function deriveSharedCacheKey(credsKey: string): string
+
 /** Stamps a resolver's answer with LibreChat's expiry rules, or says why it is unusable. */
 export declare function finishResolution(answer: NativeResolverAnswer): NativeResolutionStamp
+
+/**
+ * The shared tier's breaker: `open` while Redis is skipped after repeated failures,
+ * `half_open` while one probe is out.
+ */
+export declare const enum NativeBreakerState {
+  Closed = 'closed',
+  Open = 'open',
+  HalfOpen = 'half_open',
+}
 
 /** Per-call options of an exchange (wrapper-checked). */
 export interface NativeCallOptions {
@@ -201,6 +224,7 @@ export interface NativeServiceOptions {
   clientAssertionAlg?: string
   clientAssertionAudience?: string
   validateAssertion?: NativeValidateAssertion
+  sharedCache?: NativeSharedCache
   logger?: (level: NativeLogLevel, message: string) => void
 }
 
@@ -215,7 +239,25 @@ export interface NativeSettled {
   error?: NativeExchangeError
 }
 
-/** Counters of one service; see `broker::Stats`. */
+/** `sharedCache`: the shared Redis tier (see `config::SharedCacheOptions`). */
+export interface NativeSharedCache {
+  /** `redis://` or `rediss://` (credentials inside the URL). */
+  url?: string
+  keyPrefix?: string
+  cluster?: boolean
+  /** PEM text of the CA (not a path). */
+  ca?: string
+  /** 32-byte keys as hex or base64, optionally `"<id>:<key>"`; the first one writes. */
+  encryptionKeys: Array<string>
+  opTimeoutMs?: number
+  lockTtlMs?: number
+  maxWaitMs?: number
+}
+
+/**
+ * Counters of one service; see `broker::Stats`. The `shared*` fields are present only
+ * with a shared tier (`sharedCache`).
+ */
 export interface NativeStats {
   hits: number
   misses: number
@@ -224,6 +266,14 @@ export interface NativeStats {
   retries: number
   failures: number
   entries: number
+  sharedHits?: number
+  sharedMisses?: number
+  sharedErrors?: number
+  sharedTimeouts?: number
+  sharedDecryptFailures?: number
+  sharedWaits?: number
+  sharedLeaderExchanges?: number
+  sharedBreaker?: NativeBreakerState
 }
 
 /** LibreChat's token response shape. */

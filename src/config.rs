@@ -13,6 +13,9 @@ use crate::protocol::client_auth::{ClientAuth, CredentialOptions};
 use crate::protocol::grant::{GrantKind, GrantMode, TokenExchangeSettings, ACCESS_TOKEN_TYPE};
 use crate::protocol::verify::Rules;
 
+mod shared;
+pub use shared::{RingKey, SharedCacheConfig, SharedCacheOptions};
+
 /// Options as given, before validation. Numbers are `f64` because that is what
 /// JavaScript hands over; ranges and integrality are checked here.
 #[derive(Default, Clone)]
@@ -37,6 +40,7 @@ pub struct Options {
     pub client_assertion_alg: Option<String>,
     pub client_assertion_audience: Option<String>,
     pub validate_assertion: Option<ValidateAssertion>,
+    pub shared_cache: Option<SharedCacheOptions>,
 }
 
 /// `validateAssertion` as given.
@@ -67,6 +71,7 @@ redacted_debug!(Options {
         client_assertion_alg,
         client_assertion_audience,
         validate_assertion,
+        shared_cache,
     ],
     hidden: [client_secret, client_assertion_key],
 });
@@ -89,6 +94,8 @@ pub struct Config {
     pub token_exchange: TokenExchangeSettings,
     /// Full verification of assertions before they are exchanged, when asked for.
     pub verify: Option<Rules>,
+    /// The shared Redis tier, when configured.
+    pub shared_cache: Option<SharedCacheConfig>,
 }
 
 impl Config {
@@ -145,6 +152,16 @@ impl Config {
             .validate_assertion
             .map(|v| verify_rules(v, &issuer))
             .transpose()?;
+        let request_timeout = Duration::from_millis(integer(
+            "requestTimeoutMs",
+            options.request_timeout_ms,
+            30_000,
+            1..=600_000,
+        )?);
+        let shared_cache = options
+            .shared_cache
+            .map(|shared| SharedCacheConfig::from_options(shared, request_timeout))
+            .transpose()?;
         Ok(Self {
             issuer,
             client_auth,
@@ -152,12 +169,7 @@ impl Config {
                 .token_endpoint
                 .map(|url| http_url("tokenEndpoint", url))
                 .transpose()?,
-            request_timeout: Duration::from_millis(integer(
-                "requestTimeoutMs",
-                options.request_timeout_ms,
-                30_000,
-                1..=600_000,
-            )?),
+            request_timeout,
             expiry_buffer: Duration::from_secs(integer(
                 "expiryBufferSeconds",
                 options.expiry_buffer_seconds,
@@ -184,6 +196,7 @@ impl Config {
             grant,
             token_exchange,
             verify,
+            shared_cache,
         })
     }
 }

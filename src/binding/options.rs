@@ -10,7 +10,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use crate::broker::{Level, Logger};
-use crate::config::{Options, ValidateAssertion};
+use crate::config::{Options, SharedCacheOptions, ValidateAssertion};
 
 /// A log level as the JS logger receives it (LibreChat's logger method names).
 #[napi(string_enum = "lowercase")]
@@ -63,6 +63,7 @@ pub struct NativeServiceOptions {
     pub client_assertion_alg: Option<String>,
     pub client_assertion_audience: Option<String>,
     pub validate_assertion: Option<NativeValidateAssertion>,
+    pub shared_cache: Option<NativeSharedCache>,
     #[napi(ts_type = "(level: NativeLogLevel, message: string) => void")]
     pub logger: Option<NativeLogFn>,
 }
@@ -81,6 +82,37 @@ impl From<NativeValidateAssertion> for ValidateAssertion {
             audiences: v.audiences,
             issuers: v.issuers,
             leeway_seconds: v.leeway_seconds,
+        }
+    }
+}
+
+/// `sharedCache`: the shared Redis tier (see `config::SharedCacheOptions`).
+#[napi(object, object_to_js = false)]
+pub struct NativeSharedCache {
+    /// `redis://` or `rediss://` (credentials inside the URL).
+    pub url: Option<String>,
+    pub key_prefix: Option<String>,
+    pub cluster: Option<bool>,
+    /// PEM text of the CA (not a path).
+    pub ca: Option<String>,
+    /// 32-byte keys as hex or base64, optionally `"<id>:<key>"`; the first one writes.
+    pub encryption_keys: Vec<String>,
+    pub op_timeout_ms: Option<f64>,
+    pub lock_ttl_ms: Option<f64>,
+    pub max_wait_ms: Option<f64>,
+}
+
+impl From<NativeSharedCache> for SharedCacheOptions {
+    fn from(v: NativeSharedCache) -> Self {
+        Self {
+            url: v.url,
+            key_prefix: v.key_prefix,
+            cluster: v.cluster,
+            ca: v.ca,
+            encryption_keys: v.encryption_keys,
+            op_timeout_ms: v.op_timeout_ms,
+            lock_ttl_ms: v.lock_ttl_ms,
+            max_wait_ms: v.max_wait_ms,
         }
     }
 }
@@ -118,6 +150,7 @@ impl NativeServiceOptions {
             client_assertion_alg: self.client_assertion_alg,
             client_assertion_audience: self.client_assertion_audience,
             validate_assertion: self.validate_assertion.map(Into::into),
+            shared_cache: self.shared_cache.map(Into::into),
         };
         (options, logger)
     }

@@ -130,7 +130,9 @@ impl NativeOboService {
     }
 
     /// Drops the cached tokens of a user (all scopes, or one scope string); returns
-    /// the ids of the dropped tokens (the wrapper forgets their strings).
+    /// the ids of the tokens dropped here (the wrapper forgets their strings). With a
+    /// shared tier, the shared copies are dropped and the other processes told, in the
+    /// background (it never fails).
     #[napi]
     pub fn invalidate(&self, identity: String, scopes: Option<String>) -> Result<Vec<f64>> {
         let (user, context) = unpack_identity(&identity)?;
@@ -138,6 +140,13 @@ impl NativeOboService {
             .service
             .invalidate(&user, Some(&context), scopes.as_deref())
             .map_err(invalid_arg)?;
+        if let Some(shared) = self
+            .service
+            .invalidate_shared(&user, Some(&context), scopes.as_deref())
+            .map_err(invalid_arg)?
+        {
+            napi::bindgen_prelude::spawn(shared);
+        }
         Ok(dropped.into_iter().map(|id| id as f64).collect())
     }
 
@@ -151,9 +160,14 @@ impl NativeOboService {
         }
     }
 
+    /// Empties the cache; with a shared tier, the shared one too and every other
+    /// process's, in the background.
     #[napi]
     pub fn clear(&self) {
         self.service.clear();
+        if let Some(shared) = self.service.clear_shared() {
+            napi::bindgen_prelude::spawn(shared);
+        }
     }
 
     #[napi]

@@ -5,6 +5,7 @@
 mod log;
 mod plan;
 mod request;
+mod shared;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,7 @@ use reqwest::Client;
 
 use crate::cache::flights::{Flight, Flights};
 use crate::cache::local::TokenCache;
+use crate::cache::shared::SharedTier;
 use crate::cache::token::OboToken;
 use crate::config::Config;
 use crate::ground::error::{BuildError, ExchangeError, RequestError};
@@ -51,7 +53,9 @@ struct Inner {
     http: Client,
     discovery: Discovery,
     retry: RetryPolicy,
-    cache: TokenCache,
+    cache: Arc<TokenCache>,
+    /// The shared Redis tier, when configured.
+    shared: Option<SharedTier>,
     flights: Arc<Flights<Arc<OboToken>, ExchangeError>>,
     counters: Counters,
     log: Log,
@@ -68,6 +72,11 @@ impl OboService {
             timeout: config.request_timeout,
             proxy: config.proxy.as_ref(),
         })?;
+        let cache = Arc::new(TokenCache::new(
+            config.max_cache_entries,
+            config.expiry_buffer,
+        ));
+        let shared = shared::tier(&config, &cache, logger.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 discovery: Discovery::new(config.issuer.clone(), config.token_endpoint.clone()),
@@ -75,7 +84,8 @@ impl OboService {
                     max_retries: config.max_retries,
                     delay: config.retry_delay,
                 },
-                cache: TokenCache::new(config.max_cache_entries, config.expiry_buffer),
+                cache,
+                shared,
                 flights: Arc::default(),
                 counters: Counters::default(),
                 verifier: config.verify.clone().map(Verifier::new),
@@ -142,7 +152,7 @@ impl OboService {
             if request.from_cache {
                 inner.join_or_start(request).await
             } else {
-                inner.run_exchange(request).await
+                inner.forced(request).await
             }
         }
     }
@@ -170,7 +180,8 @@ impl OboService {
     }
 
     pub fn stats(&self) -> Stats {
-        self.inner.counters.snapshot(self.inner.cache.len())
+        let shared = self.inner.shared.as_ref().map(SharedTier::stats);
+        self.inner.counters.snapshot(self.inner.cache.len(), shared)
     }
 }
 
@@ -182,7 +193,7 @@ impl Inner {
         let flight = self.flights.join_or_start(
             &request.key,
             || self.cache.get(&request.key),
-            || Arc::clone(&self).run_exchange(request.clone()),
+            || Arc::clone(&self).fill(request.clone()),
         );
         match flight {
             Flight::Ready(token) => {

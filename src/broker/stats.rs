@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::cache::shared::{BreakerState, SharedStats};
+
 /// Counters since the service was created (`entries` is the current size).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -19,6 +21,21 @@ pub struct Stats {
     pub failures: u64,
     /// Tokens in the cache now.
     pub entries: u64,
+    /// Misses answered from the shared tier.
+    pub shared_hits: u64,
+    /// Misses the shared tier could not answer (this process then exchanged).
+    pub shared_misses: u64,
+    /// Redis commands that failed, and that got no answer within `opTimeoutMs`.
+    pub shared_errors: u64,
+    pub shared_timeouts: u64,
+    /// Shared records that did not open (tampered, copied, unknown key id): misses.
+    pub shared_decrypt_failures: u64,
+    /// Times a miss waited for another process's exchange.
+    pub shared_waits: u64,
+    /// Exchanges made holding the cross-process lease.
+    pub shared_leader_exchanges: u64,
+    /// The breaker in front of Redis; `None` without a shared tier.
+    pub shared_breaker: Option<BreakerState>,
 }
 
 /// The live counters; relaxed atomics, since each is read on its own.
@@ -37,8 +54,8 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A snapshot, with the cache's current size.
-    pub fn snapshot(&self, entries: u64) -> Stats {
+    /// A snapshot, with the cache's current size and the shared tier's counters.
+    pub fn snapshot(&self, entries: u64, shared: Option<SharedStats>) -> Stats {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         Stats {
             hits: load(&self.hits),
@@ -48,6 +65,14 @@ impl Counters {
             retries: load(&self.retries),
             failures: load(&self.failures),
             entries,
+            shared_hits: shared.map_or(0, |s| s.hits),
+            shared_misses: shared.map_or(0, |s| s.misses),
+            shared_errors: shared.map_or(0, |s| s.errors),
+            shared_timeouts: shared.map_or(0, |s| s.timeouts),
+            shared_decrypt_failures: shared.map_or(0, |s| s.decrypt_failures),
+            shared_waits: shared.map_or(0, |s| s.waits),
+            shared_leader_exchanges: shared.map_or(0, |s| s.leader_exchanges),
+            shared_breaker: shared.map(|s| s.breaker),
         }
     }
 }

@@ -72,6 +72,10 @@ impl TokenCache {
         self.entries.insert(key, token);
     }
 
+    pub fn remove(&self, key: &str) {
+        self.entries.invalidate(key);
+    }
+
     /// Drops every entry whose key starts with `prefix`; returns the dropped tokens'
     /// ids (the wrapper forgets their JS strings).
     pub fn remove_prefix(&self, prefix: &str) -> Vec<u64> {

@@ -3,4 +3,5 @@
 
 pub mod flights;
 pub mod local;
+pub mod shared;
 pub mod token;

@@ -1,9 +1,11 @@
 //! The broker against scripted token endpoints on 127.0.0.1: what is sent, what is
 //! cached, single-flight, retry; discovery and the grant choice in `discovery`, invalidation,
-//! clearing, logging and refusals in `lifecycle`.
+//! clearing, logging and refusals in `lifecycle`; two services sharing a real Redis in
+//! `shared`.
 
 mod discovery;
 mod lifecycle;
+mod shared;
 
 use super::*;
 use crate::config::Options;

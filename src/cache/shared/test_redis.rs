@@ -1,0 +1,138 @@
+//! A real `redis-server` for tests: started on a free 127.0.0.1 port with persistence
+//! off, stopped by its pid when the guard drops (also when the test panics).
+//!
+//! Without `redis-server` on the machine, `start` says how to run these tests and
+//! answers `None` (the test returns early, as skipped), unless `CI` is set, where a
+//! missing server fails the test.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = "redis-server";
+
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl RedisServer {
+    /// A server on a free port, or `None` (skip) when `redis-server` is absent.
+    pub fn start() -> Option<Self> {
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("a free loopback port");
+            match Self::start_on(port) {
+                Some(Ok(server)) => return Some(server),
+                Some(Err(())) => continue,
+                None => return None,
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    /// A server on `port` (a restart after `stop`); `None` when absent, `Err` when it
+    /// did not answer PING within 5 s (the port was taken, say).
+    pub fn start_on(port: u16) -> Option<Result<Self, ()>> {
+        let dir = std::env::temp_dir().join(format!("obo-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let spawned = Command::new(BINARY)
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .args(["--loglevel", "warning"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                skip_or_fail();
+                return None;
+            }
+            Err(e) => panic!("cannot run {BINARY}: {e}"),
+        };
+        let mut server = Self { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if server.ping() {
+                return Some(Ok(server));
+            }
+            if let Ok(Some(_)) = server.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server.stop();
+        Some(Err(()))
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn ping(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut answer = [0u8; 7];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut answer).is_ok()
+            && &answer == b"+PONG\r\n"
+    }
+
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: a Redis that accepts
+    /// connections but never answers, the slow case.
+    pub fn freeze(&self, frozen: bool) {
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Kills the server by its pid and waits for it.
+    pub fn stop(&mut self) {
+        // SIGKILL also ends a frozen server.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Fails under CI; elsewhere says once, on the real stderr (libtest does not capture a
+/// direct write, so the line shows even though the test "passes"), how to run the tests.
+fn skip_or_fail() {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    let how = "these tests need Debian's redis-server on the PATH \
+               (apt-get install -y --no-install-recommends redis-server), then `cargo test --lib shared`";
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set and {BINARY} is missing: {how}");
+    }
+    SAID.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: the shared-cache (Redis) tests: {how}"
+        );
+    });
+}

@@ -1,0 +1,272 @@
+//! The tier against a real redis-server (started per test, stopped by its pid): records
+//! that do not open are counted misses, rotation, the lease with a waiter and with a
+//! dead leader. Broker-level runs (two services, outages) are in `broker/shared_tests.rs`.
+
+use std::sync::Mutex;
+
+use super::test_redis::RedisServer;
+use super::*;
+use crate::config::RingKey;
+
+const KEY: &str = "tenant\u{1f}https://idp\u{1f}alice\u{1f}api://mcp/.default\u{1f}0123abcd";
+const OTHER_SCOPE: &str = "tenant\u{1f}https://idp\u{1f}alice\u{1f}api://other\u{1f}0123abcd";
+
+fn config(url: &str, keys: &[(u8, u8)]) -> SharedCacheConfig {
+    SharedCacheConfig {
+        url: url.to_owned(),
+        key_prefix: "test".into(),
+        ca: None,
+        keys: keys
+            .iter()
+            .map(|(id, fill)| RingKey {
+                id: *id,
+                key: [*fill; 32],
+            })
+            .collect(),
+        op_timeout: Duration::from_millis(500),
+        lock_ttl: Duration::from_millis(3_000),
+        max_wait: Duration::from_millis(3_000),
+        breaker_threshold: 3,
+        breaker_cooldown: Duration::from_millis(200),
+    }
+}
+
+type Heard = Arc<Mutex<Vec<Eviction>>>;
+
+fn tier(config: &SharedCacheConfig) -> (SharedTier, Heard) {
+    let heard: Heard = Arc::default();
+    let log = Arc::clone(&heard);
+    let evictor: Evictor = Arc::new(move |e| log.lock().unwrap().push(e));
+    let tier = SharedTier::new(
+        config,
+        Duration::from_secs(30),
+        evictor,
+        Arc::new(|_, _| {}),
+    )
+    .unwrap();
+    (tier, heard)
+}
+
+fn token(access_token: &str) -> OboToken {
+    OboToken {
+        id: 9,
+        access_token: access_token.into(),
+        expires_in: 3600,
+        expires_at: expiry::now_ms() + 3_600_000,
+        scope: "api://mcp/.default".into(),
+        issued_token_type: None,
+    }
+}
+
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Exchanges under whatever `claim` answers (asserting it is not a hit) and writes.
+async fn fill(tier: &SharedTier, key: &str, access_token: &str) {
+    match tier.claim(key).await {
+        Claim::Hit(_) => panic!("expected a miss for {access_token}"),
+        Claim::Exchange(lease) => tier.finish(lease, &token(access_token)).await,
+    }
+}
+
+async fn served(tier: &SharedTier, key: &str) -> Option<String> {
+    match tier.claim(key).await {
+        Claim::Hit(token) => Some(token.access_token),
+        Claim::Exchange(lease) => {
+            tier.abandon(lease).await;
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn records_that_do_not_open_are_counted_misses_and_rotation_reads_old_ones() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut redis = raw(&server).await;
+    let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    let (b, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    fill(&a, KEY, "at-1").await;
+    assert_eq!(served(&b, KEY).await.as_deref(), Some("at-1"));
+    assert_eq!(b.stats().hits, 1);
+
+    let names = a.inner.names.entry(&a.inner.keys, KEY);
+    let record: Vec<u8> = redis::cmd("GET")
+        .arg(&names.value)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let put = |name: String, bytes: Vec<u8>| {
+        let mut redis = redis.clone();
+        async move {
+            redis::cmd("SET")
+                .arg(name)
+                .arg(bytes)
+                .query_async::<()>(&mut redis)
+                .await
+                .unwrap()
+        }
+    };
+
+    // Tampered: one bit of the ciphertext.
+    let mut tampered = record.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    put(names.value.clone(), tampered).await;
+    assert_eq!(served(&b, KEY).await, None);
+    assert_eq!(b.stats().decrypt_failures, 1);
+
+    // Copied under another entry's name (the same user's other scope).
+    let other = a.inner.names.entry(&a.inner.keys, OTHER_SCOPE);
+    put(other.value.clone(), record.clone()).await;
+    assert_eq!(served(&b, OTHER_SCOPE).await, None);
+    assert_eq!(b.stats().decrypt_failures, 2);
+
+    // An unknown key id.
+    let mut unknown = record.clone();
+    unknown[0] = 77;
+    put(names.value.clone(), unknown).await;
+    assert_eq!(served(&b, KEY).await, None);
+    assert_eq!(b.stats().decrypt_failures, 3);
+
+    // Rotation: the new ring reads the old key's record and writes with the new key;
+    // a process that has only the old key counts the new record as a miss.
+    put(names.value.clone(), record.clone()).await;
+    let (rotated, _) = tier(&config(&server.url(), &[(2, 0xbb), (1, 0xaa)]));
+    assert_eq!(served(&rotated, KEY).await.as_deref(), Some("at-1"));
+    fill(&rotated, OTHER_SCOPE, "at-2").await;
+    let fresh: Vec<u8> = redis::cmd("GET")
+        .arg(&other.value)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(fresh[0], 2);
+    assert_eq!(served(&b, OTHER_SCOPE).await, None);
+    assert_eq!(b.stats().decrypt_failures, 4);
+    assert_eq!(served(&rotated, OTHER_SCOPE).await.as_deref(), Some("at-2"));
+}
+
+#[tokio::test]
+async fn a_waiter_is_woken_by_the_leaders_fill() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    let (b, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    // B connects (and subscribes) before the race.
+    assert_eq!(served(&b, OTHER_SCOPE).await, None);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let Claim::Exchange(lease) = a.claim(KEY).await else {
+        panic!("A leads");
+    };
+    let started = Instant::now();
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move { served(&b, KEY).await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    a.finish(lease, &token("at-led")).await;
+    assert_eq!(waiter.await.unwrap().as_deref(), Some("at-led"));
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_millis(1_500),
+        "woken by the fill, not the lease's end: {waited:?}"
+    );
+    assert_eq!((a.stats().leader_exchanges, b.stats().waits), (1, 1));
+}
+
+#[tokio::test]
+async fn a_dead_leaders_lease_costs_only_its_remaining_time() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut redis = raw(&server).await;
+    let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    let names = a.inner.names.entry(&a.inner.keys, KEY);
+    redis::cmd("SET")
+        .arg(&names.lease)
+        .arg("dead-leader")
+        .arg("PX")
+        .arg(800)
+        .query_async::<()>(&mut redis)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let Claim::Exchange(lease) = a.claim(KEY).await else {
+        panic!("nothing to serve");
+    };
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(600) && waited < Duration::from_millis(2_000),
+        "{waited:?}"
+    );
+    assert_eq!((a.stats().waits, a.stats().leader_exchanges), (1, 1));
+    a.finish(lease, &token("at")).await;
+    let left: Option<String> = redis::cmd("GET")
+        .arg(&names.lease)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(left, None, "the leader released its lease");
+}
+
+#[tokio::test]
+async fn release_is_compare_and_delete() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut redis = raw(&server).await;
+    let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    let Claim::Exchange(lease) = a.claim(KEY).await else {
+        panic!("A leads");
+    };
+    let names = a.inner.names.entry(&a.inner.keys, KEY);
+    // The lease expired and another process took it.
+    redis::cmd("SET")
+        .arg(&names.lease)
+        .arg("someone-else")
+        .query_async::<()>(&mut redis)
+        .await
+        .unwrap();
+    a.abandon(lease).await;
+    let holder: Option<String> = redis::cmd("GET")
+        .arg(&names.lease)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(holder.as_deref(), Some("someone-else"));
+}
+
+#[tokio::test]
+async fn evictions_reach_the_other_tier_sealed() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    let (b, heard) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    fill(&a, KEY, "at-1").await;
+    assert_eq!(served(&b, KEY).await.as_deref(), Some("at-1"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let identity = "tenant\u{1f}https://idp\u{1f}alice\u{1f}";
+    a.invalidate(identity, Some("api://mcp/.default")).await;
+    let _ = a.forced(OTHER_SCOPE).await;
+    a.clear().await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while heard.lock().unwrap().len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        *heard.lock().unwrap(),
+        vec![
+            Eviction::Prefix(format!("{identity}api://mcp/.default\u{1f}")),
+            Eviction::Key(OTHER_SCOPE.into()),
+            Eviction::All
+        ]
+    );
+    assert_eq!(served(&b, KEY).await, None, "the shared copy is gone");
+}

@@ -1,0 +1,303 @@
+//! `sharedCache`: the options of the shared Redis tier, and their validation.
+//!
+//! The encryption keys are parsed here (hex or base64, optionally `"<id>:<key>"`);
+//! what is done with them (AES-256-GCM, HMAC names) is `cache::shared::seal`'s.
+
+use std::time::Duration;
+
+use base64::prelude::{Engine, BASE64_STANDARD, BASE64_URL_SAFE_NO_PAD};
+use sha2::{Digest, Sha256};
+
+use super::integer;
+use crate::ground::error::ConfigError;
+use crate::ground::redact::redacted_debug;
+
+/// `sharedCache` as given (types already checked by the wrapper).
+#[derive(Default, Clone)]
+pub struct SharedCacheOptions {
+    pub url: Option<String>,
+    pub key_prefix: Option<String>,
+    pub cluster: Option<bool>,
+    /// PEM text of the CA that signs the server's certificate (`rediss://` only).
+    pub ca: Option<String>,
+    pub encryption_keys: Vec<String>,
+    pub op_timeout_ms: Option<f64>,
+    pub lock_ttl_ms: Option<f64>,
+    pub max_wait_ms: Option<f64>,
+}
+
+redacted_debug!(SharedCacheOptions {
+    shown: [key_prefix, cluster, op_timeout_ms, lock_ttl_ms, max_wait_ms],
+    hidden: [url, ca, encryption_keys],
+});
+
+/// One encryption key of the ring: its id (the record's first byte) and its bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RingKey {
+    pub id: u8,
+    pub key: [u8; 32],
+}
+
+impl std::fmt::Debug for RingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RingKey {{ id: {}, key: [redacted] }}", self.id)
+    }
+}
+
+/// The validated shared tier.
+#[derive(Clone)]
+pub struct SharedCacheConfig {
+    /// One `redis://` or `rediss://` URL (credentials, if any, inside).
+    pub url: String,
+    /// LibreChat's `REDIS_KEY_PREFIX`, possibly empty.
+    pub key_prefix: String,
+    pub ca: Option<Vec<u8>>,
+    /// The first key writes; every key reads.
+    pub keys: Vec<RingKey>,
+    pub op_timeout: Duration,
+    pub lock_ttl: Duration,
+    pub max_wait: Duration,
+    /// Consecutive failures that open the breaker, and how long it stays open.
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+}
+
+redacted_debug!(SharedCacheConfig {
+    shown: [
+        key_prefix,
+        keys,
+        op_timeout,
+        lock_ttl,
+        max_wait,
+        breaker_threshold,
+        breaker_cooldown
+    ],
+    hidden: [url, ca],
+});
+
+/// A waiter never waits longer than this by default, however long the lease.
+const DEFAULT_MAX_WAIT_MS: u64 = 10_000;
+
+impl SharedCacheConfig {
+    /// Validates `sharedCache`; `request_timeout` sets the default lease length
+    /// (2 × requestTimeout + 1 s: an exchange with one retry and its delay).
+    pub fn from_options(
+        options: SharedCacheOptions,
+        request_timeout: Duration,
+    ) -> Result<Self, ConfigError> {
+        let url = options
+            .url
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| ConfigError::new("sharedCache.url", "is required"))?;
+        let urls: Vec<&str> = url.split(',').map(str::trim).collect();
+        for one in &urls {
+            let scheme = url::Url::parse(one).map(|u| u.scheme().to_owned());
+            if !matches!(scheme.as_deref(), Ok("redis" | "rediss")) {
+                return Err(ConfigError::new(
+                    "sharedCache.url",
+                    "must be a redis:// or rediss:// URL, or a comma-separated list of them",
+                ));
+            }
+        }
+        const SINGLE: &str =
+            "give one redis:// or rediss:// URL of a single primary, or leave sharedCache out";
+        if urls.len() > 1 {
+            return Err(ConfigError::new(
+                "sharedCache.url",
+                format!("names several servers (Redis Cluster), which the shared tier does not support yet; {SINGLE}"),
+            ));
+        }
+        if options.cluster == Some(true) {
+            return Err(ConfigError::new(
+                "sharedCache.cluster",
+                format!(
+                    "cannot be true: the shared tier does not support Redis Cluster yet; {SINGLE}"
+                ),
+            ));
+        }
+        if options.ca.is_some() && !url.starts_with("rediss://") {
+            return Err(ConfigError::new(
+                "sharedCache.ca",
+                "applies only to a rediss:// URL",
+            ));
+        }
+        let key_prefix = options.key_prefix.unwrap_or_default().trim().to_owned();
+        let keys = ring_keys(&options.encryption_keys)?;
+        let op_timeout = integer(
+            "sharedCache.opTimeoutMs",
+            options.op_timeout_ms,
+            50,
+            1..=10_000,
+        )?;
+        let default_lease = 2 * request_timeout.as_millis() as u64 + 1_000;
+        let lock_ttl = integer(
+            "sharedCache.lockTtlMs",
+            options.lock_ttl_ms,
+            default_lease,
+            100..=3_600_000,
+        )?;
+        let max_wait = integer(
+            "sharedCache.maxWaitMs",
+            options.max_wait_ms,
+            DEFAULT_MAX_WAIT_MS.min(lock_ttl),
+            0..=3_600_000,
+        )?;
+        Ok(Self {
+            url,
+            key_prefix,
+            ca: options.ca.map(String::into_bytes),
+            keys,
+            op_timeout: Duration::from_millis(op_timeout),
+            lock_ttl: Duration::from_millis(lock_ttl),
+            max_wait: Duration::from_millis(max_wait),
+            breaker_threshold: 3,
+            breaker_cooldown: Duration::from_secs(5),
+        })
+    }
+}
+
+/// Parses the key ring: each entry `<key>` or `<id>:<key>`, the key 32 bytes as hex
+/// or base64. An entry without an id gets `derived_key_id(key)`, which every process
+/// computes the same way from the key alone.
+fn ring_keys(entries: &[String]) -> Result<Vec<RingKey>, ConfigError> {
+    const OPTION: &str = "sharedCache.encryptionKeys";
+    if entries.is_empty() {
+        return Err(ConfigError::new(
+            OPTION,
+            "must hold at least one 32-byte key (64 hex characters or base64)",
+        ));
+    }
+    let mut keys: Vec<RingKey> = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.iter().enumerate() {
+        let entry = entry.trim();
+        let (id, text) = match entry.split_once(':') {
+            Some((id, text)) => {
+                let id = id
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|id| *id >= 1)
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            OPTION,
+                            format!("[{index}] has a key id that is not an integer from 1 to 255"),
+                        )
+                    })?;
+                (Some(id), text.trim())
+            }
+            None => (None, entry),
+        };
+        let key = decode_key(text).ok_or_else(|| {
+            ConfigError::new(
+                OPTION,
+                format!("[{index}] is not a 32-byte key as 64 hex characters or base64"),
+            )
+        })?;
+        let id = id.unwrap_or_else(|| derived_key_id(&key));
+        if let Some(other) = keys.iter().position(|k| k.id == id) {
+            return Err(ConfigError::new(
+                OPTION,
+                format!("[{index}] and [{other}] share the key id {id}; write them as \"<id>:<key>\" with distinct ids"),
+            ));
+        }
+        keys.push(RingKey { id, key });
+    }
+    Ok(keys)
+}
+
+/// 32 bytes from 64 hex characters, or from standard or URL-safe base64.
+fn decode_key(text: &str) -> Option<[u8; 32]> {
+    let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode(text).ok()?
+    } else {
+        BASE64_STANDARD
+            .decode(text)
+            .or_else(|_| BASE64_URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+            .ok()?
+    };
+    bytes.try_into().ok()
+}
+
+/// The id of a key given without one: 1 + SHA-256("librechat-obo key id" || key)[0]
+/// mod 255, so every process that holds the key computes the same id.
+pub fn derived_key_id(key: &[u8; 32]) -> u8 {
+    let digest = Sha256::new()
+        .chain_update(b"librechat-obo key id")
+        .chain_update(key)
+        .finalize();
+    1 + digest[0] % 255
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    fn options(keys: &[&str]) -> SharedCacheOptions {
+        SharedCacheOptions {
+            url: Some("redis://127.0.0.1:6379".into()),
+            encryption_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            ..SharedCacheOptions::default()
+        }
+    }
+
+    fn check(o: SharedCacheOptions) -> Result<SharedCacheConfig, String> {
+        SharedCacheConfig::from_options(o, Duration::from_secs(30)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_key_forms() {
+        let b64 = BASE64_STANDARD.encode(hex::decode(HEX).unwrap());
+        let config = check(options(&[&format!("7:{b64}"), HEX])).unwrap();
+        assert_eq!(config.keys[0].id, 7);
+        assert_eq!(config.keys[0].key, config.keys[1].key);
+        assert_eq!(config.keys[1].id, derived_key_id(&config.keys[1].key));
+        assert_eq!(config.lock_ttl, Duration::from_millis(61_000));
+        assert_eq!(config.max_wait, Duration::from_millis(10_000));
+        assert_eq!(config.op_timeout, Duration::from_millis(50));
+        assert!(!format!("{config:?}").contains("127.0.0.1"));
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        assert_eq!(
+            check(SharedCacheOptions::default()).unwrap_err(),
+            "options.sharedCache.url is required"
+        );
+        let mut o = options(&[HEX]);
+        o.url = Some("http://x".into());
+        assert!(check(o)
+            .unwrap_err()
+            .starts_with("options.sharedCache.url must be"));
+        let mut o = options(&[HEX]);
+        o.url = Some("redis://a:1,redis://b:2".into());
+        assert!(check(o).unwrap_err().contains("does not support yet"));
+        let mut o = options(&[HEX]);
+        o.cluster = Some(true);
+        assert!(check(o)
+            .unwrap_err()
+            .starts_with("options.sharedCache.cluster"));
+        assert!(check(options(&[]))
+            .unwrap_err()
+            .starts_with("options.sharedCache.encryptionKeys must hold"));
+        assert!(check(options(&["abcd"]))
+            .unwrap_err()
+            .contains("[0] is not"));
+        assert!(check(options(&[&format!("0:{HEX}")]))
+            .unwrap_err()
+            .contains("key id"));
+        assert!(check(options(&[&format!("3:{HEX}"), &format!("3:{HEX}")]))
+            .unwrap_err()
+            .contains("share the key id 3"));
+        let mut o = options(&[HEX]);
+        o.op_timeout_ms = Some(0.0);
+        assert!(check(o)
+            .unwrap_err()
+            .starts_with("options.sharedCache.opTimeoutMs"));
+        let mut o = options(&[HEX]);
+        o.ca = Some("pem".into());
+        assert!(check(o).unwrap_err().starts_with("options.sharedCache.ca"));
+    }
+}
