@@ -14,6 +14,10 @@ pub struct NativeStats {
     pub retries: i64,
     pub failures: i64,
     pub entries: i64,
+    pub refreshes_started: i64,
+    pub refreshes_succeeded: i64,
+    pub refreshes_failed: i64,
+    pub served_during_refresh: i64,
 }
 
 impl From<Stats> for NativeStats {
@@ -26,6 +30,10 @@ impl From<Stats> for NativeStats {
             retries: s.retries as i64,
             failures: s.failures as i64,
             entries: s.entries as i64,
+            refreshes_started: s.refreshes_started as i64,
+            refreshes_succeeded: s.refreshes_succeeded as i64,
+            refreshes_failed: s.refreshes_failed as i64,
+            served_during_refresh: s.served_during_refresh as i64,
         }
     }
 }
