@@ -20,16 +20,24 @@ export declare class NativeOboService {
    * another one are its strings appended, `[id, expires_in, expires_at,
    * access_token, issued_token_type]`, so a hit usually crosses as three numbers and
    * the wrapper builds the response itself (a JS literal is far cheaper than five
-   * napi property sets). Invalid arguments throw. `identity` is packed (see
-   * `unpack_identity`).
+   * napi property sets). A hit that starts the token's refresh-ahead answers the long
+   * form with a sixth element, `true`: the wrapper then calls `refresh` with the
+   * assertion. Invalid arguments throw. `identity` is packed (see `unpack_identity`).
    */
-  cached(identity: string, digest: string, scopes: string, knownId: number, audience?: string | undefined | null, resource?: string | undefined | null): [number, number, number] | [number, number, number, string, string | undefined] | null
+  cached(identity: string, digest: string, scopes: string, knownId: number, audience?: string | undefined | null, resource?: string | undefined | null): [number, number, number] | [number, number, number, string, string | undefined] | [number, number, number, string, string | undefined, true] | null
   /**
    * A promise of the settled exchange: from an exchange in flight for the same key,
    * the cache if it was filled meanwhile, or a new exchange (always a new one when
    * `fromCache` is false or `claims` is given). Invalid arguments throw.
    */
   exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean, options?: NativeCallOptions | undefined | null): Promise<NativeSettled>
+  /**
+   * Starts the refresh-ahead that `cached` said was due, with the caller's assertion,
+   * in the background; returns whether one started. Never throws for the refresh's
+   * own failure (that is counted, logged, and published on `refresh:end`); invalid
+   * arguments throw.
+   */
+  refresh(identity: string, accessToken: string, scopes: string, options?: NativeCallOptions | undefined | null): boolean
   /**
    * Drops the cached tokens of a user (all scopes, or one scope string); returns
    * the ids of the tokens dropped here (the wrapper forgets their strings). With a
@@ -106,6 +114,26 @@ export interface NativeErrorFacts {
   code?: string
   message?: string
   oboFailureReason?: string
+}
+
+/** One event; see `broker::Event`. Absent fields are undefined. */
+export interface NativeEvent {
+  identity: string
+  key: string
+  scopes: string
+  refresh: boolean
+  /** `jwt_bearer` or `token_exchange`. */
+  grant?: string
+  /** `success`, `failure` or `skipped`. */
+  outcome?: string
+  durationMs?: number
+  /** LibreChat's `oboFailureReason`. */
+  reason?: string
+  error?: string
+  errorCodes?: Array<number>
+  status?: number
+  /** `expired`, `size` or `explicit`. */
+  cause?: string
 }
 
 /** A failed exchange, carried by value; the wrapper throws it as an `Error`. */
@@ -226,6 +254,10 @@ export interface NativeServiceOptions {
   validateAssertion?: NativeValidateAssertion
   sharedCache?: NativeSharedCache
   logger?: (level: NativeLogLevel, message: string) => void
+  /** `refreshAhead`: a fraction, or `false` (off) / `true` (the default). */
+  refreshAhead?: boolean | number
+  /** The wrapper's diagnostics_channel publisher (not a user option). */
+  events?: (channel: string, event: NativeEvent) => void
 }
 
 /**
@@ -274,6 +306,10 @@ export interface NativeStats {
   sharedWaits?: number
   sharedLeaderExchanges?: number
   sharedBreaker?: NativeBreakerState
+  refreshesStarted: number
+  refreshesSucceeded: number
+  refreshesFailed: number
+  servedDuringRefresh: number
 }
 
 /** LibreChat's token response shape. */

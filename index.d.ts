@@ -67,6 +67,15 @@ export interface OboServiceOptions {
   proxy?: string
   /** Receives debug/warn/error lines; never a token, an assertion or a secret. */
   logger?: OboLogger
+  /**
+   * Refresh-ahead: a hit on a token past this share of its usable lifetime (lifetime minus
+   * `expiryBufferSeconds`, a few percent of jitter added) is answered at once and starts one
+   * background exchange with that caller's user token, which replaces the cached token when it
+   * succeeds. The IdP's `refresh_in` wins when it sends one. Above 0 and below 1; default 0.8;
+   * `false` turns it off (`true` is the default). A failed refresh keeps the cached token until it
+   * expires and never reaches a caller.
+   */
+  refreshAhead?: number | boolean
 }
 
 /** The fields of LibreChat's user object that identify the OpenID user. */
@@ -118,6 +127,44 @@ export interface OboStats {
   failures: number
   /** Tokens cached now. */
   entries: number
+  /** Refresh-ahead exchanges started in the background. */
+  refreshesStarted: number
+  /** Refresh-ahead exchanges that replaced the cached token. */
+  refreshesSucceeded: number
+  /** Refresh-ahead exchanges that failed (the cached token was kept). */
+  refreshesFailed: number
+  /** Hits answered from a token while its refresh ran (the hit that started it included). */
+  servedDuringRefresh: number
+}
+
+/**
+ * What is published on `node:diagnostics_channel` (`librechat-obo:exchange:start`,
+ * `:exchange:end`, `:refresh:start`, `:refresh:end`, `:cache:evict`; `:shared:breaker` is
+ * reserved). Never a token, an assertion, a secret or a raw user id.
+ */
+export interface OboChannelMessage {
+  /** First 16 hex digits of the SHA-256 of the identity tuple (tenant, issuer, subject). */
+  identity: string
+  /** First 16 hex digits of the SHA-256 of the cache key. */
+  key: string
+  scopes: string
+  /** exchange:*: the exchange is a background refresh-ahead. */
+  refresh?: boolean
+  /** exchange:end: the grant sent. */
+  grant?: 'jwt_bearer' | 'token_exchange'
+  /** *:end. `skipped`: a refresh that found another exchange for its key under way. */
+  outcome?: 'success' | 'failure' | 'skipped'
+  durationMs?: number
+  /** A failure's `oboFailureReason`. */
+  reason?: 'exchange_failed' | 'empty_exchange_response'
+  /** A failure's IdP `error` (e.g. `invalid_grant`) or this package's code (`ETIMEDOUT`, `ERR_ASSERTION_EXPIRED`...). */
+  error?: string
+  /** Entra's AADSTS numbers. */
+  errorCodes?: number[]
+  /** The HTTP status of a failed answer. */
+  status?: number
+  /** cache:evict. */
+  cause?: 'expired' | 'size' | 'explicit'
 }
 
 /** What `new OboExchangeError(message, fields)` takes: LibreChat's tags, and the IdP's fields that are known. */

@@ -40,7 +40,19 @@ describe('exchangeOboToken against the local IdP', () => {
     const second = await service.exchangeOboToken(alice, assertion, FILES)
     assert.deepEqual(second, first)
     assert.equal(ctx.idp.counters.obo, 1)
-    assert.deepEqual(service.stats(), { hits: 1, misses: 1, coalesced: 0, exchanges: 1, retries: 0, failures: 0, entries: 1 })
+    assert.deepEqual(service.stats(), {
+      hits: 1,
+      misses: 1,
+      coalesced: 0,
+      exchanges: 1,
+      retries: 0,
+      failures: 0,
+      entries: 1,
+      refreshesStarted: 0,
+      refreshesSucceeded: 0,
+      refreshesFailed: 0,
+      servedDuringRefresh: 0,
+    })
   })
 
   it('hits for an equal copy of the assertion string, never for an assertion one character apart', async () => {

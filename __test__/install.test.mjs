@@ -47,6 +47,7 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
       'lib/doctor.js',
       'lib/environment.js',
       'lib/errors.js',
+      'lib/events.js',
       'lib/explain.js',
       'lib/fetch.js',
       'lib/front.js',

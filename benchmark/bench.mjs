@@ -1,6 +1,7 @@
 // `npm run bench`: librechat-obo against a JavaScript reference of LibreChat's exchange,
 // in one run, against loopback servers started here. Prints ratios (package / reference)
 // and writes benchmark/results.json. BENCH_SCALE=0.1 shrinks every count for a quick look.
+// `--only churn` runs only the churn scenario (churn.mjs; about 80 s).
 
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -10,6 +11,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { createExchange, fakeAssertion, IMPLS } from './impls.mjs'
 import { SCALE, count, getJson, hitsSequential, hitsConcurrent, cold, fanOut } from './measure.mjs'
+import { churn } from './churn.mjs'
 
 const here = (file) => fileURLToPath(new URL(file, import.meta.url))
 
@@ -40,6 +42,15 @@ async function msal({ tlsIdp, control, caFile }) {
 }
 
 const servers = await startServers()
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
+if (only === 'churn') {
+  try {
+    await churn(servers)
+  } finally {
+    servers.child.kill('SIGTERM')
+  }
+  process.exit(0)
+}
 const results = {
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
   scale: SCALE,
@@ -72,6 +83,7 @@ try {
     results.figures[kind] = f
     console.error(`measured ${kind}`)
   }
+  results.churn = await churn(servers)
   if (servers.tlsIdp) {
     results.figures.msal = await msal(servers)
     console.error('measured msal')

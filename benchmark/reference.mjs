@@ -11,7 +11,7 @@ import Keyv from 'keyv'
 const RETRYABLE_STATUS_CODES = new Set([429, 500, 502, 503, 504])
 const RETRYABLE_ERROR_CODES = new Set(['ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', 'ENOTFOUND'])
 const RETRY_DELAY_MS = 300
-const BUFFER_MS = 30_000
+const BUFFER_MS = 30_000 // LibreChat's; the churn scenario passes a shorter one with its shorter tokens
 const SEP = '\x1f'
 
 function isRetryable(error) {
@@ -57,7 +57,7 @@ function normalizeExpiresIn(value) {
   return Math.max(1, Math.floor(parsed))
 }
 
-export async function createReferenceService({ issuer, clientId, clientSecret }) {
+export async function createReferenceService({ issuer, clientId, clientSecret, bufferMs = BUFFER_MS }) {
   const config = await client.discovery(new URL(issuer), clientId, { client_secret: clientSecret }, undefined, {
     execute: [client.allowInsecureRequests],
   })
@@ -92,7 +92,7 @@ export async function createReferenceService({ issuer, clientId, clientSecret })
     const now = Date.now()
     const expiresAt = now + expiresIn * 1000
     const token = { access_token: response.access_token, token_type: 'Bearer', expires_in: expiresIn, expires_at: expiresAt, scope: scopes }
-    await tokensCache.set(cacheKey, token, Math.max(1000, expiresAt - now - BUFFER_MS))
+    await tokensCache.set(cacheKey, token, Math.max(1000, expiresAt - now - bufferMs))
     return token
   }
 
@@ -103,7 +103,7 @@ export async function createReferenceService({ issuer, clientId, clientSecret })
     if (!cacheKey) throw new Error('User must be authenticated via OpenID to perform OBO token exchange')
     if (fromCache) {
       const cached = await tokensCache.get(cacheKey)
-      if (cached && Number.isFinite(cached.expires_at) && cached.expires_at > Date.now() + BUFFER_MS) return cached
+      if (cached && Number.isFinite(cached.expires_at) && cached.expires_at > Date.now() + bufferMs) return cached
       const pending = inFlight.get(cacheKey)
       if (pending) return pending
     }

@@ -103,9 +103,18 @@ const canned = await startCanned()
 const idp = await startIdp()
 const tls = loopbackCertificate()
 const tlsIdp = tls && (await startIdp({ tls }))
-// Test-only minting for the benchmark's IdP runs: GET /mint?n=…[&tls=1] returns n fresh user tokens.
+// Test-only minting for the benchmark's IdP runs: GET /mint?n=…[&tls=1] returns n fresh user tokens;
+// GET /idp sets the local IdP's token lifetime and delay (the churn scenario).
 const control = createServer(async (req, res) => {
-  const query = new URL(req.url, 'http://127.0.0.1').searchParams
+  const url = new URL(req.url, 'http://127.0.0.1')
+  const query = url.searchParams
+  // GET /idp?expiresIn=…&oboDelayMs=…: the churn scenario's token lifetime and IdP delay.
+  if (url.pathname === '/idp') {
+    idp.setExpiresIn(Number(query.get('expiresIn') ?? 3600))
+    idp.setOboDelay(Number(query.get('oboDelayMs') ?? 0))
+    res.writeHead(200, { 'content-type': 'application/json' })
+    return res.end('{}')
+  }
   const n = Number(query.get('n') ?? 1)
   const from = query.get('tls') && tlsIdp ? tlsIdp : idp
   const tokens = await Promise.all(Array.from({ length: Math.min(n, 10_000) }, () => from.mintUserToken('alice')))

@@ -55,7 +55,9 @@ class Front {
 
   /**
    * The cached response for this call, or undefined: one native lookup, which counts one
-   * hit, and usually only numbers cross the boundary.
+   * hit, and usually only numbers cross the boundary. A hit past its token's refresh
+   * point (a sixth element) also hands this call's assertion to the native side for one
+   * background refresh-ahead; the caller is answered at once either way.
    */
   hit(identity, accessToken, scopes, call) {
     const entry = this.#entry(accessToken)
@@ -69,10 +71,20 @@ class Front {
           ? { id: found[0], identity, access_token: found[3] }
           : { id: found[0], identity, access_token: found[3], issued_token_type: found[4] }
       entry.tokens.set(slot, token)
+      if (found.length > 5) this.#refresh(identity, accessToken, scopes, call)
     }
     const response = { access_token: token.access_token, token_type: 'Bearer', expires_in: found[1], expires_at: found[2], scope: scopes }
     if (token.issued_token_type !== undefined) response.issued_token_type = token.issued_token_type
     return response
+  }
+
+  /** Starts the refresh a hit claimed; its outcome is the native side's (counted, logged, published), never the caller's. */
+  #refresh(identity, accessToken, scopes, call) {
+    try {
+      this.#native.refresh(identity, accessToken, scopes, call)
+    } catch {
+      // Arguments the lookup just accepted; nothing a caller should see.
+    }
   }
 
   /** Remembers the token an exchange settled to, for the next hits of the same call. */

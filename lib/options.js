@@ -29,6 +29,7 @@ const OPTION_TYPES = {
   clientAssertionAlg: 'string',
   clientAssertionAudience: 'string',
   validateAssertion: 'validateAssertion',
+  refreshAhead: 'refreshAhead',
   logger: 'logger',
 }
 
@@ -94,6 +95,13 @@ function checkOptions(options) {
         throw typeError('options.logger', 'a function or an object with debug/info/warn/error methods', value)
       }
       native.logger = normalizeLogger(value)
+      continue
+    }
+    if (expected === 'refreshAhead') {
+      if (typeof value !== 'number' && typeof value !== 'boolean') {
+        throw typeError('options.refreshAhead', 'a number or a boolean', value)
+      }
+      native.refreshAhead = value
       continue
     }
     if (expected === 'validateAssertion') {

@@ -10,6 +10,7 @@ const { NativeOboService, checkIdentityField } = require('./native.js')
 const { Front } = require('./front.js')
 const { checkOptions } = require('./options.js')
 const { fromEnv } = require('./environment.js')
+const { publish } = require('./events.js')
 const { OboExchangeError, typeError } = require('./errors.js')
 
 const SEPARATOR = '\u001f'
@@ -133,7 +134,7 @@ class OboTokenService {
   constructor(options) {
     const native = checkOptions(options)
     this.#log = native.logger ?? (() => {})
-    this.#native = new NativeOboService(native)
+    this.#native = new NativeOboService({ ...native, events: publish })
     this.#front = new Front(this.#native, native.maxCacheEntries, options[MEMO_LIMIT])
     serviceLoggers.set(this, this.#log)
     servicePlans.set(this, () => this.#native.plan())

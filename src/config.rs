@@ -41,7 +41,18 @@ pub struct Options {
     pub client_assertion_audience: Option<String>,
     pub validate_assertion: Option<ValidateAssertion>,
     pub shared_cache: Option<SharedCacheOptions>,
+    pub refresh_ahead: Option<RefreshAhead>,
 }
+
+/// `refreshAhead` as given: `true`, `false` or a number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RefreshAhead {
+    Switch(bool),
+    Fraction(f64),
+}
+
+/// The default `refreshAhead`: a hit after 80 % of the usable lifetime refreshes.
+pub const DEFAULT_REFRESH_AHEAD: f64 = 0.8;
 
 /// `validateAssertion` as given.
 #[derive(Debug, Default, Clone)]
@@ -72,6 +83,7 @@ redacted_debug!(Options {
         client_assertion_audience,
         validate_assertion,
         shared_cache,
+        refresh_ahead,
     ],
     hidden: [client_secret, client_assertion_key],
 });
@@ -96,6 +108,9 @@ pub struct Config {
     pub verify: Option<Rules>,
     /// The shared Redis tier, when configured.
     pub shared_cache: Option<SharedCacheConfig>,
+    /// `refreshAhead`: the share of a token's usable lifetime after which a hit starts
+    /// a background refresh; `None` when off.
+    pub refresh_ahead: Option<f64>,
 }
 
 impl Config {
@@ -197,7 +212,21 @@ impl Config {
             token_exchange,
             verify,
             shared_cache,
+            refresh_ahead: refresh_ahead(options.refresh_ahead)?,
         })
+    }
+}
+
+/// `refreshAhead`: a fraction strictly between 0 and 1, `true` for the default, `false` for off.
+fn refresh_ahead(value: Option<RefreshAhead>) -> Result<Option<f64>, ConfigError> {
+    match value {
+        None | Some(RefreshAhead::Switch(true)) => Ok(Some(DEFAULT_REFRESH_AHEAD)),
+        Some(RefreshAhead::Switch(false)) => Ok(None),
+        Some(RefreshAhead::Fraction(f)) if f.is_finite() && f > 0.0 && f < 1.0 => Ok(Some(f)),
+        Some(RefreshAhead::Fraction(f)) => Err(ConfigError::new(
+            "refreshAhead",
+            format!("must be a fraction of the token lifetime above 0 and below 1 (e.g. 0.8), or false to turn it off, got {f}"),
+        )),
     }
 }
 
@@ -315,6 +344,36 @@ mod tests {
         assert_eq!(config.retry_delay, Duration::from_millis(300));
         assert_eq!(config.request_timeout, Duration::from_secs(30));
         assert!(config.token_endpoint.is_none());
+        assert_eq!(config.refresh_ahead, Some(DEFAULT_REFRESH_AHEAD));
+    }
+
+    #[test]
+    fn refresh_ahead_is_a_fraction_or_a_switch() {
+        let with = |value| {
+            Config::from_options(Options {
+                refresh_ahead: Some(value),
+                ..minimal()
+            })
+        };
+        assert_eq!(
+            with(RefreshAhead::Switch(false)).unwrap().refresh_ahead,
+            None
+        );
+        assert_eq!(
+            with(RefreshAhead::Switch(true)).unwrap().refresh_ahead,
+            Some(0.8)
+        );
+        assert_eq!(
+            with(RefreshAhead::Fraction(0.5)).unwrap().refresh_ahead,
+            Some(0.5)
+        );
+        for bad in [0.0, 1.0, 1.5, -0.2, f64::NAN] {
+            let err = with(RefreshAhead::Fraction(bad)).unwrap_err().to_string();
+            assert!(
+                err.starts_with("options.refreshAhead must be a fraction"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

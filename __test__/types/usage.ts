@@ -5,6 +5,7 @@
 import {
   createOboFetch,
   type MCPOAuthTokens,
+  type OboChannelMessage,
   type OboConfig,
   OboExchangeError,
   type OboExchangeErrorFields,
@@ -54,6 +55,7 @@ const options: OboServiceOptions = {
   retryDelayMs: 300,
   proxy: 'http://proxy.example.com:8080',
   logger,
+  refreshAhead: 0.8,
 }
 
 const user: OboUser = {
@@ -91,6 +93,11 @@ export async function service(): Promise<number> {
   fromEnv.clear()
   const stats: OboStats = fromProcess.stats()
   const counts: number[] = [stats.hits, stats.misses, stats.coalesced, stats.exchanges, stats.retries, stats.failures, stats.entries]
+  const message: OboChannelMessage = { identity: 'abc', key: 'def', scopes: 's', outcome: 'success', durationMs: 1 }
+  const refreshes: number[] = [stats.refreshesStarted, stats.refreshesSucceeded, stats.refreshesFailed, stats.servedDuringRefresh]
+  const off = new OboTokenService({ issuer: 'https://issuer', clientId: 'librechat', refreshAhead: false })
+  off.clear()
+  counts.push(...refreshes, message.scopes.length)
   console.log(bearer, issued, graph.scope, token.access_token.length + token.expires_in + token.expires_at)
   return dropped + counts.length
 }
@@ -187,6 +194,8 @@ export function refused(full: OboTokenService, resolution: OboTokenResolutionErr
   new OboTokenService({ issuer: 'i', clientId: 'c', validateAssertion: { leewaySeconds: 60 } })
   // @ts-expect-error timeouts are numbers (fromEnv parses the variables)
   new OboTokenService({ issuer: 'i', clientId: 'c', requestTimeoutMs: '30000' })
+  // @ts-expect-error refreshAhead is a fraction or a switch
+  new OboTokenService({ issuer: 'i', clientId: 'c', refreshAhead: '0.8' })
   // @ts-expect-error a logger level LibreChat's logger does not have
   new OboTokenService({ issuer: 'i', clientId: 'c', logger: { trace: (message: string) => message } })
   // @ts-expect-error environment values are strings

@@ -9,8 +9,9 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
+use super::events::NativeEventFn;
 use crate::broker::{Level, Logger};
-use crate::config::{Options, SharedCacheOptions, ValidateAssertion};
+use crate::config::{Options, RefreshAhead, SharedCacheOptions, ValidateAssertion};
 
 /// A log level as the JS logger receives it (LibreChat's logger method names).
 #[napi(string_enum = "lowercase")]
@@ -66,6 +67,11 @@ pub struct NativeServiceOptions {
     pub shared_cache: Option<NativeSharedCache>,
     #[napi(ts_type = "(level: NativeLogLevel, message: string) => void")]
     pub logger: Option<NativeLogFn>,
+    /// `refreshAhead`: a fraction, or `false` (off) / `true` (the default).
+    pub refresh_ahead: Option<Either<bool, f64>>,
+    /// The wrapper's diagnostics_channel publisher (not a user option).
+    #[napi(ts_type = "(channel: string, event: NativeEvent) => void")]
+    pub events: Option<NativeEventFn>,
 }
 
 /// `validateAssertion`: what the user's token must satisfy before it is exchanged.
@@ -151,6 +157,10 @@ impl NativeServiceOptions {
             client_assertion_audience: self.client_assertion_audience,
             validate_assertion: self.validate_assertion.map(Into::into),
             shared_cache: self.shared_cache.map(Into::into),
+            refresh_ahead: self.refresh_ahead.map(|value| match value {
+                Either::A(on) => RefreshAhead::Switch(on),
+                Either::B(fraction) => RefreshAhead::Fraction(fraction),
+            }),
         };
         (options, logger)
     }

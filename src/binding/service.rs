@@ -8,6 +8,7 @@ use napi_derive::napi;
 use std::panic::AssertUnwindSafe;
 
 use super::call::{check_target, NativeCallOptions};
+use super::events;
 use super::identity::unpack_identity;
 use super::options::NativeServiceOptions;
 use super::outcome::NativeSettled;
@@ -27,12 +28,16 @@ pub struct NativeOboService {
 #[napi]
 impl NativeOboService {
     #[napi(constructor)]
-    pub fn new(options: NativeServiceOptions) -> Result<Self> {
+    pub fn new(mut options: NativeServiceOptions) -> Result<Self> {
+        let publish = options.events.take();
         let (options, logger) = options.into_parts();
         let config = Config::from_options(options)
             .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
         let service = OboService::new(config, logger)
             .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+        if let Some(publish) = publish {
+            service.observe(events::sink(publish));
+        }
         Ok(Self { service })
     }
 
@@ -43,10 +48,11 @@ impl NativeOboService {
     /// another one are its strings appended, `[id, expires_in, expires_at,
     /// access_token, issued_token_type]`, so a hit usually crosses as three numbers and
     /// the wrapper builds the response itself (a JS literal is far cheaper than five
-    /// napi property sets). Invalid arguments throw. `identity` is packed (see
-    /// `unpack_identity`).
+    /// napi property sets). A hit that starts the token's refresh-ahead answers the long
+    /// form with a sixth element, `true`: the wrapper then calls `refresh` with the
+    /// assertion. Invalid arguments throw. `identity` is packed (see `unpack_identity`).
     #[napi(
-        ts_return_type = "[number, number, number] | [number, number, number, string, string | undefined] | null"
+        ts_return_type = "[number, number, number] | [number, number, number, string, string | undefined] | [number, number, number, string, string | undefined, true] | null"
     )]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     pub fn cached<'env>(
@@ -58,29 +64,47 @@ impl NativeOboService {
         known_id: f64,
         audience: Option<String>,
         resource: Option<String>,
-    ) -> Result<Option<Either<(f64, f64, f64), (f64, f64, f64, JsString<'env>, Option<String>)>>>
-    {
+    ) -> Result<
+        Option<
+            Either3<
+                (f64, f64, f64),
+                Strings<'env>,
+                (f64, f64, f64, JsString<'env>, Option<String>, bool),
+            >,
+        >,
+    > {
         let audience = audience.as_deref();
         let resource = resource.as_deref();
         check_target(audience, resource).map_err(invalid_arg)?;
         let (user, context) = unpack_identity(&identity)?;
         let target = Target { audience, resource };
-        let Some(token) = self
+        let Some(hit) = self
             .service
             .cached_by_digest(&user, Some(&context), &digest, &scopes, &target)
             .map_err(invalid_arg)?
         else {
             return Ok(None);
         };
+        let token = hit.token;
         let numbers = (
             token.id as f64,
             token.expires_in as f64,
             token.expires_at as f64,
         );
-        if token.id as f64 == known_id {
-            return Ok(Some(Either::A(numbers)));
+        if hit.refresh_due {
+            return Ok(Some(Either3::C((
+                numbers.0,
+                numbers.1,
+                numbers.2,
+                js_string(env, &token.access_token)?,
+                token.issued_token_type.clone(),
+                true,
+            ))));
         }
-        Ok(Some(Either::B((
+        if token.id as f64 == known_id {
+            return Ok(Some(Either3::A(numbers)));
+        }
+        Ok(Some(Either3::B((
             numbers.0,
             numbers.1,
             numbers.2,
@@ -126,6 +150,42 @@ impl NativeOboService {
                     detail: "internal error in the OBO exchange".into(),
                 })),
             })
+        })
+    }
+
+    /// Starts the refresh-ahead that `cached` said was due, with the caller's assertion,
+    /// in the background; returns whether one started. Never throws for the refresh's
+    /// own failure (that is counted, logged, and published on `refresh:end`); invalid
+    /// arguments throw.
+    #[napi]
+    pub fn refresh(
+        &self,
+        identity: String,
+        access_token: String,
+        scopes: String,
+        options: Option<NativeCallOptions>,
+    ) -> Result<bool> {
+        let (user, context) = unpack_identity(&identity)?;
+        let options = options.unwrap_or_default();
+        options.check().map_err(invalid_arg)?;
+        let request = self
+            .service
+            .prepare(Call {
+                user,
+                context: Some(context),
+                access_token: &access_token,
+                scopes: &scopes,
+                target: options.target(),
+                claims: None,
+                from_cache: true,
+            })
+            .map_err(invalid_arg)?;
+        Ok(match self.service.refresh(request) {
+            Some(work) => {
+                napi::bindgen_prelude::spawn(work);
+                true
+            }
+            None => false,
         })
     }
 
@@ -175,6 +235,9 @@ impl NativeOboService {
         self.service.stats().into()
     }
 }
+
+/// The long answer of `cached`: the numbers, the token and its type.
+type Strings<'env> = (f64, f64, f64, JsString<'env>, Option<String>);
 
 /// A JS string of a token. Tokens are ASCII in practice (JWS, or RFC 6750's b64token),
 /// and V8 copies a Latin-1 string without the UTF-8 decoding pass.

@@ -43,6 +43,10 @@ pub struct NativeStats {
     pub shared_waits: Option<i64>,
     pub shared_leader_exchanges: Option<i64>,
     pub shared_breaker: Option<NativeBreakerState>,
+    pub refreshes_started: i64,
+    pub refreshes_succeeded: i64,
+    pub refreshes_failed: i64,
+    pub served_during_refresh: i64,
 }
 
 impl From<Stats> for NativeStats {
@@ -65,6 +69,10 @@ impl From<Stats> for NativeStats {
             shared_waits: shared(s.shared_waits),
             shared_leader_exchanges: shared(s.shared_leader_exchanges),
             shared_breaker: s.shared_breaker.map(Into::into),
+            refreshes_started: s.refreshes_started as i64,
+            refreshes_succeeded: s.refreshes_succeeded as i64,
+            refreshes_failed: s.refreshes_failed as i64,
+            served_during_refresh: s.served_during_refresh as i64,
         }
     }
 }

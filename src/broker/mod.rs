@@ -2,8 +2,10 @@
 //! exchange in flight, or a new exchange with its retries, and counts and logs what
 //! it did. No napi types here, so all of it runs under `cargo test`.
 
+mod events;
 mod log;
 mod plan;
+mod refresh;
 mod request;
 mod shared;
 mod stats;
@@ -18,6 +20,7 @@ use reqwest::Client;
 
 use crate::cache::flights::{Flight, Flights};
 use crate::cache::local::TokenCache;
+use crate::cache::refresh::jitter_sample;
 use crate::cache::shared::SharedTier;
 use crate::cache::token::OboToken;
 use crate::config::Config;
@@ -31,12 +34,18 @@ use crate::protocol::http::{self, ClientSettings};
 use crate::protocol::retry::RetryPolicy;
 use crate::protocol::verify::Verifier;
 
+#[cfg(test)]
+use events::Channel;
+pub use events::{Event, EventSink, Outcome};
 pub use log::{Level, Logger};
 pub use plan::Plan;
+pub use refresh::Hit;
 pub use request::{Call, Request};
 pub use stats::Stats;
 
+use events::Events;
 use log::Log;
+use refresh::Ahead;
 use request::checked_identity;
 use stats::Counters;
 
@@ -62,6 +71,9 @@ struct Inner {
     verifier: Option<Verifier>,
     /// Source of `OboToken::id`.
     next_token_id: AtomicU64,
+    /// Refresh-ahead (`refresh.rs`) and the event sink (`events.rs`).
+    ahead: Ahead,
+    events: Arc<Events>,
 }
 
 impl OboService {
@@ -72,9 +84,11 @@ impl OboService {
             timeout: config.request_timeout,
             proxy: config.proxy.as_ref(),
         })?;
-        let cache = Arc::new(TokenCache::new(
+        let events = Arc::new(Events::default());
+        let cache = Arc::new(TokenCache::with_listener(
             config.max_cache_entries,
             config.expiry_buffer,
+            Some(events.evict_listener()),
         ));
         let shared = shared::tier(&config, &cache, logger.clone())?;
         Ok(Self {
@@ -86,6 +100,8 @@ impl OboService {
                 },
                 cache,
                 shared,
+                ahead: Ahead::new(&config),
+                events,
                 flights: Arc::default(),
                 counters: Counters::default(),
                 verifier: config.verify.clone().map(Verifier::new),
@@ -97,6 +113,11 @@ impl OboService {
         })
     }
 
+    /// Sends the service's events (`events.rs`) to `sink`, from now on; once.
+    pub fn observe(&self, sink: EventSink) {
+        self.inner.events.set(sink);
+    }
+
     /// Checks a call in LibreChat's order and builds its request (see `Request::new`).
     pub fn prepare(&self, call: Call<'_>) -> Result<Request, RequestError> {
         Request::new(call)
@@ -104,7 +125,8 @@ impl OboService {
 
     /// The hot path, run on the caller's thread: the cached token for an assertion
     /// known by its digest (`AssertionDigest::of`), with the same checks as `prepare`.
-    /// `None` means the caller goes on with `prepare` and `exchange`.
+    /// `None` means the caller goes on with `prepare` and `exchange`; a hit past its
+    /// token's refresh point may ask the caller to start the refresh (`Hit`).
     pub fn cached_by_digest(
         &self,
         user: &IdentitySource,
@@ -112,17 +134,17 @@ impl OboService {
         digest: &str,
         scopes: &str,
         target: &Target,
-    ) -> Result<Option<Arc<OboToken>>, RequestError> {
+    ) -> Result<Option<Hit>, RequestError> {
         let digest = AssertionDigest::parse(digest).ok_or(RequestError::NotADigest)?;
         let identity = checked_identity(user, context, scopes, target)?;
-        let token = self
-            .inner
-            .cache
-            .get(&identity.cache_key_with_digest(scopes, &digest, target));
-        if token.is_some() {
-            Counters::bump(&self.inner.counters.hits);
-        }
-        Ok(token)
+        let key = identity.cache_key_with_digest(scopes, &digest, target);
+        let now = expiry::now_ms();
+        let Some(token) = self.inner.cache.get_at(&key, now) else {
+            return Ok(None);
+        };
+        Counters::bump(&self.inner.counters.hits);
+        let refresh_due = self.inner.refresh_due(&key, &token, now);
+        Ok(Some(Hit { token, refresh_due }))
     }
 
     /// Answers `request` from the cache, an exchange in flight, or a new exchange.
@@ -177,6 +199,7 @@ impl OboService {
 
     pub fn clear(&self) {
         self.inner.cache.clear();
+        self.inner.ahead.table.clear();
     }
 
     pub fn stats(&self) -> Stats {
@@ -220,8 +243,20 @@ impl Inner {
 
     /// One exchange with its retries; a success is cached before it is returned.
     async fn run_exchange(self: Arc<Self>, request: Request) -> ExchangeOutcome {
+        let watch = self.events.exchange_started(&request);
+        let outcome = self.exchange_watched(&request, &watch).await;
+        watch.ended(&outcome);
+        outcome
+    }
+
+    /// `run_exchange`, telling `watch` the grant it sends.
+    async fn exchange_watched(
+        &self,
+        request: &Request,
+        watch: &events::Watch<'_>,
+    ) -> ExchangeOutcome {
         if let Err(error) = self.verify(&request.assertion).await {
-            return self.failed(&request, error);
+            return self.failed(request, error);
         }
         Counters::bump(&self.counters.exchanges);
         self.log.write(Level::Debug, || {
@@ -241,20 +276,29 @@ impl Inner {
                 )
             });
         };
-        match self.retry.run(|| self.attempt(&request), on_retry).await {
-            Ok(grant) => Ok(self.store(&request, grant, requested_at)),
-            Err(error) => self.failed(&request, error),
+        match self
+            .retry
+            .run(|| self.attempt(request, watch), on_retry)
+            .await
+        {
+            Ok(grant) => Ok(self.store(request, grant, requested_at)),
+            Err(error) => self.failed(request, error),
         }
     }
 
     /// One request to the token endpoint, with the grant the IdP and the call allow.
-    async fn attempt(&self, request: &Request) -> Result<grant::GrantResponse, ExchangeError> {
+    async fn attempt(
+        &self,
+        request: &Request,
+        watch: &events::Watch<'_>,
+    ) -> Result<grant::GrantResponse, ExchangeError> {
         let endpoint = self.discovery.endpoint(&self.http).await?;
         let kind = self
             .config
             .grant
             .choose(endpoint.grant_types)
             .map_err(ExchangeError::Grant)?;
+        watch.grant(kind);
         let grant = grant::GrantRequest {
             assertion: &request.assertion,
             scopes: &request.scopes,
@@ -281,11 +325,18 @@ impl Inner {
         requested_at: u64,
     ) -> Arc<OboToken> {
         let expires_in = expiry::normalize_expires_in(grant.expires_in.as_ref());
+        let expires_at = requested_at + expires_in * 1000;
         let token = Arc::new(OboToken {
             id: self.next_token_id.fetch_add(1, Ordering::Relaxed),
             access_token: grant.access_token,
             expires_in,
-            expires_at: requested_at + expires_in * 1000,
+            expires_at,
+            refresh_at: self.ahead.policy.refresh_at(
+                requested_at,
+                expires_at,
+                expiry::declared_lifetime_secs(grant.refresh_in.as_ref()),
+                jitter_sample(),
+            ),
             scope: request.scopes.to_string(),
             issued_token_type: grant.issued_token_type,
         });
@@ -312,6 +363,9 @@ impl Inner {
     }
 
     fn failed(&self, request: &Request, error: ExchangeError) -> ExchangeOutcome {
+        if request.refresh {
+            return Err(error); // counted and logged once by `refresh.rs`
+        }
         Counters::bump(&self.counters.failures);
         self.log.write(Level::Error, || {
             format!("OBO exchange failed for user: {}: {error}", request.subject)

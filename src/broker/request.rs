@@ -39,10 +39,12 @@ pub struct Request {
     pub resource: Option<Arc<str>>,
     /// False when the caller forces a fresh exchange, or answers a claims challenge.
     pub from_cache: bool,
+    /// A background refresh-ahead (`broker::refresh`), not a caller's exchange.
+    pub refresh: bool,
 }
 
 redacted_debug!(Request {
-    shown: [key, subject, scopes, audience, resource, from_cache],
+    shown: [key, subject, scopes, audience, resource, from_cache, refresh],
     hidden: [assertion, claims]
 });
 
@@ -74,6 +76,7 @@ impl Request {
             audience: target.audience.map(Into::into),
             resource: target.resource.map(Into::into),
             from_cache: from_cache && claims.is_none(),
+            refresh: false,
         })
     }
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use super::log::{Level, Log, Logger};
 use super::{ExchangeOutcome, Inner, OboService};
 use crate::cache::local::TokenCache;
+use crate::cache::refresh::jitter_sample;
 use crate::cache::shared::{Claim, Eviction, Lease, SharedTier};
+use crate::cache::token::OboToken;
 use crate::config::Config;
 use crate::ground::error::{ConfigError, RequestError};
 use crate::ground::identity::{IdentitySource, IdentityTuple};
@@ -52,17 +54,27 @@ impl Inner {
             return self.run_exchange(request).await;
         };
         match tier.claim(&request.key).await {
-            Claim::Hit(mut token) => {
-                token.id = self.next_token_id.fetch_add(1, Ordering::Relaxed);
-                let token = Arc::new(token);
-                self.cache.insert(request.key.clone(), Arc::clone(&token));
-                self.log.write(Level::Debug, || {
-                    format!("Shared OBO token served for user: {}", request.subject)
-                });
-                Ok(token)
-            }
+            Claim::Hit(token) => Ok(self.adopt(&request, token)),
             Claim::Exchange(lease) => self.exchange_under(&tier, lease, request).await,
         }
+    }
+
+    /// Keeps a token another process exchanged: this process's id and its own
+    /// (jittered) refresh point, then the local tier.
+    pub(super) fn adopt(&self, request: &Request, mut token: OboToken) -> Arc<OboToken> {
+        token.id = self.next_token_id.fetch_add(1, Ordering::Relaxed);
+        token.refresh_at = self.ahead.policy.refresh_at(
+            token.obtained_at(),
+            token.expires_at,
+            None,
+            jitter_sample(),
+        );
+        let token = Arc::new(token);
+        self.cache.insert(request.key.clone(), Arc::clone(&token));
+        self.log.write(Level::Debug, || {
+            format!("Shared OBO token served for user: {}", request.subject)
+        });
+        token
     }
 
     /// `fromCache=false`: drops every process's copy, then exchanges under the lease.
@@ -74,7 +86,7 @@ impl Inner {
         self.exchange_under(&tier, lease, request).await
     }
 
-    async fn exchange_under(
+    pub(super) async fn exchange_under(
         self: Arc<Self>,
         tier: &SharedTier,
         lease: Lease,

@@ -36,6 +36,13 @@ pub struct Stats {
     pub shared_leader_exchanges: u64,
     /// The breaker in front of Redis; `None` without a shared tier.
     pub shared_breaker: Option<BreakerState>,
+    /// Refresh-ahead: background exchanges started, and how they ended (one that found
+    /// another exchange for its key under way is neither).
+    pub refreshes_started: u64,
+    pub refreshes_succeeded: u64,
+    pub refreshes_failed: u64,
+    /// Hits answered from a token whose refresh was under way (the one that started it included).
+    pub served_during_refresh: u64,
 }
 
 /// The live counters; relaxed atomics, since each is read on its own.
@@ -47,6 +54,10 @@ pub struct Counters {
     pub exchanges: AtomicU64,
     pub retries: AtomicU64,
     pub failures: AtomicU64,
+    pub refreshes_started: AtomicU64,
+    pub refreshes_succeeded: AtomicU64,
+    pub refreshes_failed: AtomicU64,
+    pub served_during_refresh: AtomicU64,
 }
 
 impl Counters {
@@ -73,6 +84,10 @@ impl Counters {
             shared_waits: shared.map_or(0, |s| s.waits),
             shared_leader_exchanges: shared.map_or(0, |s| s.leader_exchanges),
             shared_breaker: shared.map(|s| s.breaker),
+            refreshes_started: load(&self.refreshes_started),
+            refreshes_succeeded: load(&self.refreshes_succeeded),
+            refreshes_failed: load(&self.refreshes_failed),
+            served_during_refresh: load(&self.served_during_refresh),
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use moka::Expiry;
 
@@ -19,6 +20,21 @@ pub struct TokenCache {
     entries: Cache<String, Arc<OboToken>>,
     buffer: Duration,
 }
+
+/// Why an entry left the cache (a replaced token is not an eviction: the exchange that
+/// replaced it is reported on its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvictCause {
+    /// It stopped being usable (lifetime minus buffer).
+    Expired,
+    /// `maxCacheEntries` was reached.
+    Size,
+    /// `invalidate` or `clear`.
+    Explicit,
+}
+
+/// Told of each eviction with the entry's key; runs on the thread that triggered it.
+pub type EvictListener = Arc<dyn Fn(&str, EvictCause) + Send + Sync>;
 
 /// Per-entry lifetime: until the token is no longer usable.
 struct UntilUnusable {
@@ -51,21 +67,47 @@ impl Expiry<String, Arc<OboToken>> for UntilUnusable {
 }
 
 impl TokenCache {
+    #[cfg(test)]
     pub fn new(max_entries: u64, buffer: Duration) -> Self {
+        Self::with_listener(max_entries, buffer, None)
+    }
+
+    /// The cache, with `listener` told of each eviction (`EvictCause`).
+    pub fn with_listener(
+        max_entries: u64,
+        buffer: Duration,
+        listener: Option<EvictListener>,
+    ) -> Self {
+        let mut builder = Cache::builder()
+            .max_capacity(max_entries)
+            .expire_after(UntilUnusable { buffer });
+        if let Some(listener) = listener {
+            builder = builder.eviction_listener(move |key: Arc<String>, _, cause| {
+                let cause = match cause {
+                    RemovalCause::Expired => EvictCause::Expired,
+                    RemovalCause::Size => EvictCause::Size,
+                    RemovalCause::Explicit => EvictCause::Explicit,
+                    RemovalCause::Replaced => return,
+                };
+                listener(&key, cause);
+            });
+        }
         Self {
-            entries: Cache::builder()
-                .max_capacity(max_entries)
-                .expire_after(UntilUnusable { buffer })
-                .build(),
+            entries: builder.build(),
             buffer,
         }
     }
 
     /// A token for `key` that still has more than the buffer to live.
     pub fn get(&self, key: &str) -> Option<Arc<OboToken>> {
+        self.get_at(key, expiry::now_ms())
+    }
+
+    /// `get` at `now` (epoch ms), for a caller that needs the time too.
+    pub fn get_at(&self, key: &str, now: u64) -> Option<Arc<OboToken>> {
         self.entries
             .get(key)
-            .filter(|token| expiry::is_usable(token.expires_at, self.buffer, expiry::now_ms()))
+            .filter(|token| expiry::is_usable(token.expires_at, self.buffer, now))
     }
 
     pub fn insert(&self, key: String, token: Arc<OboToken>) {
@@ -114,6 +156,7 @@ mod tests {
             access_token: "at".into(),
             expires_in: 3600,
             expires_at,
+            refresh_at: super::super::refresh::NEVER,
             scope: "s".into(),
             issued_token_type: None,
         })
@@ -142,6 +185,36 @@ mod tests {
             std::thread::sleep(Duration::from_millis(100));
         }
         assert_eq!(cache.len(), 0, "both expired from moka, not only filtered");
+    }
+
+    #[test]
+    fn evictions_are_told_with_their_cause_and_replacements_are_not() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let listener: EvictListener = {
+            let seen = Arc::clone(&seen);
+            Arc::new(move |key: &str, cause| seen.lock().unwrap().push((key.to_owned(), cause)))
+        };
+        let cache = TokenCache::with_listener(1, Duration::from_secs(30), Some(listener));
+        let at = expiry::now_ms() + 3_600_000;
+        cache.insert("a".into(), token(at));
+        cache.insert("a".into(), token(at));
+        cache.len();
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "a replacement is no eviction"
+        );
+        cache.remove_prefix("a");
+        cache.insert("b".into(), token(at));
+        cache.insert("c".into(), token(at));
+        cache.len();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen[0], ("a".to_owned(), EvictCause::Explicit));
+        assert!(
+            seen[1..]
+                .iter()
+                .any(|(_, cause)| *cause == EvictCause::Size),
+            "{seen:?}"
+        );
     }
 
     #[test]

@@ -12,14 +12,31 @@ pub struct OboToken {
     pub expires_in: u64,
     /// Epoch milliseconds, stamped when the token was requested.
     pub expires_at: u64,
+    /// Epoch milliseconds after which a hit starts a refresh-ahead
+    /// (`refresh::RefreshPolicy::refresh_at`); `refresh::NEVER` when off.
+    pub refresh_at: u64,
     /// The scopes that were requested (LibreChat echoes the request, not the grant).
     pub scope: String,
     /// RFC 8693's `issued_token_type`, when the IdP sent one.
     pub issued_token_type: Option<String>,
 }
 
+impl OboToken {
+    /// When the token was requested (epoch ms): its expiry less its lifetime.
+    pub fn obtained_at(&self) -> u64 {
+        self.expires_at.saturating_sub(self.expires_in * 1000)
+    }
+}
+
 redacted_debug!(OboToken {
-    shown: [id, expires_in, expires_at, scope, issued_token_type],
+    shown: [
+        id,
+        expires_in,
+        expires_at,
+        refresh_at,
+        scope,
+        issued_token_type
+    ],
     hidden: [access_token]
 });
 
@@ -34,6 +51,7 @@ mod tests {
             access_token: "eyJ-the-token".into(),
             expires_in: 1,
             expires_at: 2,
+            refresh_at: 3,
             scope: "s".into(),
             issued_token_type: None,
         };

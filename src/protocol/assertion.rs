@@ -44,6 +44,13 @@ pub fn precheck(assertion: &str, now_secs: i64, demand: Demand) -> Result<(), As
     }
 }
 
+/// The `exp` (epoch seconds) of an assertion that is a signed JWS with one; `None` for
+/// an opaque token or a JWS without `exp`. Unverified, so only good for deciding not
+/// to send a token.
+pub fn expires_at_secs(assertion: &str) -> Option<f64> {
+    jws_payload(assertion)?.get("exp").and_then(Value::as_f64)
+}
+
 /// The payload of a signed JWS in compact form (three base64url parts, a JSON header
 /// with an `alg` other than `none`, a JSON payload, a signature), or `None`.
 fn jws_payload(assertion: &str) -> Option<Map<String, Value>> {
@@ -98,6 +105,16 @@ mod tests {
             AssertionProblem::Expired { exp: 1000 }.to_string(),
             "The access token given for the OBO exchange expired at 1000 (epoch seconds); a fresh one is needed"
         );
+    }
+
+    #[test]
+    fn exp_is_read_from_a_jws_only() {
+        assert_eq!(
+            expires_at_secs(&format!("{HEADER}.{LIVE}.c2ln")),
+            Some(4102444800.0)
+        );
+        assert_eq!(expires_at_secs("opaque-token"), None);
+        assert_eq!(expires_at_secs(&format!("{HEADER}.e30.c2ln")), None); // {}
     }
 
     #[test]

@@ -124,6 +124,9 @@ pub struct GrantResponse {
     pub expires_in: Option<Value>,
     /// RFC 8693's type of the issued token (absent from On-Behalf-Of answers).
     pub issued_token_type: Option<String>,
+    /// Entra's `refresh_in` hint (seconds after issue to refresh at), kept raw like
+    /// `expires_in`.
+    pub refresh_in: Option<Value>,
 }
 
 /// What one request asks for.
@@ -139,7 +142,7 @@ pub struct GrantRequest<'a> {
 }
 
 redacted_debug!(GrantResponse {
-    shown: [expires_in, issued_token_type],
+    shown: [expires_in, issued_token_type, refresh_in],
     hidden: [access_token]
 });
 
@@ -254,6 +257,7 @@ fn parse_success(mut fields: Map<String, Value>) -> Result<GrantResponse, Exchan
                 Some(Value::String(kind)) => Some(kind),
                 _ => None,
             },
+            refresh_in: fields.remove("refresh_in"),
         }),
         _ => Err(ExchangeError::EmptyResponse),
     }

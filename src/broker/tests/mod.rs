@@ -5,6 +5,7 @@
 
 mod discovery;
 mod lifecycle;
+mod refresh;
 mod shared;
 
 use super::*;
@@ -94,6 +95,7 @@ fn hit(svc: &OboService, subject: &str) -> Option<Arc<OboToken>> {
         &Target::default(),
     )
     .unwrap()
+    .map(|hit| hit.token)
 }
 
 #[tokio::test]
@@ -143,6 +145,7 @@ async fn digest_lookup_finds_what_the_exchange_cached() {
     let digest = AssertionDigest::of(ASSERTION);
     let lookup = |subject: &str, digest: &str, scopes: &str| {
         svc.cached_by_digest(&user(subject), None, digest, scopes, &Target::default())
+            .map(|hit| hit.map(|hit| hit.token))
     };
     assert_eq!(
         lookup("alice", digest.as_str(), "api://mcp/.default"),

@@ -90,7 +90,7 @@ fn local_hit(svc: &OboService, assertion: &str) -> Option<String> {
     let digest = AssertionDigest::of(assertion);
     svc.cached_by_digest(&user(), None, digest.as_str(), SCOPES, &Target::default())
         .unwrap()
-        .map(|t| t.access_token.clone())
+        .map(|t| t.token.access_token.clone())
 }
 
 /// Polls until `svc` no longer holds a local copy (bounded: 3 s).
@@ -364,4 +364,75 @@ async fn redis_holds_no_token_or_identity_in_the_clear() {
             "Redis holds {secret} in the clear"
         );
     }
+}
+
+/// A short-lived token (40 s, so 10 s usable past the default 30 s buffer) whose
+/// refresh point comes 0.5 s after it is obtained.
+fn short_reply(access_token: &str) -> Reply {
+    json(
+        200,
+        &format!(r#"{{"access_token":"{access_token}","token_type":"Bearer","expires_in":40}}"#),
+    )
+    .delayed(Duration::from_millis(100))
+}
+
+fn refreshing(idp: &TestServer, redis_url: &str) -> OboService {
+    let (svc, _) = service(idp, redis_url);
+    let mut config = svc.inner.config.clone();
+    config.refresh_ahead = Some(0.05);
+    OboService::new(config, None).unwrap()
+}
+
+/// The cached token of `svc`, whether its refresh is due now.
+fn due(svc: &OboService, jwt: &str) -> (String, bool) {
+    let digest = AssertionDigest::of(jwt);
+    let hit = svc
+        .cached_by_digest(&user(), None, digest.as_str(), SCOPES, &Target::default())
+        .unwrap()
+        .unwrap();
+    (hit.token.access_token.clone(), hit.refresh_due)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_refreshes_a_key_once_and_the_others_adopt_it() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let idp = TestServer::start(vec![short_reply("at-first"), short_reply("at-refreshed")]).await;
+    let a = refreshing(&idp, &redis.url());
+    let b = refreshing(&idp, &redis.url());
+    let jwt = assertion(7);
+    a.exchange(request(&a, &jwt, true)).await.unwrap();
+    b.exchange(request(&b, &jwt, true)).await.unwrap();
+    assert_eq!(idp.received().len(), 1, "b took a's token from Redis");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (served_a, due_a) = due(&a, &jwt);
+    let (served_b, due_b) = due(&b, &jwt);
+    assert_eq!(
+        (served_a.as_str(), served_b.as_str()),
+        ("at-first", "at-first")
+    );
+    assert!(due_a && due_b, "both are past their refresh point");
+    let refresh_a = a.refresh(request(&a, &jwt, true)).unwrap();
+    let refresh_b = b.refresh(request(&b, &jwt, true)).unwrap();
+    tokio::join!(refresh_a, refresh_b);
+    assert_eq!(idp.received().len(), 2, "one refresh for both processes");
+    // Each look at the cache is a hit that may claim the next refresh, so look once.
+    let after: Vec<(String, bool)> = [&a, &b].iter().map(|svc| due(svc, &jwt)).collect();
+    let winner = after.iter().position(|(token, _)| token == "at-refreshed");
+    let loser = match winner {
+        Some(0) => &b,
+        Some(_) => &a,
+        None => panic!("nobody refreshed: {after:?}"),
+    };
+    let (old, due_again) = &after[1 - winner.unwrap()];
+    assert_eq!(
+        (old.as_str(), *due_again),
+        ("at-first", true),
+        "the loser kept serving its valid token and is due again"
+    );
+    // Its next refresh adopts the winner's token from Redis, with no exchange.
+    loser.refresh(request(loser, &jwt, true)).unwrap().await;
+    assert_eq!(due(loser, &jwt).0, "at-refreshed");
+    assert_eq!(idp.received().len(), 2, "adopted, not exchanged again");
 }

@@ -12,6 +12,7 @@
 //! lease with `forced`. `invalidate` and `clear` drop shared copies and tell the
 //! other processes to drop theirs (through `Evictor`).
 
+mod ahead;
 mod breaker;
 mod client;
 mod lease;
@@ -29,6 +30,8 @@ use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 use tokio::sync::broadcast;
+
+pub use ahead::Refresh;
 
 use crate::cache::token::OboToken;
 use crate::config::SharedCacheConfig;
@@ -178,19 +181,7 @@ impl SharedTier {
         let owner = seal::random_id();
         let mut skip_value = false;
         for _ in 0..MAX_ROUNDS {
-            let claimed = tier
-                .client
-                .run(|mut c: ConnectionManager| {
-                    let mut call = tier.scripts.claim.prepare_invoke();
-                    call.key(&names.value)
-                        .key(&names.lease)
-                        .arg(&owner)
-                        .arg(tier.lock_ttl.as_millis() as u64)
-                        .arg(if skip_value { "1" } else { "0" });
-                    async move { call.invoke_async::<redis::Value>(&mut c).await }
-                })
-                .await
-                .map(|value| Claimed::parse(&value));
+            let claimed = tier.claim_once(&names, &owner, skip_value).await;
             match claimed {
                 // Redis skipped (breaker open), failed or slow: not a shared miss.
                 None => {
@@ -384,6 +375,29 @@ impl SharedTier {
 impl Tier {
     /// A stored record's token, if it opens and is still usable; a record that does
     /// not open is counted.
+    /// One run of the claim script: the value (unless `skip_value`), else the lease for
+    /// `owner`, else how long the lease is still held. `None` when Redis was skipped,
+    /// failed or was slow.
+    async fn claim_once(
+        &self,
+        names: &EntryNames,
+        owner: &str,
+        skip_value: bool,
+    ) -> Option<Option<Claimed>> {
+        self.client
+            .run(|mut c: ConnectionManager| {
+                let mut call = self.scripts.claim.prepare_invoke();
+                call.key(&names.value)
+                    .key(&names.lease)
+                    .arg(owner)
+                    .arg(self.lock_ttl.as_millis() as u64)
+                    .arg(if skip_value { "1" } else { "0" });
+                async move { call.invoke_async::<redis::Value>(&mut c).await }
+            })
+            .await
+            .map(|value| Claimed::parse(&value))
+    }
+
     fn read(&self, name: &str, sealed: &[u8]) -> Option<OboToken> {
         let Ok(plain) = self.keys.open(name, sealed) else {
             bump(&self.counters.decrypt_failures);

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache::refresh::NEVER;
 use crate::cache::token::OboToken;
 use crate::ground::expiry;
 
@@ -36,7 +37,8 @@ pub fn encode(token: &OboToken) -> Vec<u8> {
     .expect("a record serializes")
 }
 
-/// The token of a record, with `id` 0 (the caller stamps its own); `None` when the
+/// The token of a record, with `id` 0 and no refresh point (the caller stamps its
+/// own: each process jitters its refresh point); `None` when the
 /// plaintext is not a record of this version, or the token has no more than `buffer`
 /// left at `now_ms`.
 pub fn decode(plaintext: &[u8], buffer: Duration, now_ms: u64) -> Option<OboToken> {
@@ -52,6 +54,7 @@ pub fn decode(plaintext: &[u8], buffer: Duration, now_ms: u64) -> Option<OboToke
         access_token: record.access_token,
         expires_in: record.expires_in,
         expires_at: record.expires_at,
+        refresh_at: NEVER,
         scope: record.scope,
         issued_token_type: record.issued_token_type,
     })
@@ -67,6 +70,7 @@ mod tests {
             access_token: "eyJ.at".into(),
             expires_in: 3600,
             expires_at,
+            refresh_at: NEVER,
             scope: "api://x/.default".into(),
             issued_token_type: Some("urn:ietf:params:oauth:token-type:access_token".into()),
         }

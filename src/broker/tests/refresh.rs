@@ -1,0 +1,311 @@
+//! Refresh-ahead and the events: a hit past the refresh point is served at once and
+//! starts one background exchange; a failure keeps the token and waits for a backoff;
+//! an assertion about to expire is not sent; events tell all of it and no secret.
+
+use std::sync::Mutex;
+
+use super::*;
+
+/// Two seconds of life: with no buffer and `refreshAhead` 0.05, the refresh point is
+/// about 100 ms after the exchange.
+const FIRST: &str = r#"{"access_token":"first-at","expires_in":2}"#;
+const SECOND: &str = r#"{"access_token":"second-at","expires_in":60}"#;
+const REFUSED: &str = r#"{"error":"invalid_grant","error_description":"AADSTS50013: alice@example.com, assertion refused","error_codes":[50013]}"#;
+
+struct Watched {
+    svc: OboService,
+    logs: Arc<Mutex<Vec<(Level, String)>>>,
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+fn watched(server: &TestServer, tweak: impl FnOnce(&mut Options)) -> Watched {
+    let mut options = Options {
+        issuer: Some(server.url.clone()),
+        client_id: Some("middle-tier".into()),
+        client_secret: Some("middle-secret".into()),
+        token_endpoint: Some(format!("{}/token", server.url)),
+        retry_delay_ms: Some(1.0),
+        max_retries: Some(0.0),
+        expiry_buffer_seconds: Some(0.0),
+        refresh_ahead: Some(crate::config::RefreshAhead::Fraction(0.05)),
+        ..Options::default()
+    };
+    tweak(&mut options);
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let logger: Logger = {
+        let logs = Arc::clone(&logs);
+        Arc::new(move |level, line| logs.lock().unwrap().push((level, line)))
+    };
+    let svc = OboService::new(Config::from_options(options).unwrap(), Some(logger)).unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink: EventSink = {
+        let events = Arc::clone(&events);
+        Arc::new(move |event| events.lock().unwrap().push(event))
+    };
+    svc.observe(sink);
+    Watched { svc, logs, events }
+}
+
+fn lookup(svc: &OboService) -> Option<Hit> {
+    let digest = AssertionDigest::of(ASSERTION);
+    svc.cached_by_digest(
+        &user("alice"),
+        None,
+        digest.as_str(),
+        "api://mcp/.default",
+        &Target::default(),
+    )
+    .unwrap()
+}
+
+/// Waits until `token`'s refresh point has passed.
+async fn past_refresh_point(token: &OboToken) {
+    let wait = token.refresh_at.saturating_sub(expiry::now_ms()) + 20;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
+
+#[tokio::test]
+async fn a_hit_past_the_refresh_point_is_served_and_starts_one_refresh() {
+    let server = TestServer::start(vec![
+        json(200, FIRST),
+        json(200, SECOND).delayed(Duration::from_millis(150)),
+    ])
+    .await;
+    let Watched { svc, logs, events } = watched(&server, |_| {});
+    let first = svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    let lifetime = 2_000.0;
+    let offset = (first.refresh_at - first.obtained_at()) as f64;
+    assert!(
+        (0.05 * lifetime * 0.95..=0.05 * lifetime * 1.05).contains(&offset),
+        "refresh point {offset} ms after the exchange"
+    );
+    assert!(!lookup(&svc).unwrap().refresh_due, "not before the point");
+
+    past_refresh_point(&first).await;
+    let due = lookup(&svc).unwrap();
+    assert_eq!((due.token.id, due.refresh_due), (first.id, true));
+    let again = lookup(&svc).unwrap();
+    assert_eq!(
+        (again.token.id, again.refresh_due),
+        (first.id, false),
+        "one refresh per key"
+    );
+
+    let work = svc
+        .refresh(request(&svc, "alice", true))
+        .expect("the claim starts it");
+    assert!(
+        svc.refresh(request(&svc, "alice", true)).is_none(),
+        "and only once"
+    );
+    let running = tokio::spawn(work);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let during = lookup(&svc).unwrap();
+    assert_eq!(
+        (during.token.id, during.refresh_due),
+        (first.id, false),
+        "served meanwhile"
+    );
+    running.await.unwrap();
+
+    let after = lookup(&svc).unwrap();
+    assert_eq!(after.token.access_token, "second-at");
+    assert!(!after.refresh_due);
+    assert_eq!(server.received().len(), 2);
+    let stats = svc.stats();
+    assert_eq!(
+        (
+            stats.refreshes_started,
+            stats.refreshes_succeeded,
+            stats.refreshes_failed
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(stats.served_during_refresh, 3);
+    assert_eq!((stats.exchanges, stats.failures), (2, 0));
+    assert!(logs
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|(level, _)| *level == Level::Debug));
+
+    let names: Vec<(&str, bool)> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| (e.channel.name(), e.refresh))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("exchange:start", false),
+            ("exchange:end", false),
+            ("refresh:start", false),
+            ("exchange:start", true),
+            ("exchange:end", true),
+            ("refresh:end", false),
+        ]
+    );
+    let events = events.lock().unwrap();
+    let end = &events[4];
+    assert_eq!(end.outcome, Some(Outcome::Success));
+    assert_eq!(end.grant, Some(grant::GrantKind::OnBehalfOf));
+    assert!(end.duration_ms.unwrap() >= 100.0, "{:?}", end.duration_ms);
+    assert_eq!(end.scopes, "api://mcp/.default");
+    assert_eq!(events[5].outcome, Some(Outcome::Success));
+    assert!(events
+        .iter()
+        .all(|e| e.identity == events[0].identity && e.key == events[0].key));
+}
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_the_token_and_waits_for_its_backoff() {
+    let server = TestServer::start(vec![
+        json(200, FIRST),
+        json(
+            503,
+            r#"{"error":"temporarily_unavailable","error_codes":[50196]}"#,
+        ),
+        json(200, SECOND),
+    ])
+    .await;
+    let Watched { svc, logs, events } = watched(&server, |_| {});
+    let first = svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    past_refresh_point(&first).await;
+    assert!(lookup(&svc).unwrap().refresh_due);
+    svc.refresh(request(&svc, "alice", true)).unwrap().await;
+
+    let kept = lookup(&svc).unwrap();
+    assert_eq!(kept.token, first, "the valid token stays");
+    assert!(!kept.refresh_due, "no retry before the backoff");
+    let stats = svc.stats();
+    assert_eq!(
+        (stats.refreshes_failed, stats.failures, stats.entries),
+        (1, 0, 1)
+    );
+    let warnings: Vec<String> = logs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(level, _)| *level != Level::Debug)
+        .map(|(level, line)| format!("{level:?} {line}"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "logged once: {warnings:?}");
+    assert!(
+        warnings[0].starts_with("Warn [OboTokenService] OBO refresh-ahead failed for user: alice")
+    );
+    assert!(
+        warnings[0].contains("next attempt in 1 s"),
+        "{}",
+        warnings[0]
+    );
+    {
+        let events = events.lock().unwrap();
+        let end = events
+            .iter()
+            .find(|e| e.channel == Channel::ExchangeEnd && e.refresh)
+            .unwrap();
+        assert_eq!(end.outcome, Some(Outcome::Failure));
+        assert_eq!(end.error.as_deref(), Some("temporarily_unavailable"));
+        assert_eq!(end.error_codes, Some(vec![50196]));
+        assert_eq!(end.status, Some(503));
+        assert_eq!(events.last().unwrap().outcome, Some(Outcome::Failure));
+    }
+
+    // After the backoff (1 s), the next hit tries again, and that one succeeds.
+    tokio::time::sleep(Duration::from_millis(1_050)).await;
+    assert!(lookup(&svc).unwrap().refresh_due);
+    svc.refresh(request(&svc, "alice", true)).unwrap().await;
+    assert_eq!(lookup(&svc).unwrap().token.access_token, "second-at");
+    assert_eq!(server.received().len(), 3);
+}
+
+#[tokio::test]
+async fn a_refusal_stops_refreshes_of_that_token_and_never_reaches_a_caller() {
+    let server = TestServer::start(vec![json(200, FIRST), json(400, REFUSED)]).await;
+    let Watched { svc, events, .. } = watched(&server, |_| {});
+    let first = svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    past_refresh_point(&first).await;
+    assert!(lookup(&svc).unwrap().refresh_due);
+    svc.refresh(request(&svc, "alice", true)).unwrap().await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let hit = lookup(&svc).unwrap();
+    assert_eq!(
+        (hit.token.id, hit.refresh_due),
+        (first.id, false),
+        "no further attempt"
+    );
+    assert_eq!(
+        svc.exchange(request(&svc, "alice", true)).await.unwrap(),
+        first
+    );
+    assert_eq!(server.received().len(), 2);
+    // No event carries the token, the assertion, the secret, the user or the IdP's text.
+    let text = format!("{:?}", events.lock().unwrap());
+    for secret in [
+        ASSERTION,
+        "first-at",
+        "middle-secret",
+        "alice",
+        "AADSTS50013",
+        "refused",
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("invalid_grant") && text.contains("50013"));
+}
+
+#[tokio::test]
+async fn an_assertion_about_to_expire_is_not_sent_for_a_refresh() {
+    let server = TestServer::start(vec![json(200, FIRST), json(200, SECOND)]).await;
+    let Watched { svc, .. } = watched(&server, |_| {});
+    // Expires in 90 s: past the exchange, but not past the longest refresh (30 s
+    // timeout, no retry) plus a minute.
+    let exp = expiry::now_ms() / 1000 + 90;
+    let payload = base64::Engine::encode(
+        &base64::prelude::BASE64_URL_SAFE_NO_PAD,
+        format!(r#"{{"sub":"alice","exp":{exp}}}"#),
+    );
+    let assertion = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln");
+    let prepare = || svc.prepare(call("alice", &assertion)).unwrap();
+    let first = svc.exchange(prepare()).await.unwrap();
+    past_refresh_point(&first).await;
+    let digest = AssertionDigest::of(&assertion);
+    let look = || {
+        svc.cached_by_digest(
+            &user("alice"),
+            None,
+            digest.as_str(),
+            "api://mcp/.default",
+            &Target::default(),
+        )
+        .unwrap()
+        .unwrap()
+    };
+    assert!(look().refresh_due);
+    assert!(svc.refresh(prepare()).is_none());
+    assert!(!look().refresh_due, "and not asked again for this token");
+    assert_eq!(server.received().len(), 1);
+    assert_eq!(svc.stats().refreshes_started, 0);
+}
+
+#[tokio::test]
+async fn off_means_no_refresh_point_and_evictions_are_published() {
+    let server = TestServer::start(vec![json(200, FIRST)]).await;
+    let Watched { svc, events, .. } = watched(&server, |o| {
+        o.refresh_ahead = Some(crate::config::RefreshAhead::Switch(false));
+    });
+    let first = svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    assert_eq!(first.refresh_at, crate::cache::refresh::NEVER);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!lookup(&svc).unwrap().refresh_due);
+    svc.clear();
+    let events = events.lock().unwrap();
+    let evicted = events.last().unwrap();
+    assert_eq!(evicted.channel, Channel::CacheEvict);
+    assert_eq!(
+        evicted.cause,
+        Some(crate::cache::local::EvictCause::Explicit)
+    );
+    assert_eq!(evicted.key, events[0].key);
+}
