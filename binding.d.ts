@@ -122,18 +122,24 @@ export interface NativeEvent {
   key: string
   scopes: string
   refresh: boolean
-  /** `jwt_bearer` or `token_exchange`. */
-  grant?: string
-  /** `success`, `failure` or `skipped`. */
-  outcome?: string
+  grant?: NativeGrant
+  outcome?: NativeOutcome
   durationMs?: number
   /** LibreChat's `oboFailureReason`. */
-  reason?: string
+  reason?: NativeOboFailureReason
   error?: string
   errorCodes?: Array<number>
   status?: number
-  /** `expired`, `size` or `explicit`. */
-  cause?: string
+  cause?: NativeEvictCause
+  /** The shared tier's breaker after a change (`shared:breaker`). */
+  breaker?: NativeBreakerState
+}
+
+/** Why the local tier dropped an entry. */
+export declare const enum NativeEvictCause {
+  Expired = 'expired',
+  Size = 'size',
+  Explicit = 'explicit',
 }
 
 /** A failed exchange, carried by value; the wrapper throws it as an `Error`. */
@@ -157,6 +163,12 @@ export interface NativeExchangeError {
   wwwAuthenticate?: string
 }
 
+/** The grant an exchange sent. */
+export declare const enum NativeGrant {
+  JwtBearer = 'jwt_bearer',
+  TokenExchange = 'token_exchange',
+}
+
 /** A grant this package sends, by its `grantType` option value. */
 export declare const enum NativeGrant {
   JwtBearer = 'jwt_bearer',
@@ -174,6 +186,13 @@ export declare const enum NativeLogLevel {
 export declare const enum NativeOboFailureReason {
   ExchangeFailed = 'exchange_failed',
   EmptyExchangeResponse = 'empty_exchange_response',
+}
+
+/** How an exchange or a refresh ended. */
+export declare const enum NativeOutcome {
+  Success = 'success',
+  Failure = 'failure',
+  Skipped = 'skipped',
 }
 
 /**

@@ -137,10 +137,15 @@ export interface OboStats {
   servedDuringRefresh: number
 }
 
+/** What `librechat-obo:shared:breaker` publishes when the shared tier's breaker changes. */
+export interface OboBreakerMessage {
+  state: 'open' | 'closed'
+}
+
 /**
  * What is published on `node:diagnostics_channel` (`librechat-obo:exchange:start`,
- * `:exchange:end`, `:refresh:start`, `:refresh:end`, `:cache:evict`; `:shared:breaker` is
- * reserved). Never a token, an assertion, a secret or a raw user id.
+ * `:exchange:end`, `:refresh:start`, `:refresh:end`, `:cache:evict`; `:shared:breaker`
+ * publishes an `OboBreakerMessage`). Never a token, an assertion, a secret or a raw user id.
  */
 export interface OboChannelMessage {
   /** First 16 hex digits of the SHA-256 of the identity tuple (tenant, issuer, subject). */

@@ -8,6 +8,7 @@ import diagnostics from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { useIdp, newService, FILES, rejection } from './helpers.mjs'
 import { CLIENTS, USERS } from './idp/index.mjs'
+import events from '../lib/events.js'
 
 const ctx = useIdp()
 const alice = { openidId: 'alice', tenantId: 'tenant' }
@@ -176,4 +177,14 @@ test('without subscribers nothing is published', async () => {
   } finally {
     channel.publish = publish
   }
+})
+
+test("shared:breaker publishes only the breaker's state", async (t) => {
+  const { publish } = events
+  const seen = []
+  const handler = (message) => seen.push(message)
+  diagnostics.subscribe('librechat-obo:shared:breaker', handler)
+  t.after(() => diagnostics.unsubscribe('librechat-obo:shared:breaker', handler))
+  publish('shared:breaker', { identity: '', key: '', scopes: '', refresh: false, breaker: 'open' })
+  assert.deepEqual(seen, [{ state: 'open' }])
 })

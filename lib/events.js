@@ -1,8 +1,8 @@
 'use strict'
 
 // The service's events on node:diagnostics_channel, under `librechat-obo:`. The native
-// side hands each event over (a weak threadsafe function: exchanges, refreshes and
-// evictions, never hits); this module publishes it only when its channel has
+// side hands each event over (a weak threadsafe function: exchanges, refreshes,
+// evictions and the shared tier's breaker changes, never hits); this module publishes it only when its channel has
 // subscribers, and builds the published object only then. No event carries a token, an
 // assertion, a secret or a raw user id: `identity` and `key` are short SHA-256 digests.
 
@@ -10,18 +10,17 @@ const diagnostics = require('node:diagnostics_channel')
 
 const PREFIX = 'librechat-obo:'
 /** Published by the native side through `publish`. */
-const NATIVE_CHANNELS = ['exchange:start', 'exchange:end', 'refresh:start', 'refresh:end', 'cache:evict']
-/** Reserved for the shared tier's breaker changes (`{ state }`); nothing publishes it yet. */
-const RESERVED_CHANNELS = ['shared:breaker']
+const NATIVE_CHANNELS = ['exchange:start', 'exchange:end', 'refresh:start', 'refresh:end', 'cache:evict', 'shared:breaker']
 
 /** Channel objects by short name, held here so they live as long as the module. */
-const channels = new Map([...NATIVE_CHANNELS, ...RESERVED_CHANNELS].map((name) => [name, diagnostics.channel(PREFIX + name)]))
+const channels = new Map(NATIVE_CHANNELS.map((name) => [name, diagnostics.channel(PREFIX + name)]))
 
 /** Fields copied from a native event when present, in this order. */
 const FIELDS = ['grant', 'outcome', 'durationMs', 'reason', 'error', 'errorCodes', 'status', 'cause']
 
 /** The published form of a native event: only the fields it has. */
 function shape(name, event) {
+  if (name === 'shared:breaker') return { state: event.breaker }
   const message = { identity: event.identity, key: event.key, scopes: event.scopes }
   if (name.startsWith('exchange:')) message.refresh = event.refresh
   for (const field of FIELDS) {
@@ -46,4 +45,4 @@ function publish(name, event) {
   }
 }
 
-module.exports = { publish, PREFIX, NATIVE_CHANNELS, RESERVED_CHANNELS }
+module.exports = { publish, PREFIX, NATIVE_CHANNELS }

@@ -5,6 +5,7 @@
 import {
   createOboFetch,
   type MCPOAuthTokens,
+  type OboBreakerMessage,
   type OboChannelMessage,
   type OboConfig,
   OboExchangeError,
@@ -94,6 +95,8 @@ export async function service(): Promise<number> {
   const stats: OboStats = fromProcess.stats()
   const counts: number[] = [stats.hits, stats.misses, stats.coalesced, stats.exchanges, stats.retries, stats.failures, stats.entries]
   const message: OboChannelMessage = { identity: 'abc', key: 'def', scopes: 's', outcome: 'success', durationMs: 1 }
+  const breaker: OboBreakerMessage = { state: 'open' }
+  void breaker
   const refreshes: number[] = [stats.refreshesStarted, stats.refreshesSucceeded, stats.refreshesFailed, stats.servedDuringRefresh]
   const off = new OboTokenService({ issuer: 'https://issuer', clientId: 'librechat', refreshAhead: false })
   off.clear()

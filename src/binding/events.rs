@@ -10,9 +10,63 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
+use super::outcome::NativeOboFailureReason;
+use super::stats::NativeBreakerState;
 use crate::broker::{Event, EventSink, Outcome};
 use crate::cache::local::EvictCause;
-use crate::ground::error::FailureReason;
+use crate::protocol::grant::GrantKind;
+
+/// The grant an exchange sent.
+#[napi(string_enum = "snake_case")]
+pub enum NativeGrant {
+    JwtBearer,
+    TokenExchange,
+}
+
+impl From<GrantKind> for NativeGrant {
+    fn from(kind: GrantKind) -> Self {
+        match kind {
+            GrantKind::OnBehalfOf => Self::JwtBearer,
+            GrantKind::TokenExchange => Self::TokenExchange,
+        }
+    }
+}
+
+/// How an exchange or a refresh ended.
+#[napi(string_enum = "lowercase")]
+pub enum NativeOutcome {
+    Success,
+    Failure,
+    Skipped,
+}
+
+impl From<Outcome> for NativeOutcome {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Success => Self::Success,
+            Outcome::Failure => Self::Failure,
+            Outcome::Skipped => Self::Skipped,
+        }
+    }
+}
+
+/// Why the local tier dropped an entry.
+#[napi(string_enum = "lowercase")]
+pub enum NativeEvictCause {
+    Expired,
+    Size,
+    Explicit,
+}
+
+impl From<EvictCause> for NativeEvictCause {
+    fn from(cause: EvictCause) -> Self {
+        match cause {
+            EvictCause::Expired => Self::Expired,
+            EvictCause::Size => Self::Size,
+            EvictCause::Explicit => Self::Explicit,
+        }
+    }
+}
 
 /// One event; see `broker::Event`. Absent fields are undefined.
 #[napi(object, object_from_js = false)]
@@ -21,18 +75,17 @@ pub struct NativeEvent {
     pub key: String,
     pub scopes: String,
     pub refresh: bool,
-    /// `jwt_bearer` or `token_exchange`.
-    pub grant: Option<String>,
-    /// `success`, `failure` or `skipped`.
-    pub outcome: Option<String>,
+    pub grant: Option<NativeGrant>,
+    pub outcome: Option<NativeOutcome>,
     pub duration_ms: Option<f64>,
     /// LibreChat's `oboFailureReason`.
-    pub reason: Option<String>,
+    pub reason: Option<NativeOboFailureReason>,
     pub error: Option<String>,
     pub error_codes: Option<Vec<i64>>,
     pub status: Option<u32>,
-    /// `expired`, `size` or `explicit`.
-    pub cause: Option<String>,
+    pub cause: Option<NativeEvictCause>,
+    /// The shared tier's breaker after a change (`shared:breaker`).
+    pub breaker: Option<NativeBreakerState>,
 }
 
 /// The wrapper's publisher, called as `(channel, event)`.
@@ -52,34 +105,15 @@ impl From<Event> for NativeEvent {
             key: e.key,
             scopes: e.scopes,
             refresh: e.refresh,
-            grant: e.grant.map(|g| g.option_name().to_owned()),
-            outcome: e.outcome.map(|o| {
-                match o {
-                    Outcome::Success => "success",
-                    Outcome::Failure => "failure",
-                    Outcome::Skipped => "skipped",
-                }
-                .to_owned()
-            }),
+            grant: e.grant.map(Into::into),
+            outcome: e.outcome.map(Into::into),
             duration_ms: e.duration_ms,
-            reason: e.reason.map(|r| {
-                match r {
-                    FailureReason::ExchangeFailed => "exchange_failed",
-                    FailureReason::EmptyExchangeResponse => "empty_exchange_response",
-                }
-                .to_owned()
-            }),
+            reason: e.reason.map(Into::into),
             error: e.error,
             error_codes: e.error_codes,
             status: e.status.map(u32::from),
-            cause: e.cause.map(|c| {
-                match c {
-                    EvictCause::Expired => "expired",
-                    EvictCause::Size => "size",
-                    EvictCause::Explicit => "explicit",
-                }
-                .to_owned()
-            }),
+            cause: e.cause.map(Into::into),
+            breaker: e.breaker.map(Into::into),
         }
     }
 }

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::request::Request;
 use crate::cache::local::{EvictCause, EvictListener};
+use crate::cache::shared::BreakerState;
 use crate::ground::error::{ExchangeError, FailureReason};
 use crate::ground::identity::SEPARATOR;
 use crate::protocol::grant::GrantKind;
@@ -26,6 +27,7 @@ pub enum Channel {
     RefreshStart,
     RefreshEnd,
     CacheEvict,
+    SharedBreaker,
 }
 
 impl Channel {
@@ -36,14 +38,10 @@ impl Channel {
             Self::RefreshStart => "refresh:start",
             Self::RefreshEnd => "refresh:end",
             Self::CacheEvict => "cache:evict",
+            Self::SharedBreaker => "shared:breaker",
         }
     }
 }
-
-/// Reserved for the shared tier's breaker changes (`librechat-obo:shared:breaker`,
-/// `{ state: 'open' | 'half-open' | 'closed' }`); nothing publishes it yet.
-#[allow(dead_code)]
-pub const SHARED_BREAKER: &str = "shared:breaker";
 
 /// How an exchange or a refresh ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +77,8 @@ pub struct Event {
     /// The HTTP status of a failed answer.
     pub status: Option<u16>,
     pub cause: Option<EvictCause>,
+    /// The shared tier's breaker after a change (`shared:breaker`).
+    pub breaker: Option<BreakerState>,
 }
 
 /// Where events go (the bindings: a weak threadsafe function to JS).
@@ -127,6 +127,14 @@ impl Events {
             started: Instant::now(),
             grant: OnceLock::new(),
         }
+    }
+
+    /// The shared tier's breaker opened or closed (`shared:breaker`); no entry or user.
+    pub fn breaker_changed(&self, state: BreakerState) {
+        self.emit(|| Event {
+            breaker: Some(state),
+            ..Event::bare(Channel::SharedBreaker)
+        });
     }
 
     pub fn refresh_started(&self, request: &Request) {
@@ -188,10 +196,20 @@ impl Event {
         let identity_len: usize = parts.by_ref().take(3).map(|p| p.len() + 1).sum();
         let scopes = parts.next().unwrap_or_default();
         Self {
-            channel,
             identity: short_digest(&key[..identity_len.min(key.len())]),
             key: short_digest(key),
             scopes: scopes.to_owned(),
+            ..Self::bare(channel)
+        }
+    }
+
+    /// An event about no entry.
+    fn bare(channel: Channel) -> Self {
+        Self {
+            channel,
+            identity: String::new(),
+            key: String::new(),
+            scopes: String::new(),
             refresh: false,
             grant: None,
             outcome: None,
@@ -201,6 +219,7 @@ impl Event {
             error_codes: None,
             status: None,
             cause: None,
+            breaker: None,
         }
     }
 

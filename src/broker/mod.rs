@@ -90,7 +90,7 @@ impl OboService {
             config.expiry_buffer,
             Some(events.evict_listener()),
         ));
-        let shared = shared::tier(&config, &cache, logger.clone())?;
+        let shared = shared::tier(&config, &cache, logger.clone(), &events)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 discovery: Discovery::new(config.issuer.clone(), config.token_endpoint.clone()),

@@ -6,11 +6,12 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::events::Events;
 use super::log::{Level, Log, Logger};
 use super::{ExchangeOutcome, Inner, OboService};
 use crate::cache::local::TokenCache;
 use crate::cache::refresh::jitter_sample;
-use crate::cache::shared::{Claim, Eviction, Lease, SharedTier};
+use crate::cache::shared::{BreakerState, Claim, Eviction, Lease, Notice, SharedTier};
 use crate::cache::token::OboToken;
 use crate::config::Config;
 use crate::ground::error::{ConfigError, RequestError};
@@ -19,11 +20,12 @@ use crate::ground::identity::{IdentitySource, IdentityTuple};
 use super::request::Request;
 
 /// The tier for `config`, if configured; its evictions go to `cache`, its breaker
-/// changes to the log. No I/O here.
+/// changes to the log and to `librechat-obo:shared:breaker`. No I/O here.
 pub(super) fn tier(
     config: &Config,
     cache: &Arc<TokenCache>,
     logger: Option<Logger>,
+    events: &Arc<Events>,
 ) -> Result<Option<SharedTier>, ConfigError> {
     let Some(shared) = &config.shared_cache else {
         return Ok(None);
@@ -37,9 +39,18 @@ pub(super) fn tier(
         Eviction::All => cache.clear(),
     });
     let log = Log::new(logger);
-    let on_notice = Arc::new(move |warning: bool, message: String| {
-        let level = if warning { Level::Warn } else { Level::Debug };
-        log.write(level, || message);
+    let events = Arc::clone(events);
+    let on_notice = Arc::new(move |notice: Notice| {
+        let level = match notice {
+            Notice::Unusable(_) | Notice::Opened(_) => Level::Warn,
+            Notice::Closed => Level::Debug,
+        };
+        log.write(level, || notice.message());
+        match notice {
+            Notice::Opened(_) => events.breaker_changed(BreakerState::Open),
+            Notice::Closed => events.breaker_changed(BreakerState::Closed),
+            Notice::Unusable(_) => {}
+        }
     });
     SharedTier::new(shared, config.expiry_buffer, evictor, on_notice)
         .map(Some)

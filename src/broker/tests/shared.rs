@@ -203,6 +203,14 @@ async fn a_redis_outage_costs_a_bounded_delay_and_the_tier_comes_back() {
     let port = redis.port;
     let idp = TestServer::start(vec![token_reply("at-any")]).await;
     let (a, lines) = service(&idp, &redis.url());
+    let breaker = Arc::new(Mutex::new(Vec::new()));
+    let heard = Arc::clone(&breaker);
+    a.observe(Arc::new(move |event: Event| {
+        if let Some(state) = event.breaker {
+            assert_eq!((event.identity.as_str(), event.key.as_str()), ("", ""));
+            heard.lock().unwrap().push(state);
+        }
+    }));
     a.exchange(request(&a, &assertion(100), true))
         .await
         .unwrap();
@@ -246,6 +254,11 @@ async fn a_redis_outage_costs_a_bounded_delay_and_the_tier_comes_back() {
         n += 1;
     }
     assert_eq!(a.stats().shared_breaker, Some(BreakerState::Closed));
+    assert_eq!(
+        *breaker.lock().unwrap(),
+        [BreakerState::Open, BreakerState::Closed],
+        "one shared:breaker event per change"
+    );
     let jwt = assertion(999);
     a.exchange(request(&a, &jwt, true)).await.unwrap();
     let (b, _) = service(&idp, &redis.url());

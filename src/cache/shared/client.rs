@@ -23,8 +23,30 @@ use crate::config::SharedCacheConfig;
 
 /// What the tier hears on its channel (the payload of each message).
 pub type OnMessage = Arc<dyn Fn(&[u8]) + Send + Sync>;
-/// Where breaker changes are reported (`true` = a warning).
-pub type OnNotice = Arc<dyn Fn(bool, String) + Send + Sync>;
+/// What the client reports: the tier cannot be used at all, or the breaker opened
+/// (with why) or closed again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Unusable(String),
+    Opened(String),
+    Closed,
+}
+
+impl Notice {
+    /// The log line of this notice.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Unusable(error) => format!("Shared cache disabled: {error}"),
+            Self::Opened(why) => format!(
+                "Shared cache unavailable ({why}); exchanging without it for now, probing again later"
+            ),
+            Self::Closed => "Shared cache available again".into(),
+        }
+    }
+}
+
+/// Where notices go.
+pub type OnNotice = Arc<dyn Fn(Notice) + Send + Sync>;
 
 /// How often the subscriber checks its subscription (and re-subscribes after an outage).
 const SUBSCRIBER_TICK: Duration = Duration::from_millis(500);
@@ -100,7 +122,7 @@ impl Client {
             .get_or_init(|| {
                 let made = self.connect();
                 if let Err(error) = &made {
-                    (self.on_notice)(true, format!("Shared cache disabled: {error}"));
+                    (self.on_notice)(Notice::Unusable(error.to_string()));
                 }
                 made.ok()
             })
@@ -192,15 +214,10 @@ impl Client {
     }
 
     fn report(&self, change: Change, why: &str) {
-        match change {
-            Change::Opened => (self.on_notice)(
-                true,
-                format!(
-                    "Shared cache unavailable ({why}); exchanging without it for now, probing again later"
-                ),
-            ),
-            Change::Closed => (self.on_notice)(false, "Shared cache available again".into()),
-        }
+        (self.on_notice)(match change {
+            Change::Opened => Notice::Opened(why.to_owned()),
+            Change::Closed => Notice::Closed,
+        });
     }
 }
 

@@ -38,7 +38,7 @@ use crate::config::SharedCacheConfig;
 use crate::ground::expiry;
 
 pub use breaker::BreakerState;
-pub use client::OnNotice;
+pub use client::{Notice, OnNotice};
 pub use seal::key_from_creds_key;
 
 use client::Client;

@@ -37,13 +37,7 @@ fn tier(config: &SharedCacheConfig) -> (SharedTier, Heard) {
     let heard: Heard = Arc::default();
     let log = Arc::clone(&heard);
     let evictor: Evictor = Arc::new(move |e| log.lock().unwrap().push(e));
-    let tier = SharedTier::new(
-        config,
-        Duration::from_secs(30),
-        evictor,
-        Arc::new(|_, _| {}),
-    )
-    .unwrap();
+    let tier = SharedTier::new(config, Duration::from_secs(30), evictor, Arc::new(|_| {})).unwrap();
     (tier, heard)
 }
 
