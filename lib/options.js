@@ -5,6 +5,7 @@
 // whose message names the option too.
 
 const { typeError } = require('./errors.js')
+const { checkSharedCache } = require('./shared-cache.js')
 
 const LEVELS = ['debug', 'info', 'warn', 'error']
 
@@ -30,6 +31,7 @@ const OPTION_TYPES = {
   clientAssertionAudience: 'string',
   validateAssertion: 'validateAssertion',
   logger: 'logger',
+  sharedCache: 'sharedCache',
 }
 
 /** Wraps a logger (function or LibreChat's `{ debug, info, warn, error }`) so it never throws. */
@@ -98,6 +100,10 @@ function checkOptions(options) {
     }
     if (expected === 'validateAssertion') {
       native.validateAssertion = checkValidateAssertion(value)
+      continue
+    }
+    if (expected === 'sharedCache') {
+      native.sharedCache = checkSharedCache(value)
       continue
     }
     if (typeof value !== expected) throw typeError(`options.${name}`, `a ${expected}`, value)
