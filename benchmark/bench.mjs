@@ -10,6 +10,15 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { createExchange, fakeAssertion, IMPLS } from './impls.mjs'
 import { SCALE, count, getJson, hitsSequential, hitsConcurrent, cold, fanOut } from './measure.mjs'
+import { runShared } from './shared.mjs'
+
+// `--only shared`: the multi-process section (shared Redis tier) alone.
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
+if (only !== undefined && only !== 'shared') throw new Error(`--only takes 'shared', got '${only}'`)
+if (only === 'shared') {
+  await runShared()
+  process.exit(0)
+}
 
 const here = (file) => fileURLToPath(new URL(file, import.meta.url))
 
@@ -126,3 +135,6 @@ console.log(
   `\nfan-out target: exactly 1 IdP request for 1,000 calls: canned ${native.fanOutCanned.idpRequests}, local IdP ${native.fanOutIdp.idpRequests}`,
 )
 writeFileSync(here('./results.json'), `${JSON.stringify(results, null, 2)}\n`)
+
+// The multi-process section: several processes on one redis-server (skipped with a line without one).
+await runShared()
