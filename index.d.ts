@@ -51,6 +51,14 @@ export interface OboServiceOptions {
     /** Clock skew allowed on `exp`/`nbf`, 0-300, default 60. */
     leewaySeconds?: number
   }
+  /**
+   * The shared Redis tier, for several instances behind one Redis (LibreChat's `USE_REDIS`):
+   * tokens exchanged by one instance are served by the others, N instances make one IdP
+   * request per cold key, and `invalidate`, `clear` and forced exchanges reach every
+   * instance. `fromEnv` sets it from LibreChat's own variables. Redis failing never fails
+   * an exchange.
+   */
+  sharedCache?: OboSharedCacheOptions
   /** Skips discovery when given. */
   tokenEndpoint?: string
   /** Per request, default 30000. */
@@ -76,6 +84,29 @@ export interface OboServiceOptions {
    * expires and never reaches a caller.
    */
   refreshAhead?: number | boolean
+}
+
+/** `sharedCache`: where the shared tier lives and how its records are sealed. */
+export interface OboSharedCacheOptions {
+  /** One `redis://` or `rediss://` URL of a single primary, credentials inside (URL-encoded). Redis Cluster is not supported yet. */
+  url: string
+  /** LibreChat's resolved `REDIS_KEY_PREFIX`: names are `<prefix>::OBO_L2:…` (`OBO_L2:…` when empty). */
+  keyPrefix?: string
+  /** Redis Cluster: not supported yet, `true` is refused. */
+  cluster?: boolean
+  /** PEM text (not a path) of the CA that signs the server's certificate; `rediss://` only. */
+  ca?: string
+  /**
+   * 32-byte keys as 64 hex characters or base64, each optionally `"<id>:<key>"` (id 1-255):
+   * the first seals, every one opens. Rotate with `["2:<new>", "1:<old>"]`.
+   */
+  encryptionKeys: string[]
+  /** Hard limit on each Redis operation, default 50. */
+  opTimeoutMs?: number
+  /** Lease of a cross-process exchange, default 2 × requestTimeoutMs + 1000. */
+  lockTtlMs?: number
+  /** Longest wait for another instance's exchange, default min(10000, lockTtlMs). */
+  maxWaitMs?: number
 }
 
 /** The fields of LibreChat's user object that identify the OpenID user. */
@@ -135,6 +166,22 @@ export interface OboStats {
   refreshesFailed: number
   /** Hits answered from a token while its refresh ran (the hit that started it included). */
   servedDuringRefresh: number
+  /** Shared tier only (`sharedCache`): local misses answered from Redis. */
+  sharedHits?: number
+  /** Shared tier only: local misses Redis could not answer either. */
+  sharedMisses?: number
+  /** Shared tier only: Redis operations that failed. */
+  sharedErrors?: number
+  /** Shared tier only: Redis operations that hit `opTimeoutMs`. */
+  sharedTimeouts?: number
+  /** Shared tier only: records that did not open (tampered, copied, unknown key id); never served. */
+  sharedDecryptFailures?: number
+  /** Shared tier only: waits for another instance's exchange. */
+  sharedWaits?: number
+  /** Shared tier only: exchanges made under this instance's lease. */
+  sharedLeaderExchanges?: number
+  /** Shared tier only: `open` while Redis is skipped after repeated failures. */
+  sharedBreaker?: 'closed' | 'open' | 'half_open'
 }
 
 /** What `librechat-obo:shared:breaker` publishes when the shared tier's breaker changes. */
@@ -250,6 +297,11 @@ export declare namespace OboTokenService {
    * `LIBRECHAT_OBO_CLIENT_ASSERTION_ALG`, `LIBRECHAT_OBO_CLIENT_ASSERTION_AUDIENCE`,
    * `LIBRECHAT_OBO_VALIDATE_AUDIENCES` (comma- or space-separated: turns on `validateAssertion`).
    * `extra` supplies options without a variable, such as the logger.
+   * With `USE_REDIS=true`, the shared tier from LibreChat's `REDIS_URI`, `USE_REDIS_CLUSTER`,
+   * `REDIS_USERNAME`, `REDIS_PASSWORD`, `REDIS_CA`, `REDIS_KEY_PREFIX` / `REDIS_KEY_PREFIX_VAR`,
+   * sealed with `OBO_CACHE_KEYS` / `OBO_CACHE_KEY` or a key derived from `CREDS_KEY`; without
+   * a usable key (or on Redis Cluster) the tier stays off with one warning.
+   * `LIBRECHAT_OBO_SHARED_CACHE=false` keeps it off.
    */
   function fromEnv(env?: Record<string, string | undefined>, extra?: Partial<OboServiceOptions>): OboTokenService
 }

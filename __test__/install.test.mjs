@@ -56,6 +56,7 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
       'lib/options.js',
       'lib/resolve.js',
       'lib/service.js',
+      'lib/shared-cache.js',
       'package.json',
     ])
     assert.ok(main.size < 100_000, `main tarball is ${main.size} bytes`)

@@ -1,7 +1,8 @@
 // `npm run bench`: librechat-obo against a JavaScript reference of LibreChat's exchange,
 // in one run, against loopback servers started here. Prints ratios (package / reference)
 // and writes benchmark/results.json. BENCH_SCALE=0.1 shrinks every count for a quick look.
-// `--only churn` runs only the churn scenario (churn.mjs; about 80 s).
+// `--only churn` runs only the churn scenario (churn.mjs; about 80 s); `--only shared` only the
+// multi-process section (shared.mjs; needs redis-server).
 
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { createExchange, fakeAssertion, IMPLS } from './impls.mjs'
 import { SCALE, count, getJson, hitsSequential, hitsConcurrent, cold, fanOut } from './measure.mjs'
 import { churn } from './churn.mjs'
+import { runShared } from './shared.mjs'
 
 const here = (file) => fileURLToPath(new URL(file, import.meta.url))
 
@@ -41,8 +43,14 @@ async function msal({ tlsIdp, control, caFile }) {
   return JSON.parse(line)
 }
 
-const servers = await startServers()
+// `--only churn` or `--only shared` runs that section alone.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
+if (only !== undefined && only !== 'churn' && only !== 'shared') throw new Error(`--only takes 'churn' or 'shared', got '${only}'`)
+if (only === 'shared') {
+  await runShared()
+  process.exit(0)
+}
+const servers = await startServers()
 if (only === 'churn') {
   try {
     await churn(servers)
@@ -138,3 +146,6 @@ console.log(
   `\nfan-out target: exactly 1 IdP request for 1,000 calls: canned ${native.fanOutCanned.idpRequests}, local IdP ${native.fanOutIdp.idpRequests}`,
 )
 writeFileSync(here('./results.json'), `${JSON.stringify(results, null, 2)}\n`)
+
+// The multi-process section: several processes on one redis-server (skipped with a line without one).
+await runShared()

@@ -57,11 +57,16 @@ function normalizeExpiresIn(value) {
   return Math.max(1, Math.floor(parsed))
 }
 
-export async function createReferenceService({ issuer, clientId, clientSecret, bufferMs = BUFFER_MS }) {
+/**
+ * `store`: a Keyv store (LibreChat's `@keyv/redis` with USE_REDIS); in memory when absent.
+ * `bufferMs`: LibreChat's 30 s unless a scenario with shorter tokens passes its own.
+ */
+export async function createReferenceService({ issuer, clientId, clientSecret, store, bufferMs = BUFFER_MS }) {
   const config = await client.discovery(new URL(issuer), clientId, { client_secret: clientSecret }, undefined, {
     execute: [client.allowInsecureRequests],
   })
-  const tokensCache = new Keyv({ namespace: 'OPENID_EXCHANGED_TOKENS', ttl: 600_000 })
+  // Keyv treats `store: undefined` as a store (and keeps nothing): pass it only when given.
+  const tokensCache = new Keyv({ ...(store && { store }), namespace: 'OPENID_EXCHANGED_TOKENS', ttl: 600_000 })
   const inFlight = new Map()
 
   async function perform(accessToken, scopes, cacheKey) {

@@ -4,11 +4,14 @@
 // MCP servers' scopes, shows a cache hit, then 100 concurrent tool calls on a cold
 // cache served by one IdP request, and prints the service's counters.
 
+import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { startIdp, CLIENTS, TENANT } from '../__test__/idp/index.mjs'
 import { startMcpServer } from '../__test__/mcp/server.mjs'
+import { HAS_REDIS, startRedis } from '../__test__/redis.mjs'
+import { startWorkers, stopWorkers } from '../__test__/workers.mjs'
 import obo from '../index.js'
 
 /** Two MCP servers as `librechat.yaml` would declare them, with the resource each one is. */
@@ -65,6 +68,7 @@ try {
 
   await mcpToolCall(service, user, upstream)
   console.log('\nservice.stats():', service.stats())
+  await severalInstances(user)
 } finally {
   await idp.close()
 }
@@ -106,4 +110,41 @@ async function mcpToolCall(service, user, upstream) {
 
 function decode(jwt) {
   return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'))
+}
+
+/**
+ * 7. Two LibreChat instances (two node processes) sharing one exchange through the shared
+ * Redis tier, on a redis-server started here on a free loopback port and stopped after.
+ * Without redis-server on the PATH, says how to see it.
+ */
+async function severalInstances(user) {
+  if (!HAS_REDIS) {
+    console.log(
+      '\n7. Several instances: skipped, redis-server is not on the PATH. Install it (Debian/Ubuntu: apt-get install redis-server) ' +
+        'and run `npm run demo` again to see two processes share one exchange through Redis.',
+    )
+    return
+  }
+  const redis = await startRedis()
+  const workers = []
+  try {
+    const sharedCache = { url: redis.url, keyPrefix: 'demo', encryptionKeys: [randomBytes(32).toString('hex')] }
+    const options = { issuer: idp.issuer, clientId: CLIENTS.post.clientId, clientSecret: CLIENTS.post.clientSecret, sharedCache }
+    workers.push(...(await startWorkers(2, options)))
+    const [a, b] = workers
+    const upstream = await idp.mintUserToken('alice')
+    const call = { user, token: upstream, scopes: MCP_SERVERS['files-mcp'].scopes }
+    const before = idp.counters.obo
+    const first = await a.call('exchange', call)
+    const second = await b.call('exchange', call)
+    const { stats } = await b.call('stats')
+    console.log(
+      `\n7. Two instances (node processes ${a.pid} and ${b.pid}) with a redis-server on port ${redis.port}: instance A exchanged ` +
+        `alice's token, instance B served ${first.fingerprints[0] === second.fingerprints[0] ? 'the same token' : 'another token'} ` +
+        `from Redis (sharedHits ${stats.sharedHits}); IdP requests for both: ${idp.counters.obo - before}`,
+    )
+  } finally {
+    await stopWorkers(workers)
+    await redis.stop()
+  }
 }

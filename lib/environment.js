@@ -5,6 +5,7 @@
 
 const { readFileSync } = require('node:fs')
 const { typeError } = require('./errors.js')
+const { buildWithSharedCache } = require('./shared-cache.js')
 
 /** Variables `fromEnv` reads: LibreChat's first, then this package's extras. */
 const ENV_OPTIONS = [
@@ -82,11 +83,14 @@ function nameVariable(err, env) {
   return err
 }
 
-/** Builds a service with `build(options)` from `env`; a refused option is named by its variable. */
+/**
+ * Builds a service with `build(options)` from `env`; a refused option is named by its
+ * variable. With `USE_REDIS`, the shared tier from LibreChat's Redis variables too.
+ */
 function fromEnv(build, env, extra) {
   const options = optionsFromEnv(env)
   try {
-    return build({ ...options, ...extra })
+    return buildWithSharedCache(build, { ...options, ...extra }, env, extra)
   } catch (err) {
     throw nameVariable(err, env)
   }

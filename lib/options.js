@@ -5,6 +5,7 @@
 // whose message names the option too.
 
 const { typeError } = require('./errors.js')
+const { checkSharedCache } = require('./shared-cache.js')
 
 const LEVELS = ['debug', 'info', 'warn', 'error']
 
@@ -31,6 +32,7 @@ const OPTION_TYPES = {
   validateAssertion: 'validateAssertion',
   refreshAhead: 'refreshAhead',
   logger: 'logger',
+  sharedCache: 'sharedCache',
 }
 
 /** Wraps a logger (function or LibreChat's `{ debug, info, warn, error }`) so it never throws. */
@@ -106,6 +108,10 @@ function checkOptions(options) {
     }
     if (expected === 'validateAssertion') {
       native.validateAssertion = checkValidateAssertion(value)
+      continue
+    }
+    if (expected === 'sharedCache') {
+      native.sharedCache = checkSharedCache(value)
       continue
     }
     if (typeof value !== expected) throw typeError(`options.${name}`, `a ${expected}`, value)

@@ -17,6 +17,7 @@ import {
   type OboLogger,
   type OboLogLevel,
   type OboServiceOptions,
+  type OboSharedCacheOptions,
   type OboStats,
   type OboTokenResolutionReason,
   type OboTokenResolver,
@@ -226,4 +227,42 @@ export function refused(full: OboTokenService, resolution: OboTokenResolutionErr
   // @ts-expect-error createOboFetch needs the upstream token provider
   createOboFetch({ user, oboConfig, resolver: full })
   console.log(hits)
+}
+
+// The shared Redis tier: every field, the optional stats, and what the declarations refuse.
+export function sharedTier(): number {
+  const sharedCache: OboSharedCacheOptions = {
+    url: 'rediss://user:pass@redis.example.com:6380',
+    keyPrefix: 'deploy42',
+    cluster: false,
+    ca: '-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----',
+    encryptionKeys: [
+      '2:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f',
+      '1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=',
+    ],
+    opTimeoutMs: 50,
+    lockTtlMs: 61_000,
+    maxWaitMs: 10_000,
+  }
+  const service = new OboTokenService({ issuer: 'https://issuer', clientId: 'librechat', sharedCache })
+  OboTokenService.fromEnv({ USE_REDIS: 'true', REDIS_URI: 'redis://127.0.0.1:6379', OBO_CACHE_KEY: 'hex' }, { logger })
+  const stats: OboStats = service.stats()
+  const shared: (number | undefined)[] = [
+    stats.sharedHits,
+    stats.sharedMisses,
+    stats.sharedErrors,
+    stats.sharedTimeouts,
+    stats.sharedDecryptFailures,
+    stats.sharedWaits,
+    stats.sharedLeaderExchanges,
+  ]
+  const breaker: 'closed' | 'open' | 'half_open' | undefined = stats.sharedBreaker
+  // @ts-expect-error encryptionKeys is required
+  new OboTokenService({ issuer: 'i', clientId: 'c', sharedCache: { url: 'redis://127.0.0.1' } })
+  // @ts-expect-error keys are a list of strings
+  new OboTokenService({ issuer: 'i', clientId: 'c', sharedCache: { url: 'redis://127.0.0.1', encryptionKeys: 'hex' } })
+  // @ts-expect-error the CA is PEM text, not a Buffer
+  new OboTokenService({ issuer: 'i', clientId: 'c', sharedCache: { url: 'rediss://h', encryptionKeys: [], ca: Buffer.from('') } })
+  console.log(breaker)
+  return shared.length
 }
