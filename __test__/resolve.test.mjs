@@ -382,4 +382,15 @@ describe('OboTokenService.fromEnv', () => {
       message: /^OPENID_CLIENT_SECRET \(options\.clientSecret is required/,
     })
   })
+
+  it('reads LIBRECHAT_OBO_REFRESH_AHEAD as a fraction or false', () => {
+    assert.throws(() => OboTokenService.fromEnv({ ...env(), LIBRECHAT_OBO_REFRESH_AHEAD: 'soon' }), {
+      message: "LIBRECHAT_OBO_REFRESH_AHEAD must be a number such as 0.8, or false, got 'soon'",
+    })
+    assert.throws(() => OboTokenService.fromEnv({ ...env(), LIBRECHAT_OBO_REFRESH_AHEAD: '1.5' }), {
+      message: /^LIBRECHAT_OBO_REFRESH_AHEAD \(options\.refreshAhead must be a fraction/,
+    })
+    assert.ok(OboTokenService.fromEnv({ ...env(), LIBRECHAT_OBO_REFRESH_AHEAD: 'false' }))
+    assert.ok(OboTokenService.fromEnv({ ...env(), LIBRECHAT_OBO_REFRESH_AHEAD: '0.9' }))
+  })
 })

@@ -30,6 +30,7 @@ const ENV_OPTIONS = [
   ['LIBRECHAT_OBO_MAX_CACHE_ENTRIES', 'maxCacheEntries', 'integer'],
   ['LIBRECHAT_OBO_MAX_RETRIES', 'maxRetries', 'integer'],
   ['LIBRECHAT_OBO_RETRY_DELAY_MS', 'retryDelayMs', 'integer'],
+  ['LIBRECHAT_OBO_REFRESH_AHEAD', 'refreshAhead', 'fraction'],
 ]
 
 /** Options from environment variables; a malformed value is named by its variable. */
@@ -42,6 +43,9 @@ function optionsFromEnv(env) {
     const text = String(raw).trim()
     if (kind === 'integer' && !/^\d+$/.test(text)) {
       throw new TypeError(`${variable} must be a whole number, got '${text}'`)
+    }
+    if (kind === 'fraction' && !/^(false|true|\d*\.?\d+)$/.test(text)) {
+      throw new TypeError(`${variable} must be a number such as 0.8, or false, got '${text}'`)
     }
     options[option] = parseVariable(variable, kind, text)
   }
@@ -60,6 +64,8 @@ function parseVariable(variable, kind, text) {
       return readPem(variable, text)
     case 'list':
       return { audiences: text.split(/[\s,]+/).filter(Boolean) }
+    case 'fraction':
+      return text === 'false' ? false : text === 'true' ? true : Number(text)
     default:
       return text
   }
