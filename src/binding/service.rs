@@ -14,7 +14,7 @@ use super::options::NativeServiceOptions;
 use super::outcome::NativeSettled;
 use super::plan::NativePlan;
 use super::stats::NativeStats;
-use crate::broker::{Call, OboService};
+use crate::broker::{Call, OboService, Request};
 use crate::config::Config;
 use crate::ground::error::{ExchangeError, RequestError, TransportKind};
 use crate::ground::identity::Target;
@@ -126,21 +126,8 @@ impl NativeOboService {
         from_cache: bool,
         options: Option<NativeCallOptions>,
     ) -> Result<PromiseRaw<'env, NativeSettled>> {
-        let (user, context) = unpack_identity(&identity)?;
         let options = options.unwrap_or_default();
-        options.check().map_err(invalid_arg)?;
-        let request = self
-            .service
-            .prepare(Call {
-                user,
-                context: Some(context),
-                access_token: &access_token,
-                scopes: &scopes,
-                target: options.target(),
-                claims: options.claims.as_deref(),
-                from_cache,
-            })
-            .map_err(invalid_arg)?;
+        let request = self.request(&identity, &access_token, &scopes, &options, from_cache)?;
         let exchange = AssertUnwindSafe(self.service.exchange(request));
         env.spawn_future(async move {
             Ok(match exchange.catch_unwind().await {
@@ -165,21 +152,11 @@ impl NativeOboService {
         scopes: String,
         options: Option<NativeCallOptions>,
     ) -> Result<bool> {
-        let (user, context) = unpack_identity(&identity)?;
-        let options = options.unwrap_or_default();
-        options.check().map_err(invalid_arg)?;
-        let request = self
-            .service
-            .prepare(Call {
-                user,
-                context: Some(context),
-                access_token: &access_token,
-                scopes: &scopes,
-                target: options.target(),
-                claims: None,
-                from_cache: true,
-            })
-            .map_err(invalid_arg)?;
+        let options = NativeCallOptions {
+            claims: None,
+            ..options.unwrap_or_default()
+        };
+        let request = self.request(&identity, &access_token, &scopes, &options, true)?;
         Ok(match self.service.refresh(request) {
             Some(work) => {
                 napi::bindgen_prelude::spawn(work);
@@ -187,6 +164,31 @@ impl NativeOboService {
             }
             None => false,
         })
+    }
+
+    /// The checked request of a call that goes past the hot path: the packed identity
+    /// unpacked, the per-call options checked, then the broker's checks.
+    fn request(
+        &self,
+        identity: &str,
+        access_token: &str,
+        scopes: &str,
+        options: &NativeCallOptions,
+        from_cache: bool,
+    ) -> Result<Request> {
+        let (user, context) = unpack_identity(identity)?;
+        options.check().map_err(invalid_arg)?;
+        self.service
+            .prepare(Call {
+                user,
+                context: Some(context),
+                access_token,
+                scopes,
+                target: options.target(),
+                claims: options.claims.as_deref(),
+                from_cache,
+            })
+            .map_err(invalid_arg)
     }
 
     /// Drops the cached tokens of a user (all scopes, or one scope string); returns

@@ -74,14 +74,11 @@ async fn the_logger_hears_librechats_lines_without_the_token() {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&lines);
     let logger: Logger = Arc::new(move |level, line| sink.lock().unwrap().push((level, line)));
-    let options = Options {
-        issuer: Some(server.url.clone()),
-        client_id: Some("middle-tier".into()),
-        client_secret: Some("middle-secret".into()),
-        token_endpoint: Some(format!("{}/token", server.url)),
-        ..Options::default()
-    };
-    let svc = OboService::new(Config::from_options(options).unwrap(), Some(logger)).unwrap();
+    let svc = OboService::new(
+        Config::from_options(options(&server)).unwrap(),
+        Some(logger),
+    )
+    .unwrap();
     svc.exchange(request(&svc, "alice", true)).await.unwrap();
     let lines = lines.lock().unwrap();
     assert_eq!(

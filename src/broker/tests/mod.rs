@@ -18,15 +18,20 @@ const OK: &str = r#"{"access_token":"downstream-at","token_type":"Bearer","expir
 const ASSERTION: &str =
     "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.c2ln";
 
-fn service(server: &TestServer, tweak: impl FnOnce(&mut Options)) -> OboService {
-    let mut options = Options {
+/// Options of a service whose token endpoint is `server`'s, retries 1 ms apart.
+fn options(server: &TestServer) -> Options {
+    Options {
         issuer: Some(server.url.clone()),
         client_id: Some("middle-tier".into()),
         client_secret: Some("middle-secret".into()),
         token_endpoint: Some(format!("{}/token", server.url)),
         retry_delay_ms: Some(1.0),
         ..Options::default()
-    };
+    }
+}
+
+fn service(server: &TestServer, tweak: impl FnOnce(&mut Options)) -> OboService {
+    let mut options = options(server);
     tweak(&mut options);
     OboService::new(Config::from_options(options).unwrap(), None).unwrap()
 }

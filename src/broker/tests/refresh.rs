@@ -20,15 +20,10 @@ struct Watched {
 
 fn watched(server: &TestServer, tweak: impl FnOnce(&mut Options)) -> Watched {
     let mut options = Options {
-        issuer: Some(server.url.clone()),
-        client_id: Some("middle-tier".into()),
-        client_secret: Some("middle-secret".into()),
-        token_endpoint: Some(format!("{}/token", server.url)),
-        retry_delay_ms: Some(1.0),
         max_retries: Some(0.0),
         expiry_buffer_seconds: Some(0.0),
         refresh_ahead: Some(crate::config::RefreshAhead::Fraction(0.05)),
-        ..Options::default()
+        ..options(server)
     };
     tweak(&mut options);
     let logs = Arc::new(Mutex::new(Vec::new()));
