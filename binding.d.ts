@@ -163,12 +163,6 @@ export interface NativeExchangeError {
   wwwAuthenticate?: string
 }
 
-/** The grant an exchange sent. */
-export declare const enum NativeGrant {
-  JwtBearer = 'jwt_bearer',
-  TokenExchange = 'token_exchange',
-}
-
 /** A grant this package sends, by its `grantType` option value. */
 export declare const enum NativeGrant {
   JwtBearer = 'jwt_bearer',

@@ -845,7 +845,6 @@ module.exports.finishResolution = nativeBinding.finishResolution
 module.exports.NativeBreakerState = nativeBinding.NativeBreakerState
 module.exports.NativeEvictCause = nativeBinding.NativeEvictCause
 module.exports.NativeGrant = nativeBinding.NativeGrant
-module.exports.NativeGrant = nativeBinding.NativeGrant
 module.exports.NativeLogLevel = nativeBinding.NativeLogLevel
 module.exports.NativeOboFailureReason = nativeBinding.NativeOboFailureReason
 module.exports.NativeOutcome = nativeBinding.NativeOutcome

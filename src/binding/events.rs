@@ -11,26 +11,10 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use super::outcome::NativeOboFailureReason;
+use super::plan::NativeGrant;
 use super::stats::NativeBreakerState;
 use crate::broker::{Event, EventSink, Outcome};
 use crate::cache::local::EvictCause;
-use crate::protocol::grant::GrantKind;
-
-/// The grant an exchange sent.
-#[napi(string_enum = "snake_case")]
-pub enum NativeGrant {
-    JwtBearer,
-    TokenExchange,
-}
-
-impl From<GrantKind> for NativeGrant {
-    fn from(kind: GrantKind) -> Self {
-        match kind {
-            GrantKind::OnBehalfOf => Self::JwtBearer,
-            GrantKind::TokenExchange => Self::TokenExchange,
-        }
-    }
-}
 
 /// How an exchange or a refresh ended.
 #[napi(string_enum = "lowercase")]
