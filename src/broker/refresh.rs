@@ -209,9 +209,9 @@ impl OboService {
             });
             return None;
         }
+        // A claims challenge answers one refused token; a refresh renews the cached one.
         let request = Request {
             refresh: true,
-            from_cache: true,
             claims: None,
             ..request
         };

@@ -414,6 +414,15 @@ async fn the_fleet_refreshes_a_key_once_and_the_others_adopt_it() {
     let idp = TestServer::start(vec![short_reply("at-first"), short_reply("at-refreshed")]).await;
     let a = refreshing(&idp, &redis.url());
     let b = refreshing(&idp, &redis.url());
+    let ends = Arc::new(Mutex::new(Vec::new()));
+    for svc in [&a, &b] {
+        let ends = Arc::clone(&ends);
+        svc.observe(Arc::new(move |event: Event| {
+            if event.channel.name() == "refresh:end" {
+                ends.lock().unwrap().push(event.outcome);
+            }
+        }));
+    }
     let jwt = assertion(7);
     a.exchange(request(&a, &jwt, true)).await.unwrap();
     b.exchange(request(&b, &jwt, true)).await.unwrap();
@@ -430,6 +439,13 @@ async fn the_fleet_refreshes_a_key_once_and_the_others_adopt_it() {
     let refresh_b = b.refresh(request(&b, &jwt, true)).unwrap();
     tokio::join!(refresh_a, refresh_b);
     assert_eq!(idp.received().len(), 2, "one refresh for both processes");
+    let mut outcomes = ends.lock().unwrap().clone();
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(
+        outcomes,
+        [Some(Outcome::Skipped), Some(Outcome::Success)],
+        "the loser's refresh:end says it skipped"
+    );
     // Each look at the cache is a hit that may claim the next refresh, so look once.
     let after: Vec<(String, bool)> = [&a, &b].iter().map(|svc| due(svc, &jwt)).collect();
     let winner = after.iter().position(|(token, _)| token == "at-refreshed");
