@@ -344,6 +344,11 @@ mod tests {
             (0.8 * usable) as u64,
             "a nonsense refresh_in is ignored"
         );
+        assert_eq!(
+            p.refresh_at(0, HOUR, Some(0.0), 0.0),
+            (0.8 * usable) as u64,
+            "refresh_in 0 would refresh on every hit: ignored"
+        );
         assert_eq!(policy(None).refresh_at(0, HOUR, Some(1800.0), 0.0), NEVER);
         assert_eq!(
             p.refresh_at(0, 20_000, None, 0.0),
