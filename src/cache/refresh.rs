@@ -405,14 +405,37 @@ mod tests {
     }
 
     #[test]
-    fn slots_of_dead_tokens_are_pruned() {
+    fn slots_of_dead_tokens_are_pruned_once_the_table_is_large() {
         let table = Refreshes::new(Duration::ZERO);
-        for i in 0..PRUNE_FROM as u64 {
+        table.claim("dead", &token(1, 0, 1_000), 0);
+        table.claim("new", &token(2, 0, HOUR), 5_000);
+        assert_eq!(table.len(), 2, "a small table is not pruned");
+        table.release("dead", 1);
+        table.release("new", 2);
+        let live = token(500, 0, HOUR);
+        assert_eq!(table.claim("live", &live, 0), Claim::Start);
+        // Ends exactly when the late claim comes: dead by then.
+        table.claim("exact", &token(501, 0, 5_000), 0);
+        for i in 0..PRUNE_FROM as u64 - 2 {
             let t = token(i, 0, 1_000);
             assert_eq!(table.claim(&format!("k{i}"), &t, 0), Claim::Start);
         }
         assert_eq!(table.len(), PRUNE_FROM);
         table.claim("late", &token(999, 5_000, HOUR), 5_000);
-        assert_eq!(table.len(), 1);
+        assert_eq!(table.len(), 2, "the live slot and the new one");
+        assert_eq!(
+            table.claim("live", &live, 5_000),
+            Claim::Running,
+            "the live claim survived"
+        );
+    }
+
+    #[test]
+    fn only_the_claimed_token_starts() {
+        let table = Refreshes::new(Duration::ZERO);
+        assert_eq!(table.claim("k", &token(1, 0, HOUR), 0), Claim::Start);
+        assert!(!table.start("k", 2), "another token under the key");
+        assert!(!table.start("other", 1), "another key");
+        assert!(table.start("k", 1));
     }
 }
