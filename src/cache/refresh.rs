@@ -437,5 +437,8 @@ mod tests {
         assert!(!table.start("k", 2), "another token under the key");
         assert!(!table.start("other", 1), "another key");
         assert!(table.start("k", 1));
+        table.clear();
+        assert_eq!(table.len(), 0);
+        assert_eq!(table.claim("k", &token(1, 0, HOUR), 0), Claim::Start);
     }
 }
