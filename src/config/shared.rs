@@ -248,6 +248,24 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_key_gets_its_id_from_its_digest_and_never_prints() {
+        let key: [u8; 32] = hex::decode(HEX).unwrap().try_into().unwrap();
+        let digest = Sha256::new()
+            .chain_update(b"librechat-obo key id")
+            .chain_update(key)
+            .finalize();
+        let id = derived_key_id(&key);
+        assert_eq!(id, 1 + digest[0] % 255);
+        assert_ne!(id, derived_key_id(&[7; 32]), "two keys, two ids");
+        let other = hex::encode([7u8; 32]);
+        let config = check(options(&[HEX, &other])).unwrap();
+        assert_eq!(
+            format!("{:?}", config.keys[0]),
+            format!("RingKey {{ id: {id}, key: [redacted] }}")
+        );
+    }
+
+    #[test]
     fn defaults_and_key_forms() {
         let b64 = BASE64_STANDARD.encode(hex::decode(HEX).unwrap());
         let config = check(options(&[&format!("7:{b64}"), HEX])).unwrap();

@@ -211,6 +211,28 @@ async fn a_dead_leaders_lease_costs_only_its_remaining_time() {
 }
 
 #[tokio::test]
+async fn an_abandoned_lease_is_free_at_once() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    let (b, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    let Claim::Exchange(lease) = a.claim(KEY).await else {
+        panic!("A leads");
+    };
+    a.abandon(lease).await;
+    let started = Instant::now();
+    assert!(matches!(b.claim(KEY).await, Claim::Exchange(_)));
+    assert!(started.elapsed() < Duration::from_millis(1_000));
+    let stats = b.stats();
+    assert_eq!(
+        (stats.leader_exchanges, stats.waits),
+        (1, 0),
+        "B leads without waiting for A's lease"
+    );
+}
+
+#[tokio::test]
 async fn release_is_compare_and_delete() {
     let Some(server) = RedisServer::start() else {
         return;
