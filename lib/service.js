@@ -207,7 +207,6 @@ class OboTokenService {
    */
   #joinOrStart(identity, accessToken, scopes, call) {
     const key = [identity, scopes, this.#front.digest(accessToken), call?.audience ?? '', call?.resource ?? ''].join(SEPARATOR)
-    // The key holds the digest, never the token; equal keys mean equal native cache keys.
     const remember = (id, response) => this.#front.remember(identity, accessToken, scopes, call, id, response)
     // The native call runs (and may throw) before the flight is stored; `forget` runs
     // as it settles.

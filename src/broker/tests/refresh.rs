@@ -42,7 +42,12 @@ fn watched(server: &TestServer, tweak: impl FnOnce(&mut Options)) -> Watched {
 }
 
 fn lookup(svc: &OboService) -> Option<Hit> {
-    let digest = AssertionDigest::of(ASSERTION);
+    lookup_for(svc, ASSERTION)
+}
+
+/// The hot path's lookup of alice's token for `assertion`.
+fn lookup_for(svc: &OboService, assertion: &str) -> Option<Hit> {
+    let digest = AssertionDigest::of(assertion);
     svc.cached_by_digest(
         &user("alice"),
         None,
@@ -272,18 +277,7 @@ async fn an_assertion_about_to_expire_is_not_sent_for_a_refresh() {
     let prepare = || svc.prepare(call("alice", &assertion)).unwrap();
     let first = svc.exchange(prepare()).await.unwrap();
     past_refresh_point(&first).await;
-    let digest = AssertionDigest::of(&assertion);
-    let look = || {
-        svc.cached_by_digest(
-            &user("alice"),
-            None,
-            digest.as_str(),
-            "api://mcp/.default",
-            &Target::default(),
-        )
-        .unwrap()
-        .unwrap()
-    };
+    let look = || lookup_for(&svc, &assertion).unwrap();
     assert!(look().refresh_due);
     assert!(svc.refresh(prepare()).is_none());
     assert!(!look().refresh_due, "and not asked again for this token");
