@@ -76,10 +76,12 @@ export interface OboServiceOptions {
   /** Receives debug/warn/error lines; never a token, an assertion or a secret. */
   logger?: OboLogger
   /**
-   * Refresh-ahead: a hit on a token past this share of its usable lifetime (lifetime minus
-   * `expiryBufferSeconds`, a few percent of jitter added) is answered at once and starts one
-   * background exchange with that caller's user token, which replaces the cached token when it
-   * succeeds. The IdP's `refresh_in` wins when it sends one. Above 0 and below 1; default 0.8;
+   * Refresh-ahead: from this share of a token's usable lifetime (lifetime minus
+   * `expiryBufferSeconds`, a few percent of jitter added) on, a hit is answered at once and may
+   * start one background exchange with that caller's user token, which replaces the cached token
+   * when it succeeds: at once for a key with pauses in its traffic, and only when the time left
+   * nears 1.5 × the longest silence between its hits for a steady one (one exchange per
+   * lifetime, not 1 / share). The IdP's `refresh_in` wins when it sends one. Above 0 and below 1; default 0.8;
    * `false` turns it off (`true` is the default). A failed refresh keeps the cached token until it
    * expires and never reaches a caller.
    */

@@ -35,7 +35,13 @@ async function until(check, ms = 3000) {
   assert.ok(check(), 'condition not reached in time')
 }
 
-/** 4 s tokens, no buffer, refresh after a quarter: the refresh point is about 1 s in. */
+/**
+ * 4 s tokens, no buffer, refresh after a quarter: the refresh point is about 1 s in. A key's
+ * first hit after PAST_POINT of silence refreshes (1.5 × 1.7 s covers the 2.3 s left); a hit
+ * at 1.1 s would not, since a steady key waits for its end (src/cache/traffic.rs).
+ */
+const PAST_POINT = 1700
+
 function shortLived(options = {}) {
   ctx.idp.setExpiresIn(4)
   return newService(ctx.idp, { expiryBufferSeconds: 0, refreshAhead: 0.25, maxRetries: 0, ...options })
@@ -46,7 +52,7 @@ test('a hit past the refresh point is answered at once and starts one background
   const { service } = shortLived()
   const upstream = await ctx.idp.mintUserToken('alice')
   const first = await service.exchangeOboToken(alice, upstream, FILES)
-  await sleep(1150)
+  await sleep(PAST_POINT)
   ctx.idp.setOboDelay(300)
   const started = performance.now()
   const served = await service.exchangeOboToken(alice, upstream, FILES)
@@ -92,7 +98,7 @@ test('a failed refresh keeps the token until it expires, is counted and logged o
   const { service, logs } = shortLived()
   const upstream = await ctx.idp.mintUserToken('alice')
   const first = await service.exchangeOboToken(alice, upstream, FILES)
-  await sleep(1150)
+  await sleep(PAST_POINT)
   ctx.idp.injectFaults({ status: 503 })
   const served = await service.exchangeOboToken(alice, upstream, FILES)
   assert.equal(served.access_token, first.access_token)
@@ -119,7 +125,7 @@ test('refreshAhead false: a hit past the point starts nothing; the option is che
   const { service } = shortLived({ refreshAhead: false })
   const upstream = await ctx.idp.mintUserToken('alice')
   await service.exchangeOboToken(alice, upstream, FILES)
-  await sleep(1150)
+  await sleep(PAST_POINT)
   await service.exchangeOboToken(alice, upstream, FILES)
   await sleep(100)
   assert.equal(ctx.idp.counters.obo, 1)
@@ -138,7 +144,7 @@ test('fromCache=false past the refresh point exchanges as today, and a forced fa
   const { service } = shortLived()
   const upstream = await ctx.idp.mintUserToken('alice')
   const first = await service.exchangeOboToken(alice, upstream, FILES)
-  await sleep(1150)
+  await sleep(PAST_POINT)
   const forced = await service.exchangeOboToken(alice, upstream, FILES, false)
   assert.notEqual(forced.access_token, first.access_token)
   assert.equal(service.stats().refreshesStarted, 0, 'a forced exchange is no refresh')

@@ -1,7 +1,7 @@
 // `npm run bench`: librechat-obo against a JavaScript reference of LibreChat's exchange,
 // in one run, against loopback servers started here. Prints ratios (package / reference)
 // and writes benchmark/results.json. BENCH_SCALE=0.1 shrinks every count for a quick look.
-// `--only churn` runs only the churn scenario (churn.mjs; about 80 s); `--only shared` only the
+// `--only churn` runs only the churn scenario (churn.mjs; about 4 minutes); `--only shared` only the
 // multi-process section (shared.mjs; needs redis-server).
 
 import { spawn } from 'node:child_process'

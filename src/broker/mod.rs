@@ -326,17 +326,16 @@ impl Inner {
     ) -> Arc<OboToken> {
         let expires_in = expiry::normalize_expires_in(grant.expires_in.as_ref());
         let expires_at = requested_at + expires_in * 1000;
+        let refresh_in = expiry::declared_lifetime_secs(grant.refresh_in.as_ref());
+        let policy = &self.ahead.policy;
+        let took = expiry::now_ms().saturating_sub(requested_at);
         let token = Arc::new(OboToken {
             id: self.next_token_id.fetch_add(1, Ordering::Relaxed),
             access_token: grant.access_token,
             expires_in,
             expires_at,
-            refresh_at: self.ahead.policy.refresh_at(
-                requested_at,
-                expires_at,
-                expiry::declared_lifetime_secs(grant.refresh_in.as_ref()),
-                jitter_sample(),
-            ),
+            refresh_at: policy.refresh_at(requested_at, expires_at, refresh_in, jitter_sample()),
+            traffic: policy.traffic(requested_at, refresh_in, took),
             scope: request.scopes.to_string(),
             issued_token_type: grant.issued_token_type,
         });

@@ -25,7 +25,7 @@ use super::request::Request;
 use super::stats::Counters;
 use super::{ExchangeOutcome, Inner, OboService};
 use crate::cache::flights::Flight;
-use crate::cache::refresh::{Claim, RefreshPolicy, Refreshes, NEVER};
+use crate::cache::refresh::{Claim, RefreshPolicy, Refreshes};
 use crate::cache::shared::Refresh;
 use crate::cache::token::OboToken;
 use crate::ground::expiry;
@@ -69,7 +69,7 @@ impl Inner {
     /// On the hot path, after a hit at `now`: whether this hit starts the token's
     /// refresh. Before the refresh point this is one comparison.
     pub(super) fn refresh_due(&self, key: &str, token: &OboToken, now: u64) -> bool {
-        if now < token.refresh_at || token.refresh_at == NEVER {
+        if !self.ahead.policy.due(token, now) {
             return false;
         }
         match self.ahead.table.claim(key, token, now) {

@@ -13,6 +13,7 @@ use crate::cache::local::TokenCache;
 use crate::cache::refresh::jitter_sample;
 use crate::cache::shared::{BreakerState, Claim, Eviction, Lease, Notice, SharedTier};
 use crate::cache::token::OboToken;
+use crate::cache::traffic::UNKNOWN_EXCHANGE_MS;
 use crate::config::Config;
 use crate::ground::error::{ConfigError, RequestError};
 use crate::ground::identity::{IdentitySource, IdentityTuple};
@@ -80,6 +81,10 @@ impl Inner {
             None,
             jitter_sample(),
         );
+        token.traffic = self
+            .ahead
+            .policy
+            .traffic(token.obtained_at(), None, UNKNOWN_EXCHANGE_MS);
         let token = Arc::new(token);
         self.cache.insert(request.key.clone(), Arc::clone(&token));
         self.log.write(Level::Debug, || {

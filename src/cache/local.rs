@@ -157,6 +157,7 @@ mod tests {
             expires_in: 3600,
             expires_at,
             refresh_at: super::super::refresh::NEVER,
+            traffic: super::super::traffic::Traffic::fixed(),
             scope: "s".into(),
             issued_token_type: None,
         })

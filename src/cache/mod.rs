@@ -7,3 +7,4 @@ pub mod local;
 pub mod refresh;
 pub mod shared;
 pub mod token;
+pub mod traffic;

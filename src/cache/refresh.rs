@@ -14,6 +14,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use super::token::OboToken;
+use super::traffic::Traffic;
 
 /// A refresh point that is never reached: refresh-ahead is off for the token.
 pub const NEVER: u64 = u64::MAX;
@@ -62,12 +63,42 @@ impl RefreshPolicy {
         if usable <= 0.0 {
             return NEVER;
         }
-        let base = match refresh_in_secs {
-            Some(secs) if secs.is_finite() && secs > 0.0 => secs * 1000.0,
-            _ => fraction * usable,
+        let base = match declared(refresh_in_secs) {
+            Some(secs) => secs * 1000.0,
+            None => fraction * usable,
         };
         let jittered = base * (1.0 + JITTER * jitter.clamp(-1.0, 1.0));
         obtained_at + jittered.min(LATEST * usable).max(0.0) as u64
+    }
+
+    /// What to record of a token's hits: a point fraction-based is moved later for a
+    /// key whose callers keep coming (`Traffic`); the IdP's `refresh_in` is kept as sent.
+    pub fn traffic(
+        &self,
+        obtained_at: u64,
+        refresh_in_secs: Option<f64>,
+        exchange_ms: u64,
+    ) -> Traffic {
+        if self.fraction.is_none() || declared(refresh_in_secs).is_some() {
+            return Traffic::fixed();
+        }
+        Traffic::adaptive(obtained_at, exchange_ms)
+    }
+
+    /// Whether a hit at `now` (recorded first) should refresh `token`: past its refresh
+    /// point, and, for a point its traffic may move, with little time left (`Traffic`).
+    pub fn due(&self, token: &OboToken, now: u64) -> bool {
+        if token.refresh_at == NEVER {
+            return false;
+        }
+        token.traffic.hit(now);
+        now >= token.refresh_at
+            && token.traffic.refresh_now(
+                now,
+                token
+                    .expires_at
+                    .saturating_sub(self.buffer.as_millis() as u64),
+            )
     }
 
     /// How long to wait before the next attempt after `failures` failed refreshes of
@@ -79,6 +110,11 @@ impl RefreshPolicy {
         let doublings = failures.saturating_sub(1).min(16);
         first.saturating_mul(1 << doublings).min(MAX_BACKOFF)
     }
+}
+
+/// The IdP's `refresh_in`, when it is one to follow.
+fn declared(refresh_in_secs: Option<f64>) -> Option<f64> {
+    refresh_in_secs.filter(|secs| secs.is_finite() && *secs > 0.0)
 }
 
 fn usable_lifetime_ms(obtained_at: u64, expires_at: u64, buffer: Duration) -> u64 {
@@ -283,6 +319,7 @@ mod tests {
             expires_in: lifetime_ms / 1000,
             expires_at: obtained_at + lifetime_ms,
             refresh_at: NEVER,
+            traffic: super::super::traffic::Traffic::fixed(),
             scope: "s".into(),
             issued_token_type: None,
         }

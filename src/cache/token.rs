@@ -1,5 +1,6 @@
 //! An exchanged token as the cache holds it and the caller receives it.
 
+use super::traffic::Traffic;
 use crate::ground::redact::redacted_debug;
 
 /// An exchanged token as LibreChat's `exchangeOboToken` returns it.
@@ -15,6 +16,8 @@ pub struct OboToken {
     /// Epoch milliseconds after which a hit starts a refresh-ahead
     /// (`refresh::RefreshPolicy::refresh_at`); `refresh::NEVER` when off.
     pub refresh_at: u64,
+    /// The hits it has had, which may move its refresh later (`traffic`).
+    pub traffic: Traffic,
     /// The scopes that were requested (LibreChat echoes the request, not the grant).
     pub scope: String,
     /// RFC 8693's `issued_token_type`, when the IdP sent one.
@@ -34,6 +37,7 @@ redacted_debug!(OboToken {
         expires_in,
         expires_at,
         refresh_at,
+        traffic,
         scope,
         issued_token_type
     ],
@@ -52,6 +56,7 @@ mod tests {
             expires_in: 1,
             expires_at: 2,
             refresh_at: 3,
+            traffic: Traffic::fixed(),
             scope: "s".into(),
             issued_token_type: None,
         };

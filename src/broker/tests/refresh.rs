@@ -6,9 +6,12 @@ use std::sync::Mutex;
 
 use super::*;
 
-/// Two seconds of life: with no buffer and `refreshAhead` 0.05, the refresh point is
-/// about 100 ms after the exchange.
-const FIRST: &str = r#"{"access_token":"first-at","expires_in":2}"#;
+/// Two seconds of life, and the IdP's `refresh_in` puts the refresh point about 100 ms
+/// after the exchange, whatever the traffic (a fixed point: see `traffic.rs`).
+const FIRST: &str = r#"{"access_token":"first-at","expires_in":2,"refresh_in":0.1}"#;
+/// Two seconds of life and no `refresh_in`: the point is `refreshAhead` of it, and the
+/// traffic may move it later.
+const FIRST_BY_FRACTION: &str = r#"{"access_token":"first-at","expires_in":2}"#;
 const SECOND: &str = r#"{"access_token":"second-at","expires_in":60}"#;
 const REFUSED: &str = r#"{"error":"invalid_grant","error_description":"AADSTS50013: alice@example.com, assertion refused","error_codes":[50013]}"#;
 
@@ -74,10 +77,9 @@ async fn a_hit_past_the_refresh_point_is_served_and_starts_one_refresh() {
     .await;
     let Watched { svc, logs, events } = watched(&server, |_| {});
     let first = svc.exchange(request(&svc, "alice", true)).await.unwrap();
-    let lifetime = 2_000.0;
     let offset = (first.refresh_at - first.obtained_at()) as f64;
     assert!(
-        (0.05 * lifetime * 0.95..=0.05 * lifetime * 1.05).contains(&offset),
+        (100.0 * 0.95..=100.0 * 1.05).contains(&offset),
         "refresh point {offset} ms after the exchange"
     );
     assert!(!lookup(&svc).unwrap().refresh_due, "not before the point");
@@ -323,4 +325,44 @@ async fn a_refresh_sends_no_claims_challenge_even_if_the_call_carried_one() {
     let sent = server.received();
     assert_eq!(sent.len(), 2);
     assert!(form_of(&sent[1]).iter().all(|(name, _)| name != "claims"));
+}
+
+/// Hits every 50 ms on a token whose fraction point is 100 ms in: the refresh waits
+/// until the time left is about 1.5 × 50 ms plus the exchange, near the end of the
+/// 2 s, instead of renewing the token at a twentieth of its life.
+#[tokio::test]
+async fn a_steady_key_is_refreshed_near_its_end_not_at_its_point() {
+    let server = TestServer::start(vec![json(200, FIRST_BY_FRACTION)]).await;
+    let Watched { svc, .. } = watched(&server, |_| {});
+    let first = svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    let usable_end = first.expires_at;
+    let mut first_due = None;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let Some(hit) = lookup(&svc) else { break };
+        if hit.refresh_due {
+            first_due = Some(expiry::now_ms());
+            break;
+        }
+    }
+    let due_at = first_due.expect("a hit before the end starts the refresh");
+    let left = usable_end.saturating_sub(due_at);
+    assert!(
+        (1..=300).contains(&left),
+        "due {left} ms before the end, not at the point {} ms in",
+        first.refresh_at - first.obtained_at()
+    );
+}
+
+/// A hit after a silence as long as the fraction point starts the refresh there.
+#[tokio::test]
+async fn after_a_long_silence_the_point_itself_refreshes() {
+    let server = TestServer::start(vec![json(200, FIRST_BY_FRACTION)]).await;
+    let Watched { svc, .. } = watched(&server, |o| {
+        o.refresh_ahead = Some(crate::config::RefreshAhead::Fraction(0.5));
+    });
+    let first = svc.exchange(request(&svc, "alice", true)).await.unwrap();
+    past_refresh_point(&first).await;
+    let hit = lookup(&svc).unwrap();
+    assert!(hit.refresh_due, "about 1 s of silence against 1 s left");
 }

@@ -379,12 +379,13 @@ async fn redis_holds_no_token_or_identity_in_the_clear() {
     }
 }
 
-/// A short-lived token (40 s, so 10 s usable past the default 30 s buffer) whose
-/// refresh point comes 0.5 s after it is obtained.
+/// A short-lived token (32 s, so 2 s usable past the default 30 s buffer) whose
+/// refresh point comes 0.1 s after it is obtained; 0.8 s later, the silence since then
+/// (1.5 × 0.8 s, plus time for the exchange) covers the 1.2 s left, so a hit refreshes.
 fn short_reply(access_token: &str) -> Reply {
     json(
         200,
-        &format!(r#"{{"access_token":"{access_token}","token_type":"Bearer","expires_in":40}}"#),
+        &format!(r#"{{"access_token":"{access_token}","token_type":"Bearer","expires_in":32}}"#),
     )
     .delayed(Duration::from_millis(100))
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::refresh::NEVER;
 use crate::cache::token::OboToken;
+use crate::cache::traffic::Traffic;
 use crate::ground::expiry;
 
 #[derive(Serialize, Deserialize)]
@@ -55,6 +56,7 @@ pub fn decode(plaintext: &[u8], buffer: Duration, now_ms: u64) -> Option<OboToke
         expires_in: record.expires_in,
         expires_at: record.expires_at,
         refresh_at: NEVER,
+        traffic: Traffic::fixed(),
         scope: record.scope,
         issued_token_type: record.issued_token_type,
     })
@@ -71,6 +73,7 @@ mod tests {
             expires_in: 3600,
             expires_at,
             refresh_at: NEVER,
+            traffic: Traffic::fixed(),
             scope: "api://x/.default".into(),
             issued_token_type: Some("urn:ietf:params:oauth:token-type:access_token".into()),
         }

@@ -48,6 +48,7 @@ fn token(access_token: &str) -> OboToken {
         expires_in: 3600,
         expires_at: expiry::now_ms() + 3_600_000,
         refresh_at: crate::cache::refresh::NEVER,
+        traffic: crate::cache::traffic::Traffic::fixed(),
         scope: "api://mcp/.default".into(),
         issued_token_type: None,
     }
