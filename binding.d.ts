@@ -26,11 +26,12 @@ export declare class NativeOboService {
    */
   cached(identity: string, digest: string, scopes: string, knownId: number, audience?: string | undefined | null, resource?: string | undefined | null): [number, number, number] | [number, number, number, string, string | undefined] | [number, number, number, string, string | undefined, true] | null
   /**
-   * A promise of the settled exchange: from an exchange in flight for the same key,
-   * the cache if it was filled meanwhile, or a new exchange (always a new one when
-   * `fromCache` is false or `claims` is given). Invalid arguments throw.
+   * Starts an exchange that settles through the service's `settle(callId, …)`: from
+   * an exchange in flight for the same key, the cache if it was filled meanwhile, or a
+   * new exchange (always a new one when `fromCache` is false or `claims` is given).
+   * Invalid arguments throw, and then nothing settles.
    */
-  exchange(identity: string, accessToken: string, scopes: string, fromCache: boolean, options?: NativeCallOptions | undefined | null): Promise<NativeSettled>
+  exchange(callId: number, identity: string, accessToken: string, scopes: string, fromCache: boolean, options?: NativeCallOptions | undefined | null): void
   /**
    * Starts the refresh-ahead that `cached` said was due, with the caller's assertion,
    * in the background; returns whether one started. Never throws for the refresh's
@@ -271,6 +272,8 @@ export interface NativeServiceOptions {
   refreshAhead?: boolean | number
   /** The wrapper's diagnostics_channel publisher (not a user option). */
   events?: (channel: string, event: NativeEvent) => void
+  /** Where exchanges settle (not a user option): see `NativeSettleFn`. */
+  settle: (callId: number, settled: NativeSettled) => void
 }
 
 /**

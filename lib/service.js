@@ -7,6 +7,7 @@
 // environment.
 
 const { NativeOboService, checkIdentityField } = require('./native.js')
+const { Calls } = require('./calls.js')
 const { Front } = require('./front.js')
 const { checkOptions } = require('./options.js')
 const { fromEnv } = require('./environment.js')
@@ -129,12 +130,14 @@ class OboTokenService {
   #log
   /** The digests, token strings and joins kept on this side of a hit. */
   #front
+  /** The native exchanges in flight, and the function they settle through. */
+  #calls = new Calls()
 
   /** @param {import('../index').OboServiceOptions} options */
   constructor(options) {
     const native = checkOptions(options)
     this.#log = native.logger ?? (() => {})
-    this.#native = new NativeOboService({ ...native, events: publish })
+    this.#native = new NativeOboService({ ...native, events: publish, settle: this.#calls.settle })
     this.#front = new Front(this.#native, native.maxCacheEntries, options[MEMO_LIMIT])
     serviceLoggers.set(this, this.#log)
     servicePlans.set(this, () => this.#native.plan())
@@ -164,7 +167,7 @@ class OboTokenService {
       const scope = token && requiredString(scopes, 'scopes')
       // A missing token or scope string: the native side refuses it with LibreChat's
       // message, before it reads anything else (LibreChat checks these first).
-      if (!scope) return this.#settled(this.#native.exchange(NO_IDENTITY, token, scope, false))
+      if (!scope) return this.#settled(this.#exchange(NO_IDENTITY, token, scope, false))
       const useCache = checkFromCache(fromCache)
       const call = checkCallOptions(options)
       const identity = packIdentity(user, identityContext)
@@ -174,29 +177,31 @@ class OboTokenService {
         return this.#joinOrStart(identity, token, scope, call)
       }
       const remember = (id, response) => this.#front.remember(identity, token, scope, call, id, response)
-      return this.#settled(this.#native.exchange(identity, token, scope, useCache, call), undefined, remember)
+      return this.#settled(this.#exchange(identity, token, scope, useCache, call), undefined, remember)
     } catch (err) {
       return Promise.reject(ownRealmError(err))
     }
   }
 
   /**
-   * The outcome of a native exchange as a promise of this module's realm. The native
-   * promise belongs to the realm the addon was loaded in: under jest (each test file in a
-   * `vm` context, the `.node` file loaded by the main realm's `require`), it and every
-   * `.then` chained on it are main-realm promises, whose rejections the test's realm never
-   * sees. An `async` function's promise is this realm's, and its `await` handles the
-   * native promise (which never rejects: failures arrive as `{ error }`). `forget` runs
-   * as the exchange settles, before any caller sees the outcome.
+   * The outcome of a native exchange (`#exchange`, which never rejects: failures arrive
+   * as `{ error }`) as LibreChat's response or error. `forget` runs as the exchange
+   * settles, before any caller sees the outcome.
    */
-  async #settled(native, forget, remember) {
-    let outcome
-    try {
-      outcome = await native
-    } finally {
-      forget?.()
-    }
+  async #settled(pending, forget, remember) {
+    const outcome = await pending
+    forget?.()
     return this.#settle(outcome, remember)
+  }
+
+  /**
+   * Starts a native exchange; a promise of its settled outcome. The promise is made here,
+   * in this module's realm: under jest (each test file in a `vm` context, the `.node` file
+   * loaded by the main realm's `require`) a promise the addon made would be the main
+   * realm's, whose rejections the test's realm never sees. Refused arguments throw.
+   */
+  #exchange(identity, accessToken, scopes, fromCache, call) {
+    return this.#calls.start((callId) => this.#native.exchange(callId, identity, accessToken, scopes, fromCache, call))
   }
 
   /**
@@ -211,7 +216,7 @@ class OboTokenService {
     // The native call runs (and may throw) before the flight is stored; `forget` runs
     // as it settles.
     const flight = this.#front.join(key, (forget) =>
-      this.#settled(this.#native.exchange(identity, accessToken, scopes, true, call), forget, remember),
+      this.#settled(this.#exchange(identity, accessToken, scopes, true, call), forget, remember),
     )
     return flight.then(copyResponse)
   }

@@ -10,6 +10,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use super::events::NativeEventFn;
+use super::outcome::NativeSettleFn;
 use crate::broker::{Level, Logger};
 use crate::config::{Options, RefreshAhead, SharedCacheOptions, ValidateAssertion};
 
@@ -72,6 +73,9 @@ pub struct NativeServiceOptions {
     /// The wrapper's diagnostics_channel publisher (not a user option).
     #[napi(ts_type = "(channel: string, event: NativeEvent) => void")]
     pub events: Option<NativeEventFn>,
+    /// Where exchanges settle (not a user option): see `NativeSettleFn`.
+    #[napi(ts_type = "(callId: number, settled: NativeSettled) => void")]
+    pub settle: NativeSettleFn,
 }
 
 /// `validateAssertion`: what the user's token must satisfy before it is exchanged.
@@ -123,9 +127,16 @@ impl From<NativeSharedCache> for SharedCacheOptions {
     }
 }
 
+/// The wrapper's functions among the options.
+pub struct Hooks {
+    pub logger: Option<Logger>,
+    pub events: Option<NativeEventFn>,
+    pub settle: NativeSettleFn,
+}
+
 impl NativeServiceOptions {
-    /// Splits the options into the core's and the logger.
-    pub fn into_parts(self) -> (Options, Option<Logger>) {
+    /// Splits the options into the core's and the wrapper's functions.
+    pub fn into_parts(self) -> (Options, Hooks) {
         let logger = self.logger.map(|tsfn| {
             let tsfn = Arc::new(tsfn);
             Arc::new(move |level: Level, message: String| {
@@ -162,6 +173,11 @@ impl NativeServiceOptions {
                 Either::B(fraction) => RefreshAhead::Fraction(fraction),
             }),
         };
-        (options, logger)
+        let hooks = Hooks {
+            logger,
+            events: self.events,
+            settle: self.settle,
+        };
+        (options, hooks)
     }
 }

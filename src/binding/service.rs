@@ -3,15 +3,17 @@
 
 use futures_util::FutureExt;
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::JsString;
 use napi_derive::napi;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use super::call::{check_target, NativeCallOptions};
 use super::events;
 use super::identity::unpack_identity;
-use super::options::NativeServiceOptions;
-use super::outcome::NativeSettled;
+use super::options::{Hooks, NativeServiceOptions};
+use super::outcome::{NativeSettleFn, NativeSettled};
 use super::plan::NativePlan;
 use super::stats::NativeStats;
 use crate::broker::{Call, OboService, Request};
@@ -23,14 +25,19 @@ use crate::ground::identity::Target;
 #[napi]
 pub struct NativeOboService {
     service: OboService,
+    settle: Arc<NativeSettleFn>,
 }
 
 #[napi]
 impl NativeOboService {
     #[napi(constructor)]
-    pub fn new(mut options: NativeServiceOptions) -> Result<Self> {
-        let publish = options.events.take();
-        let (options, logger) = options.into_parts();
+    pub fn new(options: NativeServiceOptions) -> Result<Self> {
+        let (options, hooks) = options.into_parts();
+        let Hooks {
+            logger,
+            events: publish,
+            settle,
+        } = hooks;
         let config = Config::from_options(options)
             .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
         let service = OboService::new(config, logger)
@@ -38,7 +45,10 @@ impl NativeOboService {
         if let Some(publish) = publish {
             service.observe(events::sink(publish));
         }
-        Ok(Self { service })
+        Ok(Self {
+            service,
+            settle: Arc::new(settle),
+        })
     }
 
     /// The hot path: `[id, expires_in, expires_at]` of the cached token for an
@@ -113,31 +123,38 @@ impl NativeOboService {
         ))))
     }
 
-    /// A promise of the settled exchange: from an exchange in flight for the same key,
-    /// the cache if it was filled meanwhile, or a new exchange (always a new one when
-    /// `fromCache` is false or `claims` is given). Invalid arguments throw.
+    /// Starts an exchange that settles through the service's `settle(callId, …)`: from
+    /// an exchange in flight for the same key, the cache if it was filled meanwhile, or a
+    /// new exchange (always a new one when `fromCache` is false or `claims` is given).
+    /// Invalid arguments throw, and then nothing settles.
     #[napi]
-    pub fn exchange<'env>(
+    pub fn exchange(
         &self,
-        env: &'env Env,
+        call_id: f64,
         identity: String,
         access_token: String,
         scopes: String,
         from_cache: bool,
         options: Option<NativeCallOptions>,
-    ) -> Result<PromiseRaw<'env, NativeSettled>> {
+    ) -> Result<()> {
         let options = options.unwrap_or_default();
         let request = self.request(&identity, &access_token, &scopes, &options, from_cache)?;
         let exchange = AssertUnwindSafe(self.service.exchange(request));
-        env.spawn_future(async move {
-            Ok(match exchange.catch_unwind().await {
+        let settle = Arc::clone(&self.settle);
+        napi::bindgen_prelude::spawn(async move {
+            let settled = match exchange.catch_unwind().await {
                 Ok(outcome) => outcome.into(),
                 Err(_) => NativeSettled::from(Err(ExchangeError::Transport {
                     kind: TransportKind::Other,
                     detail: "internal error in the OBO exchange".into(),
                 })),
-            })
-        })
+            };
+            settle.call(
+                (call_id, settled).into(),
+                ThreadsafeFunctionCallMode::NonBlocking,
+            );
+        });
+        Ok(())
     }
 
     /// Starts the refresh-ahead that `cached` said was due, with the caller's assertion,
