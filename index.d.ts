@@ -90,11 +90,14 @@ export interface OboServiceOptions {
 
 /** `sharedCache`: where the shared tier lives and how its records are sealed. */
 export interface OboSharedCacheOptions {
-  /** One `redis://` or `rediss://` URL of a single primary, credentials inside (URL-encoded). Redis Cluster is not supported yet. */
+  /**
+   * One `redis://` or `rediss://` URL, credentials inside (URL-encoded); or a comma list of a
+   * Redis Cluster's nodes (seeds: the rest of the cluster is discovered).
+   */
   url: string
   /** LibreChat's resolved `REDIS_KEY_PREFIX`: names are `<prefix>::OBO_L2:…` (`OBO_L2:…` when empty). */
   keyPrefix?: string
-  /** Redis Cluster: not supported yet, `true` is refused. */
+  /** Redis Cluster: `true` for a cluster reached through one URL; a list of URLs is one already. */
   cluster?: boolean
   /** PEM text (not a path) of the CA that signs the server's certificate; `rediss://` only. */
   ca?: string
@@ -302,7 +305,7 @@ export declare namespace OboTokenService {
    * With `USE_REDIS=true`, the shared tier from LibreChat's `REDIS_URI`, `USE_REDIS_CLUSTER`,
    * `REDIS_USERNAME`, `REDIS_PASSWORD`, `REDIS_CA`, `REDIS_KEY_PREFIX` / `REDIS_KEY_PREFIX_VAR`,
    * sealed with `OBO_CACHE_KEYS` / `OBO_CACHE_KEY` or a key derived from `CREDS_KEY`; without
-   * a usable key (or on Redis Cluster) the tier stays off with one warning.
+   * a usable key the tier stays off with one warning.
    * `LIBRECHAT_OBO_SHARED_CACHE=false` keeps it off.
    */
   function fromEnv(env?: Record<string, string | undefined>, extra?: Partial<OboServiceOptions>): OboTokenService

@@ -96,6 +96,50 @@ export async function startRedis({ port, extraArgs = [], password } = {}) {
   throw new Error(`redis-server did not start on 127.0.0.1${port ? `:${port}` : ''}`)
 }
 
+/**
+ * A three-primary Redis Cluster on 127.0.0.1, made with raw commands (CLUSTER
+ * ADDSLOTSRANGE, CLUSTER MEET; no redis-cli). Resolves when every node reports
+ * `cluster_state:ok` (bounded); `url` is the comma list of the nodes, `stop()` stops them all.
+ */
+export async function startRedisCluster() {
+  const nodes = []
+  try {
+    for (let attempt = 0; attempt < 20 && nodes.length < 3; attempt++) {
+      const port = await freePort()
+      // The cluster bus listens on port + 10000.
+      if (port > 55_000) continue
+      const dir = mkdtempSync(join(tmpdir(), 'librechat-obo-cluster-'))
+      try {
+        nodes.push(await startRedis({ port, extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')] }))
+      } catch {}
+    }
+    if (nodes.length < 3) throw new Error('three cluster nodes did not start')
+    const ranges = [
+      [0, 5460],
+      [5461, 10922],
+      [10923, 16383],
+    ]
+    for (const [i, node] of nodes.entries()) await node.command('CLUSTER', 'ADDSLOTSRANGE', ...ranges[i])
+    for (const node of nodes.slice(1)) await nodes[0].command('CLUSTER', 'MEET', '127.0.0.1', node.port)
+    const ok = await until(
+      async () => {
+        const infos = await Promise.all(nodes.map((node) => node.command('CLUSTER', 'INFO')))
+        return infos.every((info) => String(info).includes('cluster_state:ok'))
+      },
+      { timeoutMs: 10_000, everyMs: 50 },
+    )
+    if (!ok) throw new Error('the cluster did not reach cluster_state:ok within 10 s')
+  } catch (err) {
+    await Promise.all(nodes.map((node) => node.stop()))
+    throw err
+  }
+  return {
+    nodes,
+    url: nodes.map((node) => node.url).join(','),
+    stop: () => Promise.all(nodes.map((node) => node.stop())),
+  }
+}
+
 /** Waits (at most 5 s) for PING to answer, unless the process exits first. */
 async function answers(port, password, exited) {
   let gone = false

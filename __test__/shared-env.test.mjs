@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { startIdp, CLIENTS, TENANT, USERS } from './idp/index.mjs'
-import { redisSuite, startRedis, keysMatching } from './redis.mjs'
+import { redisSuite, startRedis, startRedisCluster, keysMatching, until } from './redis.mjs'
 import { sharedCacheFromEnv } from '../lib/shared-cache.js'
 import obo from '../index.js'
 
@@ -143,14 +143,19 @@ describe('fromEnv: LibreChat’s Redis variables', () => {
     }
   })
 
-  test('USE_REDIS_CLUSTER or a REDIS_URI list (Redis Cluster, not supported yet): the service builds without the tier, one warning', () => {
+  test('USE_REDIS_CLUSTER or a REDIS_URI list is a Redis Cluster; every node of a list gets REDIS_USERNAME and REDIS_PASSWORD', () => {
+    const list = sharedCacheFromEnv(
+      redisEnv({ REDIS_URI: 'redis://127.0.0.1:7000, redis://127.0.0.1:7001', REDIS_USERNAME: 'obo', REDIS_PASSWORD: 'p@ss' }),
+    ).sharedCache
+    assert.equal(list.cluster, true)
+    assert.equal(list.url, 'redis://obo:p%40ss@127.0.0.1:7000,redis://obo:p%40ss@127.0.0.1:7001')
+    assert.equal(sharedCacheFromEnv(redisEnv({ USE_REDIS_CLUSTER: 'true' })).sharedCache.cluster, true)
+    assert.equal(sharedCacheFromEnv(redisEnv({ USE_REDIS_CLUSTER: 'false' })).sharedCache.cluster, undefined)
     for (const extra of [{ USE_REDIS_CLUSTER: 'true' }, { REDIS_URI: 'redis://127.0.0.1:7000,redis://127.0.0.1:7001' }]) {
       const { service, warnings } = build({ ...base(), ...redisEnv(extra) })
-      assert.equal(hasTier(service), false)
-      assert.equal(warnings.length, 1)
-      assert.match(warnings[0], /Redis Cluster/)
+      assert.equal(hasTier(service), true)
+      assert.deepEqual(warnings, [])
     }
-    assert.equal(hasTier(build({ ...base(), ...redisEnv({ USE_REDIS_CLUSTER: 'false' }) }).service), true)
   })
 
   test('OBO_CACHE_KEYS ("2:<new>,1:<old>") or OBO_CACHE_KEY; both set is an error; a bad key is named, never shown', () => {
@@ -317,5 +322,41 @@ redisSuite('fromEnv against a real redis-server', () => {
     assert.equal((await shared(env(old), env({ OBO_CACHE_KEY: undefined, OBO_CACHE_KEYS: `2:${fresh},1:${KEY}` }))).hit, true)
     await redis.command('FLUSHALL')
     assert.equal((await shared(env(old), env({ OBO_CACHE_KEY: undefined, OBO_CACHE_KEYS: `2:${fresh}` }))).hit, false)
+  })
+})
+
+redisSuite('fromEnv against a real Redis Cluster', () => {
+  let cluster
+  let idp
+  before(async () => {
+    cluster = await startRedisCluster()
+    idp = await startIdp()
+  })
+  after(async () => {
+    await idp?.close()
+    await cluster?.stop()
+  })
+
+  test('USE_REDIS_CLUSTER with the nodes in REDIS_URI: one exchange for two instances, invalidate reaches both', async () => {
+    const env = { ...base(idp.issuer), USE_REDIS: 'true', USE_REDIS_CLUSTER: 'true', REDIS_URI: cluster.url, OBO_CACHE_KEY: KEY }
+    const a = build(env)
+    const b = build(env)
+    const token = await idp.mintUserToken('alice')
+    const first = await a.service.exchangeOboToken(alice, token, FILES)
+    const second = await b.service.exchangeOboToken(alice, token, FILES)
+    assert.equal(second.access_token, first.access_token)
+    assert.equal(idp.counters.obo, 1)
+    assert.equal(b.service.stats().sharedHits, 1)
+    const sizes = await Promise.all(cluster.nodes.map((node) => node.command('DBSIZE')))
+    assert.equal(
+      sizes.filter((n) => n > 0).length,
+      1,
+      'one user: value and index on one node (their hash tag)',
+    )
+    await a.service.invalidate(alice)
+    const dropped = await until(async () => b.service.stats().entries === 0, { timeoutMs: 3000 })
+    assert.ok(dropped, 'b dropped its copy when a invalidated')
+    assert.deepEqual([a.warnings, b.warnings], [[], []])
+    assert.equal(a.service.stats().sharedErrors + b.service.stats().sharedErrors, 0)
   })
 })

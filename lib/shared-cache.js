@@ -117,7 +117,11 @@ function sharedCacheFromEnv(env) {
   const { keys, off, variable } = keysFromEnv(env)
   if (off) return { off }
   const sharedCache = {
-    url: uri.includes(',') ? uri : redisUrl(uri, env.REDIS_USERNAME, env.REDIS_PASSWORD),
+    // LibreChat gives every node of a list the same credentials.
+    url: uri
+      .split(',')
+      .map((one) => redisUrl(one.trim(), env.REDIS_USERNAME, env.REDIS_PASSWORD))
+      .join(','),
     keyPrefix: String(keyPrefix),
     encryptionKeys: keys,
   }
@@ -152,11 +156,6 @@ function variableOf(field, env, keysVariable) {
   }
 }
 
-/** A refusal that only says "not supported yet" (Redis Cluster): the tier stays off, the service builds. */
-function unsupported(err) {
-  return /^options\.sharedCache\.(url|cluster) .*not support/.test(err?.message ?? '')
-}
-
 /** Warns once through the caller's logger (function or `{ warn }`), else `process.emitWarning`. */
 function warn(logger, message) {
   try {
@@ -170,9 +169,8 @@ function warn(logger, message) {
 
 /**
  * Builds through `build(options)` with the shared tier from `env` added, unless `extra`
- * gives `sharedCache` itself. A tier that must stay off, or that the native side does not
- * support yet, costs one warning and leaves the service without it; any other refusal of
- * a `sharedCache` field is thrown naming its variable.
+ * gives `sharedCache` itself. A tier that must stay off costs one warning and leaves the
+ * service without it; a refusal of a `sharedCache` field is thrown naming its variable.
  */
 function buildWithSharedCache(build, options, env, extra) {
   if (extra && Object.hasOwn(extra, 'sharedCache')) return build(options)
@@ -185,13 +183,6 @@ function buildWithSharedCache(build, options, env, extra) {
   try {
     return build({ ...options, sharedCache })
   } catch (err) {
-    if (unsupported(err)) {
-      warn(
-        extra?.logger,
-        `${OFF}: the shared tier does not support Redis Cluster yet (USE_REDIS_CLUSTER, or several servers in REDIS_URI); each instance keeps its own cache`,
-      )
-      return build(options)
-    }
     const match = /^options\.sharedCache\.(\w+)/.exec(err?.message ?? '')
     const variable = match && variableOf(match[1], env, keysVariable)
     if (variable) err.message = `${variable} (${err.message})`

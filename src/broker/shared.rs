@@ -42,16 +42,12 @@ pub(super) fn tier(
     let log = Log::new(logger);
     let events = Arc::clone(events);
     let on_notice = Arc::new(move |notice: Notice| {
-        let level = match notice {
-            Notice::Unusable(_) | Notice::Opened(_) => Level::Warn,
-            Notice::Closed => Level::Debug,
+        let (level, state) = match notice {
+            Notice::Opened(_) => (Level::Warn, BreakerState::Open),
+            Notice::Closed => (Level::Debug, BreakerState::Closed),
         };
         log.write(level, || notice.message());
-        match notice {
-            Notice::Opened(_) => events.breaker_changed(BreakerState::Open),
-            Notice::Closed => events.breaker_changed(BreakerState::Closed),
-            Notice::Unusable(_) => {}
-        }
+        events.breaker_changed(state);
     });
     SharedTier::new(shared, config.expiry_buffer, evictor, on_notice)
         .map(Some)

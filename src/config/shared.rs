@@ -47,8 +47,11 @@ impl std::fmt::Debug for RingKey {
 /// The validated shared tier.
 #[derive(Clone)]
 pub struct SharedCacheConfig {
-    /// One `redis://` or `rediss://` URL (credentials, if any, inside).
-    pub url: String,
+    /// `redis://` or `rediss://` URLs (credentials, if any, inside): one server, or
+    /// the seed nodes of a Redis Cluster.
+    pub nodes: Vec<String>,
+    /// A Redis Cluster: `sharedCache.cluster`, or several URLs.
+    pub cluster: bool,
     /// LibreChat's `REDIS_KEY_PREFIX`, possibly empty.
     pub key_prefix: String,
     pub ca: Option<Vec<u8>>,
@@ -64,6 +67,7 @@ pub struct SharedCacheConfig {
 
 redacted_debug!(SharedCacheConfig {
     shown: [
+        cluster,
         key_prefix,
         keys,
         op_timeout,
@@ -72,7 +76,7 @@ redacted_debug!(SharedCacheConfig {
         breaker_threshold,
         breaker_cooldown
     ],
-    hidden: [url, ca],
+    hidden: [nodes, ca],
 });
 
 /// A waiter never waits longer than this by default, however long the lease.
@@ -90,8 +94,8 @@ impl SharedCacheConfig {
             .map(|u| u.trim().to_owned())
             .filter(|u| !u.is_empty())
             .ok_or_else(|| ConfigError::new("sharedCache.url", "is required"))?;
-        let urls: Vec<&str> = url.split(',').map(str::trim).collect();
-        for one in &urls {
+        let nodes: Vec<String> = url.split(',').map(|u| u.trim().to_owned()).collect();
+        for one in &nodes {
             let scheme = url::Url::parse(one).map(|u| u.scheme().to_owned());
             if !matches!(scheme.as_deref(), Ok("redis" | "rediss")) {
                 return Err(ConfigError::new(
@@ -100,26 +104,17 @@ impl SharedCacheConfig {
                 ));
             }
         }
-        const SINGLE: &str =
-            "give one redis:// or rediss:// URL of a single primary, or leave sharedCache out";
-        if urls.len() > 1 {
-            return Err(ConfigError::new(
-                "sharedCache.url",
-                format!("names several servers (Redis Cluster), which the shared tier does not support yet; {SINGLE}"),
-            ));
-        }
-        if options.cluster == Some(true) {
+        let cluster = options.cluster.unwrap_or(nodes.len() > 1);
+        if !cluster && nodes.len() > 1 {
             return Err(ConfigError::new(
                 "sharedCache.cluster",
-                format!(
-                    "cannot be true: the shared tier does not support Redis Cluster yet; {SINGLE}"
-                ),
+                "cannot be false when sharedCache.url names several servers: a list is a Redis Cluster's seed nodes",
             ));
         }
-        if options.ca.is_some() && !url.starts_with("rediss://") {
+        if options.ca.is_some() && !nodes.iter().all(|u| u.starts_with("rediss://")) {
             return Err(ConfigError::new(
                 "sharedCache.ca",
-                "applies only to a rediss:// URL",
+                "applies only to rediss:// URLs",
             ));
         }
         let key_prefix = options.key_prefix.unwrap_or_default().trim().to_owned();
@@ -144,7 +139,8 @@ impl SharedCacheConfig {
             0..=3_600_000,
         )?;
         Ok(Self {
-            url,
+            nodes,
+            cluster,
             key_prefix,
             ca: options.ca.map(String::into_bytes),
             keys,
@@ -279,6 +275,28 @@ mod tests {
     }
 
     #[test]
+    fn a_list_of_urls_is_a_cluster_and_so_is_cluster_true() {
+        let one = check(options(&[HEX])).unwrap();
+        assert_eq!((one.nodes.len(), one.cluster), (1, false));
+        let mut o = options(&[HEX]);
+        o.url = Some(" redis://a:1 , redis://b:2,redis://c:3".into());
+        let list = check(o).unwrap();
+        assert_eq!(list.nodes, ["redis://a:1", "redis://b:2", "redis://c:3"]);
+        assert!(list.cluster);
+        let mut o = options(&[HEX]);
+        o.cluster = Some(true);
+        let seed = check(o).unwrap();
+        assert_eq!((seed.nodes.len(), seed.cluster), (1, true));
+        let mut o = options(&[HEX]);
+        o.url = Some("rediss://a:1,redis://b:2".into());
+        o.ca = Some("PEM".into());
+        assert_eq!(
+            check(o).unwrap_err(),
+            "options.sharedCache.ca applies only to rediss:// URLs"
+        );
+    }
+
+    #[test]
     fn errors_name_the_option() {
         assert_eq!(
             check(SharedCacheOptions::default()).unwrap_err(),
@@ -291,12 +309,15 @@ mod tests {
             .starts_with("options.sharedCache.url must be"));
         let mut o = options(&[HEX]);
         o.url = Some("redis://a:1,redis://b:2".into());
-        assert!(check(o).unwrap_err().contains("does not support yet"));
-        let mut o = options(&[HEX]);
-        o.cluster = Some(true);
+        o.cluster = Some(false);
         assert!(check(o)
             .unwrap_err()
-            .starts_with("options.sharedCache.cluster"));
+            .starts_with("options.sharedCache.cluster cannot be false"));
+        let mut o = options(&[HEX]);
+        o.url = Some("redis://a:1, http://b:2".into());
+        assert!(check(o)
+            .unwrap_err()
+            .starts_with("options.sharedCache.url must be"));
         assert!(check(options(&[]))
             .unwrap_err()
             .starts_with("options.sharedCache.encryptionKeys must hold"));

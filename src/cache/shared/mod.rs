@@ -15,6 +15,9 @@
 mod ahead;
 mod breaker;
 mod client;
+#[cfg(test)]
+mod cluster_tests;
+mod connection;
 mod lease;
 mod names;
 mod record;
@@ -28,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use connection::Connection;
 use tokio::sync::broadcast;
 
 pub use ahead::Refresh;
@@ -233,7 +236,7 @@ impl SharedTier {
         let eviction = tier.eviction(&Eviction::Key(key.to_owned()));
         let got = tier
             .client
-            .run(|mut c: ConnectionManager| {
+            .run(|mut c: Connection| {
                 let mut call = tier.scripts.forced.prepare_invoke();
                 call.key(&names.value)
                     .key(&names.lease)
@@ -259,7 +262,7 @@ impl SharedTier {
         let sealed = tier.keys.seal(&names.value, &record::encode(token));
         let fill = fill_message(&names.entry);
         tier.client
-            .run(|mut c: ConnectionManager| {
+            .run(|mut c: Connection| {
                 let mut call = tier.scripts.finish.prepare_invoke();
                 call.key(&names.value)
                     .key(&names.lease)
@@ -283,7 +286,7 @@ impl SharedTier {
             return;
         };
         tier.client
-            .run(|mut c: ConnectionManager| {
+            .run(|mut c: Connection| {
                 let mut call = tier.scripts.release.prepare_invoke();
                 call.key(&names.lease)
                     .arg(owner)
@@ -305,7 +308,7 @@ impl SharedTier {
         };
         let eviction = tier.eviction(&Eviction::Prefix(local_prefix));
         tier.client
-            .run(|mut c: ConnectionManager| {
+            .run(|mut c: Connection| {
                 let mut call = tier.scripts.invalidate.prepare_invoke();
                 call.key(&names.index)
                     .arg(&names.value_prefix)
@@ -317,36 +320,16 @@ impl SharedTier {
             .await;
     }
 
-    /// Drops every entry of the namespace (SCAN + DEL, bounded) and has every process
-    /// clear its local tier.
+    /// Drops every entry of the namespace (SCAN + DEL on each node that holds keys,
+    /// bounded) and has every process clear its local tier.
     pub async fn clear(&self) {
         let tier = &self.inner;
         let pattern = tier.names.pattern();
         let eviction = tier.eviction(&Eviction::All);
         let budget = (tier.client_timeout() * 20).max(Duration::from_secs(2));
         tier.client
-            .run_within(budget, |mut c: ConnectionManager| async move {
-                let mut cursor: u64 = 0;
-                for _ in 0..100_000 {
-                    let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut c)
-                        .await?;
-                    if !batch.is_empty() {
-                        redis::cmd("DEL")
-                            .arg(&batch)
-                            .query_async::<i64>(&mut c)
-                            .await?;
-                    }
-                    cursor = next;
-                    if cursor == 0 {
-                        break;
-                    }
-                }
+            .run_within(budget, |mut c: Connection| async move {
+                c.delete_matching(&pattern).await?;
                 redis::cmd("PUBLISH")
                     .arg(tier.names.channel())
                     .arg(eviction)
@@ -385,7 +368,7 @@ impl Tier {
         skip_value: bool,
     ) -> Option<Option<Claimed>> {
         self.client
-            .run(|mut c: ConnectionManager| {
+            .run(|mut c: Connection| {
                 let mut call = self.scripts.claim.prepare_invoke();
                 call.key(&names.value)
                     .key(&names.lease)

@@ -38,6 +38,11 @@ impl RedisServer {
     /// A server on `port` (a restart after `stop`); `None` when absent, `Err` when it
     /// did not answer PING within 5 s (the port was taken, say).
     pub fn start_on(port: u16) -> Option<Result<Self, ()>> {
+        Self::start_with(port, &[])
+    }
+
+    /// `start_on` with more arguments for redis-server.
+    fn start_with(port: u16, extra: &[&str]) -> Option<Result<Self, ()>> {
         let dir = std::env::temp_dir().join(format!("obo-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temp dir");
         let spawned = Command::new(BINARY)
@@ -51,6 +56,7 @@ impl RedisServer {
                 "yes",
             ])
             .args(["--loglevel", "warning"])
+            .args(extra)
             .arg("--dir")
             .arg(&dir)
             .stdout(Stdio::null())
@@ -117,6 +123,85 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A three-primary Redis Cluster on free loopback ports, made with `redis-cli --cluster
+/// create`; every node is stopped by its pid when the guard drops.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// The cluster, or `None` (skip) when `redis-server` is absent.
+    pub fn start() -> Option<Self> {
+        let mut nodes = Vec::new();
+        for _ in 0..10 {
+            if nodes.len() == 3 {
+                break;
+            }
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("a free loopback port");
+            // The cluster bus listens on port + 10000.
+            if port > 55_000 || TcpListener::bind(("127.0.0.1", port + 10_000)).is_err() {
+                continue;
+            }
+            let file = format!("nodes-{port}.conf");
+            let flags = ["--cluster-enabled", "yes", "--cluster-config-file", &file];
+            match RedisServer::start_with(port, &flags) {
+                Some(Ok(node)) => nodes.push(node),
+                Some(Err(())) => continue,
+                None => return None,
+            }
+        }
+        assert_eq!(nodes.len(), 3, "three cluster nodes started");
+        let cluster = Self { nodes };
+        cluster.create();
+        Some(cluster)
+    }
+
+    /// `redis-cli --cluster create`, then waits (bounded) until every node says ok.
+    fn create(&self) {
+        let addresses: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli runs (Debian's redis-tools, installed with redis-server)");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.nodes.iter().all(RedisServer::cluster_ok) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the cluster did not reach cluster_state:ok within 10 s");
+    }
+
+    /// The seed URLs, comma-separated, as `sharedCache.url` takes them.
+    pub fn url(&self) -> String {
+        let urls: Vec<String> = self.nodes.iter().map(RedisServer::url).collect();
+        urls.join(",")
+    }
+}
+
+impl RedisServer {
+    fn cluster_ok(&self) -> bool {
+        Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "cluster", "info"])
+            .output()
+            .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok"))
     }
 }
 

@@ -8,12 +8,15 @@ use super::test_redis::RedisServer;
 use super::*;
 use crate::config::RingKey;
 
-const KEY: &str = "tenant\u{1f}https://idp\u{1f}alice\u{1f}api://mcp/.default\u{1f}0123abcd";
-const OTHER_SCOPE: &str = "tenant\u{1f}https://idp\u{1f}alice\u{1f}api://other\u{1f}0123abcd";
+pub(super) const KEY: &str =
+    "tenant\u{1f}https://idp\u{1f}alice\u{1f}api://mcp/.default\u{1f}0123abcd";
+pub(super) const OTHER_SCOPE: &str =
+    "tenant\u{1f}https://idp\u{1f}alice\u{1f}api://other\u{1f}0123abcd";
 
-fn config(url: &str, keys: &[(u8, u8)]) -> SharedCacheConfig {
+pub(super) fn config(url: &str, keys: &[(u8, u8)]) -> SharedCacheConfig {
     SharedCacheConfig {
-        url: url.to_owned(),
+        nodes: vec![url.to_owned()],
+        cluster: false,
         key_prefix: "test".into(),
         ca: None,
         keys: keys
@@ -31,9 +34,9 @@ fn config(url: &str, keys: &[(u8, u8)]) -> SharedCacheConfig {
     }
 }
 
-type Heard = Arc<Mutex<Vec<Eviction>>>;
+pub(super) type Heard = Arc<Mutex<Vec<Eviction>>>;
 
-fn tier(config: &SharedCacheConfig) -> (SharedTier, Heard) {
+pub(super) fn tier(config: &SharedCacheConfig) -> (SharedTier, Heard) {
     let heard: Heard = Arc::default();
     let log = Arc::clone(&heard);
     let evictor: Evictor = Arc::new(move |e| log.lock().unwrap().push(e));
@@ -41,7 +44,7 @@ fn tier(config: &SharedCacheConfig) -> (SharedTier, Heard) {
     (tier, heard)
 }
 
-fn token(access_token: &str) -> OboToken {
+pub(super) fn token(access_token: &str) -> OboToken {
     OboToken {
         id: 9,
         access_token: access_token.into(),
@@ -63,14 +66,14 @@ async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
 }
 
 /// Exchanges under whatever `claim` answers (asserting it is not a hit) and writes.
-async fn fill(tier: &SharedTier, key: &str, access_token: &str) {
+pub(super) async fn fill(tier: &SharedTier, key: &str, access_token: &str) {
     match tier.claim(key).await {
         Claim::Hit(_) => panic!("expected a miss for {access_token}"),
         Claim::Exchange(lease) => tier.finish(lease, &token(access_token)).await,
     }
 }
 
-async fn served(tier: &SharedTier, key: &str) -> Option<String> {
+pub(super) async fn served(tier: &SharedTier, key: &str) -> Option<String> {
     match tier.claim(key).await {
         Claim::Hit(token) => Some(token.access_token),
         Claim::Exchange(lease) => {
