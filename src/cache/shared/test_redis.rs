@@ -1,16 +1,19 @@
 //! A real `redis-server` for tests: started on a free 127.0.0.1 port with persistence
 //! off, stopped by its pid when the guard drops (also when the test panics).
 //!
-//! Without `redis-server` on the machine, `start` says how to run these tests and
-//! answers `None` (the test returns early, as skipped), unless `CI` is set, where a
-//! missing server fails the test.
+//! `REDIS_SERVER` names another server binary (Valkey's, in CI). Without one on the
+//! machine, `start` says how to run these tests and answers `None` (the test returns
+//! early, as skipped), unless `CI` is set, where a missing server fails the test.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BINARY: &str = "redis-server";
+/// The server binary: `REDIS_SERVER` (Valkey's `valkey-server`, say), or `redis-server`.
+fn binary() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned())
+}
 
 pub struct RedisServer {
     child: Child,
@@ -45,7 +48,7 @@ impl RedisServer {
     fn start_with(port: u16, extra: &[&str]) -> Option<Result<Self, ()>> {
         let dir = std::env::temp_dir().join(format!("obo-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temp dir");
-        let spawned = Command::new(BINARY)
+        let spawned = Command::new(binary())
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args([
                 "--save",
@@ -68,7 +71,7 @@ impl RedisServer {
                 skip_or_fail();
                 return None;
             }
-            Err(e) => panic!("cannot run {BINARY}: {e}"),
+            Err(e) => panic!("cannot run {}: {e}", binary()),
         };
         let mut server = Self { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -212,7 +215,7 @@ fn skip_or_fail() {
     let how = "these tests need Debian's redis-server on the PATH \
                (apt-get install -y --no-install-recommends redis-server), then `cargo test --lib shared`";
     if std::env::var_os("CI").is_some() {
-        panic!("CI is set and {BINARY} is missing: {how}");
+        panic!("CI is set and {} is missing: {how}", binary());
     }
     SAID.call_once(|| {
         let _ = writeln!(
