@@ -66,6 +66,12 @@ export declare class NativeOboService {
 export declare function assertionDigest(accessToken: string): string
 
 /**
+ * The Bearer challenge of a `WWW-Authenticate` value, or null when it has none or the
+ * header does not parse (nothing is guessed).
+ */
+export declare function bearerChallenge(header: string): NativeBearerChallenge | null
+
+/**
  * Refuses the identity field at `position` (in packing order) if it contains U+001F,
  * with the message that names it. The wrapper calls it only when its packing meets
  * such a field, so the message lives here.
@@ -87,6 +93,14 @@ export declare function deriveSharedCacheKey(credsKey: string): string
 
 /** Stamps a resolver's answer with LibreChat's expiry rules, or says why it is unusable. */
 export declare function finishResolution(answer: NativeResolverAnswer): NativeResolutionStamp
+
+/** The Bearer challenge's parameters; absent ones are undefined, `scopes` may be empty. */
+export interface NativeBearerChallenge {
+  error?: string
+  errorDescription?: string
+  scopes: Array<string>
+  resourceMetadata?: string
+}
 
 /**
  * The shared tier's breaker: `open` while Redis is skipped after repeated failures,

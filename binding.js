@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeOboService = nativeBinding.NativeOboService
 module.exports.assertionDigest = nativeBinding.assertionDigest
+module.exports.bearerChallenge = nativeBinding.bearerChallenge
 module.exports.checkIdentityField = nativeBinding.checkIdentityField
 module.exports.checkUpstreamTokens = nativeBinding.checkUpstreamTokens
 module.exports.classifyResolutionFailure = nativeBinding.classifyResolutionFailure

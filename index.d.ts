@@ -318,6 +318,24 @@ export interface OboConfig {
   audience?: string
   /** RFC 8693 `resource` (token exchange only), passed on when the resolver is an OboTokenService. */
   resource?: string
+  /**
+   * `createOboFetch`'s step-up allow list: scopes a server may ask for with a 403
+   * `insufficient_scope` beyond `scopes` (a list, or space-separated). Empty by default: no
+   * step-up.
+   */
+  stepUpScopes?: string | string[]
+}
+
+/** What `createOboFetch` puts on a 403 `insufficient_scope` that it returns as it is. */
+export interface OboChallenge {
+  error?: string
+  errorDescription?: string
+  /** The scopes the server's challenge asks for. */
+  scopes: string[]
+  /** RFC 9728 protected resource metadata URL, if the server gave one. */
+  resourceMetadata?: string
+  /** The challenged scopes that `stepUpScopes` does not allow (empty if the step-up was made and refused again). */
+  refusedScopes: string[]
 }
 
 /** LibreChat's `OboTokenResolver`; `OboTokenService#exchangeOboToken` bound to its service is one. */
@@ -405,7 +423,11 @@ export interface OboFetchResolutionError extends OboTokenResolutionError {
 
 /**
  * A `fetch` for MCP client transports that sends the user's OBO token on every request,
- * re-exchanges once (`forceRefresh`) and retries once when the server answers 401 or 403, and
- * throws an `OboTokenResolutionError` (with `hint`) when no token can be had.
+ * re-exchanges once (`forceRefresh`) and retries once when the server answers 401 or a 403
+ * that is no scope challenge, steps up once on a 403 `insufficient_scope` whose scopes are all
+ * allowed (`OboConfig.stepUpScopes`; else the 403 comes back with `oboChallenge`), and throws an
+ * `OboTokenResolutionError` (with `hint`) when no token can be had.
  */
-export declare function createOboFetch(options: OboFetchOptions): typeof fetch
+export declare function createOboFetch(
+  options: OboFetchOptions,
+): (input: string | URL | Request, init?: RequestInit) => Promise<Response & { oboChallenge?: OboChallenge }>

@@ -4,6 +4,7 @@
 
 const { OboTokenResolutionError, typeError } = require('./errors.js')
 const { resolveOboToken, checkResolveArguments } = require('./resolve.js')
+const { bearerChallenge } = require('./native.js')
 
 /** LibreChat's hint after an OBO failure (MCPConnectionFactory / MCPManager). */
 function resolutionHint(err) {
@@ -24,20 +25,57 @@ function isReplayable(body) {
   )
 }
 
+/** A space-separated scope string, or a list of scopes, as a list (empty entries dropped). */
+function scopeList(value) {
+  return (Array.isArray(value) ? value : String(value).split(/\s+/)).filter(Boolean)
+}
+
+/** `oboConfig.stepUpScopes`: undefined, a space-separated string, or an array of strings. */
+function checkStepUpScopes(value) {
+  if (value === undefined || value === null) return []
+  if (typeof value === 'string') return scopeList(value)
+  if (Array.isArray(value) && value.every((scope) => typeof scope === 'string')) return scopeList(value)
+  throw typeError('oboConfig.stepUpScopes', 'a string or an array of strings', value)
+}
+
+/** The response's Bearer challenge (`bearerChallenge`), or null. */
+function challengeOf(response) {
+  const header = response.headers.get('www-authenticate')
+  return header ? bearerChallenge(header) : null
+}
+
+/**
+ * Marks a 403 that is returned as it is: `response.oboChallenge` holds the Bearer challenge
+ * and `refusedScopes`, the challenged scopes the `obo` block does not allow.
+ */
+function annotate(response, challenge, refusedScopes) {
+  Object.defineProperty(response, 'oboChallenge', { value: { ...challenge, refusedScopes }, enumerable: false })
+  return response
+}
+
 /**
  * A `fetch` for MCP client transports (`new StreamableHTTPClientTransport(url, { fetch })`)
  * that puts the user's OBO token on every request: resolved through `resolveOboToken` (a
- * cache hit in steady state), set as `Authorization` (replacing any configured one). When
- * the server answers 401 or 403, the token is exchanged afresh once (`forceRefresh`) and that
- * request is sent once more; a second rejection is returned as it is. A failed exchange
+ * cache hit in steady state), set as `Authorization` (replacing any configured one).
+ * - A 401, or a 403 that is no scope challenge: the token is exchanged afresh once
+ *   (`forceRefresh`) and that request is sent once more.
+ * - A 403 `insufficient_scope` (step-up): when every scope the server challenges for is
+ *   in `oboConfig.scopes` or on the `obo` block's `stepUpScopes` allow list (deny by
+ *   default), the request is sent once more with a token for the union of the configured
+ *   and challenged scopes, and later requests keep that union; otherwise the 403 is returned
+ *   as it is, with `response.oboChallenge` (`{ error, scopes, refusedScopes, … }`).
+ * At most one retry per request; a second rejection is returned as it is. A failed exchange
  * throws the `OboTokenResolutionError`, with LibreChat's `hint` for the user.
  */
 function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, identityContext, fetch: baseFetch = globalThis.fetch } = {}) {
   if (typeof baseFetch !== 'function') throw typeError('fetch', 'a function', baseFetch)
   checkResolveArguments(oboConfig, resolver, upstreamTokenProvider)
-  const bearer = async (forceRefresh) => {
+  const allowed = new Set(checkStepUpScopes(oboConfig.stepUpScopes))
+  let scopes = oboConfig.scopes
+  const bearer = async (forceRefresh, scopeString = scopes) => {
     try {
-      const tokens = await resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider, identityContext, forceRefresh)
+      const config = { ...oboConfig, scopes: scopeString }
+      const tokens = await resolveOboToken(user, config, resolver, upstreamTokenProvider, identityContext, forceRefresh)
       return tokens.access_token
     } catch (err) {
       if (err instanceof OboTokenResolutionError) err.hint = resolutionHint(err)
@@ -51,9 +89,23 @@ function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, iden
       return baseFetch(input, { ...init, headers })
     }
     const response = await send(await bearer(false))
-    if ((response.status !== 401 && response.status !== 403) || !isReplayable(init.body) || input instanceof Request) {
-      return response
+    if (response.status !== 401 && response.status !== 403) return response
+    const replayable = isReplayable(init.body) && !(input instanceof Request)
+    const challenge = response.status === 403 ? challengeOf(response) : null
+    if (challenge?.error === 'insufficient_scope') {
+      const have = scopeList(scopes)
+      const missing = challenge.scopes.filter((scope) => !have.includes(scope))
+      const refused = missing.filter((scope) => !allowed.has(scope))
+      if (missing.length === 0 || refused.length > 0 || !replayable) return annotate(response, challenge, refused)
+      await response.body?.cancel()
+      const union = [...have, ...missing].join(' ')
+      const stepped = await send(await bearer(false, union))
+      const again = stepped.status === 403 ? challengeOf(stepped) : null
+      if (again?.error === 'insufficient_scope') return annotate(stepped, again, [])
+      if (stepped.ok) scopes = union
+      return stepped
     }
+    if (!replayable) return response
     await response.body?.cancel()
     return send(await bearer(true))
   }

@@ -11,6 +11,7 @@ import {
   OboExchangeError,
   type OboExchangeErrorFields,
   type OboExchangeOptions,
+  type OboChallenge,
   type OboFetchOptions,
   type OboFetchResolutionError,
   type OboIdentityContext,
@@ -132,6 +133,12 @@ export async function fetchWithObo(full: OboTokenService): Promise<Response> {
   }
   const oboFetch: typeof fetch = createOboFetch(fetchOptions)
   createOboFetch({ user, oboConfig, resolver: full.exchangeOboToken.bind(full), upstreamTokenProvider: syncProvider })
+  const stepUp = createOboFetch({ ...fetchOptions, oboConfig: { ...oboConfig, stepUpScopes: ['api://mcp/files.write'] } })
+  const refused = await stepUp('https://mcp.example.com/mcp')
+  const challenge: OboChallenge | undefined = refused.oboChallenge
+  console.log(challenge?.scopes.join(' '), challenge?.refusedScopes.length, challenge?.resourceMetadata)
+  // @ts-expect-error stepUpScopes is a string or a list of strings
+  createOboFetch({ ...fetchOptions, oboConfig: { ...oboConfig, stepUpScopes: 1 } })
   return oboFetch('https://mcp.example.com/mcp', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })
 }
 

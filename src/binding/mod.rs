@@ -3,6 +3,7 @@
 //! the JavaScript wrapper (`lib/`) type-checks arguments and is the package surface.
 
 pub mod call;
+pub mod challenge;
 pub mod events;
 pub mod identity;
 pub mod options;
