@@ -291,3 +291,33 @@ async fn evictions_reach_the_other_tier_sealed() {
     );
     assert_eq!(served(&b, KEY).await, None, "the shared copy is gone");
 }
+
+/// Dropping the tier closes its connections: the subscriber's task ends with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_tier_leaves_no_connection_behind() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let redis = raw(&server).await;
+    let clients = |mut redis: redis::aio::MultiplexedConnection| async move {
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        list.lines().count() - 1 // less this connection
+    };
+    let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    fill(&a, KEY, "at-1").await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while clients(redis.clone()).await < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(clients(redis.clone()).await, 2, "commands and subscriber");
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while clients(redis.clone()).await > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(clients(redis).await, 0);
+}
