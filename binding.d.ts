@@ -272,6 +272,8 @@ export interface NativeServiceOptions {
   retryDelayMs?: number
   proxy?: string
   grantType?: string
+  /** `'auto'` (the default), `'send'` or `'omit'`. */
+  resourceIndicator?: string
   subjectTokenType?: string
   requestedTokenType?: string
   clientAssertionKey?: string

@@ -33,6 +33,13 @@ export interface OboServiceOptions {
    * `grant_types_supported` without it. `auto`: token exchange if advertised, else On-Behalf-Of.
    */
   grantType?: 'jwt_bearer' | 'token_exchange' | 'auto'
+  /**
+   * Whether a call's RFC 8707 `resource` (`obo.resource`) is sent. `auto` (default): with token
+   * exchange, not with On-Behalf-Of, since Entra v2 names the resource in the scopes and refuses
+   * `resource` beside them (AADSTS9010010 / AADSTS901002). `send`: always (a jwt-bearer server
+   * that wants it, as the MCP spec asks). `omit`: never (a token exchange server that refuses it).
+   */
+  resourceIndicator?: 'auto' | 'send' | 'omit'
   /** RFC 8693 `subject_token_type`, default `urn:ietf:params:oauth:token-type:access_token`. */
   subjectTokenType?: string
   /** RFC 8693 `requested_token_type`, not sent unless set. */

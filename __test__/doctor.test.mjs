@@ -92,6 +92,21 @@ describe('doctor', () => {
     assert.match(check(result, 'exchange both').detail, /more than one resource/)
   })
 
+  it('recognises Entra refusing obo.resource beside the scopes (AADSTS9010010) and names the setting', async () => {
+    const path = join(dir, 'librechat-resource.yaml')
+    writeFileSync(
+      path,
+      'mcpServers:\n  files:\n    url: http://127.0.0.1:9/mcp\n    obo:\n      scopes: "api://mcp-files/files.read"\n      resource: "https://mcp.example/mcp"\n',
+    )
+    const userToken = await idp.mintUserToken('alice')
+    const byDefault = await runDoctor({ env: env(), configPath: path, userToken })
+    assert.equal(check(byDefault, 'exchange files').status, 'ok', 'auto: not sent with On-Behalf-Of')
+    const sent = await runDoctor({ env: env({ LIBRECHAT_OBO_RESOURCE_INDICATOR: 'send' }), configPath: path, userToken })
+    assert.equal(check(sent, 'exchange files').status, 'fail')
+    assert.match(check(sent, 'exchange files').detail, /^Entra refused the resource parameter.*AADSTS9010010/)
+    assert.match(check(sent, 'exchange files').fix, /LIBRECHAT_OBO_RESOURCE_INDICATOR to auto/)
+  })
+
   it('without a user token, says the live checks were not run', async () => {
     const result = await runDoctor({ env: env(), configPath: FILES_ONLY() })
     assert.equal(result.ok, true)

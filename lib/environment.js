@@ -16,6 +16,7 @@ const ENV_OPTIONS = [
   ['OPENID_TOKEN_ENDPOINT_AUTH_METHOD', 'clientAuthMethod'],
   ['LIBRECHAT_OBO_CLIENT_AUTH_METHOD', 'clientAuthMethod'],
   ['LIBRECHAT_OBO_GRANT_TYPE', 'grantType'],
+  ['LIBRECHAT_OBO_RESOURCE_INDICATOR', 'resourceIndicator'],
   ['LIBRECHAT_OBO_SUBJECT_TOKEN_TYPE', 'subjectTokenType'],
   ['LIBRECHAT_OBO_REQUESTED_TOKEN_TYPE', 'requestedTokenType'],
   ['LIBRECHAT_OBO_CLIENT_ASSERTION_KEY_FILE', 'clientAssertionKey', 'file'],

@@ -22,8 +22,8 @@ const BY_CODE = {
     fix: 'Enable the grant for the client at the IdP (Keycloak: "Standard token exchange"), or set LIBRECHAT_OBO_GRANT_TYPE to one it lists.',
   },
   ERR_TARGET_NEEDS_TOKEN_EXCHANGE: {
-    what: 'audience/resource are set but the grant is On-Behalf-Of',
-    fix: 'Remove obo.audience/obo.resource (Entra names the resource in the scopes), or set LIBRECHAT_OBO_GRANT_TYPE=token_exchange.',
+    what: 'obo.audience is set but the grant is On-Behalf-Of',
+    fix: 'Remove obo.audience (Entra names the resource in the scopes), or set LIBRECHAT_OBO_GRANT_TYPE=token_exchange.',
   },
   ERR_CLIENT_ASSERTION: {
     what: 'the client assertion could not be signed',
@@ -32,6 +32,12 @@ const BY_CODE = {
   ETIMEDOUT: { what: 'the IdP did not answer in time', fix: 'Check the network path to the IdP, and PROXY if LibreChat needs one.' },
   ECONNREFUSED: { what: 'the IdP refused the connection', fix: 'Check OPENID_ISSUER (host and port) and PROXY.' },
   ECONNRESET: { what: 'the connection to the IdP was cut', fix: 'Check proxies and TLS interception between LibreChat and the IdP.' },
+}
+
+/** Entra v2 takes the resource from the scopes, and refuses RFC 8707's `resource` beside them. */
+const RESOURCE_BESIDE_SCOPES = {
+  what: 'Entra refused the resource parameter: v2 names the resource in the scopes and takes no RFC 8707 resource beside them',
+  fix: 'Set LIBRECHAT_OBO_RESOURCE_INDICATOR to auto (the default) or omit, so obo.resource is not sent with On-Behalf-Of; keep the resource in obo.scopes (<Application ID URI>/<scope>).',
 }
 
 /** By Entra's AADSTS code. */
@@ -80,6 +86,10 @@ const BY_AADSTS = {
     what: 'the user token is not addressed to this app (or its signature is wrong)',
     fix: "Add the app's own API scope (api://<OPENID_CLIENT_ID>/<scope>) to OPENID_SCOPE, so the login access token is issued for LibreChat.",
   },
+  // "The resource parameter provided in the request doesn't match with the requested scopes."
+  9010010: RESOURCE_BESIDE_SCOPES,
+  // "The 'resource' request parameter is not supported." (the v2 endpoint)
+  901002: RESOURCE_BESIDE_SCOPES,
   500133: BY_CODE.ERR_ASSERTION_EXPIRED,
   50027: BY_CODE.ERR_ASSERTION_NOT_JWS,
 }

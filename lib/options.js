@@ -22,6 +22,7 @@ const OPTION_TYPES = {
   retryDelayMs: 'number',
   proxy: 'string',
   grantType: 'string',
+  resourceIndicator: 'string',
   subjectTokenType: 'string',
   requestedTokenType: 'string',
   clientAssertionKey: 'string',

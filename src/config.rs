@@ -10,7 +10,9 @@ use url::Url;
 use crate::ground::error::ConfigError;
 use crate::ground::redact::redacted_debug;
 use crate::protocol::client_auth::{ClientAuth, CredentialOptions};
-use crate::protocol::grant::{GrantKind, GrantMode, TokenExchangeSettings, ACCESS_TOKEN_TYPE};
+use crate::protocol::grant::{
+    GrantKind, GrantMode, ResourceIndicator, TokenExchangeSettings, ACCESS_TOKEN_TYPE,
+};
 use crate::protocol::verify::Rules;
 
 mod shared;
@@ -32,6 +34,7 @@ pub struct Options {
     pub retry_delay_ms: Option<f64>,
     pub proxy: Option<String>,
     pub grant_type: Option<String>,
+    pub resource_indicator: Option<String>,
     pub subject_token_type: Option<String>,
     pub requested_token_type: Option<String>,
     pub client_assertion_key: Option<String>,
@@ -75,6 +78,7 @@ redacted_debug!(Options {
         retry_delay_ms,
         proxy,
         grant_type,
+        resource_indicator,
         subject_token_type,
         requested_token_type,
         client_assertion_key_id,
@@ -103,6 +107,7 @@ pub struct Config {
     pub retry_delay: Duration,
     pub proxy: Option<Url>,
     pub grant: GrantMode,
+    pub resource_indicator: ResourceIndicator,
     pub token_exchange: TokenExchangeSettings,
     /// Full verification of assertions before they are exchanged, when asked for.
     pub verify: Option<Rules>,
@@ -209,6 +214,7 @@ impl Config {
                 .map(|url| http_url("proxy", url))
                 .transpose()?,
             grant,
+            resource_indicator: ResourceIndicator::parse(options.resource_indicator.as_deref())?,
             token_exchange,
             verify,
             shared_cache,

@@ -122,6 +122,7 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     'scope',
     'requested_token_use',
     'claims',
+    'resource',
   ])
   if (tokenExchange) {
     provider.registerGrantType(TOKEN_EXCHANGE, tokenExchangeGrant(state, issuer, publicKey, privateKey), [
@@ -408,8 +409,14 @@ function oboGrant(state, issuer, publicKey, privateKey) {
       ctx.status = status
       ctx.body = body
     }
-    const { assertion, scope, requested_token_use: use, claims } = ctx.oidc.params
+    const { assertion, scope, requested_token_use: use, claims, resource: indicator } = ctx.oidc.params
     state.lastClaims = claims
+    // Entra v2 names the resource in the scopes, and refuses an RFC 8707 `resource` beside them.
+    if (indicator !== undefined) {
+      return reply(
+        entraError(400, 'invalid_request', 9010010, "The resource parameter provided in the request doesn't match with the requested scopes."),
+      )
+    }
     const client = ctx.oidc.client
     if (use !== 'on_behalf_of') {
       return reply(

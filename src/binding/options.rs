@@ -57,6 +57,8 @@ pub struct NativeServiceOptions {
     pub retry_delay_ms: Option<f64>,
     pub proxy: Option<String>,
     pub grant_type: Option<String>,
+    /// `'auto'` (the default), `'send'` or `'omit'`.
+    pub resource_indicator: Option<String>,
     pub subject_token_type: Option<String>,
     pub requested_token_type: Option<String>,
     pub client_assertion_key: Option<String>,
@@ -159,6 +161,7 @@ impl NativeServiceOptions {
             retry_delay_ms: self.retry_delay_ms,
             proxy: self.proxy,
             grant_type: self.grant_type,
+            resource_indicator: self.resource_indicator,
             subject_token_type: self.subject_token_type,
             requested_token_type: self.requested_token_type,
             client_assertion_key: self.client_assertion_key,

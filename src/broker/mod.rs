@@ -304,7 +304,10 @@ impl Inner {
             scopes: &request.scopes,
             claims: request.claims.as_deref(),
             audience: request.audience.as_deref(),
-            resource: request.resource.as_deref(),
+            resource: request
+                .resource
+                .as_deref()
+                .filter(|_| self.config.resource_indicator.sends(kind)),
         };
         grant::request_token(
             &self.http,

@@ -86,6 +86,40 @@ impl GrantMode {
     }
 }
 
+/// Whether a call's RFC 8707 `resource` is sent (`resourceIndicator`). The MCP
+/// authorization spec asks for it and RFC 8693 servers take it, but Entra v2 refuses it
+/// next to `scope` (AADSTS9010010, AADSTS901002): it names the resource in the scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceIndicator {
+    /// Sent with token exchange, left out of On-Behalf-Of (the default).
+    ByGrant,
+    Send,
+    Omit,
+}
+
+impl ResourceIndicator {
+    pub fn parse(name: Option<&str>) -> Result<Self, ConfigError> {
+        match name.map(str::trim) {
+            None | Some("auto") => Ok(Self::ByGrant),
+            Some("send") => Ok(Self::Send),
+            Some("omit") => Ok(Self::Omit),
+            Some(other) => Err(ConfigError::new(
+                "resourceIndicator",
+                format!("must be 'auto', 'send' or 'omit', got '{other}'"),
+            )),
+        }
+    }
+
+    /// Whether `resource` goes into a request of grant `kind`.
+    pub fn sends(self, kind: GrantKind) -> bool {
+        match self {
+            Self::ByGrant => kind == GrantKind::TokenExchange,
+            Self::Send => true,
+            Self::Omit => false,
+        }
+    }
+}
+
 /// The two grants this package can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantKind {
@@ -136,7 +170,8 @@ pub struct GrantRequest<'a> {
     pub scopes: &'a str,
     /// A claims challenge the client is answering (Conditional Access), passed on as is.
     pub claims: Option<&'a str>,
-    /// RFC 8693 targets.
+    /// RFC 8693's `audience` (token exchange only), and RFC 8707's `resource` when
+    /// `ResourceIndicator::sends` it for this grant.
     pub audience: Option<&'a str>,
     pub resource: Option<&'a str>,
 }
@@ -156,7 +191,7 @@ pub async fn request_token(
     grant: &GrantRequest<'_>,
 ) -> Result<GrantResponse, ExchangeError> {
     let mut form = match kind {
-        GrantKind::OnBehalfOf if grant.audience.is_some() || grant.resource.is_some() => {
+        GrantKind::OnBehalfOf if grant.audience.is_some() => {
             return Err(ExchangeError::Grant(GrantProblem::TargetNeedsTokenExchange));
         }
         GrantKind::OnBehalfOf => on_behalf_of_form(grant),
@@ -189,6 +224,7 @@ fn on_behalf_of_form<'a>(grant: &GrantRequest<'a>) -> Vec<(&'static str, &'a str
         ("requested_token_use", "on_behalf_of"),
     ];
     form.extend(grant.claims.map(|claims| ("claims", claims)));
+    form.extend(grant.resource.map(|resource| ("resource", resource)));
     form
 }
 
@@ -324,6 +360,23 @@ mod tests {
         assert_eq!(GrantMode::parse(Some("auto")), Ok(GrantMode::Auto));
         let err = GrantMode::parse(Some("password")).unwrap_err();
         assert_eq!(err.option, "grantType");
+    }
+
+    #[test]
+    fn the_resource_indicator_names_its_option_and_decides_by_grant() {
+        let by_grant = ResourceIndicator::parse(None).unwrap();
+        assert_eq!(ResourceIndicator::parse(Some(" auto ")), Ok(by_grant));
+        assert!(by_grant.sends(GrantKind::TokenExchange));
+        assert!(!by_grant.sends(GrantKind::OnBehalfOf));
+        let send = ResourceIndicator::parse(Some("send")).unwrap();
+        assert!(send.sends(GrantKind::OnBehalfOf) && send.sends(GrantKind::TokenExchange));
+        let omit = ResourceIndicator::parse(Some("omit")).unwrap();
+        assert!(!omit.sends(GrantKind::OnBehalfOf) && !omit.sends(GrantKind::TokenExchange));
+        let err = ResourceIndicator::parse(Some("always")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "options.resourceIndicator must be 'auto', 'send' or 'omit', got 'always'"
+        );
     }
 
     #[test]

@@ -210,3 +210,39 @@ async fn a_failing_jwks_fails_only_validation_and_as_retryable() {
         "an exchange without validateAssertion never asks for the JWKS"
     );
 }
+
+/// `resourceIndicator`: the call's `resource` leaves On-Behalf-Of requests by default
+/// (Entra v2 refuses it beside the scopes) and goes with `send`; token exchange sends it
+/// by default and not with `omit`.
+#[tokio::test]
+async fn the_resource_indicator_is_sent_by_grant_unless_told() {
+    for (grant, indicator, sent) in [
+        ("jwt_bearer", None, false),
+        ("jwt_bearer", Some("send"), true),
+        ("token_exchange", None, true),
+        ("token_exchange", Some("omit"), false),
+    ] {
+        let server = TestServer::start(vec![json(200, OK)]).await;
+        let svc = service(&server, |o| {
+            o.grant_type = Some(grant.into());
+            o.resource_indicator = indicator.map(Into::into);
+        });
+        let request = svc
+            .prepare(Call {
+                target: Target {
+                    audience: None,
+                    resource: Some("https://mcp.example/mcp"),
+                },
+                ..call("alice", ASSERTION)
+            })
+            .unwrap();
+        svc.exchange(request).await.unwrap();
+        let form = form_of(&server.received()[0]);
+        let resource = form.iter().find(|(name, _)| name == "resource");
+        assert_eq!(
+            resource.map(|(_, value)| value.as_str()),
+            sent.then_some("https://mcp.example/mcp"),
+            "{grant} with {indicator:?}"
+        );
+    }
+}

@@ -60,7 +60,7 @@ pub enum GrantProblem {
     },
     #[error("grantType 'auto' found neither token exchange ({TOKEN_EXCHANGE}) nor On-Behalf-Of ({JWT_BEARER}) in the identity provider's grant_types_supported [{}]; name the grant with grantType", .advertised.as_deref().unwrap_or_default().join(", "))]
     NoneAdvertised { advertised: Option<Vec<String>> },
-    #[error("audience and resource are RFC 8693 token exchange parameters; the On-Behalf-Of grant names its resource in the scopes (api://app/scope)")]
+    #[error("audience is an RFC 8693 token exchange parameter; the On-Behalf-Of grant names its resource in the scopes (api://app/scope)")]
     TargetNeedsTokenExchange,
 }
 
