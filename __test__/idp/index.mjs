@@ -414,7 +414,12 @@ function oboGrant(state, issuer, publicKey, privateKey) {
     // Entra v2 names the resource in the scopes, and refuses an RFC 8707 `resource` beside them.
     if (indicator !== undefined) {
       return reply(
-        entraError(400, 'invalid_request', 9010010, "The resource parameter provided in the request doesn't match with the requested scopes."),
+        entraError(
+          400,
+          'invalid_request',
+          9010010,
+          "The resource parameter provided in the request doesn't match with the requested scopes.",
+        ),
       )
     }
     const client = ctx.oidc.client
