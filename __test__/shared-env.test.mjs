@@ -348,11 +348,7 @@ redisSuite('fromEnv against a real Redis Cluster', () => {
     assert.equal(idp.counters.obo, 1)
     assert.equal(b.service.stats().sharedHits, 1)
     const sizes = await Promise.all(cluster.nodes.map((node) => node.command('DBSIZE')))
-    assert.equal(
-      sizes.filter((n) => n > 0).length,
-      1,
-      'one user: value and index on one node (their hash tag)',
-    )
+    assert.equal(sizes.filter((n) => n > 0).length, 1, 'one user: value and index on one node (their hash tag)')
     await a.service.invalidate(alice)
     const dropped = await until(async () => b.service.stats().entries === 0, { timeoutMs: 3000 })
     assert.ok(dropped, 'b dropped its copy when a invalidated')
