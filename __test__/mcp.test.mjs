@@ -53,9 +53,13 @@ describe('MCP tool calls with OBO bearer tokens', () => {
     await streamOpened()
     return client
   }
-  /** The SDK opens its GET event stream after connecting; wait for it (at most 2 s) so it does not race a test's rejections. */
+  /**
+   * The SDK opens its GET event stream after connecting; wait (at most 2 s) until the server has
+   * accepted it, so it does not race a test's rejections or assertions (its log entry is written
+   * before the bearer is verified).
+   */
   async function streamOpened() {
-    for (let i = 0; i < 100 && !mcp.state.log.some((entry) => entry.method === 'GET'); i++) {
+    for (let i = 0; i < 100 && !mcp.state.log.some((entry) => entry.method === 'GET' && entry.accepted); i++) {
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
   }

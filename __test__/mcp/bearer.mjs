@@ -1,0 +1,106 @@
+// The bearer gate shared by the test MCP servers (server.mjs on the v1 SDK, stateless-server.mjs
+// on the v2 SDK), as the MCP authorization spec asks of a resource server. It serves the
+// protected-resource metadata and admits only requests whose access token verifies against the
+// IdP's JWKS (RS256 only), with the exact issuer, `aud` equal to the server's API id, a live
+// `exp`/`nbf`, the required delegated scope in `scp` (403 insufficient_scope otherwise) and
+// `azp` equal to the middle tier. Failures are 401 with WWW-Authenticate (resource_metadata,
+// scope), never a 500.
+
+import * as jose from 'jose'
+
+export const METADATA_PATH = '/.well-known/oauth-protected-resource'
+
+/**
+ * @param {{ issuer: string, base: string, audience: string, scope: string, clientId: string }} options
+ */
+export function bearerGate({ issuer, base, audience, scope, clientId }) {
+  const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/jwks`))
+  const state = {
+    /** Every request with a bearer: method, what the server noted, whether it was accepted, and the bearer's jti/aud (unverified, for the log). */
+    log: [],
+    /** Reject the next N bearers with 401 invalid_token (a revocation). */
+    rejectNext: 0,
+  }
+  const challenge = (extra = '') => `Bearer ${extra}resource_metadata="${base}${METADATA_PATH}", scope="${scope}"`
+
+  async function authenticate(req, note) {
+    const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(req.headers.authorization ?? '')
+    if (!match) return { status: 401, header: challenge(), error: 'invalid_request' }
+    const token = match[1]
+    let claims
+    try {
+      claims = jose.decodeJwt(token)
+    } catch {
+      claims = {}
+    }
+    const entry = { method: req.method, ...note, jti: claims.jti ?? null, aud: claims.aud ?? null, accepted: false }
+    state.log.push(entry)
+    const invalid = { status: 401, header: challenge('error="invalid_token", '), error: 'invalid_token' }
+    if (state.rejectNext > 0) {
+      state.rejectNext -= 1
+      return invalid
+    }
+    try {
+      ;({ payload: claims } = await jose.jwtVerify(token, jwks, { issuer, audience, algorithms: ['RS256'] }))
+    } catch {
+      return invalid
+    }
+    if (claims.azp !== clientId) return invalid
+    if (
+      !String(claims.scp ?? '')
+        .split(' ')
+        .includes(scope)
+    ) {
+      return { status: 403, header: challenge('error="insufficient_scope", '), error: 'insufficient_scope' }
+    }
+    entry.accepted = true
+    return {
+      auth: {
+        token,
+        clientId: claims.azp,
+        scopes: claims.scp.split(' '),
+        expiresAt: claims.exp,
+        extra: { sub: claims.sub, jti: claims.jti },
+      },
+    }
+  }
+
+  /**
+   * Answers the metadata document, unknown paths and refused bearers itself; resolves with the
+   * AuthInfo of a request to /mcp that may go on, else null. `note` is copied into its log entry.
+   */
+  async function admit(req, res, note = {}) {
+    const { pathname } = new URL(req.url, base)
+    if (req.method === 'GET' && (pathname === METADATA_PATH || pathname === `${METADATA_PATH}/mcp`)) {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(
+        JSON.stringify({
+          resource: audience,
+          authorization_servers: [issuer],
+          scopes_supported: [scope],
+          bearer_methods_supported: ['header'],
+        }),
+      )
+      return null
+    }
+    if (pathname !== '/mcp') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}')
+      return null
+    }
+    const verdict = await authenticate(req, note)
+    if (!verdict.auth) {
+      res.writeHead(verdict.status, { 'content-type': 'application/json', 'www-authenticate': verdict.header })
+      res.end(JSON.stringify({ error: verdict.error }))
+      return null
+    }
+    return verdict.auth
+  }
+
+  return {
+    state,
+    admit,
+    rejectNext: (n) => {
+      state.rejectNext = n
+    },
+  }
+}
