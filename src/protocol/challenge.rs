@@ -224,6 +224,28 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_around_equals_signs_and_commas_is_allowed() {
+        let header = "Bearer error =\t\"insufficient_scope\" ,\tscope= a";
+        let challenge = bearer_challenge(header).unwrap();
+        assert_eq!(challenge.error.as_deref(), Some("insufficient_scope"));
+        assert_eq!(challenge.scopes, scopes(&["a"]));
+    }
+
+    #[test]
+    fn a_header_of_up_to_8_kib_is_read() {
+        let sized = |len: usize| {
+            let head = "Bearer scope=\"";
+            format!("{head}{}\"", "a".repeat(len - head.len() - 1))
+        };
+        assert_eq!(sized(MAX_HEADER).len(), 8192);
+        assert_eq!(
+            bearer_challenge(&sized(MAX_HEADER)).unwrap().scopes.len(),
+            1
+        );
+        assert_eq!(bearer_challenge(&sized(MAX_HEADER + 1)), None);
+    }
+
+    #[test]
     fn another_schemes_token68_is_stepped_over() {
         let header = r#"Negotiate YII==, Bearer error="insufficient_scope", scope="a""#;
         let challenge = bearer_challenge(header).unwrap();

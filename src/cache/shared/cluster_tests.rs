@@ -3,7 +3,7 @@
 //! waits on a lease there, and evictions and `clear` reach every node and process.
 
 use super::test_redis::RedisCluster;
-use super::tests::{config, fill, served, tier, token, KEY};
+use super::tests::{config, fill, served, tier, waiter_is_woken_by_the_fill};
 use super::*;
 
 /// Twelve users: with three primaries, their hash tags spread over more than one node.
@@ -81,24 +81,5 @@ async fn on_a_cluster_a_waiter_is_woken_by_the_leaders_fill() {
     };
     let (a, _) = tier(&cluster_config(&cluster));
     let (b, _) = tier(&cluster_config(&cluster));
-    // B connects (and subscribes) before the race.
-    assert_eq!(served(&b, &user_key(0)).await, None);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let Claim::Exchange(lease) = a.claim(KEY).await else {
-        panic!("A leads");
-    };
-    let started = Instant::now();
-    let waiter = tokio::spawn({
-        let b = b.clone();
-        async move { served(&b, KEY).await }
-    });
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    a.finish(lease, &token("at-led")).await;
-    assert_eq!(waiter.await.unwrap().as_deref(), Some("at-led"));
-    let waited = started.elapsed();
-    assert!(
-        waited < Duration::from_millis(1_500),
-        "woken by the fill, not the lease's end: {waited:?}"
-    );
-    assert_eq!((a.stats().leader_exchanges, b.stats().waits), (1, 1));
+    waiter_is_woken_by_the_fill(&a, &b).await;
 }

@@ -157,9 +157,18 @@ async fn a_waiter_is_woken_by_the_leaders_fill() {
     };
     let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
     let (b, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
-    // B connects (and subscribes) before the race.
-    assert_eq!(served(&b, OTHER_SCOPE).await, None);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    waiter_is_woken_by_the_fill(&a, &b).await;
+}
+
+/// A leads the exchange of `KEY`; B, already subscribed, waits for it and is woken by
+/// A's fill, well before the 3 s lease would end.
+pub(super) async fn waiter_is_woken_by_the_fill(a: &SharedTier, b: &SharedTier) {
+    assert_eq!(
+        served(b, OTHER_SCOPE).await,
+        None,
+        "B connects and subscribes"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let Claim::Exchange(lease) = a.claim(KEY).await else {
         panic!("A leads");
     };
