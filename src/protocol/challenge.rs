@@ -30,7 +30,8 @@ pub fn bearer_challenge(header: &str) -> Option<BearerChallenge> {
     };
     let mut challenge: Option<BearerChallenge> = None;
     let mut in_bearer = false;
-    loop {
+    // Each round reads at least one byte or ends the parse: a bound, not a limit.
+    for _ in 0..=header.len() {
         parser.skip(|b| b == b' ' || b == b'\t' || b == b',');
         if parser.rest.is_empty() {
             return challenge;
@@ -68,6 +69,7 @@ pub fn bearer_challenge(header: &str) -> Option<BearerChallenge> {
             }
         }
     }
+    None
 }
 
 impl BearerChallenge {
