@@ -51,13 +51,17 @@ impl Traffic {
         }
     }
 
-    /// Records a hit at `now` (epoch ms). Hits come from JS's one thread, so the two
-    /// atomics are uncontended; a late writer can only shorten a silence, never lose one
-    /// longer than it.
+    /// Records a hit at `now` (epoch ms): on the hot path, so plain loads and a store,
+    /// and a read-modify-write only when a silence is the longest yet. Hits come from
+    /// JS's one thread; should two ever race, the next silence is read long, which only
+    /// makes the refresh come earlier.
     pub fn hit(&self, now: u64) {
-        let previous = self.last_hit.swap(now, Ordering::Relaxed);
-        self.longest_silence
-            .fetch_max(now.saturating_sub(previous), Ordering::Relaxed);
+        let previous = self.last_hit.load(Ordering::Relaxed);
+        self.last_hit.store(now, Ordering::Relaxed);
+        let silence = now.saturating_sub(previous);
+        if silence > self.longest_silence.load(Ordering::Relaxed) {
+            self.longest_silence.fetch_max(silence, Ordering::Relaxed);
+        }
     }
 
     /// Whether a hit at `now`, past the fixed refresh point, should refresh a token
