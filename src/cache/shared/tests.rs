@@ -330,3 +330,63 @@ async fn a_dropped_tier_leaves_no_connection_behind() {
     }
     assert_eq!(clients(redis).await, 0);
 }
+
+/// A waiter wakes for its own entry's fill only: another entry filled meanwhile does not
+/// send it back to Redis (one wait, not two).
+#[tokio::test]
+async fn a_waiter_sleeps_through_other_entries_fills() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    let (b, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    assert_eq!(
+        served(&b, OTHER_SCOPE).await,
+        None,
+        "B connects and subscribes"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let Claim::Exchange(lease) = a.claim(KEY).await else {
+        panic!("A leads");
+    };
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move { served(&b, KEY).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    fill(&a, OTHER_SCOPE, "at-other").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.finish(lease, &token("at-led")).await;
+    assert_eq!(waiter.await.unwrap().as_deref(), Some("at-led"));
+    assert_eq!(b.stats().waits, 1);
+}
+
+/// `clear` drops the tier's names only: LibreChat's own keys in the same Redis stay, and
+/// SCAN batches that match nothing (most of them, here) are stepped over.
+#[tokio::test]
+async fn clear_leaves_other_keys_alone() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut redis = raw(&server).await;
+    let mut others = redis::pipe();
+    for i in 0..3_000 {
+        others
+            .set(format!("LibreChat::OPENID_EXCHANGED_TOKENS:{i}"), i)
+            .ignore();
+    }
+    others.query_async::<()>(&mut redis).await.unwrap();
+    let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    let (b, heard) = tier(&config(&server.url(), &[(1, 0xaa)]));
+    fill(&a, KEY, "at-1").await;
+    assert_eq!(served(&b, KEY).await.as_deref(), Some("at-1"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.clear().await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while heard.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*heard.lock().unwrap(), vec![Eviction::All]);
+    let left: u64 = redis::cmd("DBSIZE").query_async(&mut redis).await.unwrap();
+    assert_eq!(left, 3_000, "only the tier's names went");
+}
