@@ -6,11 +6,12 @@
 import { describe, it, before, after, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
-import { startIdp, CLIENTS } from './idp/index.mjs'
+import { startIdp } from './idp/index.mjs'
+import { newService } from './helpers.mjs'
 import { startStatelessMcpServer } from './mcp/stateless-server.mjs'
 import obo from '../index.js'
 
-const { OboTokenService, createOboFetch } = obo
+const { createOboFetch } = obo
 const REVISION = '2026-07-28'
 /** Per MCP request: a stuck call fails the test instead of hanging it. */
 const REQUEST = { timeout: 5_000 }
@@ -30,12 +31,7 @@ describe('MCP tool calls on the stateless revision with OBO bearer tokens', { ti
     idp.resetCounters()
     clients = []
     mcp = await startStatelessMcpServer({ issuer: idp.issuer })
-    service = new OboTokenService({
-      issuer: idp.issuer,
-      clientId: CLIENTS.post.clientId,
-      clientSecret: CLIENTS.post.clientSecret,
-      retryDelayMs: 10,
-    })
+    ;({ service } = newService(idp, { retryDelayMs: 10 }))
     upstream = await idp.mintUserToken('alice')
   })
   afterEach(async () => {

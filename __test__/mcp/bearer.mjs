@@ -6,9 +6,33 @@
 // `azp` equal to the middle tier. Failures are 401 with WWW-Authenticate (resource_metadata,
 // scope), never a 500.
 
+import { createServer } from 'node:http'
 import * as jose from 'jose'
 
 export const METADATA_PATH = '/.well-known/oauth-protected-resource'
+
+/**
+ * A node:http server on a free 127.0.0.1 port that calls `handle(req, res)` (a throw is answered
+ * 400, never a 500), with its bearer gate; `close()` ends its connections and stops it.
+ * @param {{ issuer: string, audience: string, scope: string, clientId: string }} options
+ */
+export async function listenProtected(options, handle) {
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"bad_request"}')
+    })
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const base = `http://127.0.0.1:${server.address().port}`
+  return {
+    base,
+    gate: bearerGate({ ...options, base }),
+    close: () => {
+      server.closeAllConnections()
+      return new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
 
 /**
  * @param {{ issuer: string, base: string, audience: string, scope: string, clientId: string }} options

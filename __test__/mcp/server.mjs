@@ -3,25 +3,17 @@
 // gate of bearer.mjs, on every request (POST, GET, DELETE). One tool, `whoami`, returns the
 // caller's `sub` and the token's `jti`.
 
-import { createServer } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
-import { bearerGate } from './bearer.mjs'
+import { listenProtected } from './bearer.mjs'
 
 /**
  * @param {{ issuer: string, audience?: string, scope?: string, clientId?: string }} options
  */
 export async function startMcpServer({ issuer, audience = 'api://mcp-files', scope = 'files.read', clientId = 'middle-tier' }) {
   const sessions = new Map()
-  const server = createServer((req, res) => {
-    handle(req, res).catch(() => {
-      if (!res.headersSent) res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"bad_request"}')
-    })
-  })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const base = `http://127.0.0.1:${server.address().port}`
-  const gate = bearerGate({ issuer, base, audience, scope, clientId })
+  const { base, gate, close } = await listenProtected({ issuer, audience, scope, clientId }, (req, res) => handle(req, res))
 
   function newSession() {
     const transport = new StreamableHTTPServerTransport({
@@ -55,8 +47,7 @@ export async function startMcpServer({ issuer, audience = 'api://mcp-files', sco
     rejectNext: gate.rejectNext,
     close: async () => {
       for (const transport of sessions.values()) await transport.close()
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
+      await close()
     },
   }
 }

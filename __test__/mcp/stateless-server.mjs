@@ -5,10 +5,9 @@
 // tool as `ctx.http.authInfo`. Each log entry also notes the JSON-RPC method, the request's
 // Mcp-Session-Id and MCP-Protocol-Version headers.
 
-import { createServer } from 'node:http'
 import { McpServer, createMcpHandler } from '@modelcontextprotocol/server'
 import { toNodeHandler } from '@modelcontextprotocol/node'
-import { bearerGate } from './bearer.mjs'
+import { listenProtected } from './bearer.mjs'
 
 const MAX_BODY = 1 << 20
 const NOT_JSON = Symbol('not JSON')
@@ -28,14 +27,7 @@ export async function startStatelessMcpServer({ issuer, audience = 'api://mcp-fi
     { legacy: 'reject' },
   )
   const serve = toNodeHandler(handler)
-  const server = createServer((req, res) => {
-    handle(req, res).catch(() => {
-      if (!res.headersSent) res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"bad_request"}')
-    })
-  })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const base = `http://127.0.0.1:${server.address().port}`
-  const gate = bearerGate({ issuer, base, audience, scope, clientId })
+  const { base, gate, close } = await listenProtected({ issuer, audience, scope, clientId }, (req, res) => handle(req, res))
 
   async function handle(req, res) {
     const body = req.method === 'POST' ? await readJson(req) : undefined
@@ -60,8 +52,7 @@ export async function startStatelessMcpServer({ issuer, audience = 'api://mcp-fi
     rejectNext: gate.rejectNext,
     close: async () => {
       await handler.close()
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
+      await close()
     },
   }
 }
