@@ -164,6 +164,8 @@ redisSuite('shared tier: node processes and a real redis-server', () => {
       return found.length > 0 && found
     })
     assert.ok(leases, 'A took the lease')
+    // The lease is taken before the request leaves A: kill A only once the IdP holds it.
+    assert.ok(await until(async () => idp.counters.obo === 1), 'A’s request reached the IdP')
     await a.kill()
     assert.equal(await doomed, 'killed')
     idp.setOboDelay(0)
