@@ -15,7 +15,9 @@ use crate::protocol::grant::{
 };
 use crate::protocol::verify::Rules;
 
+mod id_jag;
 mod shared;
+pub use id_jag::{AuthorizationServerOptions, IdJagConfig};
 pub use shared::{RingKey, SharedCacheConfig, SharedCacheOptions};
 
 /// Options as given, before validation. Numbers are `f64` because that is what
@@ -45,6 +47,8 @@ pub struct Options {
     pub validate_assertion: Option<ValidateAssertion>,
     pub shared_cache: Option<SharedCacheOptions>,
     pub refresh_ahead: Option<RefreshAhead>,
+    /// The MCP authorization server of `grantType: 'id_jag'`.
+    pub authorization_server: Option<AuthorizationServerOptions>,
 }
 
 /// `refreshAhead` as given: `true`, `false` or a number.
@@ -88,6 +92,7 @@ redacted_debug!(Options {
         validate_assertion,
         shared_cache,
         refresh_ahead,
+        authorization_server,
     ],
     hidden: [client_secret, client_assertion_key],
 });
@@ -116,6 +121,8 @@ pub struct Config {
     /// `refreshAhead`: the share of a token's usable lifetime after which a hit starts
     /// a background refresh; `None` when off.
     pub refresh_ahead: Option<f64>,
+    /// `grantType: 'id_jag'`: the MCP authorization server's side.
+    pub id_jag: Option<IdJagConfig>,
 }
 
 impl Config {
@@ -144,11 +151,22 @@ impl Config {
                 "'auto' reads grant_types_supported from discovery, so it cannot be combined with options.tokenEndpoint; name the grant instead",
             ));
         }
+        let (id_jag, subject_token_type) = id_jag::id_jag_config(
+            grant,
+            options.authorization_server,
+            token_type("subjectTokenType", options.subject_token_type)?,
+            options.validate_assertion.is_some(),
+        )?;
         let token_exchange = TokenExchangeSettings {
-            subject_token_type: token_type("subjectTokenType", options.subject_token_type)?
-                .unwrap_or_else(|| ACCESS_TOKEN_TYPE.to_owned()),
+            subject_token_type,
             requested_token_type: token_type("requestedTokenType", options.requested_token_type)?,
         };
+        if id_jag.is_some() && token_exchange.requested_token_type.is_some() {
+            return Err(ConfigError::new(
+                "requestedTokenType",
+                "does not apply to grantType 'id_jag', which requests an ID-JAG, then an access token",
+            ));
+        }
         if grant == GrantMode::Named(GrantKind::OnBehalfOf) || grant == GrantMode::Default {
             for (option, set) in [
                 (
@@ -219,7 +237,13 @@ impl Config {
             verify,
             shared_cache,
             refresh_ahead: refresh_ahead(options.refresh_ahead)?,
+            id_jag,
         })
+    }
+
+    /// What the user's token must be before it is sent (see `GrantMode::demand`).
+    pub fn demand(&self) -> crate::protocol::assertion::Demand {
+        self.grant.demand(&self.token_exchange.subject_token_type)
     }
 }
 

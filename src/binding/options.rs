@@ -12,7 +12,9 @@ use napi_derive::napi;
 use super::events::NativeEventFn;
 use super::outcome::NativeSettleFn;
 use crate::broker::{Level, Logger};
-use crate::config::{Options, RefreshAhead, SharedCacheOptions, ValidateAssertion};
+use crate::config::{
+    AuthorizationServerOptions, Options, RefreshAhead, SharedCacheOptions, ValidateAssertion,
+};
 
 /// A log level as the JS logger receives it (LibreChat's logger method names).
 #[napi(string_enum = "lowercase")]
@@ -68,6 +70,8 @@ pub struct NativeServiceOptions {
     pub client_assertion_audience: Option<String>,
     pub validate_assertion: Option<NativeValidateAssertion>,
     pub shared_cache: Option<NativeSharedCache>,
+    /// `grantType: 'id_jag'`: the client's registration at the MCP authorization server.
+    pub authorization_server: Option<NativeAuthorizationServer>,
     #[napi(ts_type = "(level: NativeLogLevel, message: string) => void")]
     pub logger: Option<NativeLogFn>,
     /// `refreshAhead`: a fraction, or `false` (off) / `true` (the default).
@@ -129,6 +133,32 @@ impl From<NativeSharedCache> for SharedCacheOptions {
     }
 }
 
+/// `authorizationServer` (see `config::AuthorizationServerOptions`).
+#[napi(object, object_to_js = false)]
+pub struct NativeAuthorizationServer {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_auth_method: Option<String>,
+    pub client_assertion_key: Option<String>,
+    pub client_assertion_key_id: Option<String>,
+    pub client_assertion_alg: Option<String>,
+}
+
+impl From<NativeAuthorizationServer> for AuthorizationServerOptions {
+    fn from(v: NativeAuthorizationServer) -> Self {
+        Self {
+            issuer: v.issuer,
+            client_id: v.client_id,
+            client_secret: v.client_secret,
+            client_auth_method: v.client_auth_method,
+            client_assertion_key: v.client_assertion_key,
+            client_assertion_key_id: v.client_assertion_key_id,
+            client_assertion_alg: v.client_assertion_alg,
+        }
+    }
+}
+
 /// The wrapper's functions among the options.
 pub struct Hooks {
     pub logger: Option<Logger>,
@@ -171,6 +201,7 @@ impl NativeServiceOptions {
             client_assertion_audience: self.client_assertion_audience,
             validate_assertion: self.validate_assertion.map(Into::into),
             shared_cache: self.shared_cache.map(Into::into),
+            authorization_server: self.authorization_server.map(Into::into),
             refresh_ahead: self.refresh_ahead.map(|value| match value {
                 Either::A(on) => RefreshAhead::Switch(on),
                 Either::B(fraction) => RefreshAhead::Fraction(fraction),

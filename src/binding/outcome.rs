@@ -83,6 +83,8 @@ pub struct NativeExchangeError {
     /// `Bearer error="insufficient_claims"[, claims="<base64>"]` when the IdP asks for
     /// user interaction; relay it to the client.
     pub www_authenticate: Option<String>,
+    /// The step of an ID-JAG exchange that failed: `discovery`, `leg1` or `leg2`.
+    pub id_jag_step: Option<String>,
 }
 
 impl From<&ExchangeError> for NativeExchangeError {
@@ -102,6 +104,7 @@ impl From<&ExchangeError> for NativeExchangeError {
             trace_id: body.trace_id,
             correlation_id: body.correlation_id,
             www_authenticate: error.www_authenticate(),
+            id_jag_step: error.id_jag_step().map(|step| step.name().to_owned()),
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::protocol::grant::GrantKind;
 pub enum NativeGrant {
     JwtBearer,
     TokenExchange,
+    IdJag,
 }
 
 impl From<GrantKind> for NativeGrant {
@@ -20,6 +21,7 @@ impl From<GrantKind> for NativeGrant {
         match kind {
             GrantKind::OnBehalfOf => Self::JwtBearer,
             GrantKind::TokenExchange => Self::TokenExchange,
+            GrantKind::IdJag => Self::IdJag,
         }
     }
 }
@@ -42,11 +44,13 @@ impl From<Plan> for NativePlan {
     fn from(plan: Plan) -> Self {
         let named = match &plan.grant {
             Ok(kind) => Some(*kind),
-            Err(GrantProblem::NotAdvertised { wanted_urn, .. }) => {
-                [GrantKind::OnBehalfOf, GrantKind::TokenExchange]
-                    .into_iter()
-                    .find(|kind| kind.urn() == *wanted_urn)
-            }
+            Err(GrantProblem::NotAdvertised { wanted, .. }) => [
+                GrantKind::OnBehalfOf,
+                GrantKind::TokenExchange,
+                GrantKind::IdJag,
+            ]
+            .into_iter()
+            .find(|kind| kind.option_name() == *wanted),
             Err(_) => None,
         };
         Self {

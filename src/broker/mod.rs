@@ -29,8 +29,9 @@ use crate::ground::expiry;
 use crate::ground::identity::{AssertionDigest, IdentitySource, IdentityTuple, Target, SEPARATOR};
 use crate::protocol::assertion;
 use crate::protocol::discovery::Discovery;
-use crate::protocol::grant;
+use crate::protocol::grant::{self, GrantKind};
 use crate::protocol::http::{self, ClientSettings};
+use crate::protocol::id_jag::{IdJag, IdJagRequest, Idp};
 use crate::protocol::retry::RetryPolicy;
 use crate::protocol::verify::Verifier;
 
@@ -69,6 +70,8 @@ struct Inner {
     counters: Counters,
     log: Log,
     verifier: Option<Verifier>,
+    /// `grantType: 'id_jag'`: discovery and both legs.
+    id_jag: Option<IdJag>,
     /// Source of `OboToken::id`.
     next_token_id: AtomicU64,
     /// Refresh-ahead (`refresh.rs`) and the event sink (`events.rs`).
@@ -105,6 +108,10 @@ impl OboService {
                 flights: Arc::default(),
                 counters: Counters::default(),
                 verifier: config.verify.clone().map(Verifier::new),
+                id_jag: config.id_jag.clone().map(|c| {
+                    let subject = config.token_exchange.subject_token_type.clone();
+                    IdJag::new(c.client_auth, c.issuer, subject)
+                }),
                 next_token_id: AtomicU64::new(1),
                 log: Log::new(logger),
                 http,
@@ -157,7 +164,7 @@ impl OboService {
         let refused = assertion::precheck(
             &request.assertion,
             (expiry::now_ms() / 1000) as i64,
-            inner.config.grant.demand(),
+            inner.config.demand(),
         )
         .err();
         async move {
@@ -299,15 +306,27 @@ impl Inner {
             .choose(endpoint.grant_types)
             .map_err(ExchangeError::Grant)?;
         watch.grant(kind);
+        let send_resource = self.config.resource_indicator.sends(kind);
+        if let Some(id_jag) = self.id_jag.as_ref().filter(|_| kind == GrantKind::IdJag) {
+            let idp = Idp {
+                endpoint: endpoint.url,
+                auth: &self.config.client_auth,
+            };
+            let call = IdJagRequest {
+                subject_token: &request.assertion,
+                scopes: &request.scopes,
+                resource: request.resource.as_deref(),
+                audience: request.audience.as_deref(),
+                send_resource,
+            };
+            return id_jag.obtain(&self.http, idp, &call).await;
+        }
         let grant = grant::GrantRequest {
             assertion: &request.assertion,
             scopes: &request.scopes,
             claims: request.claims.as_deref(),
             audience: request.audience.as_deref(),
-            resource: request
-                .resource
-                .as_deref()
-                .filter(|_| self.config.resource_indicator.sends(kind)),
+            resource: request.resource.as_deref().filter(|_| send_resource),
         };
         grant::request_token(
             &self.http,

@@ -6,6 +6,11 @@
 //! IdPs (Keycloak, Zitadel, Authentik, Okta) speak RFC 8693 token exchange instead:
 //! the user's token is the `subject_token`, and the target is named by `audience`,
 //! `resource` and/or `scope`.
+//!
+//! ID-JAG (the MCP spec's Enterprise-Managed Authorization) is both in turn: RFC 8693 at
+//! the enterprise IdP for an Identity Assertion JWT Authorization Grant, then RFC 7523's
+//! jwt-bearer grant with that assertion at the MCP server's own authorization server
+//! (`id_jag.rs` runs the two legs).
 
 use reqwest::{Client, Response};
 use serde_json::{Map, Value};
@@ -23,6 +28,12 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// RFC 8693 token type of an OAuth access token, the default `subject_token_type`.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// RFC 8693 token type of an OpenID ID token: the default subject of an ID-JAG request.
+pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+/// RFC 8693 token type of a refresh token, which the ID-JAG draft also accepts as subject.
+pub const REFRESH_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:refresh_token";
+/// The token type of an Identity Assertion JWT Authorization Grant.
+pub const ID_JAG_TYPE: &str = "urn:ietf:params:oauth:token-type:id-jag";
 /// A token response larger than this is not a token response.
 const MAX_BODY_BYTES: usize = 1 << 20;
 
@@ -45,21 +56,26 @@ impl GrantMode {
             None => Ok(Self::Default),
             Some("jwt_bearer") => Ok(Self::Named(GrantKind::OnBehalfOf)),
             Some("token_exchange") => Ok(Self::Named(GrantKind::TokenExchange)),
+            Some("id_jag") => Ok(Self::Named(GrantKind::IdJag)),
             Some("auto") => Ok(Self::Auto),
             Some(other) => Err(ConfigError::new(
                 "grantType",
-                format!("must be 'jwt_bearer', 'token_exchange' or 'auto', got '{other}'"),
+                format!(
+                    "must be 'jwt_bearer', 'token_exchange', 'id_jag' or 'auto', got '{other}'"
+                ),
             )),
         }
     }
 
     /// What the user's token must be before it is sent: a JWS when the grant is
-    /// surely On-Behalf-Of; with token exchange, or `auto` (which may pick either),
-    /// any token, since only the IdP can judge an opaque one.
-    pub fn demand(self) -> Demand {
+    /// surely On-Behalf-Of, or an ID-JAG request whose subject is an ID token; with
+    /// token exchange, `auto` (which may pick either) or a refresh token as subject, any
+    /// token, since only the IdP can judge an opaque one.
+    pub fn demand(self, subject_token_type: &str) -> Demand {
         match self {
             Self::Default | Self::Named(GrantKind::OnBehalfOf) => Demand::Jws,
-            Self::Named(GrantKind::TokenExchange) | Self::Auto => Demand::AnyToken,
+            Self::Named(GrantKind::IdJag) if subject_token_type == ID_TOKEN_TYPE => Demand::Jws,
+            Self::Named(_) | Self::Auto => Demand::AnyToken,
         }
     }
 
@@ -91,7 +107,7 @@ impl GrantMode {
 /// next to `scope` (AADSTS9010010, AADSTS901002): it names the resource in the scopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResourceIndicator {
-    /// Sent with token exchange, left out of On-Behalf-Of (the default).
+    /// Sent with token exchange and ID-JAG, left out of On-Behalf-Of (the default).
     ByGrant,
     Send,
     Omit,
@@ -113,25 +129,29 @@ impl ResourceIndicator {
     /// Whether `resource` goes into a request of grant `kind`.
     pub fn sends(self, kind: GrantKind) -> bool {
         match self {
-            Self::ByGrant => kind == GrantKind::TokenExchange,
+            Self::ByGrant => kind != GrantKind::OnBehalfOf,
             Self::Send => true,
             Self::Omit => false,
         }
     }
 }
 
-/// The two grants this package can send.
+/// The grants this package can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantKind {
     OnBehalfOf,
     TokenExchange,
+    /// ID-JAG: token exchange at the IdP, then jwt-bearer at the MCP authorization server.
+    IdJag,
 }
 
 impl GrantKind {
+    /// The grant sent to the configured IdP (ID-JAG's first leg is token exchange), which
+    /// its `grant_types_supported` must list.
     pub fn urn(self) -> &'static str {
         match self {
             Self::OnBehalfOf => JWT_BEARER,
-            Self::TokenExchange => TOKEN_EXCHANGE,
+            Self::TokenExchange | Self::IdJag => TOKEN_EXCHANGE,
         }
     }
 
@@ -140,6 +160,7 @@ impl GrantKind {
         match self {
             Self::OnBehalfOf => "jwt_bearer",
             Self::TokenExchange => "token_exchange",
+            Self::IdJag => "id_jag",
         }
     }
 }
@@ -181,7 +202,8 @@ redacted_debug!(GrantResponse {
     hidden: [access_token]
 });
 
-/// Sends one token request with the chosen grant.
+/// Sends one token request with the chosen grant: for `IdJag`, the second leg, which
+/// presents the ID-JAG (`grant.assertion`) with the jwt-bearer grant.
 pub async fn request_token(
     http: &Client,
     endpoint: &Url,
@@ -196,6 +218,7 @@ pub async fn request_token(
         }
         GrantKind::OnBehalfOf => on_behalf_of_form(grant),
         GrantKind::TokenExchange => token_exchange_form(settings, grant),
+        GrantKind::IdJag => assertion_grant_form(grant),
     };
     let client_assertion = auth.client_assertion(endpoint)?;
     let request = auth.apply(
@@ -224,6 +247,17 @@ fn on_behalf_of_form<'a>(grant: &GrantRequest<'a>) -> Vec<(&'static str, &'a str
         ("requested_token_use", "on_behalf_of"),
     ];
     form.extend(grant.claims.map(|claims| ("claims", claims)));
+    form.extend(grant.resource.map(|resource| ("resource", resource)));
+    form
+}
+
+/// RFC 7523 §2.1 with an ID-JAG as the assertion, and the MCP spec's RFC 8707 `resource`.
+fn assertion_grant_form<'a>(grant: &GrantRequest<'a>) -> Vec<(&'static str, &'a str)> {
+    let mut form = vec![
+        ("grant_type", JWT_BEARER),
+        ("assertion", grant.assertion),
+        ("scope", grant.scopes),
+    ];
     form.extend(grant.resource.map(|resource| ("resource", resource)));
     form
 }
@@ -342,17 +376,63 @@ mod tests {
     }
 
     #[test]
-    fn only_on_behalf_of_demands_a_jws() {
-        assert_eq!(GrantMode::Default.demand(), Demand::Jws);
+    fn on_behalf_of_and_an_id_token_subject_demand_a_jws() {
+        let demand = |mode: GrantMode, subject| mode.demand(subject);
+        assert_eq!(demand(GrantMode::Default, ACCESS_TOKEN_TYPE), Demand::Jws);
+        let named = GrantMode::Named;
         assert_eq!(
-            GrantMode::Named(GrantKind::OnBehalfOf).demand(),
+            demand(named(GrantKind::OnBehalfOf), ACCESS_TOKEN_TYPE),
             Demand::Jws
         );
         assert_eq!(
-            GrantMode::Named(GrantKind::TokenExchange).demand(),
+            demand(named(GrantKind::TokenExchange), ID_TOKEN_TYPE),
             Demand::AnyToken
         );
-        assert_eq!(GrantMode::Auto.demand(), Demand::AnyToken);
+        assert_eq!(demand(GrantMode::Auto, ACCESS_TOKEN_TYPE), Demand::AnyToken);
+        assert_eq!(demand(named(GrantKind::IdJag), ID_TOKEN_TYPE), Demand::Jws);
+        assert_eq!(
+            demand(named(GrantKind::IdJag), REFRESH_TOKEN_TYPE),
+            Demand::AnyToken
+        );
+    }
+
+    #[test]
+    fn id_jag_is_token_exchange_at_the_idp_and_sends_its_resource() {
+        assert_eq!(
+            GrantMode::parse(Some("id_jag")),
+            Ok(GrantMode::Named(GrantKind::IdJag))
+        );
+        assert_eq!(GrantKind::IdJag.urn(), TOKEN_EXCHANGE);
+        assert_eq!(
+            GrantMode::Named(GrantKind::IdJag).choose(Some(&list(&[JWT_BEARER]))),
+            Err(GrantProblem::NotAdvertised {
+                wanted: "id_jag",
+                wanted_urn: TOKEN_EXCHANGE,
+                advertised: list(&[JWT_BEARER]),
+            })
+        );
+        assert!(ResourceIndicator::ByGrant.sends(GrantKind::IdJag));
+        assert!(!ResourceIndicator::Omit.sends(GrantKind::IdJag));
+    }
+
+    #[test]
+    fn the_second_id_jag_leg_presents_the_assertion_with_jwt_bearer() {
+        let grant = GrantRequest {
+            assertion: "id.jag.jwt",
+            scopes: "files.read",
+            claims: Some("{}"),
+            audience: Some("https://as.example"),
+            resource: Some("https://mcp.example/mcp"),
+        };
+        assert_eq!(
+            assertion_grant_form(&grant),
+            [
+                ("grant_type", JWT_BEARER),
+                ("assertion", "id.jag.jwt"),
+                ("scope", "files.read"),
+                ("resource", "https://mcp.example/mcp"),
+            ]
+        );
     }
 
     #[test]

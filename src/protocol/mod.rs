@@ -8,5 +8,7 @@ pub mod client_auth;
 pub mod discovery;
 pub mod grant;
 pub mod http;
+pub mod id_jag;
+pub mod metadata;
 pub mod retry;
 pub mod verify;

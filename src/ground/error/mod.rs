@@ -10,11 +10,13 @@ use std::time::Duration;
 use base64::prelude::{Engine, BASE64_STANDARD};
 
 mod config;
+mod id_jag;
 mod idp_body;
 mod refused;
 mod request;
 
 pub use config::{BuildError, ConfigError};
+pub use id_jag::IdJagStep;
 pub use idp_body::IdpErrorBody;
 pub use refused::{AssertionProblem, GrantProblem};
 pub use request::RequestError;
@@ -92,6 +94,23 @@ pub enum ExchangeError {
     /// The issuer's signing keys could not be fetched to verify the assertion.
     #[error("Could not fetch the issuer's signing keys (JWKS) from {uri}: {detail}")]
     Jwks { uri: String, detail: String },
+    /// A step of an ID-JAG exchange failed; `inner` is what went wrong there, and
+    /// answers for status, body, retry and code.
+    #[error("ID-JAG {step} failed: {inner}")]
+    IdJag {
+        step: IdJagStep,
+        inner: Box<ExchangeError>,
+    },
+    /// A metadata document (RFC 9728, RFC 8414) is missing, unreadable, or refused.
+    #[error("{detail} ({url})")]
+    Metadata {
+        url: String,
+        detail: String,
+        retryable: bool,
+    },
+    /// The IdP answered an ID-JAG request with another kind of token.
+    #[error("The identity provider issued {} instead of an ID-JAG", .issued.as_deref().unwrap_or("a token without issued_token_type"))]
+    NotAnIdJag { issued: Option<String> },
     /// The token endpoint could not be found through OpenID discovery.
     #[error("OpenID discovery failed for {issuer}: {detail}")]
     Discovery {
@@ -126,9 +145,11 @@ impl ExchangeError {
                     || body.error.as_deref() == Some("temporarily_unavailable")
             }
             Self::Transport { kind, .. } => *kind != TransportKind::Other,
-            Self::Discovery { retryable, .. } => *retryable,
+            Self::Discovery { retryable, .. } | Self::Metadata { retryable, .. } => *retryable,
             Self::Jwks { .. } => true,
+            Self::IdJag { inner, .. } => inner.is_retryable(),
             Self::Assertion(_)
+            | Self::NotAnIdJag { .. }
             | Self::Grant(_)
             | Self::ClientAssertion(_)
             | Self::EmptyResponse
@@ -140,6 +161,7 @@ impl ExchangeError {
     pub fn failure_reason(&self) -> FailureReason {
         match self {
             Self::EmptyResponse => FailureReason::EmptyExchangeResponse,
+            Self::IdJag { inner, .. } => inner.failure_reason(),
             _ => FailureReason::ExchangeFailed,
         }
     }
@@ -148,6 +170,7 @@ impl ExchangeError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Idp { status, .. } | Self::MalformedResponse { status } => Some(*status),
+            Self::IdJag { inner, .. } => inner.status(),
             _ => None,
         }
     }
@@ -156,6 +179,7 @@ impl ExchangeError {
     pub fn idp_body(&self) -> Option<&IdpErrorBody> {
         match self {
             Self::Idp { body, .. } => Some(body),
+            Self::IdJag { inner, .. } => inner.idp_body(),
             _ => None,
         }
     }
@@ -164,6 +188,7 @@ impl ExchangeError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Idp { retry_after, .. } => *retry_after,
+            Self::IdJag { inner, .. } => inner.retry_after(),
             _ => None,
         }
     }
@@ -198,6 +223,30 @@ impl ExchangeError {
             Self::Grant(problem) => Some(problem.code()),
             Self::ClientAssertion(_) => Some("ERR_CLIENT_ASSERTION"),
             Self::Jwks { .. } => Some("ERR_JWKS_UNAVAILABLE"),
+            Self::Metadata { .. } => Some("ERR_ID_JAG_METADATA"),
+            Self::NotAnIdJag { .. } => Some("ERR_NOT_AN_ID_JAG"),
+            Self::IdJag { inner, .. } => inner.code(),
+            _ => None,
+        }
+    }
+}
+
+impl ExchangeError {
+    /// Marks an error as one of `step` (an error already marked keeps its step).
+    pub fn in_id_jag(self, step: IdJagStep) -> Self {
+        match self {
+            Self::IdJag { .. } => self,
+            inner => Self::IdJag {
+                step,
+                inner: Box::new(inner),
+            },
+        }
+    }
+
+    /// The ID-JAG step that failed, for an ID-JAG exchange.
+    pub fn id_jag_step(&self) -> Option<IdJagStep> {
+        match self {
+            Self::IdJag { step, .. } => Some(*step),
             _ => None,
         }
     }
@@ -311,6 +360,55 @@ mod tests {
             None
         );
         assert_eq!(ExchangeError::EmptyResponse.www_authenticate(), None);
+    }
+
+    #[test]
+    fn an_id_jag_step_wraps_once_and_answers_with_its_cause() {
+        let cause = idp(429, r#"{"error":"slow_down"}"#);
+        let wrapped = cause.clone().in_id_jag(IdJagStep::AccessToken);
+        let again = wrapped.clone().in_id_jag(IdJagStep::Assertion);
+        assert_eq!(again.id_jag_step(), Some(IdJagStep::AccessToken));
+        assert_eq!(cause.id_jag_step(), None);
+        assert!(wrapped.is_retryable());
+        assert_eq!(wrapped.status(), Some(429));
+        assert_eq!(
+            wrapped.idp_body().unwrap().error.as_deref(),
+            Some("slow_down")
+        );
+        assert_eq!(
+            wrapped.to_string(),
+            format!(
+                "ID-JAG leg 2 (jwt-bearer grant at the MCP authorization server) failed: {cause}"
+            )
+        );
+        let empty = ExchangeError::EmptyResponse.in_id_jag(IdJagStep::AccessToken);
+        assert_eq!(empty.failure_reason(), FailureReason::EmptyExchangeResponse);
+        let timeout = ExchangeError::Transport {
+            kind: TransportKind::Timeout,
+            detail: String::new(),
+        };
+        assert_eq!(
+            timeout.in_id_jag(IdJagStep::Assertion).code(),
+            Some("ETIMEDOUT")
+        );
+        let throttled = ExchangeError::Idp {
+            status: 429,
+            body: Box::default(),
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        let throttled = throttled.in_id_jag(IdJagStep::Assertion);
+        assert_eq!(throttled.retry_after(), Some(Duration::from_secs(3)));
+        let mfa = idp(400, ENTRA_MFA).in_id_jag(IdJagStep::Assertion);
+        assert!(mfa.www_authenticate().is_some());
+        assert_eq!(
+            [
+                IdJagStep::Discovery,
+                IdJagStep::Assertion,
+                IdJagStep::AccessToken
+            ]
+            .map(IdJagStep::name),
+            ["discovery", "leg1", "leg2"]
+        );
     }
 
     #[test]

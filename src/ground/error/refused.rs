@@ -62,6 +62,8 @@ pub enum GrantProblem {
     NoneAdvertised { advertised: Option<Vec<String>> },
     #[error("audience is an RFC 8693 token exchange parameter; the On-Behalf-Of grant names its resource in the scopes (api://app/scope)")]
     TargetNeedsTokenExchange,
+    #[error("grantType 'id_jag' needs the MCP server's resource (the call's resource, or the obo block's): discovery starts from it")]
+    IdJagNeedsResource,
 }
 
 impl GrantProblem {
@@ -69,6 +71,7 @@ impl GrantProblem {
         match self {
             Self::NotAdvertised { .. } | Self::NoneAdvertised { .. } => "ERR_GRANT_NOT_ADVERTISED",
             Self::TargetNeedsTokenExchange => "ERR_TARGET_NEEDS_TOKEN_EXCHANGE",
+            Self::IdJagNeedsResource => "ERR_ID_JAG_NEEDS_RESOURCE",
         }
     }
 }

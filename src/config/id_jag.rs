@@ -1,0 +1,228 @@
+//! `grantType: 'id_jag'` and its `authorizationServer`: the client's registration at the
+//! MCP server's authorization server, and what the ID-JAG request's subject is.
+
+use super::{http_url, required};
+use crate::ground::error::ConfigError;
+use crate::ground::redact::redacted_debug;
+use crate::protocol::client_auth::{ClientAuth, CredentialOptions};
+use crate::protocol::grant::{
+    GrantKind, GrantMode, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE,
+};
+
+/// `authorizationServer` as given (types already checked by the wrapper).
+#[derive(Default, Clone)]
+pub struct AuthorizationServerOptions {
+    /// The issuer the MCP server's metadata must list; unset, the first one listed.
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_auth_method: Option<String>,
+    pub client_assertion_key: Option<String>,
+    pub client_assertion_key_id: Option<String>,
+    pub client_assertion_alg: Option<String>,
+}
+
+redacted_debug!(AuthorizationServerOptions {
+    shown: [
+        issuer,
+        client_id,
+        client_auth_method,
+        client_assertion_key_id,
+        client_assertion_alg
+    ],
+    hidden: [client_secret, client_assertion_key],
+});
+
+/// The validated ID-JAG settings of a service.
+#[derive(Debug, Clone)]
+pub struct IdJagConfig {
+    pub client_auth: ClientAuth,
+    pub issuer: Option<String>,
+}
+
+/// What the ID-JAG options of a service come to: `None` for the other grants (which
+/// must not carry an `authorizationServer`). `subject_token_type` is the one configured,
+/// if any; the returned type is what leg 1 sends.
+pub fn id_jag_config(
+    grant: GrantMode,
+    options: Option<AuthorizationServerOptions>,
+    subject_token_type: Option<String>,
+    validates_assertions: bool,
+) -> Result<(Option<IdJagConfig>, String), ConfigError> {
+    if grant != GrantMode::Named(GrantKind::IdJag) {
+        if options.is_some() {
+            return Err(ConfigError::new(
+                "authorizationServer",
+                "applies only to grantType 'id_jag'",
+            ));
+        }
+        let subject = subject_token_type.unwrap_or_else(|| ACCESS_TOKEN_TYPE.to_owned());
+        return Ok((None, subject));
+    }
+    let options = options.ok_or_else(|| {
+        ConfigError::new(
+            "authorizationServer",
+            "is required for grantType 'id_jag': the client's registration at the MCP server's authorization server",
+        )
+    })?;
+    if validates_assertions {
+        return Err(ConfigError::new(
+            "validateAssertion",
+            "checks access tokens; with grantType 'id_jag' the enterprise IdP checks the ID token it issued",
+        ));
+    }
+    let subject = subject_token_type.unwrap_or_else(|| ID_TOKEN_TYPE.to_owned());
+    if subject != ID_TOKEN_TYPE && subject != REFRESH_TOKEN_TYPE {
+        return Err(ConfigError::new(
+            "subjectTokenType",
+            format!("with grantType 'id_jag' must be {ID_TOKEN_TYPE} or {REFRESH_TOKEN_TYPE}, got '{subject}'"),
+        ));
+    }
+    Ok((Some(authorization_server(options)?), subject))
+}
+
+fn authorization_server(options: AuthorizationServerOptions) -> Result<IdJagConfig, ConfigError> {
+    let issuer = options
+        .issuer
+        .map(|issuer| {
+            http_url("authorizationServer.issuer", issuer.clone())?;
+            Ok(issuer.trim().to_owned())
+        })
+        .transpose()?;
+    let client_id = required("authorizationServer.clientId", options.client_id)?;
+    let client_auth = ClientAuth::new(
+        client_id,
+        issuer.as_deref().unwrap_or_default(),
+        CredentialOptions {
+            method: options.client_auth_method.as_deref(),
+            client_secret: options.client_secret,
+            client_assertion_key: options.client_assertion_key.as_deref(),
+            client_assertion_key_id: options.client_assertion_key_id,
+            client_assertion_certificate: None,
+            assertion_alg: options.client_assertion_alg.as_deref(),
+            assertion_audience: None,
+        },
+    )
+    .map_err(nested)?;
+    Ok(IdJagConfig {
+        client_auth,
+        issuer,
+    })
+}
+
+/// A credential error of the block, named as the caller wrote it.
+fn nested(error: ConfigError) -> ConfigError {
+    let option = match error.option {
+        "clientAuthMethod" => "authorizationServer.clientAuthMethod",
+        "clientSecret" => "authorizationServer.clientSecret",
+        "clientAssertionKey" => "authorizationServer.clientAssertionKey",
+        "clientAssertionKeyId" => "authorizationServer.clientAssertionKeyId",
+        "clientAssertionAlg" => "authorizationServer.clientAssertionAlg",
+        other => other,
+    };
+    ConfigError {
+        option,
+        problem: error.problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block() -> AuthorizationServerOptions {
+        AuthorizationServerOptions {
+            client_id: Some("librechat-files".into()),
+            client_secret: Some("s3cret".into()),
+            ..Default::default()
+        }
+    }
+    const ID_JAG: GrantMode = GrantMode::Named(GrantKind::IdJag);
+
+    #[test]
+    fn the_block_belongs_to_id_jag_and_id_jag_needs_it() {
+        let err = id_jag_config(GrantMode::Default, Some(block()), None, false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "options.authorizationServer applies only to grantType 'id_jag'"
+        );
+        let (none, subject) = id_jag_config(GrantMode::Default, None, None, false).unwrap();
+        assert!(none.is_none());
+        assert_eq!(subject, ACCESS_TOKEN_TYPE);
+        let err = id_jag_config(ID_JAG, None, None, false).unwrap_err();
+        assert_eq!(err.option, "authorizationServer");
+        let err = id_jag_config(ID_JAG, Some(block()), None, true).unwrap_err();
+        assert_eq!(err.option, "validateAssertion");
+    }
+
+    #[test]
+    fn the_subject_is_an_id_token_unless_a_refresh_token_is_named() {
+        let subject = |given: Option<&str>| {
+            id_jag_config(ID_JAG, Some(block()), given.map(Into::into), false)
+        };
+        assert_eq!(subject(None).unwrap().1, ID_TOKEN_TYPE);
+        assert_eq!(
+            subject(Some(REFRESH_TOKEN_TYPE)).unwrap().1,
+            REFRESH_TOKEN_TYPE
+        );
+        let err = subject(Some(ACCESS_TOKEN_TYPE)).unwrap_err();
+        assert_eq!(err.option, "subjectTokenType");
+    }
+
+    #[test]
+    fn a_service_with_id_jag_demands_a_jws_id_token_and_requests_no_other_type() {
+        use crate::config::{Config, Options};
+        use crate::protocol::assertion::Demand;
+        let options = |subject: Option<&str>, requested: Option<&str>| Options {
+            issuer: Some("https://idp.example".into()),
+            client_id: Some("middle-tier".into()),
+            client_secret: Some("s3cret".into()),
+            grant_type: Some("id_jag".into()),
+            authorization_server: Some(block()),
+            subject_token_type: subject.map(Into::into),
+            requested_token_type: requested.map(Into::into),
+            ..Options::default()
+        };
+        let config = Config::from_options(options(None, None)).unwrap();
+        assert_eq!(config.demand(), Demand::Jws);
+        assert!(config.id_jag.is_some());
+        let refresh = Config::from_options(options(Some(REFRESH_TOKEN_TYPE), None)).unwrap();
+        assert_eq!(refresh.demand(), Demand::AnyToken);
+        let err = Config::from_options(options(None, Some(ACCESS_TOKEN_TYPE))).unwrap_err();
+        assert_eq!(err.option, "requestedTokenType");
+    }
+
+    #[test]
+    fn errors_of_the_block_name_it() {
+        let no_secret = AuthorizationServerOptions {
+            client_secret: None,
+            ..block()
+        };
+        let err = id_jag_config(ID_JAG, Some(no_secret), None, false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "options.authorizationServer.clientSecret is required for client_secret_post"
+        );
+        let no_id = AuthorizationServerOptions {
+            client_id: None,
+            ..block()
+        };
+        let err = id_jag_config(ID_JAG, Some(no_id), None, false).unwrap_err();
+        assert_eq!(err.option, "authorizationServer.clientId");
+        let bad_issuer = AuthorizationServerOptions {
+            issuer: Some("ftp://as".into()),
+            ..block()
+        };
+        let err = id_jag_config(ID_JAG, Some(bad_issuer), None, false).unwrap_err();
+        assert_eq!(err.option, "authorizationServer.issuer");
+        let named = AuthorizationServerOptions {
+            issuer: Some(" https://as.example ".into()),
+            ..block()
+        };
+        let (config, _) = id_jag_config(ID_JAG, Some(named), None, false).unwrap();
+        assert_eq!(
+            config.unwrap().issuer.as_deref(),
+            Some("https://as.example")
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! ID-JAG, the MCP spec's Enterprise-Managed Authorization, in two legs: RFC 8693 at
+//! the enterprise IdP trades the user's ID token (or refresh token) for an Identity
+//! Assertion JWT Authorization Grant addressed to the MCP server's authorization server;
+//! RFC 7523's jwt-bearer grant there trades the ID-JAG for the access token.
+//!
+//! The ID-JAG lives only between the two requests: it is never cached, logged or sent
+//! anywhere but the token endpoint of the authorization server it names, and it is
+//! redacted from that server's error texts. A retry runs both legs again, since an
+//! authorization server refuses an ID-JAG it has seen (`jti` replay).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Client;
+use tokio::sync::OnceCell;
+use url::Url;
+
+use super::client_auth::ClientAuth;
+use super::grant::{
+    request_token, GrantKind, GrantRequest, GrantResponse, TokenExchangeSettings, ID_JAG_TYPE,
+};
+use super::metadata::{self, AuthorizationServer};
+use crate::ground::error::{ExchangeError, GrantProblem, IdJagStep};
+
+/// How long a discovered chain is trusted before it is read again.
+const CHAIN_TTL: Duration = Duration::from_secs(3600);
+/// Distinct (resource, authorization server) pairs remembered.
+const MAX_CHAINS: u64 = 256;
+
+/// The ID-JAG side of a service: the client's registration at the MCP authorization
+/// server, and the chains discovered so far.
+pub struct IdJag {
+    client_auth: ClientAuth,
+    /// The authorization server the operator named, which discovery must find listed.
+    issuer: Option<String>,
+    settings: TokenExchangeSettings,
+    /// One cell per chain: joiners wait for one discovery; a failure leaves it empty.
+    chains: moka::sync::Cache<String, Arc<OnceCell<AuthorizationServer>>>,
+}
+
+impl std::fmt::Debug for IdJag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdJag")
+            .field("client_auth", &self.client_auth)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The enterprise IdP's token endpoint and this client's registration there (leg 1).
+pub struct Idp<'a> {
+    pub endpoint: &'a Url,
+    pub auth: &'a ClientAuth,
+}
+
+/// What one ID-JAG exchange asks for.
+pub struct IdJagRequest<'a> {
+    /// The user's ID token or refresh token.
+    pub subject_token: &'a str,
+    pub scopes: &'a str,
+    /// The MCP server's resource identifier, where discovery starts.
+    pub resource: Option<&'a str>,
+    /// The call's authorization server, when it names one (else the configured one).
+    pub audience: Option<&'a str>,
+    /// Whether `resource` goes into the token requests (`resourceIndicator`).
+    pub send_resource: bool,
+}
+
+impl IdJag {
+    pub fn new(
+        client_auth: ClientAuth,
+        issuer: Option<String>,
+        subject_token_type: String,
+    ) -> Self {
+        Self {
+            client_auth,
+            issuer,
+            settings: TokenExchangeSettings {
+                subject_token_type,
+                requested_token_type: Some(ID_JAG_TYPE.to_owned()),
+            },
+            chains: moka::sync::Cache::builder()
+                .max_capacity(MAX_CHAINS)
+                .time_to_live(CHAIN_TTL)
+                .build(),
+        }
+    }
+
+    /// Discovery, then both legs; an error names the step that failed.
+    pub async fn obtain(
+        &self,
+        http: &Client,
+        idp: Idp<'_>,
+        request: &IdJagRequest<'_>,
+    ) -> Result<GrantResponse, ExchangeError> {
+        let resource = request
+            .resource
+            .ok_or(ExchangeError::Grant(GrantProblem::IdJagNeedsResource))?;
+        let server = self
+            .server(http, resource, request.audience.or(self.issuer.as_deref()))
+            .await
+            .map_err(|e| e.in_id_jag(IdJagStep::Discovery))?;
+        let sent_resource = request.send_resource.then_some(resource);
+        let leg1 = GrantRequest {
+            assertion: request.subject_token,
+            scopes: request.scopes,
+            claims: None,
+            audience: Some(&server.issuer),
+            resource: sent_resource,
+        };
+        let kind = GrantKind::TokenExchange;
+        let id_jag = request_token(http, idp.endpoint, idp.auth, kind, &self.settings, &leg1)
+            .await
+            .and_then(id_jag_of)
+            .map_err(|e| e.in_id_jag(IdJagStep::Assertion))?;
+        let leg2 = GrantRequest {
+            assertion: &id_jag,
+            scopes: request.scopes,
+            claims: None,
+            audience: None,
+            resource: sent_resource,
+        };
+        let endpoint = &server.token_endpoint;
+        request_token(
+            http,
+            endpoint,
+            &self.client_auth,
+            GrantKind::IdJag,
+            &self.settings,
+            &leg2,
+        )
+        .await
+        .map_err(|e| e.in_id_jag(IdJagStep::AccessToken))
+    }
+
+    /// The chain of `resource`, discovered once for all the calls that need it.
+    async fn server(
+        &self,
+        http: &Client,
+        resource: &str,
+        expected: Option<&str>,
+    ) -> Result<AuthorizationServer, ExchangeError> {
+        let key = format!("{resource}\u{1f}{}", expected.unwrap_or_default());
+        let cell = self.chains.get_with(key, Arc::default);
+        cell.get_or_try_init(|| metadata::discover(http, resource, expected))
+            .await
+            .cloned()
+    }
+}
+
+/// The ID-JAG of a leg-1 answer, which must say it is one (RFC 8693 §2.2.1).
+fn id_jag_of(response: GrantResponse) -> Result<String, ExchangeError> {
+    match response.issued_token_type.as_deref() {
+        Some(ID_JAG_TYPE) => Ok(response.access_token),
+        _ => Err(ExchangeError::NotAnIdJag {
+            issued: response.issued_token_type,
+        }),
+    }
+}
+
+#[cfg(test)]
+#[path = "id_jag_tests.rs"]
+mod tests;

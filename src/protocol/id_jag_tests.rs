@@ -1,0 +1,234 @@
+use std::time::Duration;
+
+use super::*;
+use crate::protocol::client_auth::CredentialOptions;
+use crate::protocol::grant::{ID_TOKEN_TYPE, JWT_BEARER, TOKEN_EXCHANGE};
+use crate::protocol::http::{client, ClientSettings};
+use crate::test_server::{json, Reply, TestServer};
+
+const ID_JAG: &str = "eyJ0eXAiOiJvYXV0aC1pZC1qYWcrand0In0.e30.c2ln";
+const SUBJECT: &str = "id.token.jwt";
+
+fn auth(client_id: &str, secret: &str) -> ClientAuth {
+    let options = CredentialOptions {
+        client_secret: Some(secret.into()),
+        ..Default::default()
+    };
+    ClientAuth::new(client_id.into(), "", options).unwrap()
+}
+
+fn leg1_answer(issued: &str) -> Reply {
+    json(
+        200,
+        &format!(
+            r#"{{"access_token":"{ID_JAG}","issued_token_type":"{issued}","token_type":"N_A","expires_in":300}}"#
+        ),
+    )
+}
+
+/// The MCP server, its authorization server (metadata, then `token_replies`) and the
+/// IdP (`idp_replies`).
+struct Setup {
+    idp: TestServer,
+    authorization: TestServer,
+    mcp: TestServer,
+    resource: String,
+}
+
+async fn setup(idp_replies: Vec<Reply>, token_replies: Vec<Reply>) -> Setup {
+    let authorization = TestServer::start_with(|issuer| {
+        let document = format!(
+            r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/token",
+            "authorization_grant_profiles_supported":["urn:ietf:params:oauth:grant-profile:id-jag"]}}"#
+        );
+        let mut replies = vec![json(200, &document)];
+        replies.extend(token_replies);
+        replies
+    })
+    .await;
+    let issuer = authorization.url.clone();
+    let mcp = TestServer::start_with(|url| {
+        vec![json(
+            200,
+            &format!(r#"{{"resource":"{url}/mcp","authorization_servers":["{issuer}"]}}"#),
+        )]
+    })
+    .await;
+    let resource = format!("{}/mcp", mcp.url);
+    Setup {
+        idp: TestServer::start(idp_replies).await,
+        authorization,
+        mcp,
+        resource,
+    }
+}
+
+impl Setup {
+    async fn obtain(
+        &self,
+        id_jag: &IdJag,
+        resource: Option<&str>,
+    ) -> Result<GrantResponse, ExchangeError> {
+        let http = client(&ClientSettings {
+            timeout: Duration::from_secs(5),
+            proxy: None,
+        })
+        .unwrap();
+        let endpoint = Url::parse(&format!("{}/token", self.idp.url)).unwrap();
+        let idp_auth = auth("middle-tier", "idp-secret");
+        let request = IdJagRequest {
+            subject_token: SUBJECT,
+            scopes: "files.read",
+            resource,
+            audience: None,
+            send_resource: true,
+        };
+        let idp = Idp {
+            endpoint: &endpoint,
+            auth: &idp_auth,
+        };
+        id_jag.obtain(&http, idp, &request).await
+    }
+}
+
+fn service() -> IdJag {
+    IdJag::new(
+        auth("librechat-files", "as-secret"),
+        None,
+        ID_TOKEN_TYPE.into(),
+    )
+}
+
+fn form(body: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn both_legs_carry_what_the_draft_asks_and_the_access_token_comes_back() {
+    let s = setup(
+        vec![leg1_answer(ID_JAG_TYPE)],
+        vec![json(
+            200,
+            r#"{"access_token":"mcp-at","token_type":"Bearer","expires_in":3600}"#,
+        )],
+    )
+    .await;
+    let granted = s.obtain(&service(), Some(&s.resource)).await.unwrap();
+    assert_eq!(granted.access_token, "mcp-at");
+
+    let leg1 = form(&s.idp.received()[0].body);
+    assert_eq!(field(&leg1, "grant_type"), Some(TOKEN_EXCHANGE));
+    assert_eq!(field(&leg1, "requested_token_type"), Some(ID_JAG_TYPE));
+    assert_eq!(field(&leg1, "subject_token"), Some(SUBJECT));
+    assert_eq!(field(&leg1, "subject_token_type"), Some(ID_TOKEN_TYPE));
+    assert_eq!(field(&leg1, "audience"), Some(s.authorization.url.as_str()));
+    assert_eq!(field(&leg1, "resource"), Some(s.resource.as_str()));
+    assert_eq!(field(&leg1, "scope"), Some("files.read"));
+    assert_eq!(field(&leg1, "client_id"), Some("middle-tier"));
+
+    let received = s.authorization.received();
+    assert_eq!(received.len(), 2, "metadata, then the token request");
+    assert!(received[1].head.starts_with("POST /token "));
+    let leg2 = form(&received[1].body);
+    assert_eq!(field(&leg2, "grant_type"), Some(JWT_BEARER));
+    assert_eq!(field(&leg2, "assertion"), Some(ID_JAG));
+    assert_eq!(field(&leg2, "resource"), Some(s.resource.as_str()));
+    assert_eq!(field(&leg2, "client_id"), Some("librechat-files"));
+    assert_eq!(field(&leg2, "client_secret"), Some("as-secret"));
+    assert_eq!(
+        field(&leg2, "subject_token"),
+        None,
+        "the ID token stays at the IdP"
+    );
+}
+
+#[tokio::test]
+async fn the_chain_is_discovered_once_for_later_exchanges() {
+    let s = setup(
+        vec![leg1_answer(ID_JAG_TYPE)],
+        vec![json(200, r#"{"access_token":"mcp-at","expires_in":3600}"#)],
+    )
+    .await;
+    let id_jag = service();
+    for _ in 0..3 {
+        s.obtain(&id_jag, Some(&s.resource)).await.unwrap();
+    }
+    assert_eq!(s.mcp.received().len(), 1);
+    assert_eq!(s.authorization.received().len(), 1 + 3);
+    assert_eq!(s.idp.received().len(), 3);
+}
+
+#[tokio::test]
+async fn an_answer_that_is_no_id_jag_stops_before_the_authorization_server() {
+    let s = setup(
+        vec![leg1_answer("urn:ietf:params:oauth:token-type:access_token")],
+        vec![],
+    )
+    .await;
+    let error = s.obtain(&service(), Some(&s.resource)).await.unwrap_err();
+    assert_eq!(error.id_jag_step(), Some(IdJagStep::Assertion));
+    assert_eq!(error.code(), Some("ERR_NOT_AN_ID_JAG"));
+    assert!(error.to_string().starts_with("ID-JAG leg 1"), "{error}");
+    assert_eq!(s.authorization.received().len(), 1, "only its metadata");
+}
+
+#[tokio::test]
+async fn a_refusal_says_its_leg_keeps_the_server_s_answer_and_never_echoes_the_id_jag() {
+    let refusal = format!(
+        r#"{{"error":"invalid_grant","error_description":"ID-JAG {ID_JAG} was already used"}}"#
+    );
+    let s = setup(vec![leg1_answer(ID_JAG_TYPE)], vec![json(400, &refusal)]).await;
+    let error = s.obtain(&service(), Some(&s.resource)).await.unwrap_err();
+    assert_eq!(error.id_jag_step(), Some(IdJagStep::AccessToken));
+    assert_eq!(error.status(), Some(400));
+    assert_eq!(
+        error.idp_body().unwrap().error.as_deref(),
+        Some("invalid_grant")
+    );
+    assert!(!error.is_retryable());
+    let text = error.to_string();
+    assert!(text.starts_with("ID-JAG leg 2"), "{text}");
+    assert!(!text.contains(ID_JAG), "{text}");
+
+    let s = setup(
+        vec![json(503, r#"{"error":"temporarily_unavailable"}"#)],
+        vec![],
+    )
+    .await;
+    let error = s.obtain(&service(), Some(&s.resource)).await.unwrap_err();
+    assert_eq!(error.id_jag_step(), Some(IdJagStep::Assertion));
+    assert!(error.is_retryable(), "an outage at the IdP may pass");
+}
+
+#[tokio::test]
+async fn discovery_failures_and_a_missing_resource_send_nothing() {
+    let s = setup(vec![leg1_answer(ID_JAG_TYPE)], vec![]).await;
+    let elsewhere = format!("{}/other", s.mcp.url);
+    let error = s.obtain(&service(), Some(&elsewhere)).await.unwrap_err();
+    assert_eq!(error.id_jag_step(), Some(IdJagStep::Discovery));
+    assert_eq!(error.code(), Some("ERR_ID_JAG_METADATA"));
+    let error = s.obtain(&service(), None).await.unwrap_err();
+    assert_eq!(error.code(), Some("ERR_ID_JAG_NEEDS_RESOURCE"));
+    assert!(s.idp.received().is_empty());
+    let named = IdJag::new(
+        auth("librechat-files", "as-secret"),
+        Some("http://127.0.0.1:9".into()),
+        ID_TOKEN_TYPE.into(),
+    );
+    let error = s.obtain(&named, Some(&s.resource)).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("does not list the authorization server http://127.0.0.1:9"),
+        "{error}"
+    );
+    assert!(s.idp.received().is_empty());
+}

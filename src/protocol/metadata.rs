@@ -1,0 +1,254 @@
+//! The MCP authorization metadata chain, read before an ID-JAG exchange: from the MCP
+//! server's URL to its protected resource metadata (RFC 9728), which names its
+//! authorization servers, and from the chosen one to its metadata (RFC 8414), which
+//! must advertise the ID-JAG grant profile. Nothing is sent to a token endpoint until
+//! the whole chain checks out, so a misconfigured server costs no assertion.
+//!
+//! Every document must name what it describes exactly (RFC 9728 §3.3, RFC 8414 §3.3):
+//! a metadata document that names another resource or issuer could redirect the user's
+//! grant, and is refused.
+
+use reqwest::Client;
+use serde::Deserialize;
+use url::Url;
+
+use super::grant::JWT_BEARER;
+use super::http::{read_body, BodyError};
+use crate::ground::error::{error_chain, ExchangeError};
+
+/// The grant profile an authorization server advertises when it takes ID-JAGs.
+pub const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
+/// RFC 9728 §3's well-known suffix.
+const RESOURCE_SUFFIX: &str = "oauth-protected-resource";
+/// RFC 8414 §3's well-known suffix, then OpenID Connect's, which the MCP spec also reads.
+const SERVER_SUFFIXES: [&str; 2] = ["oauth-authorization-server", "openid-configuration"];
+/// A metadata document larger than this is not a metadata document.
+const MAX_DOCUMENT_BYTES: usize = 1 << 20;
+
+/// Where ID-JAG exchanges for one MCP server end: its authorization server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationServer {
+    pub issuer: String,
+    pub token_endpoint: Url,
+}
+
+#[derive(Deserialize)]
+struct ResourceDocument {
+    resource: Option<String>,
+    #[serde(default)]
+    authorization_servers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ServerDocument {
+    issuer: Option<String>,
+    token_endpoint: Option<String>,
+    grant_types_supported: Option<Vec<String>>,
+    #[serde(default)]
+    authorization_grant_profiles_supported: Vec<String>,
+}
+
+/// Reads and checks the chain for `resource`. The authorization server is `expected`
+/// when the operator named one (it must be listed), else the first one listed.
+pub async fn discover(
+    http: &Client,
+    resource: &str,
+    expected: Option<&str>,
+) -> Result<AuthorizationServer, ExchangeError> {
+    let resource_url = metadata_base(resource, "the MCP server's resource")?;
+    let (url, document): (_, ResourceDocument) =
+        fetch_first(http, &well_known(&resource_url, RESOURCE_SUFFIX, true)).await?;
+    if document.resource.as_deref() != Some(resource) {
+        return Err(refused(
+            &url,
+            format!(
+                "The protected resource metadata names the resource {}, not {resource}; it must name it exactly",
+                document.resource.as_deref().unwrap_or("(none)")
+            ),
+        ));
+    }
+    let issuer = choose(&document.authorization_servers, expected).map_err(|d| refused(&url, d))?;
+    authorization_server(http, issuer).await
+}
+
+/// The operator's authorization server if listed, else the first one.
+fn choose<'a>(listed: &'a [String], expected: Option<&str>) -> Result<&'a str, String> {
+    let found = match expected {
+        Some(expected) => listed.iter().find(|issuer| *issuer == expected),
+        None => listed.first(),
+    };
+    found.map(String::as_str).ok_or_else(|| match expected {
+        Some(expected) => format!(
+            "The protected resource metadata does not list the authorization server {expected} in authorization_servers [{}]",
+            listed.join(", ")
+        ),
+        None => "The protected resource metadata lists no authorization_servers".to_owned(),
+    })
+}
+
+/// RFC 8414 metadata of `issuer`, checked for the ID-JAG grant profile.
+async fn authorization_server(
+    http: &Client,
+    issuer: &str,
+) -> Result<AuthorizationServer, ExchangeError> {
+    let base = metadata_base(issuer, "the authorization server's issuer")?;
+    let candidates: Vec<Url> = SERVER_SUFFIXES
+        .iter()
+        .flat_map(|suffix| well_known(&base, suffix, false))
+        .collect();
+    let (url, document): (_, ServerDocument) = fetch_first(http, &candidates).await?;
+    if document.issuer.as_deref() != Some(issuer) {
+        return Err(refused(
+            &url,
+            format!(
+                "The authorization server metadata names the issuer {}, not {issuer}; it must name it exactly",
+                document.issuer.as_deref().unwrap_or("(none)")
+            ),
+        ));
+    }
+    check_profile(&document).map_err(|detail| refused(&url, detail))?;
+    let token_endpoint = document
+        .token_endpoint
+        .as_deref()
+        .and_then(|endpoint| Url::parse(endpoint).ok())
+        .filter(|endpoint| matches!(endpoint.scheme(), "https" | "http"))
+        .ok_or_else(|| {
+            refused(
+                &url,
+                "The authorization server metadata has no http(s) token_endpoint".into(),
+            )
+        })?;
+    Ok(AuthorizationServer {
+        issuer: issuer.to_owned(),
+        token_endpoint,
+    })
+}
+
+/// The ID-JAG grant profile must be advertised, and jwt-bearer too when grants are listed.
+fn check_profile(document: &ServerDocument) -> Result<(), String> {
+    let profiles = &document.authorization_grant_profiles_supported;
+    if !profiles.iter().any(|p| p == ID_JAG_PROFILE) {
+        return Err(format!(
+            "The authorization server does not advertise the ID-JAG grant profile ({ID_JAG_PROFILE}) in authorization_grant_profiles_supported [{}]",
+            profiles.join(", ")
+        ));
+    }
+    match &document.grant_types_supported {
+        Some(grants) if !grants.iter().any(|g| g == JWT_BEARER) => Err(format!(
+            "The authorization server does not advertise the jwt-bearer grant ({JWT_BEARER}) in grant_types_supported [{}]",
+            grants.join(", ")
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An http(s) URL without a fragment, or a refusal naming `what`.
+fn metadata_base(value: &str, what: &str) -> Result<Url, ExchangeError> {
+    Url::parse(value)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "https" | "http") && url.fragment().is_none())
+        .ok_or_else(|| ExchangeError::Metadata {
+            url: value.to_owned(),
+            detail: format!("{what} must be an http(s) URL without a fragment"),
+            retryable: false,
+        })
+}
+
+/// The well-known URLs of `base`: the suffix inserted between host and path (RFC 9728
+/// §3.1, RFC 8414 §3.1); for a resource with a path, then the host's own document (the
+/// MCP spec's fallback); for an issuer, then the suffix after its path (OpenID's form).
+fn well_known(base: &Url, suffix: &str, resource: bool) -> Vec<Url> {
+    let path = base.path().trim_end_matches('/');
+    let mut inserted = base.clone();
+    inserted.set_path(&format!("/.well-known/{suffix}{path}"));
+    let mut urls = vec![inserted];
+    if path.is_empty() {
+        return urls;
+    }
+    let mut other = base.clone();
+    other.set_query(None);
+    if resource {
+        other.set_path(&format!("/.well-known/{suffix}"));
+    } else if suffix == "openid-configuration" {
+        other.set_path(&format!("{path}/.well-known/{suffix}"));
+    } else {
+        return urls;
+    }
+    urls.push(other);
+    urls
+}
+
+/// The first of `urls` that answers (a 404 passes to the next), parsed.
+async fn fetch_first<T: serde::de::DeserializeOwned>(
+    http: &Client,
+    urls: &[Url],
+) -> Result<(Url, T), ExchangeError> {
+    let mut last = None;
+    for url in urls {
+        match fetch(http, url).await {
+            Ok(Some(document)) => return Ok((url.clone(), document)),
+            Ok(None) => last = Some(url),
+            Err(error) => return Err(error),
+        }
+    }
+    let url = last.map(Url::as_str).unwrap_or_default();
+    Err(refused_str(
+        url,
+        "No metadata document was found (HTTP 404)",
+    ))
+}
+
+/// One document: `None` on a 404; a failure says whether it may pass (network
+/// failures and 5xx/429 may; anything else will not).
+async fn fetch<T: serde::de::DeserializeOwned>(
+    http: &Client,
+    url: &Url,
+) -> Result<Option<T>, ExchangeError> {
+    let failed = |detail: String, retryable: bool| ExchangeError::Metadata {
+        url: url.to_string(),
+        detail,
+        retryable,
+    };
+    let response = http
+        .get(url.clone())
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| failed(error_chain(&e.without_url()), true))?;
+    let status = response.status();
+    if status.as_u16() == 404 {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        let transient = status.is_server_error() || status.as_u16() == 429;
+        return Err(failed(
+            format!("The metadata request failed (HTTP {})", status.as_u16()),
+            transient,
+        ));
+    }
+    let body = read_body(response, MAX_DOCUMENT_BYTES)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge => failed("The metadata document is too large".into(), false),
+            BodyError::Transport(error) => failed(error.to_string(), true),
+        })?;
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| failed(format!("The metadata document cannot be read: {e}"), false))
+}
+
+fn refused(url: &Url, detail: String) -> ExchangeError {
+    refused_str(url.as_str(), &detail)
+}
+
+fn refused_str(url: &str, detail: &str) -> ExchangeError {
+    ExchangeError::Metadata {
+        url: url.to_owned(),
+        detail: detail.to_owned(),
+        retryable: false,
+    }
+}
+
+#[cfg(test)]
+#[path = "metadata_tests.rs"]
+mod tests;

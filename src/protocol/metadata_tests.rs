@@ -1,0 +1,333 @@
+use std::time::Duration;
+
+use super::*;
+use crate::protocol::http::{client, ClientSettings};
+use crate::test_server::{json, Reply, TestServer};
+
+const PROFILE_DOC: &str =
+    r#""authorization_grant_profiles_supported":["urn:ietf:params:oauth:grant-profile:id-jag"]"#;
+
+fn http() -> Client {
+    client(&ClientSettings {
+        timeout: Duration::from_secs(5),
+        proxy: None,
+    })
+    .unwrap()
+}
+
+/// An authorization server answering `replies(issuer)` in order.
+async fn server(replies: impl FnOnce(&str) -> Vec<Reply>) -> TestServer {
+    TestServer::start_with(replies).await
+}
+
+fn as_document(issuer: &str, extra: &str) -> String {
+    format!(r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/token"{extra}}}"#)
+}
+
+fn resource_document(resource: &str, servers: &[&str]) -> String {
+    let list: Vec<String> = servers.iter().map(|s| format!(r#""{s}""#)).collect();
+    format!(
+        r#"{{"resource":"{resource}","authorization_servers":[{}]}}"#,
+        list.join(",")
+    )
+}
+
+/// The request line's path of each request a server received.
+fn paths(server: &TestServer) -> Vec<String> {
+    server
+        .received()
+        .iter()
+        .map(|r| r.head.split(' ').nth(1).unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn chain(
+    as_replies: impl FnOnce(&str) -> Vec<Reply>,
+    resource_replies: impl FnOnce(&str, &str) -> Vec<Reply>,
+    expected: Option<&str>,
+) -> (
+    Result<AuthorizationServer, ExchangeError>,
+    TestServer,
+    TestServer,
+) {
+    let authorization = server(as_replies).await;
+    let issuer = authorization.url.clone();
+    let mcp = TestServer::start_with(|url| resource_replies(&format!("{url}/mcp"), &issuer)).await;
+    let resource = format!("{}/mcp", mcp.url);
+    let outcome = discover(&http(), &resource, expected).await;
+    (outcome, authorization, mcp)
+}
+
+fn detail(error: &ExchangeError) -> (String, bool) {
+    match error {
+        ExchangeError::Metadata {
+            detail, retryable, ..
+        } => (detail.clone(), *retryable),
+        other => panic!("not a metadata error: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn the_chain_runs_from_the_resource_to_an_authorization_server_with_the_profile() {
+    let (found, authorization, mcp) = chain(
+        |issuer| vec![json(200, &as_document(issuer, &format!(",{PROFILE_DOC}")))],
+        |resource, issuer| vec![json(200, &resource_document(resource, &[issuer]))],
+        None,
+    )
+    .await;
+    let found = found.unwrap();
+    assert_eq!(found.issuer, authorization.url);
+    assert_eq!(
+        found.token_endpoint.as_str(),
+        format!("{}/token", authorization.url)
+    );
+    assert_eq!(paths(&mcp), ["/.well-known/oauth-protected-resource/mcp"]);
+    assert_eq!(
+        paths(&authorization),
+        ["/.well-known/oauth-authorization-server"]
+    );
+}
+
+#[tokio::test]
+async fn missing_documents_fall_back_to_the_host_s_resource_document_and_to_openid_configuration() {
+    let (found, authorization, mcp) = chain(
+        |issuer| {
+            vec![
+                json(404, "{}"),
+                json(200, &as_document(issuer, &format!(",{PROFILE_DOC}"))),
+            ]
+        },
+        |resource, issuer| {
+            vec![
+                json(404, "{}"),
+                json(200, &resource_document(resource, &[issuer])),
+            ]
+        },
+        None,
+    )
+    .await;
+    assert!(found.is_ok(), "{found:?}");
+    assert_eq!(
+        paths(&mcp),
+        [
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource"
+        ]
+    );
+    assert_eq!(
+        paths(&authorization),
+        [
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/openid-configuration"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_document_about_another_resource_or_issuer_is_refused() {
+    let (found, authorization, _mcp) = chain(
+        |issuer| vec![json(200, &as_document(issuer, &format!(",{PROFILE_DOC}")))],
+        |_, issuer| {
+            vec![json(
+                200,
+                &resource_document("https://elsewhere.example/mcp", &[issuer]),
+            )]
+        },
+        None,
+    )
+    .await;
+    let (text, retryable) = detail(&found.unwrap_err());
+    assert!(
+        text.contains("names the resource https://elsewhere.example/mcp"),
+        "{text}"
+    );
+    assert!(!retryable);
+    assert!(
+        authorization.received().is_empty(),
+        "nothing asked of the AS"
+    );
+
+    let (found, _, _) = chain(
+        |_| {
+            vec![json(
+                200,
+                &as_document("https://other.example", &format!(",{PROFILE_DOC}")),
+            )]
+        },
+        |resource, issuer| vec![json(200, &resource_document(resource, &[issuer]))],
+        None,
+    )
+    .await;
+    let (text, _) = detail(&found.unwrap_err());
+    assert!(
+        text.contains("names the issuer https://other.example"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_named_authorization_server_must_be_listed_and_is_chosen() {
+    let (found, authorization, _) = chain(
+        |issuer| vec![json(200, &as_document(issuer, &format!(",{PROFILE_DOC}")))],
+        |resource, issuer| {
+            vec![json(
+                200,
+                &resource_document(resource, &["http://127.0.0.1:9", issuer]),
+            )]
+        },
+        None,
+    )
+    .await;
+    let text = found.unwrap_err().to_string();
+    assert!(
+        text.contains("(http://127.0.0.1:9/.well-known/oauth-authorization-server)"),
+        "the first listed was tried: {text}"
+    );
+    assert!(authorization.received().is_empty());
+
+    let authorization =
+        server(|issuer| vec![json(200, &as_document(issuer, &format!(",{PROFILE_DOC}")))]).await;
+    let issuer = authorization.url.clone();
+    let mcp = TestServer::start_with(|url| {
+        vec![json(
+            200,
+            &resource_document(&format!("{url}/mcp"), &["http://127.0.0.1:9", &issuer]),
+        )]
+    })
+    .await;
+    let resource = format!("{}/mcp", mcp.url);
+    let found = discover(&http(), &resource, Some(&issuer)).await.unwrap();
+    assert_eq!(found.issuer, issuer);
+    let refused = discover(&http(), &resource, Some("https://unlisted.example"))
+        .await
+        .unwrap_err();
+    let (text, _) = detail(&refused);
+    assert!(
+        text.contains("does not list the authorization server https://unlisted.example"),
+        "{text}"
+    );
+    let empty = choose(&[], None).unwrap_err();
+    assert!(empty.contains("lists no authorization_servers"));
+}
+
+#[tokio::test]
+async fn the_id_jag_profile_and_jwt_bearer_must_be_advertised() {
+    for (extra, expected) in [
+        (String::new(), "does not advertise the ID-JAG grant profile"),
+        (
+            format!(r#",{PROFILE_DOC},"grant_types_supported":["authorization_code"]"#),
+            "does not advertise the jwt-bearer grant",
+        ),
+    ] {
+        let (found, _, _) = chain(
+            |issuer| vec![json(200, &as_document(issuer, &extra))],
+            |resource, issuer| vec![json(200, &resource_document(resource, &[issuer]))],
+            None,
+        )
+        .await;
+        let (text, retryable) = detail(&found.unwrap_err());
+        assert!(text.contains(expected), "{text}");
+        assert!(!retryable);
+    }
+    let with_grant = format!(r#",{PROFILE_DOC},"grant_types_supported":["{JWT_BEARER}"]"#);
+    let (found, _, _) = chain(
+        |issuer| vec![json(200, &as_document(issuer, &with_grant))],
+        |resource, issuer| vec![json(200, &resource_document(resource, &[issuer]))],
+        None,
+    )
+    .await;
+    assert!(found.is_ok(), "{found:?}");
+}
+
+#[tokio::test]
+async fn outages_may_pass_and_a_token_endpoint_is_required() {
+    let (found, _, _) = chain(
+        |_| vec![json(200, "{}")],
+        |_, _| vec![json(503, "{}")],
+        None,
+    )
+    .await;
+    let (text, retryable) = detail(&found.unwrap_err());
+    assert!(text.contains("HTTP 503") && retryable, "{text}");
+    let (found, _, _) = chain(
+        |issuer| {
+            vec![json(
+                200,
+                &format!(r#"{{"issuer":"{issuer}",{PROFILE_DOC}}}"#),
+            )]
+        },
+        |resource, issuer| vec![json(200, &resource_document(resource, &[issuer]))],
+        None,
+    )
+    .await;
+    let (text, retryable) = detail(&found.unwrap_err());
+    assert!(
+        text.contains("no http(s) token_endpoint") && !retryable,
+        "{text}"
+    );
+    let (found, _, _) = chain(
+        |_| vec![json(200, "{}")],
+        |_, _| vec![json(404, "{}")],
+        None,
+    )
+    .await;
+    let (text, retryable) = detail(&found.unwrap_err());
+    assert!(
+        text.contains("No metadata document") && !retryable,
+        "{text}"
+    );
+    let (found, _, _) = chain(
+        |_| vec![json(200, "{}")],
+        |_, _| vec![json(200, "[1]")],
+        None,
+    )
+    .await;
+    assert!(detail(&found.unwrap_err()).0.contains("cannot be read"));
+}
+
+#[test]
+fn well_known_urls_insert_the_suffix_before_the_path() {
+    let url = |s: &str| Url::parse(s).unwrap();
+    let strings = |urls: Vec<Url>| urls.into_iter().map(String::from).collect::<Vec<_>>();
+    assert_eq!(
+        strings(well_known(
+            &url("https://mcp.example/a/mcp?x=1"),
+            RESOURCE_SUFFIX,
+            true
+        )),
+        [
+            "https://mcp.example/.well-known/oauth-protected-resource/a/mcp?x=1",
+            "https://mcp.example/.well-known/oauth-protected-resource"
+        ]
+    );
+    assert_eq!(
+        strings(well_known(
+            &url("https://mcp.example/"),
+            RESOURCE_SUFFIX,
+            true
+        )),
+        ["https://mcp.example/.well-known/oauth-protected-resource"]
+    );
+    assert_eq!(
+        strings(well_known(
+            &url("https://as.example/t1"),
+            "oauth-authorization-server",
+            false
+        )),
+        ["https://as.example/.well-known/oauth-authorization-server/t1"]
+    );
+    assert_eq!(
+        strings(well_known(
+            &url("https://as.example/t1/"),
+            "openid-configuration",
+            false
+        )),
+        [
+            "https://as.example/.well-known/openid-configuration/t1",
+            "https://as.example/t1/.well-known/openid-configuration"
+        ]
+    );
+    assert!(metadata_base("https://mcp.example/mcp#frag", "x").is_err());
+    assert!(metadata_base("ftp://mcp.example/mcp", "x").is_err());
+    assert!(metadata_base("http://127.0.0.1:1/mcp", "x").is_ok());
+}
