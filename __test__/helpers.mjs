@@ -20,6 +20,7 @@ export function useIdp() {
     ctx.idp.resetCounters()
     ctx.idp.setExpiresIn(3600)
     ctx.idp.setOboDelay(0)
+    ctx.idp.setIdJagDelay(0)
   })
   return ctx
 }

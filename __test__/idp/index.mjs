@@ -11,20 +11,23 @@
 // shape (error, error_description "AADSTSnnn: …", error_codes, trace_id, correlation_id,
 // suberror, claims). Fault injection and call counters make retry and single-flight
 // behaviour observable from tests; the JWKS endpoint can be made to fail on demand too.
+// With token exchange on, it also mints ID-JAGs (leg 1 of Enterprise-Managed Authorization;
+// the handler and its switches live in id-jag.mjs).
 
 import { createServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import * as jose from 'jose'
+import { ID_JAG_TYPE, idJagApi, idJagGrant, idJagState } from './id-jag.mjs'
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 const GRAPH = 'https://graph.microsoft.com'
 const KEY_ID = 'k1'
-/** Sent by the IdP's own `verify`: its JWKS requests are neither counted nor faulted. */
-const OWN_VERIFIER = 'x-test-idp-verifier'
+/** Sent by the IdP's own `verify` (and the MCP authorization server): its JWKS requests are neither counted nor faulted. */
+export const OWN_VERIFIER = 'x-test-idp-verifier'
 
 /** Clients registered at the IdP: the middle tier (LibreChat) with each secret method. */
 export const CLIENTS = {
@@ -78,7 +81,7 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
   const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`
 
   const state = {
-    counters: { token: 0, obo: 0, exchange: 0, discovery: 0, jwks: 0, faults: 0 },
+    counters: { token: 0, obo: 0, exchange: 0, idJag: 0, discovery: 0, jwks: 0, faults: 0 },
     faults: [],
     /** What every JWKS request meets until it is cleared (a fault, as for the token endpoint), or undefined. */
     jwksFault: undefined,
@@ -88,7 +91,9 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     oboDelayMs: 0,
     /** Opaque reference tokens this IdP issued, by value: their claims (Okta/Ory-style). */
     referenceTokens: new Map(),
+    ...idJagState(),
   }
+  const idJag = { issuer, kid: KEY_ID, publicKey, privateKey, users: USERS, tenant: TENANT, defaultClientId: CLIENTS.post.clientId }
 
   const provider = await quietly(
     async () =>
@@ -114,6 +119,8 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
         ],
         jwks: { keys: [privateJwk] },
         features: { devInteractions: { enabled: false } },
+        // draft-ietf-oauth-identity-chaining's discovery field: this IdP mints ID-JAGs by token exchange.
+        ...(tokenExchange && { discovery: { identity_chaining_requested_token_types_supported: [ID_JAG_TYPE] } }),
         findAccount: (_ctx, sub) => (USERS[sub] ? { accountId: sub, claims: () => ({ sub }) } : undefined),
       }),
   )
@@ -125,7 +132,7 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     'resource',
   ])
   if (tokenExchange) {
-    provider.registerGrantType(TOKEN_EXCHANGE, tokenExchangeGrant(state, issuer, publicKey, privateKey), [
+    provider.registerGrantType(TOKEN_EXCHANGE, tokenExchangeGrant(state, issuer, publicKey, privateKey, idJagGrant(state, idJag)), [
       'subject_token',
       'subject_token_type',
       'audience',
@@ -215,6 +222,7 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
       const { payload } = await jose.jwtVerify(token, jwks, { issuer, audience, algorithms: ['RS256'] })
       return payload
     },
+    ...idJagApi(state, idJag),
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections()
@@ -227,7 +235,7 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
  * Runs `fn` without oidc-provider's start-up warnings (node 20 is "unsupported" but works;
  * the in-memory adapter is what a test IdP wants). Other console output passes through.
  */
-async function quietly(fn) {
+export async function quietly(fn) {
   const warn = console.warn
   console.warn = (...args) => {
     if (!String(args[0]).includes('oidc-provider WARNING')) warn(...args)
@@ -336,10 +344,12 @@ async function makeClientKeys() {
  * RFC 8693 token exchange, Keycloak-like: the subject token must be one of this IdP's
  * access tokens (else invalid_request), of type access_token (else invalid_request), and
  * name the calling client in `aud`; the target is `audience` or `resource` (one of
- * RESOURCES, else invalid_target) with plain scope names, or Entra-style scopes.
+ * RESOURCES, else invalid_target) with plain scope names, or Entra-style scopes. An ID-JAG
+ * request goes to `handleIdJag` first, and counts as `idJag`, not `exchange`.
  */
-function tokenExchangeGrant(state, issuer, publicKey, privateKey) {
+function tokenExchangeGrant(state, issuer, publicKey, privateKey, handleIdJag) {
   return async function handleTokenExchange(ctx) {
+    if (ctx.oidc.params.requested_token_type === ID_JAG_TYPE) return handleIdJag(ctx)
     state.counters.exchange += 1
     const reply = (status, error, description) => {
       ctx.status = status

@@ -4,7 +4,9 @@
 // IdP's JWKS (RS256 only), with the exact issuer, `aud` equal to the server's API id, a live
 // `exp`/`nbf`, the required delegated scope in `scp` (403 insufficient_scope otherwise) and
 // `azp` equal to the middle tier. Failures are 401 with WWW-Authenticate (resource_metadata,
-// scope), never a 500.
+// scope), never a 500. With `audience: 'self'` the resource is the server's own MCP endpoint URL
+// (`${base}/mcp`, as the MCP spec has it), which is what an ID-JAG authorization server
+// (idp/mcp-as.mjs) issues tokens for; the metadata document can be bent for discovery tests.
 
 import { createServer } from 'node:http'
 import * as jose from 'jose'
@@ -14,7 +16,7 @@ export const METADATA_PATH = '/.well-known/oauth-protected-resource'
 /**
  * A node:http server on a free 127.0.0.1 port that calls `handle(req, res)` (a throw is answered
  * 400, never a 500), with its bearer gate; `close()` ends its connections and stops it.
- * @param {{ issuer: string, audience: string, scope: string, clientId: string }} options
+ * @param {GateOptions} options
  */
 export async function listenProtected(options, handle) {
   const server = createServer((req, res) => {
@@ -35,15 +37,27 @@ export async function listenProtected(options, handle) {
 }
 
 /**
- * @param {{ issuer: string, base: string, audience: string, scope: string, clientId: string }} options
+ * @typedef {object} GateOptions
+ * @property {string} issuer the authorization server whose `${issuer}/jwks` signs the bearers
+ * @property {string} audience the resource (`aud`), or 'self' for the server's own `${base}/mcp`
+ * @property {string} scope the scope every bearer needs in `scp`
+ * @property {string} clientId the `azp` every bearer must carry
+ * @property {string[]} [authorizationServers] the metadata's authorization_servers (default [issuer])
+ * @property {object} [metadataOverride] fields merged over the metadata document (undefined drops one)
  */
-export function bearerGate({ issuer, base, audience, scope, clientId }) {
+
+/**
+ * @param {GateOptions & { base: string }} options
+ */
+export function bearerGate({ issuer, base, audience, scope, clientId, authorizationServers = [issuer], metadataOverride }) {
   const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/jwks`))
+  const resource = audience === 'self' ? `${base}/mcp` : audience
   const state = {
     /** Every request with a bearer: method, what the server noted, whether it was accepted, and the bearer's jti/aud (unverified, for the log). */
     log: [],
     /** Reject the next N bearers with 401 invalid_token (a revocation). */
     rejectNext: 0,
+    metadataOverride,
   }
   const challenge = (extra = '') => `Bearer ${extra}resource_metadata="${base}${METADATA_PATH}", scope="${scope}"`
 
@@ -65,7 +79,7 @@ export function bearerGate({ issuer, base, audience, scope, clientId }) {
       return invalid
     }
     try {
-      ;({ payload: claims } = await jose.jwtVerify(token, jwks, { issuer, audience, algorithms: ['RS256'] }))
+      ;({ payload: claims } = await jose.jwtVerify(token, jwks, { issuer, audience: resource, algorithms: ['RS256'] }))
     } catch {
       return invalid
     }
@@ -99,10 +113,11 @@ export function bearerGate({ issuer, base, audience, scope, clientId }) {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(
         JSON.stringify({
-          resource: audience,
-          authorization_servers: [issuer],
+          resource,
+          authorization_servers: authorizationServers,
           scopes_supported: [scope],
           bearer_methods_supported: ['header'],
+          ...state.metadataOverride,
         }),
       )
       return null
@@ -123,8 +138,14 @@ export function bearerGate({ issuer, base, audience, scope, clientId }) {
   return {
     state,
     admit,
+    /** The resource bearers must be addressed to (`${base}/mcp` for audience 'self'). */
+    resource,
     rejectNext: (n) => {
       state.rejectNext = n
+    },
+    /** Fields merged over the metadata document from now on; undefined for none. */
+    setMetadataOverride: (fields) => {
+      state.metadataOverride = fields
     },
   }
 }

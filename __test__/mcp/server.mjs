@@ -9,11 +9,18 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { listenProtected } from './bearer.mjs'
 
 /**
- * @param {{ issuer: string, audience?: string, scope?: string, clientId?: string }} options
+ * @param {{ issuer: string, audience?: string, scope?: string, clientId?: string, authorizationServers?: string[], metadataOverride?: object }} options
+ *   `audience: 'self'` makes the resource this server's own MCP URL (`url`); see bearer.mjs.
  */
-export async function startMcpServer({ issuer, audience = 'api://mcp-files', scope = 'files.read', clientId = 'middle-tier' }) {
+export async function startMcpServer({
+  issuer,
+  audience = 'api://mcp-files',
+  scope = 'files.read',
+  clientId = 'middle-tier',
+  ...metadata
+}) {
   const sessions = new Map()
-  const { base, gate, close } = await listenProtected({ issuer, audience, scope, clientId }, (req, res) => handle(req, res))
+  const { base, gate, close } = await listenProtected({ issuer, audience, scope, clientId, ...metadata }, (req, res) => handle(req, res))
 
   function newSession() {
     const transport = new StreamableHTTPServerTransport({
@@ -43,8 +50,11 @@ export async function startMcpServer({ issuer, audience = 'api://mcp-files', sco
 
   return {
     url: new URL(`${base}/mcp`),
+    /** The resource its bearers must be addressed to (the `url` for audience 'self'). */
+    resource: gate.resource,
     state: gate.state,
     rejectNext: gate.rejectNext,
+    setMetadataOverride: gate.setMetadataOverride,
     close: async () => {
       for (const transport of sessions.values()) await transport.close()
       await close()

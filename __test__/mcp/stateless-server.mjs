@@ -13,9 +13,16 @@ const MAX_BODY = 1 << 20
 const NOT_JSON = Symbol('not JSON')
 
 /**
- * @param {{ issuer: string, audience?: string, scope?: string, clientId?: string }} options
+ * @param {{ issuer: string, audience?: string, scope?: string, clientId?: string, authorizationServers?: string[], metadataOverride?: object }} options
+ *   `audience: 'self'` makes the resource this server's own MCP URL (`url`); see bearer.mjs.
  */
-export async function startStatelessMcpServer({ issuer, audience = 'api://mcp-files', scope = 'files.read', clientId = 'middle-tier' }) {
+export async function startStatelessMcpServer({
+  issuer,
+  audience = 'api://mcp-files',
+  scope = 'files.read',
+  clientId = 'middle-tier',
+  ...metadata
+}) {
   const handler = createMcpHandler(
     () => {
       const mcp = new McpServer({ name: 'files-mcp', version: '2.0.0' })
@@ -27,7 +34,7 @@ export async function startStatelessMcpServer({ issuer, audience = 'api://mcp-fi
     { legacy: 'reject' },
   )
   const serve = toNodeHandler(handler)
-  const { base, gate, close } = await listenProtected({ issuer, audience, scope, clientId }, (req, res) => handle(req, res))
+  const { base, gate, close } = await listenProtected({ issuer, audience, scope, clientId, ...metadata }, (req, res) => handle(req, res))
 
   async function handle(req, res) {
     const body = req.method === 'POST' ? await readJson(req) : undefined
@@ -48,8 +55,11 @@ export async function startStatelessMcpServer({ issuer, audience = 'api://mcp-fi
 
   return {
     url: new URL(`${base}/mcp`),
+    /** The resource its bearers must be addressed to (the `url` for audience 'self'). */
+    resource: gate.resource,
     state: gate.state,
     rejectNext: gate.rejectNext,
+    setMetadataOverride: gate.setMetadataOverride,
     close: async () => {
       await handler.close()
       await close()
