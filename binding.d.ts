@@ -94,6 +94,18 @@ export declare function deriveSharedCacheKey(credsKey: string): string
 /** Stamps a resolver's answer with LibreChat's expiry rules, or says why it is unusable. */
 export declare function finishResolution(answer: NativeResolverAnswer): NativeResolutionStamp
 
+/** `authorizationServer` (see `config::AuthorizationServerOptions`). */
+export interface NativeAuthorizationServer {
+  issuer?: string
+  clientId?: string
+  clientSecret?: string
+  clientAuthMethod?: string
+  clientAssertionKey?: string
+  clientAssertionKeyId?: string
+  clientAssertionCertificate?: string
+  clientAssertionAlg?: string
+}
+
 /** The Bearer challenge's parameters; absent ones are undefined, `scopes` may be empty. */
 export interface NativeBearerChallenge {
   error?: string
@@ -176,12 +188,15 @@ export interface NativeExchangeError {
    * user interaction; relay it to the client.
    */
   wwwAuthenticate?: string
+  /** The step of an ID-JAG exchange that failed: `discovery`, `leg1` or `leg2`. */
+  idJagStep?: string
 }
 
 /** A grant this package sends, by its `grantType` option value. */
 export declare const enum NativeGrant {
   JwtBearer = 'jwt_bearer',
   TokenExchange = 'token_exchange',
+  IdJag = 'id_jag',
 }
 
 /** A log level as the JS logger receives it (LibreChat's logger method names). */
@@ -283,6 +298,8 @@ export interface NativeServiceOptions {
   clientAssertionAudience?: string
   validateAssertion?: NativeValidateAssertion
   sharedCache?: NativeSharedCache
+  /** `grantType: 'id_jag'`: the client's registration at the MCP authorization server. */
+  authorizationServer?: NativeAuthorizationServer
   logger?: (level: NativeLogLevel, message: string) => void
   /** `refreshAhead`: a fraction, or `false` (off) / `true` (the default). */
   refreshAhead?: boolean | number

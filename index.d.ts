@@ -31,8 +31,15 @@ export interface OboServiceOptions {
    * Unset: Entra's On-Behalf-Of grant, as LibreChat sends it. `jwt_bearer` (On-Behalf-Of) / `token_exchange`
    * (RFC 8693): that grant, refused before any request if the IdP's discovery document lists
    * `grant_types_supported` without it. `auto`: token exchange if advertised, else On-Behalf-Of.
+   * `id_jag`: the MCP spec's Enterprise-Managed Authorization (Cross App Access): the user's ID
+   * token (or refresh token) is exchanged at this IdP for an ID-JAG addressed to the MCP server's
+   * own authorization server (found from the call's `resource` through RFC 9728 and RFC 8414
+   * metadata, which must advertise the ID-JAG grant profile), which trades it for the access
+   * token; needs `authorizationServer`, and `profile: 'id-jag'` in the `obo` block.
    */
-  grantType?: 'jwt_bearer' | 'token_exchange' | 'auto'
+  grantType?: 'jwt_bearer' | 'token_exchange' | 'auto' | 'id_jag'
+  /** `grantType: 'id_jag'`: this client's registration at the MCP server's authorization server. */
+  authorizationServer?: OboAuthorizationServerOptions
   /**
    * Whether a call's RFC 8707 `resource` (`obo.resource`) is sent. `auto` (default): with token
    * exchange, not with On-Behalf-Of, since Entra v2 names the resource in the scopes and refuses
@@ -40,7 +47,11 @@ export interface OboServiceOptions {
    * that wants it, as the MCP spec asks). `omit`: never (a token exchange server that refuses it).
    */
   resourceIndicator?: 'auto' | 'send' | 'omit'
-  /** RFC 8693 `subject_token_type`, default `urn:ietf:params:oauth:token-type:access_token`. */
+  /**
+   * RFC 8693 `subject_token_type`, default `urn:ietf:params:oauth:token-type:access_token`; with
+   * `grantType: 'id_jag'`, `urn:ietf:params:oauth:token-type:id_token` (default) or
+   * `urn:ietf:params:oauth:token-type:refresh_token`, which also picks the token `resolveOboToken` sends.
+   */
   subjectTokenType?: string
   /** RFC 8693 `requested_token_type`, not sent unless set. */
   requestedTokenType?: string
@@ -93,6 +104,24 @@ export interface OboServiceOptions {
    * expires and never reaches a caller.
    */
   refreshAhead?: number | boolean
+}
+
+/** `authorizationServer`: the client at the MCP authorization server (ID-JAG's second leg). */
+export interface OboAuthorizationServerOptions {
+  /**
+   * The authorization server's issuer, which the MCP server's metadata must list; unset, the
+   * first one it lists. Credentials are sent only to the server discovery checked.
+   */
+  issuer?: string
+  clientId: string
+  clientSecret?: string
+  clientAuthMethod?: 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
+  /** `private_key_jwt`: PEM key; the assertion's `aud` is the token endpoint. */
+  clientAssertionKey?: string
+  clientAssertionKeyId?: string
+  /** `private_key_jwt`: the key's PEM certificate (`x5t#S256`), when the server knows the key by it. */
+  clientAssertionCertificate?: string
+  clientAssertionAlg?: 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384'
 }
 
 /** `sharedCache`: where the shared tier lives and how its records are sealed. */
@@ -215,7 +244,7 @@ export interface OboChannelMessage {
   /** exchange:*: the exchange is a background refresh-ahead. */
   refresh?: boolean
   /** exchange:end: the grant sent. */
-  grant?: 'jwt_bearer' | 'token_exchange'
+  grant?: 'jwt_bearer' | 'token_exchange' | 'id_jag'
   /** *:end. `skipped`: a refresh that found another exchange for its key under way. */
   outcome?: 'success' | 'failure' | 'skipped'
   durationMs?: number
@@ -250,9 +279,13 @@ export declare class OboExchangeError extends Error {
    * `ERR_ASSERTION_NOT_JWS`, `ERR_ASSERTION_EXPIRED` or `ERR_ASSERTION_INVALID` (validateAssertion)
    * when the assertion was refused locally; `ERR_GRANT_NOT_ADVERTISED` or
    * `ERR_TARGET_NEEDS_TOKEN_EXCHANGE` when no request was sent; `ERR_CLIENT_ASSERTION` when the
-   * private_key_jwt assertion could not be signed.
+   * private_key_jwt assertion could not be signed. With `id_jag`: `ERR_ID_JAG_NEEDS_RESOURCE` (no
+   * resource to discover from), `ERR_ID_JAG_METADATA` (a metadata document missing, unreadable, or
+   * refused: another resource or issuer, no ID-JAG grant profile), `ERR_NOT_AN_ID_JAG`.
    */
   code?: string
+  /** `id_jag` only: where it failed, `discovery`, `leg1` (the enterprise IdP) or `leg2` (the MCP authorization server). */
+  idJagStep?: 'discovery' | 'leg1' | 'leg2'
   error?: string
   error_description?: string
   error_codes?: number[]
@@ -273,7 +306,11 @@ export interface OboExchangeOptions {
   claims?: string
   /** RFC 8693 `audience` of the requested token (token exchange only); part of the cache key. */
   audience?: string
-  /** RFC 8693 `resource` of the requested token (token exchange only); part of the cache key. */
+  /**
+   * RFC 8693 `resource` of the requested token (token exchange only); part of the cache key.
+   * With `id_jag`, the MCP server's resource identifier, where discovery starts (required), and
+   * `audience` may name its authorization server.
+   */
   resource?: string
 }
 
@@ -321,9 +358,19 @@ export declare namespace OboTokenService {
 /** `obo:` of an MCP server in librechat.yaml. */
 export interface OboConfig {
   scopes: string
+  /**
+   * `obo` (default): LibreChat's On-Behalf-Of with the user's access token. `id-jag`:
+   * Enterprise-Managed Authorization; the resolver must be an OboTokenService with
+   * `grantType: 'id_jag'`, and the user's `id_token` (or `refresh_token`) is sent.
+   */
+  profile?: 'obo' | 'id-jag'
   /** RFC 8693 `audience` (token exchange only), passed on when the resolver is an OboTokenService. */
   audience?: string
-  /** RFC 8693 `resource` (token exchange only), passed on when the resolver is an OboTokenService. */
+  /**
+   * RFC 8693 `resource` (token exchange only), passed on when the resolver is an OboTokenService.
+   * With `profile: 'id-jag'`, the MCP server's resource identifier; `createOboFetch` uses the
+   * URL it calls when unset.
+   */
   resource?: string
   /**
    * `createOboFetch`'s step-up allow list: scopes a server may ask for with a 403

@@ -199,7 +199,10 @@ describe('bad arguments get errors that name them', () => {
         },
         /^options\.clientAssertionKey is not a PEM RSA or EC private key$/,
       ],
-      [{ ...base, grantType: 'password' }, /^options\.grantType must be 'jwt_bearer', 'token_exchange' or 'auto', got 'password'$/],
+      [
+        { ...base, grantType: 'password' },
+        /^options\.grantType must be 'jwt_bearer', 'token_exchange', 'id_jag' or 'auto', got 'password'$/,
+      ],
       [
         { ...base, grantType: 'auto', tokenEndpoint: `${ctx.idp.issuer}/token` },
         /^options\.grantType 'auto' reads grant_types_supported from discovery/,
@@ -218,6 +221,28 @@ describe('bad arguments get errors that name them', () => {
       [{ ...base, proxy: 'socks://x' }, /^options\.proxy must be an http\(s\) URL/],
       [{ ...base, logger: 'console' }, /^options\.logger must be a function or an object/],
       [{ ...base, clientID: 'typo' }, /^options\.clientID is not a known option/],
+      [{ ...base, grantType: 'id_jag' }, /^options\.authorizationServer is required for grantType 'id_jag'/],
+      [
+        { ...base, authorizationServer: { clientId: 'a', clientSecret: 's' } },
+        /^options\.authorizationServer applies only to grantType 'id_jag'$/,
+      ],
+      [{ ...base, grantType: 'id_jag', authorizationServer: 'as' }, /^options\.authorizationServer must be an object, got string$/],
+      [
+        { ...base, grantType: 'id_jag', authorizationServer: { clientID: 'a' } },
+        /^options\.authorizationServer\.clientID is not a known option/,
+      ],
+      [
+        { ...base, grantType: 'id_jag', authorizationServer: { clientId: 7 } },
+        /^options\.authorizationServer\.clientId must be a string, got number$/,
+      ],
+      [
+        { ...base, grantType: 'id_jag', authorizationServer: { clientId: 'a' } },
+        /^options\.authorizationServer\.clientSecret is required for client_secret_post$/,
+      ],
+      [
+        { ...base, grantType: 'id_jag', authorizationServer: { clientId: 'a', clientSecret: 's', issuer: 'as.example' } },
+        /^options\.authorizationServer\.issuer must be an absolute URL/,
+      ],
     ]
     for (const [options, expected] of cases) {
       assert.throws(() => new OboTokenService(options), { message: expected })

@@ -16,13 +16,17 @@ const ERROR_FIELDS = [
   'trace_id',
   'correlation_id',
   'wwwAuthenticate',
+  'idJagStep',
 ]
 
 /**
  * A failed On-Behalf-Of exchange. Carries LibreChat's tags (`retryable`,
  * `oboFailureReason`), the HTTP `status`, and the IdP's `error`, `error_description`,
  * `error_codes`, `suberror`, `claims`, `trace_id` and `correlation_id` when present, and a
- * ready `wwwAuthenticate` value when the IdP asks for user interaction.
+ * ready `wwwAuthenticate` value when the IdP asks for user interaction. With grantType
+ * 'id_jag', `idJagStep` says where it failed: `discovery` (the MCP server's or its
+ * authorization server's metadata), `leg1` (the enterprise IdP) or `leg2` (the MCP
+ * authorization server).
  */
 class OboExchangeError extends Error {
   constructor(message, fields = {}, options) {

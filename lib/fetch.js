@@ -38,6 +38,18 @@ function checkStepUpScopes(value) {
   throw typeError('oboConfig.stepUpScopes', 'a string or an array of strings', value)
 }
 
+/**
+ * The MCP server's resource identifier for an ID-JAG block without `resource`: the URL the
+ * transport calls, without query or fragment (the MCP spec's canonical server URI), which
+ * its protected resource metadata must name exactly.
+ */
+function resourceOf(input) {
+  const url = new URL(input instanceof Request ? input.url : String(input))
+  url.search = ''
+  url.hash = ''
+  return url.href
+}
+
 /** The response's Bearer challenge (`bearerChallenge`), or null. */
 function challengeOf(response) {
   const header = response.headers.get('www-authenticate')
@@ -64,6 +76,7 @@ function annotate(response, challenge, refusedScopes) {
  *   default), the request is sent once more with a token for the union of the configured
  *   and challenged scopes, and later requests keep that union; otherwise the 403 is returned
  *   as it is, with `response.oboChallenge` (`{ error, scopes, refusedScopes, … }`).
+ * With `profile: 'id-jag'` and no `resource`, the resource is the URL the transport calls.
  * At most one retry per request; a second rejection is returned as it is. A failed exchange
  * throws the `OboTokenResolutionError`, with LibreChat's `hint` for the user.
  */
@@ -72,9 +85,11 @@ function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, iden
   checkResolveArguments(oboConfig, resolver, upstreamTokenProvider)
   const allowed = new Set(checkStepUpScopes(oboConfig.stepUpScopes))
   let scopes = oboConfig.scopes
+  const ownResource = oboConfig.profile === 'id-jag' && oboConfig.resource == null
+  let resource = oboConfig.resource
   const bearer = async (forceRefresh, scopeString = scopes) => {
     try {
-      const config = { ...oboConfig, scopes: scopeString }
+      const config = { ...oboConfig, scopes: scopeString, resource }
       const tokens = await resolveOboToken(user, config, resolver, upstreamTokenProvider, identityContext, forceRefresh)
       return tokens.access_token
     } catch (err) {
@@ -83,6 +98,7 @@ function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, iden
     }
   }
   return async function oboFetch(input, init = {}) {
+    if (ownResource) resource = resourceOf(input)
     const send = async (token) => {
       const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined))
       headers.set('authorization', `Bearer ${token}`)

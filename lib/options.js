@@ -34,7 +34,20 @@ const OPTION_TYPES = {
   refreshAhead: 'refreshAhead',
   logger: 'logger',
   sharedCache: 'sharedCache',
+  authorizationServer: 'authorizationServer',
 }
+
+/** `options.authorizationServer` (grantType 'id_jag'): the client at the MCP authorization server; every field a string. */
+const AUTHORIZATION_SERVER_FIELDS = [
+  'issuer',
+  'clientId',
+  'clientSecret',
+  'clientAuthMethod',
+  'clientAssertionKey',
+  'clientAssertionKeyId',
+  'clientAssertionCertificate',
+  'clientAssertionAlg',
+]
 
 /** Wraps a logger (function or LibreChat's `{ debug, info, warn, error }`) so it never throws. */
 function normalizeLogger(logger) {
@@ -81,6 +94,23 @@ function checkValidateAssertion(value) {
   return checked
 }
 
+/** `options.authorizationServer`: an object of known string fields. */
+function checkAuthorizationServer(value) {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw typeError('options.authorizationServer', 'an object', value)
+  }
+  const checked = {}
+  for (const [name, field] of Object.entries(value)) {
+    if (!AUTHORIZATION_SERVER_FIELDS.includes(name)) {
+      throw new TypeError(`options.authorizationServer.${name} is not a known option (known: ${AUTHORIZATION_SERVER_FIELDS.join(', ')})`)
+    }
+    if (field === undefined || field === null) continue
+    if (typeof field !== 'string') throw typeError(`options.authorizationServer.${name}`, 'a string', field)
+    checked[name] = field
+  }
+  return checked
+}
+
 function checkOptions(options) {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw typeError('options', 'an object', options)
@@ -109,6 +139,10 @@ function checkOptions(options) {
     }
     if (expected === 'validateAssertion') {
       native.validateAssertion = checkValidateAssertion(value)
+      continue
+    }
+    if (expected === 'authorizationServer') {
+      native.authorizationServer = checkAuthorizationServer(value)
       continue
     }
     if (expected === 'sharedCache') {

@@ -6,7 +6,10 @@
 
 const { checkUpstreamTokens, finishResolution, classifyResolutionFailure } = require('./native.js')
 const { OboTokenResolutionError, typeError } = require('./errors.js')
-const { OboTokenService, loggerOf } = require('./service.js')
+const { OboTokenService, loggerOf, subjectOf } = require('./service.js')
+
+/** The `obo` block's `profile`s: LibreChat's On-Behalf-Of (the default), or ID-JAG. */
+const PROFILES = ['obo', 'id-jag']
 
 /** Reads what LibreChat's classifier reads off a thrown value, without ever throwing. */
 function errorFacts(err) {
@@ -37,13 +40,16 @@ function resolutionError(failure, cause) {
  * `access_token` and `expires_at` of a token set or a resolver answer, or null if it is not
  * an object. `numericStrings` reads an `expires_at` such as "1700000000" as a number, as
  * LibreChat's comparison `now >= expiresAt - 30` does for the upstream token; a resolver's
- * `expires_at` must be a number (LibreChat's `Number.isFinite`).
+ * `expires_at` must be a number (LibreChat's `Number.isFinite`). `field` names the token to
+ * read as `access_token`: an ID-JAG service exchanges the `id_token` (or `refresh_token`),
+ * whose expiry is not the set's `expires_at` (the exchange checks an ID token's own `exp`).
  */
-function tokenFields(tokenSet, { numericStrings = false } = {}) {
+function tokenFields(tokenSet, { numericStrings = false, field = 'access_token' } = {}) {
   try {
     if (tokenSet === null || typeof tokenSet !== 'object') return null
     const tokens = {}
-    if (typeof tokenSet.access_token === 'string') tokens.access_token = tokenSet.access_token
+    if (typeof tokenSet[field] === 'string') tokens.access_token = tokenSet[field]
+    if (field !== 'access_token') return tokens
     const expiresAt = tokenSet.expires_at
     if (typeof expiresAt === 'number') tokens.expires_at = expiresAt
     else if (numericStrings && typeof expiresAt === 'string' && expiresAt.trim() !== '' && Number.isFinite(Number(expiresAt))) {
@@ -55,7 +61,7 @@ function tokenFields(tokenSet, { numericStrings = false } = {}) {
   }
 }
 
-const upstreamTokens = (tokenSet) => tokenFields(tokenSet, { numericStrings: true })
+const upstreamTokens = (tokenSet, field) => tokenFields(tokenSet, { numericStrings: true, field })
 
 /** LibreChat's `isFederatedTokens`: an object that has `access_token`, `id_token` or `expires_at` (`in`, so a getter counts). */
 function isTokenSet(value) {
@@ -68,11 +74,11 @@ function isTokenSet(value) {
  * a valid `openidTokens`). A snapshot without an access token is null: LibreChat's
  * `isOpenIDTokenValid` fails it, and `resolveOboToken` answers `missing_upstream_token`.
  */
-function snapshotTokens(user) {
+function snapshotTokens(user, field) {
   try {
     if (!user || (user.provider !== 'openid' && !user.openidId)) return null
     const source = isTokenSet(user.federatedTokens) ? user.federatedTokens : isTokenSet(user.openidTokens) ? user.openidTokens : null
-    const tokens = upstreamTokens(source)
+    const tokens = upstreamTokens(source, field)
     return tokens?.access_token ? tokens : null
   } catch {
     return null
@@ -83,6 +89,25 @@ function snapshotTokens(user) {
 function targetOf(oboConfig) {
   const { audience, resource } = oboConfig
   return audience == null && resource == null ? undefined : { audience, resource }
+}
+
+/**
+ * `oboConfig.profile` must match the resolver: 'id-jag' needs an OboTokenService with
+ * grantType 'id_jag' (it sends the user's ID token, not the access token), and such a
+ * service serves only 'id-jag' blocks.
+ */
+function checkProfile(profile, resolver) {
+  if (profile !== undefined && profile !== null && !PROFILES.includes(profile)) {
+    throw new TypeError(`oboConfig.profile must be 'obo' or 'id-jag', got ${typeof profile === 'string' ? `'${profile}'` : typeof profile}`)
+  }
+  const idJagBlock = profile === 'id-jag'
+  const idJagService = resolver instanceof OboTokenService && subjectOf(resolver) !== 'access_token'
+  if (idJagBlock && !idJagService) {
+    throw new TypeError("oboConfig.profile 'id-jag' needs a resolver that is an OboTokenService with grantType 'id_jag'")
+  }
+  if (idJagService && !idJagBlock) {
+    throw new TypeError("resolver has grantType 'id_jag': its oboConfig must say profile: 'id-jag'")
+  }
 }
 
 /** Type checks shared with createOboFetch, which makes them when it is created. */
@@ -96,6 +121,7 @@ function checkResolveArguments(oboConfig, resolver, upstreamTokenProvider) {
   if (!(resolver instanceof OboTokenService) && typeof resolver !== 'function') {
     throw typeError('resolver', 'an OboTokenService or a function', resolver)
   }
+  checkProfile(oboConfig.profile, resolver)
   if (typeof upstreamTokenProvider !== 'function') {
     throw typeError('upstreamTokenProvider', 'a function', upstreamTokenProvider)
   }
@@ -112,6 +138,7 @@ async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider,
   if (typeof forceRefresh !== 'boolean') throw typeError('forceRefresh', 'a boolean', forceRefresh)
   const isService = resolver instanceof OboTokenService
   const log = (isService && loggerOf(resolver)) || (() => {})
+  const field = isService ? subjectOf(resolver) : 'access_token'
 
   let live
   try {
@@ -121,7 +148,7 @@ async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider,
     log('error', `[OBO] Upstream session refresh failed (${failure.retryable ? 'transient' : 'permanent'})`)
     throw resolutionError(failure, err)
   }
-  const tokens = live === null || live === undefined ? snapshotTokens(user) : upstreamTokens(live)
+  const tokens = live === null || live === undefined ? snapshotTokens(user, field) : upstreamTokens(live, field)
   const unusable = checkUpstreamTokens(tokens ?? undefined)
   if (unusable) {
     log('warn', `[OBO] ${unusable.userMessage} (hadLiveSession: ${live != null})`)

@@ -97,6 +97,12 @@ function checkCallOptions(options) {
 const serviceLoggers = new WeakMap()
 /** Each service's native `plan()`, for the doctor. */
 const servicePlans = new WeakMap()
+/**
+ * Which of the user's tokens each service exchanges: `access_token`, or with grantType
+ * 'id_jag' the `id_token` (or the `refresh_token`, when subjectTokenType names it).
+ */
+const serviceSubjects = new WeakMap()
+const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token'
 /** Each service's front, for tests. */
 const serviceFronts = new WeakMap()
 /** An option key for tests only: the front's memo size instead of the one from `maxCacheEntries`. */
@@ -142,6 +148,11 @@ class OboTokenService {
     serviceLoggers.set(this, this.#log)
     servicePlans.set(this, () => this.#native.plan())
     serviceFronts.set(this, this.#front)
+    const idJag = native.grantType?.trim() === 'id_jag'
+    serviceSubjects.set(
+      this,
+      !idJag ? 'access_token' : native.subjectTokenType?.trim() === REFRESH_TOKEN_TYPE ? 'refresh_token' : 'id_token',
+    )
   }
 
   /**
@@ -284,9 +295,14 @@ function planOf(service) {
   return servicePlans.get(service)()
 }
 
+/** The token set field a service exchanges (`access_token`, `id_token` or `refresh_token`). */
+function subjectOf(service) {
+  return serviceSubjects.get(service)
+}
+
 /** A service's front (tests). */
 function frontOf(service) {
   return serviceFronts.get(service)
 }
 
-module.exports = { OboTokenService, loggerOf, planOf, frontOf, MEMO_LIMIT }
+module.exports = { OboTokenService, loggerOf, planOf, frontOf, subjectOf, MEMO_LIMIT }

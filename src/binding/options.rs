@@ -142,6 +142,7 @@ pub struct NativeAuthorizationServer {
     pub client_auth_method: Option<String>,
     pub client_assertion_key: Option<String>,
     pub client_assertion_key_id: Option<String>,
+    pub client_assertion_certificate: Option<String>,
     pub client_assertion_alg: Option<String>,
 }
 
@@ -154,6 +155,7 @@ impl From<NativeAuthorizationServer> for AuthorizationServerOptions {
             client_auth_method: v.client_auth_method,
             client_assertion_key: v.client_assertion_key,
             client_assertion_key_id: v.client_assertion_key_id,
+            client_assertion_certificate: v.client_assertion_certificate,
             client_assertion_alg: v.client_assertion_alg,
         }
     }

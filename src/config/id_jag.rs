@@ -19,6 +19,7 @@ pub struct AuthorizationServerOptions {
     pub client_auth_method: Option<String>,
     pub client_assertion_key: Option<String>,
     pub client_assertion_key_id: Option<String>,
+    pub client_assertion_certificate: Option<String>,
     pub client_assertion_alg: Option<String>,
 }
 
@@ -28,6 +29,7 @@ redacted_debug!(AuthorizationServerOptions {
         client_id,
         client_auth_method,
         client_assertion_key_id,
+        client_assertion_certificate,
         client_assertion_alg
     ],
     hidden: [client_secret, client_assertion_key],
@@ -98,7 +100,7 @@ fn authorization_server(options: AuthorizationServerOptions) -> Result<IdJagConf
             client_secret: options.client_secret,
             client_assertion_key: options.client_assertion_key.as_deref(),
             client_assertion_key_id: options.client_assertion_key_id,
-            client_assertion_certificate: None,
+            client_assertion_certificate: options.client_assertion_certificate.as_deref(),
             assertion_alg: options.client_assertion_alg.as_deref(),
             assertion_audience: None,
         },
@@ -110,19 +112,23 @@ fn authorization_server(options: AuthorizationServerOptions) -> Result<IdJagConf
     })
 }
 
-/// A credential error of the block, named as the caller wrote it.
+/// A credential error of the block, named as the caller wrote it (the option, and any
+/// other option its text names).
 fn nested(error: ConfigError) -> ConfigError {
     let option = match error.option {
         "clientAuthMethod" => "authorizationServer.clientAuthMethod",
         "clientSecret" => "authorizationServer.clientSecret",
         "clientAssertionKey" => "authorizationServer.clientAssertionKey",
         "clientAssertionKeyId" => "authorizationServer.clientAssertionKeyId",
+        "clientAssertionCertificate" => "authorizationServer.clientAssertionCertificate",
         "clientAssertionAlg" => "authorizationServer.clientAssertionAlg",
         other => other,
     };
     ConfigError {
         option,
-        problem: error.problem,
+        problem: error
+            .problem
+            .replace("options.", "options.authorizationServer."),
     }
 }
 
@@ -137,6 +143,7 @@ mod tests {
             ..Default::default()
         }
     }
+    const TEST_KEY: &str = include_str!("../protocol/client_auth/test-only-rsa-key.pem");
     const ID_JAG: GrantMode = GrantMode::Named(GrantKind::IdJag);
 
     #[test]
@@ -209,6 +216,24 @@ mod tests {
         };
         let err = id_jag_config(ID_JAG, Some(no_id), None, false).unwrap_err();
         assert_eq!(err.option, "authorizationServer.clientId");
+        let keyless = AuthorizationServerOptions {
+            client_auth_method: Some("private_key_jwt".into()),
+            client_assertion_key: Some("not a pem".into()),
+            ..block()
+        };
+        let err = id_jag_config(ID_JAG, Some(keyless), None, false).unwrap_err();
+        assert_eq!(err.option, "authorizationServer.clientAssertionKey");
+        let no_kid = AuthorizationServerOptions {
+            client_auth_method: Some("private_key_jwt".into()),
+            client_assertion_key: Some(TEST_KEY.into()),
+            ..block()
+        };
+        let err = id_jag_config(ID_JAG, Some(no_kid), None, false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "options.authorizationServer.clientAssertionKeyId or options.authorizationServer.clientAssertionCertificate \
+             is required for private_key_jwt (the IdP picks the key by kid or by x5t#S256)"
+        );
         let bad_issuer = AuthorizationServerOptions {
             issuer: Some("ftp://as".into()),
             ..block()

@@ -1,0 +1,204 @@
+// ID-JAG (the MCP spec's Enterprise-Managed Authorization) through this package, end to end on
+// 127.0.0.1: the enterprise IdP (idp/index.mjs with idp/id-jag.mjs) mints ID-JAGs, a second
+// oidc-provider (idp/mcp-as.mjs) stands for the MCP server's own authorization server and
+// accepts an ID-JAG only after checking signature, typ, aud, resource, client_id, expiry and
+// jti replay, and the protected MCP server (v1 SDK) admits only that server's tokens for its own
+// URL. The service discovers the chain (RFC 9728, RFC 8414), runs both legs, and caches the
+// final token like an OBO token.
+
+import { describe, it, before, after, beforeEach, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { startIdp, USERS, TENANT } from './idp/index.mjs'
+import { ID_JAG_PROFILE, REFRESH_TOKEN_TYPE } from './idp/id-jag.mjs'
+import { startMcpAuthorizationServer, AS_CLIENTS } from './idp/mcp-as.mjs'
+import { startMcpServer } from './mcp/server.mjs'
+import { newService, rejection } from './helpers.mjs'
+import obo from '../index.js'
+
+const { createOboFetch, resolveOboToken } = obo
+const SCOPE = 'files.read'
+const REQUEST = { timeout: 5_000 }
+const userOf = (name) => ({ openidId: USERS[name].oid, tenantId: TENANT })
+
+describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 }, () => {
+  let idp
+  let as
+  /** A second authorization server, trusted by the IdP, that the first one's metadata may point at. */
+  let other
+  let mcp
+  const clients = []
+  before(async () => {
+    idp = await startIdp()
+    as = await startMcpAuthorizationServer({ idpIssuer: idp.issuer })
+    other = await startMcpAuthorizationServer({ idpIssuer: idp.issuer })
+    mcp = await startMcpServer({ issuer: as.issuer, audience: 'self', scope: SCOPE, clientId: AS_CLIENTS.secret.clientId })
+  })
+  after(() => Promise.allSettled([mcp?.close(), as?.close(), other?.close(), idp?.close()]))
+  beforeEach(() => {
+    idp.resetCounters()
+    for (const server of [as, other]) {
+      idp.trustAuthorizationServer(server.issuer, { clientId: AS_CLIENTS.secret.clientId })
+      server.resetCounters()
+      server.setResource(mcp.resource)
+      server.setGrantProfiles([ID_JAG_PROFILE])
+      server.setMetadataOverride(undefined)
+      server.setTokenTtl(3600)
+    }
+    mcp.setMetadataOverride(undefined)
+  })
+  afterEach(async () => {
+    for (const client of clients.splice(0)) await client.close().catch(() => {})
+  })
+
+  /** A fresh service (its own chain cache) for ID-JAG at `as`, with the AS client `client`. */
+  function idJagService(options = {}, client = AS_CLIENTS.secret) {
+    const authorizationServer = { clientId: client.clientId, clientAuthMethod: client.method }
+    if (client.clientSecret) authorizationServer.clientSecret = client.clientSecret
+    else Object.assign(authorizationServer, { clientAssertionKey: as.clientKeys.key.privateKeyPem, clientAssertionKeyId: client.kid })
+    return newService(idp, { grantType: 'id_jag', authorizationServer, ...options })
+  }
+  const exchange = (service, idToken, options = {}) =>
+    service.exchangeOboToken(userOf('alice'), idToken, SCOPE, true, undefined, { resource: mcp.resource, ...options })
+
+  it('an MCP tool call through createOboFetch: the ID token becomes an ID-JAG, then the MCP token; later calls hit the cache', async () => {
+    const { service } = idJagService()
+    const idToken = await idp.mintIdToken('alice')
+    const fetch = createOboFetch({
+      user: userOf('alice'),
+      oboConfig: { profile: 'id-jag', scopes: SCOPE },
+      resolver: service,
+      upstreamTokenProvider: async () => ({ access_token: 'not-sent', id_token: idToken, expires_at: Date.now() / 1000 + 3600 }),
+    })
+    const client = new Client({ name: 'librechat-test', version: '1.0.0' })
+    clients.push(client)
+    await client.connect(new StreamableHTTPClientTransport(mcp.url, { fetch }), REQUEST)
+    for (let i = 0; i < 3; i++) {
+      const result = await client.callTool({ name: 'whoami', arguments: {} }, undefined, REQUEST)
+      assert.equal(JSON.parse(result.content[0].text).sub, 'alice')
+    }
+    assert.equal(idp.counters.idJag, 1, 'one ID-JAG for the session')
+    assert.equal(as.counters.grants, 1, 'one access token')
+    assert.equal(as.counters.metadata, 1, 'the chain was discovered once')
+    const request = idp.lastIdJagRequest()
+    assert.equal(request.audience, as.issuer)
+    assert.equal(request.resource, mcp.resource, "the resource is the server's own URL")
+    assert.equal(request.scope, SCOPE)
+    assert.ok(mcp.state.log.every((entry) => entry.accepted))
+  })
+
+  it('the access token is for the MCP resource and this client, and users never share one', async () => {
+    const { service } = idJagService()
+    const alice = await exchange(service, await idp.mintIdToken('alice'))
+    const bob = await service.exchangeOboToken(userOf('bob'), await idp.mintIdToken('bob'), SCOPE, true, undefined, {
+      resource: mcp.resource,
+    })
+    const claims = await as.verify(alice.access_token, mcp.resource)
+    assert.equal(claims.sub, 'alice')
+    assert.equal(claims.azp, AS_CLIENTS.secret.clientId)
+    assert.equal((await as.verify(bob.access_token, mcp.resource)).sub, 'bob')
+    assert.equal(as.counters.grants, 2)
+    const event = await rejection(exchange(service, await idp.mintIdToken('alice'), { resource: undefined }))
+    assert.equal(event.code, 'ERR_ID_JAG_NEEDS_RESOURCE')
+  })
+
+  it('a missing grant profile is refused at discovery: no ID-JAG is requested', async () => {
+    as.setGrantProfiles(null)
+    const { service } = idJagService()
+    const err = await rejection(exchange(service, await idp.mintIdToken('alice')))
+    assert.equal(err.code, 'ERR_ID_JAG_METADATA')
+    assert.equal(err.idJagStep, 'discovery')
+    assert.match(err.message, /authorization_grant_profiles_supported/)
+    assert.equal(idp.counters.idJag, 0)
+    assert.equal(as.counters.token, 0)
+    assert.equal(service.stats().entries, 0, 'a failed exchange caches nothing')
+  })
+
+  it('wrong audience: metadata naming another issuer is refused; a token endpoint of another server refuses the ID-JAG', async () => {
+    as.setMetadataOverride({ issuer: other.issuer })
+    let err = await rejection(exchange(idJagService().service, await idp.mintIdToken('alice')))
+    assert.equal(err.idJagStep, 'discovery')
+    assert.match(err.message, /names the issuer/)
+    assert.equal(idp.counters.idJag, 0)
+
+    as.setMetadataOverride({ token_endpoint: other.tokenEndpoint })
+    err = await rejection(exchange(idJagService().service, await idp.mintIdToken('alice')))
+    assert.equal(err.idJagStep, 'leg2')
+    assert.equal(err.error, 'invalid_grant')
+    assert.equal(err.retryable, false)
+    assert.match(other.lastError(), /aud/)
+    assert.equal(idp.lastIdJagRequest().audience, as.issuer, 'the ID-JAG was for the listed server')
+  })
+
+  it('an ID-JAG is never sent twice: a retry after a failed second leg asks the IdP for a new one', async () => {
+    as.injectFaults({ status: 503 })
+    const { service } = idJagService()
+    const token = await exchange(service, await idp.mintIdToken('alice'))
+    assert.ok(token.access_token)
+    assert.equal(idp.counters.idJag, 2, 'leg 1 ran again')
+    assert.equal(as.counters.grants, 1)
+    assert.equal(as.lastError(), undefined, 'no replay refused')
+  })
+
+  it('an expired ID token is refused before any request; an untrusted server is refused at leg 1', async () => {
+    const { service } = idJagService()
+    const expired = await rejection(exchange(service, await idp.mintIdToken('alice', { ttlSeconds: -60 })))
+    assert.equal(expired.code, 'ERR_ASSERTION_EXPIRED')
+    assert.equal(idp.counters.token, 0)
+    idp.distrustAuthorizationServer(as.issuer)
+    const untrusted = await rejection(exchange(service, await idp.mintIdToken('alice')))
+    assert.equal(untrusted.idJagStep, 'leg1')
+    assert.equal(untrusted.error, 'invalid_target')
+    assert.equal(as.counters.token, 0)
+  })
+
+  it('a refresh token as subject, and private_key_jwt at the authorization server', async () => {
+    const { service } = idJagService({ subjectTokenType: REFRESH_TOKEN_TYPE }, AS_CLIENTS.key)
+    idp.trustAuthorizationServer(as.issuer, { clientId: AS_CLIENTS.key.clientId })
+    const refreshToken = idp.issueRefreshToken('alice')
+    const tokens = await resolveOboToken(
+      userOf('alice'),
+      { profile: 'id-jag', scopes: SCOPE, resource: mcp.resource },
+      service,
+      async () => ({ access_token: 'not-sent', id_token: 'not-sent', refresh_token: refreshToken }),
+    )
+    const claims = await as.verify(tokens.access_token, mcp.resource)
+    assert.equal(claims.azp, AS_CLIENTS.key.clientId)
+    assert.equal(idp.lastIdJagRequest().subject_token_type, REFRESH_TOKEN_TYPE)
+  })
+
+  it('refresh-ahead renews the token in the background with both legs', async () => {
+    as.setTokenTtl(33) // usable 3 s past the 30 s buffer
+    const { service } = idJagService({ refreshAhead: 0.3 })
+    const idToken = await idp.mintIdToken('alice')
+    const first = await exchange(service, idToken)
+    await new Promise((resolve) => setTimeout(resolve, 1_200))
+    const hit = await exchange(service, idToken)
+    assert.equal(hit.access_token, first.access_token, 'the hit is answered at once')
+    let renewed
+    for (let i = 0; i < 100 && !renewed; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const now = await exchange(service, idToken)
+      if (now.access_token !== first.access_token) renewed = now
+    }
+    assert.ok(renewed, 'a renewed token within 2 s')
+    assert.equal(idp.counters.idJag, 2)
+    assert.equal(service.stats().refreshesSucceeded, 1)
+  })
+
+  it('resolveOboToken refuses a profile that does not match the resolver', async () => {
+    const provider = async () => ({ access_token: 'x', id_token: 'y' })
+    const plain = newService(idp).service
+    await assert.rejects(
+      resolveOboToken(userOf('alice'), { profile: 'id-jag', scopes: SCOPE }, plain, provider),
+      /profile 'id-jag' needs a resolver that is an OboTokenService with grantType 'id_jag'/,
+    )
+    await assert.rejects(
+      resolveOboToken(userOf('alice'), { scopes: SCOPE }, idJagService().service, provider),
+      /its oboConfig must say profile: 'id-jag'/,
+    )
+    await assert.rejects(resolveOboToken(userOf('alice'), { profile: 'jag', scopes: SCOPE }, plain, provider), /oboConfig.profile must be/)
+    assert.equal(idp.counters.token, 0)
+  })
+})
