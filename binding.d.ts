@@ -52,6 +52,11 @@ export declare class NativeOboService {
    */
   plan(): Promise<NativePlan>
   /**
+   * With `grantType: 'id_jag'`, the chain from `resource` to its authorization server,
+   * as an exchange would check it (the doctor's question).
+   */
+  idJagChain(resource: string, audience?: string | undefined | null): Promise<NativeIdJagChain>
+  /**
    * Empties the cache; with a shared tier, the shared one too and every other
    * process's, in the background.
    */
@@ -197,6 +202,12 @@ export declare const enum NativeGrant {
   JwtBearer = 'jwt_bearer',
   TokenExchange = 'token_exchange',
   IdJag = 'id_jag',
+}
+
+/** The MCP authorization server an ID-JAG service would use for a resource. */
+export interface NativeIdJagChain {
+  issuer: string
+  tokenEndpoint: string
 }
 
 /** A log level as the JS logger receives it (LibreChat's logger method names). */

@@ -10,6 +10,7 @@ const YAML = require('yaml')
 const { OboTokenService, planOf } = require('./service.js')
 const { optionsFromEnv } = require('./environment.js')
 const { explainError, explainUserToken, unverifiedClaims } = require('./explain.js')
+const { checkIdJagServer, idJagServer } = require('./doctor-id-jag.js')
 
 const TIMEOUT_MS = 10_000
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -53,13 +54,15 @@ class Report {
 async function runDoctor({ env = process.env, configPath, userToken } = {}) {
   const report = new Report()
   const { options, service } = configuration(env, report)
-  const servers = configPath ? mcpServers(configPath, report) : []
+  const listed = configPath ? mcpServers(configPath, report) : []
+  const servers = listed.filter((server) => server.profile !== 'id-jag')
   if (!options) return finish(report)
   const metadata = await discovery(options, report)
   if (metadata) await grantPlan(service, options, report)
   const probe = new OboTokenService({ ...options, validateAssertion: undefined, maxRetries: 0, requestTimeoutMs: TIMEOUT_MS })
   await clientCredential(probe, servers[0], report)
   for (const server of servers) scopeShape(server, options, report)
+  for (const server of listed.filter((s) => s.profile === 'id-jag')) await checkIdJagServer(server, options, env, report)
   if (userToken !== undefined) await liveExchanges(options, service, userToken, servers, report)
   else if (servers.length > 0)
     report.add(
@@ -116,7 +119,11 @@ function mcpServers(configPath, report) {
   }
   const servers = Object.entries(document?.mcpServers ?? {})
     .filter(([, server]) => server && typeof server === 'object' && server.obo)
-    .map(([name, server]) => ({ name, scopes: server.obo.scopes, audience: server.obo.audience, resource: server.obo.resource }))
+    .map(([name, server]) =>
+      server.obo.profile === 'id-jag'
+        ? idJagServer(name, server)
+        : { name, scopes: server.obo.scopes, audience: server.obo.audience, resource: server.obo.resource },
+    )
   if (servers.length === 0) {
     report.add(
       'librechat.yaml',

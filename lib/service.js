@@ -97,6 +97,8 @@ function checkCallOptions(options) {
 const serviceLoggers = new WeakMap()
 /** Each service's native `plan()`, for the doctor. */
 const servicePlans = new WeakMap()
+/** Each service's native `idJagChain(resource, audience)`, for the doctor. */
+const serviceChains = new WeakMap()
 /**
  * Which of the user's tokens each service exchanges: `access_token`, or with grantType
  * 'id_jag' the `id_token` (or the `refresh_token`, when subjectTokenType names it).
@@ -147,6 +149,7 @@ class OboTokenService {
     this.#front = new Front(this.#native, native.maxCacheEntries, options[MEMO_LIMIT])
     serviceLoggers.set(this, this.#log)
     servicePlans.set(this, () => this.#native.plan())
+    serviceChains.set(this, (resource, audience) => this.#native.idJagChain(resource, audience))
     serviceFronts.set(this, this.#front)
     const idJag = native.grantType?.trim() === 'id_jag'
     serviceSubjects.set(
@@ -295,6 +298,14 @@ function planOf(service) {
   return servicePlans.get(service)()
 }
 
+/**
+ * With grantType 'id_jag': the MCP authorization server discovered for `resource`
+ * (`{ issuer, tokenEndpoint }`), checked as an exchange checks it; rejects with the reason.
+ */
+function chainOf(service, resource, audience) {
+  return serviceChains.get(service)(resource, audience ?? undefined)
+}
+
 /** The token set field a service exchanges (`access_token`, `id_token` or `refresh_token`). */
 function subjectOf(service) {
   return serviceSubjects.get(service)
@@ -305,4 +316,4 @@ function frontOf(service) {
   return serviceFronts.get(service)
 }
 
-module.exports = { OboTokenService, loggerOf, planOf, frontOf, subjectOf, MEMO_LIMIT }
+module.exports = { OboTokenService, loggerOf, planOf, chainOf, frontOf, subjectOf, MEMO_LIMIT }

@@ -7,6 +7,7 @@ use super::outcome::NativeExchangeError;
 use crate::broker::Plan;
 use crate::ground::error::{ExchangeError, GrantProblem};
 use crate::protocol::grant::GrantKind;
+use crate::protocol::metadata::AuthorizationServer;
 
 /// A grant this package sends, by its `grantType` option value.
 #[napi(string_enum = "snake_case")]
@@ -22,6 +23,22 @@ impl From<GrantKind> for NativeGrant {
             GrantKind::OnBehalfOf => Self::JwtBearer,
             GrantKind::TokenExchange => Self::TokenExchange,
             GrantKind::IdJag => Self::IdJag,
+        }
+    }
+}
+
+/// The MCP authorization server an ID-JAG service would use for a resource.
+#[napi(object, object_from_js = false)]
+pub struct NativeIdJagChain {
+    pub issuer: String,
+    pub token_endpoint: String,
+}
+
+impl From<AuthorizationServer> for NativeIdJagChain {
+    fn from(server: AuthorizationServer) -> Self {
+        Self {
+            issuer: server.issuer,
+            token_endpoint: server.token_endpoint.to_string(),
         }
     }
 }

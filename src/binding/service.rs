@@ -14,7 +14,7 @@ use super::events;
 use super::identity::unpack_identity;
 use super::options::{Hooks, NativeServiceOptions};
 use super::outcome::{NativeSettleFn, NativeSettled};
-use super::plan::NativePlan;
+use super::plan::{NativeIdJagChain, NativePlan};
 use super::stats::NativeStats;
 use crate::broker::{Call, OboService, Request};
 use crate::config::Config;
@@ -236,6 +236,28 @@ impl NativeOboService {
         match self.service.plan().await {
             Ok(plan) => Ok(plan.into()),
             Err(error) => Err(Error::new(Status::GenericFailure, error.to_string())),
+        }
+    }
+
+    /// With `grantType: 'id_jag'`, the chain from `resource` to its authorization server,
+    /// as an exchange would check it (the doctor's question).
+    #[napi]
+    pub async fn id_jag_chain(
+        &self,
+        resource: String,
+        audience: Option<String>,
+    ) -> Result<NativeIdJagChain> {
+        match self
+            .service
+            .id_jag_chain(&resource, audience.as_deref())
+            .await
+        {
+            Some(Ok(server)) => Ok(server.into()),
+            Some(Err(error)) => Err(Error::new(Status::GenericFailure, error.to_string())),
+            None => Err(Error::new(
+                Status::InvalidArg,
+                "the service's grantType is not 'id_jag'".to_owned(),
+            )),
         }
     }
 

@@ -6,6 +6,7 @@ use url::Url;
 use super::OboService;
 use crate::ground::error::{ExchangeError, GrantProblem};
 use crate::protocol::grant::GrantKind;
+use crate::protocol::metadata::AuthorizationServer;
 
 /// The endpoint and grant of the next exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,24 @@ impl OboService {
             grant_types_supported: endpoint.grant_types.map(<[String]>::to_vec),
             grant: inner.config.grant.choose(endpoint.grant_types),
         })
+    }
+
+    /// With `grantType: 'id_jag'`, the MCP authorization server that exchanges for
+    /// `resource` would use, discovered and checked exactly as an exchange does; `None`
+    /// for the other grants.
+    pub async fn id_jag_chain(
+        &self,
+        resource: &str,
+        audience: Option<&str>,
+    ) -> Option<Result<AuthorizationServer, ExchangeError>> {
+        let inner = &self.inner;
+        Some(
+            inner
+                .id_jag
+                .as_ref()?
+                .chain(&inner.http, resource, audience)
+                .await,
+        )
     }
 }
 

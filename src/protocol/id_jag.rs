@@ -97,7 +97,7 @@ impl IdJag {
             .resource
             .ok_or(ExchangeError::Grant(GrantProblem::IdJagNeedsResource))?;
         let server = self
-            .server(http, resource, request.audience.or(self.issuer.as_deref()))
+            .chain(http, resource, request.audience)
             .await
             .map_err(|e| e.in_id_jag(IdJagStep::Discovery))?;
         let sent_resource = request.send_resource.then_some(resource);
@@ -133,13 +133,16 @@ impl IdJag {
         .map_err(|e| e.in_id_jag(IdJagStep::AccessToken))
     }
 
-    /// The chain of `resource`, discovered once for all the calls that need it.
-    async fn server(
+    /// The authorization server of `resource` (`audience` if the call names one, else the
+    /// configured one, else the first listed), discovered once for all the calls that
+    /// need it; the doctor checks the chain with it too.
+    pub async fn chain(
         &self,
         http: &Client,
         resource: &str,
-        expected: Option<&str>,
+        audience: Option<&str>,
     ) -> Result<AuthorizationServer, ExchangeError> {
+        let expected = audience.or(self.issuer.as_deref());
         let key = format!("{resource}\u{1f}{}", expected.unwrap_or_default());
         let cell = self.chains.get_with(key, Arc::default);
         cell.get_or_try_init(|| metadata::discover(http, resource, expected))

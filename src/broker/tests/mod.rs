@@ -4,6 +4,7 @@
 //! `shared`.
 
 mod discovery;
+mod id_jag;
 mod lifecycle;
 mod refresh;
 mod shared;

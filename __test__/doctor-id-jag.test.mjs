@@ -1,0 +1,104 @@
+// `librechat-obo doctor` on MCP servers with `obo.profile: 'id-jag'`: the metadata chain from
+// the server's URL to its authorization server, checked as an exchange checks it, against the
+// local IdP, a second oidc-provider as the MCP authorization server and the protected MCP
+// server; each thing that can be missing is named with its fix.
+
+import { describe, it, before, after, beforeEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { startIdp, CLIENTS } from './idp/index.mjs'
+import { ID_JAG_PROFILE } from './idp/id-jag.mjs'
+import { startMcpAuthorizationServer, AS_CLIENTS } from './idp/mcp-as.mjs'
+import { startMcpServer } from './mcp/server.mjs'
+
+const require = createRequire(import.meta.url)
+const { runDoctor } = require('../lib/doctor.js')
+
+describe('doctor: ID-JAG servers', { timeout: 30_000 }, () => {
+  let idp
+  let entraLike
+  let as
+  let mcp
+  let dir
+  before(async () => {
+    idp = await startIdp()
+    entraLike = await startIdp({ tokenExchange: false })
+    as = await startMcpAuthorizationServer({ idpIssuer: idp.issuer })
+    mcp = await startMcpServer({ issuer: as.issuer, audience: 'self', scope: 'files.read', clientId: AS_CLIENTS.secret.clientId })
+    dir = mkdtempSync(join(tmpdir(), 'librechat-obo-doctor-id-jag-'))
+  })
+  after(async () => {
+    await Promise.allSettled([mcp?.close(), as?.close(), idp?.close(), entraLike?.close()])
+    rmSync(dir, { recursive: true, force: true })
+  })
+  beforeEach(() => {
+    as.setGrantProfiles([ID_JAG_PROFILE])
+    as.resetCounters()
+  })
+
+  const env = (issuer = idp.issuer) => ({
+    OPENID_ISSUER: issuer,
+    OPENID_CLIENT_ID: CLIENTS.post.clientId,
+    OPENID_CLIENT_SECRET: CLIENTS.post.clientSecret,
+    FILES_AS_SECRET: AS_CLIENTS.secret.clientSecret,
+  })
+  /** A librechat.yaml with one id-jag server `files`; `obo` lines are added to its obo block. */
+  let files = 0
+  function config(obo = ['authorizationServer:', `  clientId: ${AS_CLIENTS.secret.clientId}`, `  clientSecret: "\${FILES_AS_SECRET}"`]) {
+    const path = join(dir, `librechat-${files++}.yaml`)
+    const lines = ['mcpServers:', '  files:', `    url: ${mcp.url}`, '    obo:', '      profile: id-jag', '      scopes: files.read']
+    writeFileSync(path, [...lines, ...obo.map((line) => `      ${line}`)].join('\n'))
+    return path
+  }
+  const idJagCheck = (result) => result.checks.find((c) => c.name === 'id-jag files')
+
+  it("passes a healthy chain: the server's metadata, its authorization server with the grant profile", async () => {
+    const result = await runDoctor({ env: env(), configPath: config() })
+    const check = idJagCheck(result)
+    assert.equal(check.status, 'ok', JSON.stringify(result.checks, null, 2))
+    assert.equal(
+      check.detail,
+      `${mcp.resource} → authorization server ${as.issuer} (token endpoint ${as.tokenEndpoint}), ID-JAG grant profile advertised`,
+    )
+    assert.equal(result.ok, true)
+    assert.equal(as.counters.token, 0, 'nothing was sent to a token endpoint')
+    assert.equal(
+      result.checks.find((c) => c.name === 'server files'),
+      undefined,
+      'no Entra scope advice for an id-jag server',
+    )
+  })
+
+  it('names a missing grant profile, a resource the metadata does not name, and a missing block', async () => {
+    as.setGrantProfiles(null)
+    let check = idJagCheck(await runDoctor({ env: env(), configPath: config() }))
+    assert.equal(check.status, 'fail')
+    assert.match(check.detail, /does not advertise the ID-JAG grant profile/)
+    assert.match(check.fix, /does not take ID-JAGs/)
+
+    as.setGrantProfiles([ID_JAG_PROFILE])
+    const elsewhere = config([
+      `resource: ${mcp.resource}/v2`,
+      'authorizationServer:',
+      `  clientId: ${AS_CLIENTS.secret.clientId}`,
+      `  clientSecret: "\${FILES_AS_SECRET}"`,
+    ])
+    check = idJagCheck(await runDoctor({ env: env(), configPath: elsewhere }))
+    assert.equal(check.status, 'fail')
+    assert.match(check.fix, /Set obo.resource to exactly the resource|publish/)
+
+    check = idJagCheck(await runDoctor({ env: env(), configPath: config([]) }))
+    assert.equal(check.status, 'fail')
+    assert.equal(check.detail, 'obo.authorizationServer is missing')
+  })
+
+  it('names an IdP that does not offer token exchange, leg 1 of ID-JAG', async () => {
+    const check = idJagCheck(await runDoctor({ env: env(entraLike.issuer), configPath: config() }))
+    assert.equal(check.status, 'fail')
+    assert.match(check.detail, /leg 1 is token exchange/)
+    assert.match(check.fix, /Cross App Access/)
+  })
+})

@@ -1,0 +1,130 @@
+'use strict'
+
+// The doctor's checks of an MCP server whose obo block says `profile: 'id-jag'`: its
+// `authorizationServer` block builds a service, the enterprise IdP must offer token exchange
+// (ID-JAG's first leg), and the metadata chain from the server's URL (RFC 9728) to its
+// authorization server (RFC 8414, with the ID-JAG grant profile) is read exactly as an
+// exchange reads it. Nothing is sent to a token endpoint.
+
+const { OboTokenService, planOf, chainOf } = require('./service.js')
+
+/** What to do about a refused chain, by what its message says. */
+const CHAIN_FIXES = [
+  [
+    /authorization_grant_profiles_supported/,
+    "The MCP server's authorization server does not take ID-JAGs: enable the identity assertion grant (Cross App Access) there, or use the obo profile.",
+  ],
+  [/jwt-bearer grant/, "Enable the jwt-bearer grant (RFC 7523) at the MCP server's authorization server; ID-JAG's second leg uses it."],
+  [
+    /names the resource/,
+    "Set obo.resource to exactly the resource the MCP server's metadata names (RFC 9728 requires them to be identical), or fix the server's metadata.",
+  ],
+  [
+    /names the issuer/,
+    "The authorization server's metadata names another issuer than the one the MCP server lists; they must match exactly (RFC 8414): fix the MCP server's authorization_servers.",
+  ],
+  [
+    /does not list the authorization server/,
+    'Set obo.authorizationServer.issuer to one the MCP server lists, or leave it out to use the first.',
+  ],
+  [
+    /lists no authorization_servers/,
+    "The MCP server's protected resource metadata must list its authorization server in authorization_servers.",
+  ],
+  [
+    /No metadata document/,
+    'The server publishes no metadata there (RFC 9728 /.well-known/oauth-protected-resource, RFC 8414 /.well-known/oauth-authorization-server): check obo.resource (default: the server url), or publish it.',
+  ],
+  [/must be an http\(s\) URL/, 'Give the MCP server an http(s) url, or set obo.resource to its canonical URL.'],
+]
+const RETRY_FIX = 'The server was unreachable or failing; check it is up, then run the doctor again.'
+
+/** Replaces `${NAME}` with the environment's value, as LibreChat does in librechat.yaml. */
+function interpolate(value, env) {
+  return typeof value === 'string' ? value.replace(/\$\{(\w+)\}/g, (_, name) => env[name] ?? '') : value
+}
+
+/** The `authorizationServer` block with `${VAR}`s filled in, or undefined. */
+function authorizationServerOf(block, env) {
+  if (!block || typeof block !== 'object') return undefined
+  return Object.fromEntries(Object.entries(block).map(([name, value]) => [name, interpolate(value, env)]))
+}
+
+/** The fields of a librechat.yaml server the ID-JAG checks read. */
+function idJagServer(name, server) {
+  const { obo } = server
+  return {
+    name,
+    profile: obo.profile,
+    url: server.url,
+    scopes: obo.scopes,
+    audience: obo.audience,
+    resource: obo.resource,
+    subjectTokenType: obo.subjectTokenType,
+    authorizationServer: obo.authorizationServer,
+  }
+}
+
+/** Every check of one `id-jag` server; `options` are the enterprise IdP's (from the environment). */
+async function checkIdJagServer(server, options, env, report) {
+  const name = `id-jag ${server.name}`
+  const authorizationServer = authorizationServerOf(server.authorizationServer, env)
+  if (!authorizationServer) {
+    report.add(
+      name,
+      'fail',
+      'obo.authorizationServer is missing',
+      `Add obo.authorizationServer: { clientId, clientSecret } (LibreChat's client at the MCP server's authorization server; "\${VAR}" reads the environment).`,
+    )
+    return
+  }
+  let service
+  try {
+    service = new OboTokenService({
+      ...options,
+      validateAssertion: undefined,
+      grantType: 'id_jag',
+      subjectTokenType: server.subjectTokenType,
+      authorizationServer,
+    })
+  } catch (err) {
+    report.add(name, 'fail', err.message, 'Fix the obo block option it names.')
+    return
+  }
+  if (!(await leg1Offered(service, name, report))) return
+  const resource = server.resource ?? server.url
+  if (typeof resource !== 'string' || resource === '') {
+    report.add(name, 'fail', 'no resource: the server has no url and obo.resource is not set', "Set the server's url, or obo.resource.")
+    return
+  }
+  try {
+    const chain = await chainOf(service, resource, server.audience)
+    report.add(
+      name,
+      'ok',
+      `${resource} → authorization server ${chain.issuer} (token endpoint ${chain.tokenEndpoint}), ID-JAG grant profile advertised`,
+    )
+  } catch (err) {
+    const fix = CHAIN_FIXES.find(([pattern]) => pattern.test(err.message))?.[1] ?? RETRY_FIX
+    report.add(name, 'fail', err.message, fix)
+  }
+}
+
+/** Whether the enterprise IdP offers token exchange (ID-JAG's first leg), as far as it says. */
+async function leg1Offered(service, name, report) {
+  try {
+    const plan = await planOf(service)
+    if (!plan.refused) return true
+    report.add(
+      name,
+      'fail',
+      `leg 1 is token exchange (${plan.grantUrn}), which the IdP does not advertise (${(plan.grantTypesSupported ?? []).join(', ')})`,
+      'Enable token exchange with requested_token_type urn:ietf:params:oauth:token-type:id-jag for the client at the IdP (Okta: Cross App Access).',
+    )
+  } catch (err) {
+    report.add(name, 'fail', err.message, RETRY_FIX)
+  }
+  return false
+}
+
+module.exports = { checkIdJagServer, idJagServer }
