@@ -187,6 +187,18 @@ describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 
     assert.equal(service.stats().refreshesSucceeded, 1)
   })
 
+  it("resolveOboToken sends the ID token by its own expiry, not the access token's expires_at", async () => {
+    const { service } = idJagService()
+    const idToken = await idp.mintIdToken('alice')
+    const oboConfig = { profile: 'id-jag', scopes: SCOPE, resource: mcp.resource }
+    const staleAccessToken = { access_token: 'not-sent', id_token: idToken, expires_at: Date.now() / 1000 - 60 }
+    const tokens = await resolveOboToken(userOf('alice'), oboConfig, service, async () => staleAccessToken)
+    assert.equal((await as.verify(tokens.access_token, mcp.resource)).sub, 'alice')
+    const noIdToken = await rejection(resolveOboToken(userOf('alice'), oboConfig, service, async () => ({ access_token: 'x' })))
+    assert.equal(noIdToken.reason, 'missing_upstream_access_token')
+    assert.equal(idp.counters.idJag, 1)
+  })
+
   it('resolveOboToken refuses a profile that does not match the resolver', async () => {
     const provider = async () => ({ access_token: 'x', id_token: 'y' })
     const plain = newService(idp).service
