@@ -61,6 +61,11 @@ export declare class NativeOboService {
    * process's, in the background.
    */
   clear(): void
+  /**
+   * Which field of the user's token set `resolveOboToken` sends (see
+   * `OboService::subject_field`).
+   */
+  subjectField(): string
   stats(): NativeStats
 }
 

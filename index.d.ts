@@ -364,6 +364,14 @@ export interface OboConfig {
    * `grantType: 'id_jag'`, and the user's `id_token` (or `refresh_token`) is sent.
    */
   profile?: 'obo' | 'id-jag'
+  /**
+   * `profile: 'id-jag'`: the client at the MCP server's authorization server, for building that
+   * server's service (`new OboTokenService({ ...options, grantType: 'id_jag', authorizationServer })`);
+   * the doctor reads it (`${VAR}` from the environment). Not read by `resolveOboToken`.
+   */
+  authorizationServer?: OboAuthorizationServerOptions
+  /** `profile: 'id-jag'`: the service's `subjectTokenType` (ID token by default); read by the doctor. */
+  subjectTokenType?: string
   /** RFC 8693 `audience` (token exchange only), passed on when the resolver is an OboTokenService. */
   audience?: string
   /**

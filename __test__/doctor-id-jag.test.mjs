@@ -88,7 +88,8 @@ describe('doctor: ID-JAG servers', { timeout: 30_000 }, () => {
     ])
     check = idJagCheck(await runDoctor({ env: env(), configPath: elsewhere }))
     assert.equal(check.status, 'fail')
-    assert.match(check.fix, /Set obo.resource to exactly the resource|publish/)
+    assert.match(check.detail, /names the resource http:\/\/127\.0\.0\.1:\d+\/mcp, not http:\/\/127\.0\.0\.1:\d+\/mcp\/v2/)
+    assert.match(check.fix, /^Set obo\.resource to exactly the resource the MCP server's metadata names/)
 
     check = idJagCheck(await runDoctor({ env: env(), configPath: config([]) }))
     assert.equal(check.status, 'fail')

@@ -88,6 +88,23 @@ describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 
     assert.ok(mcp.state.log.every((entry) => entry.accepted))
   })
 
+  it('createOboFetch takes its resource from the first request: a later URL does not move it', async () => {
+    const { service } = idJagService()
+    const idToken = await idp.mintIdToken('alice')
+    const fetch = createOboFetch({
+      user: userOf('alice'),
+      oboConfig: { profile: 'id-jag', scopes: SCOPE },
+      resolver: service,
+      upstreamTokenProvider: async () => ({ id_token: idToken }),
+    })
+    const first = await fetch(`${mcp.url.href}?session=1`, { method: 'GET' })
+    await first.body?.cancel()
+    const elsewhere = await fetch(new URL('/other', mcp.url), { method: 'GET' })
+    await elsewhere.body?.cancel()
+    assert.equal(idp.counters.idJag, 1, 'one exchange, for the first URL without its query')
+    assert.equal(idp.lastIdJagRequest().resource, mcp.resource)
+  })
+
   it('the access token is for the MCP resource and this client, and users never share one', async () => {
     const { service } = idJagService()
     const alice = await exchange(service, await idp.mintIdToken('alice'))
@@ -169,11 +186,12 @@ describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 
   })
 
   it('refresh-ahead renews the token in the background with both legs', async () => {
-    as.setTokenTtl(33) // usable 3 s past the 30 s buffer
-    const { service } = idJagService({ refreshAhead: 0.3 })
+    as.setTokenTtl(36) // usable 6 s past the 30 s buffer; the refresh point near 1.2 s
+    const { service } = idJagService({ refreshAhead: 0.2 })
     const idToken = await idp.mintIdToken('alice')
     const first = await exchange(service, idToken)
-    await new Promise((resolve) => setTimeout(resolve, 1_200))
+    // A silence longer than the time left over 1.5: the hit refreshes (cache/traffic.rs).
+    await new Promise((resolve) => setTimeout(resolve, 2_500))
     const hit = await exchange(service, idToken)
     assert.equal(hit.access_token, first.access_token, 'the hit is answered at once')
     let renewed

@@ -45,6 +45,7 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
       'index.d.ts',
       'index.js',
       'lib/calls.js',
+      'lib/doctor-id-jag.js',
       'lib/doctor.js',
       'lib/environment.js',
       'lib/errors.js',

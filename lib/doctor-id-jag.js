@@ -7,6 +7,9 @@
 // exchange reads it. Nothing is sent to a token endpoint.
 
 const { OboTokenService, planOf, chainOf } = require('./service.js')
+const { resourceOf } = require('./fetch.js')
+
+const TIMEOUT_MS = 10_000
 
 /** What to do about a refused chain, by what its message says. */
 const CHAIN_FIXES = [
@@ -35,7 +38,7 @@ const CHAIN_FIXES = [
     /No metadata document/,
     'The server publishes no metadata there (RFC 9728 /.well-known/oauth-protected-resource, RFC 8414 /.well-known/oauth-authorization-server): check obo.resource (default: the server url), or publish it.',
   ],
-  [/must be an http\(s\) URL/, 'Give the MCP server an http(s) url, or set obo.resource to its canonical URL.'],
+  [/must be an https URL/, 'Give the MCP server an https url (plain http only on this machine), or set obo.resource to its canonical URL.'],
 ]
 const RETRY_FIX = 'The server was unreachable or failing; check it is up, then run the doctor again.'
 
@@ -48,6 +51,15 @@ function interpolate(value, env) {
 function authorizationServerOf(block, env) {
   if (!block || typeof block !== 'object') return undefined
   return Object.fromEntries(Object.entries(block).map(([name, value]) => [name, interpolate(value, env)]))
+}
+
+/** The server URL as `createOboFetch` derives the resource from it, or undefined. */
+function canonical(url) {
+  try {
+    return resourceOf(url)
+  } catch {
+    return undefined
+  }
 }
 
 /** The fields of a librechat.yaml server the ID-JAG checks read. */
@@ -83,6 +95,8 @@ async function checkIdJagServer(server, options, env, report) {
     service = new OboTokenService({
       ...options,
       validateAssertion: undefined,
+      maxRetries: 0,
+      requestTimeoutMs: TIMEOUT_MS,
       grantType: 'id_jag',
       subjectTokenType: server.subjectTokenType,
       authorizationServer,
@@ -92,7 +106,7 @@ async function checkIdJagServer(server, options, env, report) {
     return
   }
   if (!(await leg1Offered(service, name, report))) return
-  const resource = server.resource ?? server.url
+  const resource = server.resource ?? canonical(interpolate(server.url, env))
   if (typeof resource !== 'string' || resource === '') {
     report.add(name, 'fail', 'no resource: the server has no url and obo.resource is not set', "Set the server's url, or obo.resource.")
     return

@@ -40,14 +40,12 @@ function checkStepUpScopes(value) {
 
 /**
  * The MCP server's resource identifier for an ID-JAG block without `resource`: the URL the
- * transport calls, without query or fragment (the MCP spec's canonical server URI), which
- * its protected resource metadata must name exactly.
+ * transport calls, without query or fragment, and without the slash of an empty path (the
+ * MCP spec's canonical server URI), which its protected resource metadata must name exactly.
  */
 function resourceOf(input) {
   const url = new URL(input instanceof Request ? input.url : String(input))
-  url.search = ''
-  url.hash = ''
-  return url.href
+  return url.pathname === '/' ? url.origin : `${url.origin}${url.pathname}`
 }
 
 /** The response's Bearer challenge (`bearerChallenge`), or null. */
@@ -76,7 +74,7 @@ function annotate(response, challenge, refusedScopes) {
  *   default), the request is sent once more with a token for the union of the configured
  *   and challenged scopes, and later requests keep that union; otherwise the 403 is returned
  *   as it is, with `response.oboChallenge` (`{ error, scopes, refusedScopes, … }`).
- * With `profile: 'id-jag'` and no `resource`, the resource is the URL the transport calls.
+ * With `profile: 'id-jag'` and no `resource`, the resource is the URL of the first request.
  * At most one retry per request; a second rejection is returned as it is. A failed exchange
  * throws the `OboTokenResolutionError`, with LibreChat's `hint` for the user.
  */
@@ -86,6 +84,7 @@ function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, iden
   const allowed = new Set(checkStepUpScopes(oboConfig.stepUpScopes))
   let scopes = oboConfig.scopes
   const ownResource = oboConfig.profile === 'id-jag' && oboConfig.resource == null
+  /** With `ownResource`, fixed by the first request (the server URL; later ones may go elsewhere, as SSE posts do). */
   let resource = oboConfig.resource
   const bearer = async (forceRefresh, scopeString = scopes) => {
     try {
@@ -98,7 +97,7 @@ function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, iden
     }
   }
   return async function oboFetch(input, init = {}) {
-    if (ownResource) resource = resourceOf(input)
+    if (ownResource) resource ??= resourceOf(input)
     const send = async (token) => {
       const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined))
       headers.set('authorization', `Bearer ${token}`)
@@ -127,4 +126,4 @@ function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, iden
   }
 }
 
-module.exports = { createOboFetch }
+module.exports = { createOboFetch, resourceOf }

@@ -104,7 +104,6 @@ const serviceChains = new WeakMap()
  * 'id_jag' the `id_token` (or the `refresh_token`, when subjectTokenType names it).
  */
 const serviceSubjects = new WeakMap()
-const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token'
 /** Each service's front, for tests. */
 const serviceFronts = new WeakMap()
 /** An option key for tests only: the front's memo size instead of the one from `maxCacheEntries`. */
@@ -151,11 +150,7 @@ class OboTokenService {
     servicePlans.set(this, () => this.#native.plan())
     serviceChains.set(this, (resource, audience) => this.#native.idJagChain(resource, audience))
     serviceFronts.set(this, this.#front)
-    const idJag = native.grantType?.trim() === 'id_jag'
-    serviceSubjects.set(
-      this,
-      !idJag ? 'access_token' : native.subjectTokenType?.trim() === REFRESH_TOKEN_TYPE ? 'refresh_token' : 'id_token',
-    )
+    serviceSubjects.set(this, this.#native.subjectField())
   }
 
   /**

@@ -271,6 +271,13 @@ impl NativeOboService {
         }
     }
 
+    /// Which field of the user's token set `resolveOboToken` sends (see
+    /// `OboService::subject_field`).
+    #[napi]
+    pub fn subject_field(&self) -> &'static str {
+        self.service.subject_field()
+    }
+
     #[napi]
     pub fn stats(&self) -> NativeStats {
         self.service.stats().into()

@@ -209,6 +209,17 @@ impl OboService {
         self.inner.ahead.table.clear();
     }
 
+    /// The field of the user's token set this service exchanges: `access_token`, or with
+    /// `grantType: 'id_jag'` the `id_token` (or `refresh_token`, as `subjectTokenType` says).
+    pub fn subject_field(&self) -> &'static str {
+        let config = &self.inner.config;
+        match config.token_exchange.subject_token_type.as_str() {
+            _ if config.id_jag.is_none() => "access_token",
+            grant::REFRESH_TOKEN_TYPE => "refresh_token",
+            _ => "id_token",
+        }
+    }
+
     pub fn stats(&self) -> Stats {
         let shared = self.inner.shared.as_ref().map(SharedTier::stats);
         self.inner.counters.snapshot(self.inner.cache.len(), shared)
@@ -317,6 +328,7 @@ impl Inner {
                 scopes: &request.scopes,
                 resource: request.resource.as_deref(),
                 audience: request.audience.as_deref(),
+                claims: request.claims.as_deref(),
                 send_resource,
             };
             return id_jag.obtain(&self.http, idp, &call).await;

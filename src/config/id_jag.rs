@@ -8,6 +8,7 @@ use crate::protocol::client_auth::{ClientAuth, CredentialOptions};
 use crate::protocol::grant::{
     GrantKind, GrantMode, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE,
 };
+use crate::protocol::metadata::secure;
 
 /// `authorizationServer` as given (types already checked by the wrapper).
 #[derive(Default, Clone)]
@@ -87,7 +88,13 @@ fn authorization_server(options: AuthorizationServerOptions) -> Result<IdJagConf
     let issuer = options
         .issuer
         .map(|issuer| {
-            http_url("authorizationServer.issuer", issuer.clone())?;
+            let url = http_url("authorizationServer.issuer", issuer.clone())?;
+            if !secure(&url) {
+                return Err(ConfigError::new(
+                    "authorizationServer.issuer",
+                    "must be https (plain http only on a loopback host): the client's credentials go to it",
+                ));
+            }
             Ok(issuer.trim().to_owned())
         })
         .transpose()?;
@@ -240,6 +247,12 @@ mod tests {
         };
         let err = id_jag_config(ID_JAG, Some(bad_issuer), None, false).unwrap_err();
         assert_eq!(err.option, "authorizationServer.issuer");
+        let plain = AuthorizationServerOptions {
+            issuer: Some("http://as.example".into()),
+            ..block()
+        };
+        let err = id_jag_config(ID_JAG, Some(plain), None, false).unwrap_err();
+        assert!(err.to_string().contains("must be https"), "{err}");
         let named = AuthorizationServerOptions {
             issuer: Some(" https://as.example ".into()),
             ..block()

@@ -7,8 +7,13 @@
 //! anywhere but the token endpoint of the authorization server it names, and it is
 //! redacted from that server's error texts. A retry runs both legs again, since an
 //! authorization server refuses an ID-JAG it has seen (`jti` replay).
+//!
+//! One service holds one client registration, so it serves one authorization server:
+//! the one configured, else the first one discovery finds, pinned from then on. A
+//! resource (or a call's `audience`) that leads elsewhere is refused, so its
+//! credentials never reach a server the operator did not mean them for.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::Client;
@@ -26,23 +31,28 @@ use crate::ground::error::{ExchangeError, GrantProblem, IdJagStep};
 const CHAIN_TTL: Duration = Duration::from_secs(3600);
 /// Distinct (resource, authorization server) pairs remembered.
 const MAX_CHAINS: u64 = 256;
+/// How long a failed discovery answers for its chain: the calls queued behind it fail
+/// with it at once instead of each waiting out the same timeouts.
+const FAILURE_TTL: Duration = Duration::from_secs(5);
 
 /// The ID-JAG side of a service: the client's registration at the MCP authorization
 /// server, and the chains discovered so far.
 pub struct IdJag {
     client_auth: ClientAuth,
-    /// The authorization server the operator named, which discovery must find listed.
-    issuer: Option<String>,
+    /// The authorization server: the one the operator named, else the first discovered.
+    pinned: OnceLock<String>,
     settings: TokenExchangeSettings,
     /// One cell per chain: joiners wait for one discovery; a failure leaves it empty.
     chains: moka::sync::Cache<String, Arc<OnceCell<AuthorizationServer>>>,
+    /// Failed discoveries, for `FAILURE_TTL`.
+    failures: moka::sync::Cache<String, ExchangeError>,
 }
 
 impl std::fmt::Debug for IdJag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IdJag")
             .field("client_auth", &self.client_auth)
-            .field("issuer", &self.issuer)
+            .field("pinned", &self.pinned)
             .finish_non_exhaustive()
     }
 }
@@ -60,9 +70,12 @@ pub struct IdJagRequest<'a> {
     pub scopes: &'a str,
     /// The MCP server's resource identifier, where discovery starts.
     pub resource: Option<&'a str>,
-    /// The call's authorization server, when it names one (else the configured one).
+    /// The call's authorization server, when it names one (it must be the service's).
     pub audience: Option<&'a str>,
-    /// Whether `resource` goes into the token requests (`resourceIndicator`).
+    /// A claims challenge answer, which only On-Behalf-Of can pass on: refused.
+    pub claims: Option<&'a str>,
+    /// Whether `resource` goes into leg 1 (`resourceIndicator`); leg 2 always sends it,
+    /// as the MCP spec asks of every token request to its authorization servers.
     pub send_resource: bool,
 }
 
@@ -72,9 +85,13 @@ impl IdJag {
         issuer: Option<String>,
         subject_token_type: String,
     ) -> Self {
+        let pinned = OnceLock::new();
+        if let Some(issuer) = issuer {
+            let _ = pinned.set(issuer);
+        }
         Self {
             client_auth,
-            issuer,
+            pinned,
             settings: TokenExchangeSettings {
                 subject_token_type,
                 requested_token_type: Some(ID_JAG_TYPE.to_owned()),
@@ -82,6 +99,10 @@ impl IdJag {
             chains: moka::sync::Cache::builder()
                 .max_capacity(MAX_CHAINS)
                 .time_to_live(CHAIN_TTL)
+                .build(),
+            failures: moka::sync::Cache::builder()
+                .max_capacity(MAX_CHAINS)
+                .time_to_live(FAILURE_TTL)
                 .build(),
         }
     }
@@ -93,6 +114,9 @@ impl IdJag {
         idp: Idp<'_>,
         request: &IdJagRequest<'_>,
     ) -> Result<GrantResponse, ExchangeError> {
+        if request.claims.is_some() {
+            return Err(ExchangeError::Grant(GrantProblem::IdJagClaims));
+        }
         let resource = request
             .resource
             .ok_or(ExchangeError::Grant(GrantProblem::IdJagNeedsResource))?;
@@ -100,13 +124,12 @@ impl IdJag {
             .chain(http, resource, request.audience)
             .await
             .map_err(|e| e.in_id_jag(IdJagStep::Discovery))?;
-        let sent_resource = request.send_resource.then_some(resource);
         let leg1 = GrantRequest {
             assertion: request.subject_token,
             scopes: request.scopes,
             claims: None,
             audience: Some(&server.issuer),
-            resource: sent_resource,
+            resource: request.send_resource.then_some(resource),
         };
         let kind = GrantKind::TokenExchange;
         let id_jag = request_token(http, idp.endpoint, idp.auth, kind, &self.settings, &leg1)
@@ -118,7 +141,7 @@ impl IdJag {
             scopes: request.scopes,
             claims: None,
             audience: None,
-            resource: sent_resource,
+            resource: Some(resource),
         };
         let endpoint = &server.token_endpoint;
         request_token(
@@ -133,22 +156,58 @@ impl IdJag {
         .map_err(|e| e.in_id_jag(IdJagStep::AccessToken))
     }
 
-    /// The authorization server of `resource` (`audience` if the call names one, else the
-    /// configured one, else the first listed), discovered once for all the calls that
-    /// need it; the doctor checks the chain with it too.
+    /// The authorization server of `resource`: the service's (pinned, or the one the
+    /// call's `audience` names when none is yet), which the resource must list, or the
+    /// first listed, which is then pinned. Discovered once for all the calls that need
+    /// it; the doctor checks the chain with it too.
     pub async fn chain(
         &self,
         http: &Client,
         resource: &str,
         audience: Option<&str>,
     ) -> Result<AuthorizationServer, ExchangeError> {
-        let expected = audience.or(self.issuer.as_deref());
-        let key = format!("{resource}\u{1f}{}", expected.unwrap_or_default());
-        let cell = self.chains.get_with(key, Arc::default);
-        cell.get_or_try_init(|| metadata::discover(http, resource, expected))
-            .await
-            .cloned()
+        let pinned = self.pinned.get().map(String::as_str);
+        if let (Some(pinned), Some(asked)) = (pinned, audience) {
+            if asked != pinned {
+                return Err(other_server(pinned, asked));
+            }
+        }
+        let expected = pinned.or(audience);
+        let key = chain_key(resource, expected);
+        let cell = self.chains.get_with(key.clone(), Arc::default);
+        let server = cell
+            .get_or_try_init(|| async {
+                if let Some(error) = self.failures.get(&key) {
+                    return Err(error);
+                }
+                let found = metadata::discover(http, resource, expected).await;
+                found.inspect_err(|error| self.failures.insert(key.clone(), error.clone()))
+            })
+            .await?;
+        let pinned = self.pinned.get_or_init(|| server.issuer.clone());
+        if *pinned != server.issuer {
+            return Err(other_server(pinned, &server.issuer));
+        }
+        if expected.is_none() {
+            // Later calls ask for the pinned server: they find this chain under its name.
+            let known = || Arc::new(OnceCell::new_with(Some(server.clone())));
+            self.chains
+                .get_with(chain_key(resource, Some(pinned)), known);
+        }
+        Ok(server.clone())
     }
+}
+
+/// A chain's cache key: the resource and the authorization server asked for, if any.
+fn chain_key(resource: &str, expected: Option<&str>) -> String {
+    format!("{resource}\u{1f}{}", expected.unwrap_or_default())
+}
+
+fn other_server(pinned: &str, other: &str) -> ExchangeError {
+    ExchangeError::Grant(GrantProblem::IdJagOtherServer {
+        pinned: pinned.to_owned(),
+        other: other.to_owned(),
+    })
 }
 
 /// The ID-JAG of a leg-1 answer, which must say it is one (RFC 8693 §2.2.1).

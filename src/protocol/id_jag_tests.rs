@@ -69,6 +69,15 @@ impl Setup {
         id_jag: &IdJag,
         resource: Option<&str>,
     ) -> Result<GrantResponse, ExchangeError> {
+        self.obtain_with(id_jag, resource, |_| {}).await
+    }
+
+    async fn obtain_with(
+        &self,
+        id_jag: &IdJag,
+        resource: Option<&str>,
+        tweak: impl FnOnce(&mut IdJagRequest<'_>),
+    ) -> Result<GrantResponse, ExchangeError> {
         let http = client(&ClientSettings {
             timeout: Duration::from_secs(5),
             proxy: None,
@@ -76,13 +85,15 @@ impl Setup {
         .unwrap();
         let endpoint = Url::parse(&format!("{}/token", self.idp.url)).unwrap();
         let idp_auth = auth("middle-tier", "idp-secret");
-        let request = IdJagRequest {
+        let mut request = IdJagRequest {
             subject_token: SUBJECT,
             scopes: "files.read",
             resource,
             audience: None,
+            claims: None,
             send_resource: true,
         };
+        tweak(&mut request);
         let idp = Idp {
             endpoint: &endpoint,
             auth: &idp_auth,
@@ -231,4 +242,121 @@ async fn discovery_failures_and_a_missing_resource_send_nothing() {
         "{error}"
     );
     assert!(s.idp.received().is_empty());
+}
+
+#[tokio::test]
+async fn one_service_serves_one_authorization_server_the_first_found_or_the_named_one() {
+    let first = setup(
+        vec![leg1_answer(ID_JAG_TYPE)],
+        vec![json(200, r#"{"access_token":"at"}"#)],
+    )
+    .await;
+    let second = setup(
+        vec![leg1_answer(ID_JAG_TYPE)],
+        vec![json(200, r#"{"access_token":"at"}"#)],
+    )
+    .await;
+    let id_jag = service();
+    first.obtain(&id_jag, Some(&first.resource)).await.unwrap();
+    let error = second
+        .obtain(&id_jag, Some(&second.resource))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("ERR_ID_JAG_METADATA"));
+    let text = error.to_string();
+    let expected = format!(
+        "does not list the authorization server {}",
+        first.authorization.url
+    );
+    assert!(
+        text.contains(&expected),
+        "the pinned server is asked for: {text}"
+    );
+    assert!(
+        second.idp.received().is_empty(),
+        "nothing sent for the other server"
+    );
+    assert!(
+        second.authorization.received().is_empty(),
+        "the other server is not even read"
+    );
+
+    // Two resources discovered at once by a fresh service: one server wins the pin.
+    let ok = || json(200, r#"{"access_token":"at"}"#);
+    let third = setup(vec![leg1_answer(ID_JAG_TYPE)], vec![ok()]).await;
+    let fourth = setup(vec![leg1_answer(ID_JAG_TYPE)], vec![ok()]).await;
+    let id_jag = service();
+    let (a, b) = tokio::join!(
+        third.obtain(&id_jag, Some(&third.resource)),
+        fourth.obtain(&id_jag, Some(&fourth.resource))
+    );
+    let codes = [
+        a.err().and_then(|e| e.code()),
+        b.err().and_then(|e| e.code()),
+    ];
+    assert!(
+        codes == [None, Some("ERR_ID_JAG_OTHER_SERVER")]
+            || codes == [Some("ERR_ID_JAG_OTHER_SERVER"), None],
+        "{codes:?}"
+    );
+
+    let fifth = setup(vec![leg1_answer(ID_JAG_TYPE)], vec![ok()]).await;
+    let named = IdJag::new(
+        auth("librechat-files", "as-secret"),
+        Some(fifth.authorization.url.clone()),
+        ID_TOKEN_TYPE.into(),
+    );
+    let asked = first
+        .obtain_with(&named, Some(&fifth.resource), |r| {
+            r.audience = Some("https://as.example")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(asked.code(), Some("ERR_ID_JAG_OTHER_SERVER"));
+    // A 'static copy: the request's own borrows live only inside `obtain_with`.
+    let issuer: &'static str = Box::leak(fifth.authorization.url.clone().into_boxed_str());
+    let same = first
+        .obtain_with(&named, Some(&fifth.resource), |r| r.audience = Some(issuer))
+        .await;
+    assert!(same.is_ok(), "{same:?}");
+}
+
+#[tokio::test]
+async fn a_failed_discovery_answers_the_calls_behind_it_without_asking_again() {
+    let mcp = TestServer::start(vec![json(503, "{}")]).await;
+    let s = setup(vec![leg1_answer(ID_JAG_TYPE)], vec![]).await;
+    let resource = format!("{}/mcp", mcp.url);
+    let id_jag = service();
+    let calls = (0..5).map(|_| s.obtain(&id_jag, Some(&resource)));
+    for outcome in futures_util::future::join_all(calls).await {
+        assert!(outcome.unwrap_err().is_retryable());
+    }
+    assert_eq!(mcp.received().len(), 1, "one request for five calls");
+    assert!(s.idp.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_claims_answer_is_refused_and_leg_two_always_names_the_resource() {
+    let s = setup(
+        vec![leg1_answer(ID_JAG_TYPE)],
+        vec![json(200, r#"{"access_token":"at"}"#)],
+    )
+    .await;
+    let id_jag = service();
+    let refused = s
+        .obtain_with(&id_jag, Some(&s.resource), |r| r.claims = Some("{}"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("ERR_ID_JAG_CLAIMS"));
+    assert!(s.idp.received().is_empty());
+    s.obtain_with(&id_jag, Some(&s.resource), |r| r.send_resource = false)
+        .await
+        .unwrap();
+    assert_eq!(
+        field(&form(&s.idp.received()[0].body), "resource"),
+        None,
+        "resourceIndicator omit"
+    );
+    let leg2 = form(&s.authorization.received()[1].body);
+    assert_eq!(field(&leg2, "resource"), Some(s.resource.as_str()));
 }

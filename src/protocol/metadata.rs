@@ -6,15 +6,17 @@
 //!
 //! Every document must name what it describes exactly (RFC 9728 §3.3, RFC 8414 §3.3):
 //! a metadata document that names another resource or issuer could redirect the user's
-//! grant, and is refused.
+//! grant, and is refused. Every URL of the chain must be https (plain http only on a
+//! loopback host, for local set-ups): the chain decides where the client's credentials
+//! and the user's grant go, so it must not be open to a man in the middle.
 
 use reqwest::Client;
 use serde::Deserialize;
 use url::Url;
 
 use super::grant::JWT_BEARER;
-use super::http::{read_body, BodyError};
-use crate::ground::error::{error_chain, ExchangeError};
+use super::http::{read_body, transport_error, BodyError};
+use crate::ground::error::ExchangeError;
 
 /// The grant profile an authorization server advertises when it takes ID-JAGs.
 pub const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
@@ -111,11 +113,11 @@ async fn authorization_server(
         .token_endpoint
         .as_deref()
         .and_then(|endpoint| Url::parse(endpoint).ok())
-        .filter(|endpoint| matches!(endpoint.scheme(), "https" | "http"))
+        .filter(secure)
         .ok_or_else(|| {
             refused(
                 &url,
-                "The authorization server metadata has no http(s) token_endpoint".into(),
+                "The authorization server metadata has no https token_endpoint".into(),
             )
         })?;
     Ok(AuthorizationServer {
@@ -142,23 +144,40 @@ fn check_profile(document: &ServerDocument) -> Result<(), String> {
     }
 }
 
-/// An http(s) URL without a fragment, or a refusal naming `what`.
+/// A secure URL without a fragment, or a refusal naming `what`.
 fn metadata_base(value: &str, what: &str) -> Result<Url, ExchangeError> {
     Url::parse(value)
         .ok()
-        .filter(|url| matches!(url.scheme(), "https" | "http") && url.fragment().is_none())
+        .filter(|url| secure(url) && url.fragment().is_none())
         .ok_or_else(|| ExchangeError::Metadata {
             url: value.to_owned(),
-            detail: format!("{what} must be an http(s) URL without a fragment"),
+            detail: format!(
+                "{what} must be an https URL (http only on a loopback host) without a fragment"
+            ),
             retryable: false,
         })
 }
 
+/// https, or http to this machine (`localhost`, 127.0.0.0/8, `::1`).
+pub fn secure(url: &Url) -> bool {
+    match (url.scheme(), url.host()) {
+        ("https", _) => true,
+        ("http", Some(url::Host::Domain(domain))) => domain.eq_ignore_ascii_case("localhost"),
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
 /// The well-known URLs of `base`: the suffix inserted between host and path (RFC 9728
-/// §3.1, RFC 8414 §3.1); for a resource with a path, then the host's own document (the
+/// §3.1 drops only a slash right after the host, RFC 8414 §3.1 a terminating one); for a resource with a path, then the host's own document (the
 /// MCP spec's fallback); for an issuer, then the suffix after its path (OpenID's form).
 fn well_known(base: &Url, suffix: &str, resource: bool) -> Vec<Url> {
-    let path = base.path().trim_end_matches('/');
+    let path = match base.path() {
+        "/" => "",
+        path if resource => path,
+        path => path.strip_suffix('/').unwrap_or(path),
+    };
     let mut inserted = base.clone();
     inserted.set_path(&format!("/.well-known/{suffix}{path}"));
     let mut urls = vec![inserted];
@@ -178,32 +197,32 @@ fn well_known(base: &Url, suffix: &str, resource: bool) -> Vec<Url> {
     urls
 }
 
-/// The first of `urls` that answers (a 404 passes to the next), parsed.
+/// The first of `urls` that answers (a client error passes to the next, as the MCP SDK
+/// does), parsed; when none does, the refusal lists every URL tried.
 async fn fetch_first<T: serde::de::DeserializeOwned>(
     http: &Client,
     urls: &[Url],
 ) -> Result<(Url, T), ExchangeError> {
-    let mut last = None;
+    let mut missing = Vec::new();
     for url in urls {
-        match fetch(http, url).await {
-            Ok(Some(document)) => return Ok((url.clone(), document)),
-            Ok(None) => last = Some(url),
-            Err(error) => return Err(error),
+        match fetch(http, url).await? {
+            Ok(document) => return Ok((url.clone(), document)),
+            Err(status) => missing.push(format!("HTTP {status} at {url}")),
         }
     }
-    let url = last.map(Url::as_str).unwrap_or_default();
     Err(refused_str(
-        url,
-        "No metadata document was found (HTTP 404)",
+        urls.first().map(Url::as_str).unwrap_or_default(),
+        &format!("No metadata document was found ({})", missing.join(", ")),
     ))
 }
 
-/// One document: `None` on a 404; a failure says whether it may pass (network
-/// failures and 5xx/429 may; anything else will not).
+/// One document, or the status of a client error (not 429) for the caller to try the
+/// next URL. A failure says whether it may pass: transport failures as the token
+/// requests' are judged, and 5xx/429, may; anything else will not.
 async fn fetch<T: serde::de::DeserializeOwned>(
     http: &Client,
     url: &Url,
-) -> Result<Option<T>, ExchangeError> {
+) -> Result<Result<T, u16>, ExchangeError> {
     let failed = |detail: String, retryable: bool| ExchangeError::Metadata {
         url: url.to_string(),
         detail,
@@ -214,10 +233,16 @@ async fn fetch<T: serde::de::DeserializeOwned>(
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| failed(error_chain(&e.without_url()), true))?;
+        .map_err(|e| {
+            let error = transport_error(e);
+            failed(
+                format!("The metadata request failed: {error}"),
+                error.is_retryable(),
+            )
+        })?;
     let status = response.status();
-    if status.as_u16() == 404 {
-        return Ok(None);
+    if status.is_client_error() && status.as_u16() != 429 {
+        return Ok(Err(status.as_u16()));
     }
     if !status.is_success() {
         let transient = status.is_server_error() || status.as_u16() == 429;
@@ -230,10 +255,10 @@ async fn fetch<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|error| match error {
             BodyError::TooLarge => failed("The metadata document is too large".into(), false),
-            BodyError::Transport(error) => failed(error.to_string(), true),
+            BodyError::Transport(error) => failed(error.to_string(), error.is_retryable()),
         })?;
     serde_json::from_slice(&body)
-        .map(Some)
+        .map(Ok)
         .map_err(|e| failed(format!("The metadata document cannot be read: {e}"), false))
 }
 

@@ -99,7 +99,7 @@ async fn missing_documents_fall_back_to_the_host_s_resource_document_and_to_open
         },
         |resource, issuer| {
             vec![
-                json(404, "{}"),
+                json(401, "{}"),
                 json(200, &resource_document(resource, &[issuer])),
             ]
         },
@@ -262,8 +262,23 @@ async fn outages_may_pass_and_a_token_endpoint_is_required() {
     .await;
     let (text, retryable) = detail(&found.unwrap_err());
     assert!(
-        text.contains("no http(s) token_endpoint") && !retryable,
+        text.contains("no https token_endpoint") && !retryable,
         "{text}"
+    );
+    let (found, _, _) = chain(
+        |issuer| {
+            let document = format!(r#"{{"issuer":"{issuer}","token_endpoint":"http://as.example/token",{PROFILE_DOC}}}"#);
+            vec![json(200, &document)]
+        },
+        |resource, issuer| vec![json(200, &resource_document(resource, &[issuer]))],
+        None,
+    )
+    .await;
+    assert!(
+        detail(&found.unwrap_err())
+            .0
+            .contains("no https token_endpoint"),
+        "plain http elsewhere is refused"
     );
     let (found, _, _) = chain(
         |_| vec![json(200, "{}")],
@@ -272,10 +287,20 @@ async fn outages_may_pass_and_a_token_endpoint_is_required() {
     )
     .await;
     let (text, retryable) = detail(&found.unwrap_err());
+    assert!(!retryable);
     assert!(
-        text.contains("No metadata document") && !retryable,
-        "{text}"
+        text.starts_with("No metadata document was found (HTTP 404 at http://127.0.0.1:")
+            && text.contains("/.well-known/oauth-protected-resource/mcp, HTTP 404 at http://")
+            && text.ends_with("/.well-known/oauth-protected-resource)"),
+        "every URL tried is named: {text}"
     );
+    let (found, _, _) = chain(
+        |_| vec![json(200, "{}")],
+        |_, _| vec![json(429, "{}")],
+        None,
+    )
+    .await;
+    assert!(detail(&found.unwrap_err()).1, "429 may pass");
     let (found, _, _) = chain(
         |_| vec![json(200, "{}")],
         |_, _| vec![json(200, "[1]")],
@@ -299,6 +324,18 @@ fn well_known_urls_insert_the_suffix_before_the_path() {
             "https://mcp.example/.well-known/oauth-protected-resource/a/mcp?x=1",
             "https://mcp.example/.well-known/oauth-protected-resource"
         ]
+    );
+    assert_eq!(
+        strings(well_known(
+            &url("https://mcp.example/a/"),
+            RESOURCE_SUFFIX,
+            true
+        )),
+        [
+            "https://mcp.example/.well-known/oauth-protected-resource/a/",
+            "https://mcp.example/.well-known/oauth-protected-resource"
+        ],
+        "a resource keeps its path's slash"
     );
     assert_eq!(
         strings(well_known(
@@ -329,5 +366,21 @@ fn well_known_urls_insert_the_suffix_before_the_path() {
     );
     assert!(metadata_base("https://mcp.example/mcp#frag", "x").is_err());
     assert!(metadata_base("ftp://mcp.example/mcp", "x").is_err());
-    assert!(metadata_base("http://127.0.0.1:1/mcp", "x").is_ok());
+    for local in [
+        "http://127.0.0.1:1/mcp",
+        "http://127.9.0.1/",
+        "http://localhost:8/",
+        "http://[::1]:8/",
+    ] {
+        assert!(metadata_base(local, "x").is_ok(), "{local}");
+    }
+    let plain = metadata_base("http://mcp.example/mcp", "the MCP server's resource").unwrap_err();
+    assert!(
+        plain
+            .to_string()
+            .contains("must be an https URL (http only on a loopback host)"),
+        "{plain}"
+    );
+    assert!(metadata_base("http://10.0.0.1/mcp", "x").is_err());
+    assert!(metadata_base("https://mcp.example/mcp", "x").is_ok());
 }

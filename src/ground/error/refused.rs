@@ -64,6 +64,10 @@ pub enum GrantProblem {
     TargetNeedsTokenExchange,
     #[error("grantType 'id_jag' needs the MCP server's resource (the call's resource, or the obo block's): discovery starts from it")]
     IdJagNeedsResource,
+    #[error("This service's MCP authorization server is {pinned}, and {other} was asked for: its credentials go nowhere else; give each authorization server its own service (and authorizationServer block)")]
+    IdJagOtherServer { pinned: String, other: String },
+    #[error("A claims challenge answer (options.claims) belongs to Entra's On-Behalf-Of; grantType 'id_jag' cannot pass it on")]
+    IdJagClaims,
 }
 
 impl GrantProblem {
@@ -72,6 +76,8 @@ impl GrantProblem {
             Self::NotAdvertised { .. } | Self::NoneAdvertised { .. } => "ERR_GRANT_NOT_ADVERTISED",
             Self::TargetNeedsTokenExchange => "ERR_TARGET_NEEDS_TOKEN_EXCHANGE",
             Self::IdJagNeedsResource => "ERR_ID_JAG_NEEDS_RESOURCE",
+            Self::IdJagOtherServer { .. } => "ERR_ID_JAG_OTHER_SERVER",
+            Self::IdJagClaims => "ERR_ID_JAG_CLAIMS",
         }
     }
 }
