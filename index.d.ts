@@ -281,7 +281,9 @@ export declare class OboExchangeError extends Error {
    * `ERR_TARGET_NEEDS_TOKEN_EXCHANGE` when no request was sent; `ERR_CLIENT_ASSERTION` when the
    * private_key_jwt assertion could not be signed. With `id_jag`: `ERR_ID_JAG_NEEDS_RESOURCE` (no
    * resource to discover from), `ERR_ID_JAG_METADATA` (a metadata document missing, unreadable, or
-   * refused: another resource or issuer, no ID-JAG grant profile), `ERR_NOT_AN_ID_JAG`.
+   * refused: another resource or issuer, no ID-JAG grant profile), `ERR_NOT_AN_ID_JAG`,
+   * `ERR_ID_JAG_OTHER_SERVER` (the call or resource leads to another authorization server than the
+   * service's), `ERR_ID_JAG_CLAIMS` (a claims answer, which only On-Behalf-Of can pass on).
    */
   code?: string
   /** `id_jag` only: where it failed, `discovery`, `leg1` (the enterprise IdP) or `leg2` (the MCP authorization server). */
