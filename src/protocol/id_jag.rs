@@ -48,15 +48,6 @@ pub struct IdJag {
     failures: moka::sync::Cache<String, ExchangeError>,
 }
 
-impl std::fmt::Debug for IdJag {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdJag")
-            .field("client_auth", &self.client_auth)
-            .field("pinned", &self.pinned)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The enterprise IdP's token endpoint and this client's registration there (leg 1).
 pub struct Idp<'a> {
     pub endpoint: &'a Url,
