@@ -142,6 +142,8 @@ export interface NativeCallOptions {
   audience?: string
   /** RFC 8693 `resource`. */
   resource?: string
+  /** ID-JAG: where the MCP server's 401 said its protected resource metadata is. */
+  resourceMetadata?: string
 }
 
 /** What can be read off a thrown value (wrapper-sanitized). */

@@ -314,6 +314,8 @@ export interface OboExchangeOptions {
    * `audience` may name its authorization server.
    */
   resource?: string
+  /** ID-JAG: the protected resource metadata URL a 401 named (RFC 9728 §5.1), read before the well-known paths. */
+  resourceMetadata?: string
 }
 
 export declare class OboTokenService {
@@ -372,6 +374,11 @@ export interface OboConfig {
    * the doctor reads it (`${VAR}` from the environment). Not read by `resolveOboToken`.
    */
   authorizationServer?: OboAuthorizationServerOptions
+  /**
+   * `profile: 'id-jag'`: the MCP server's protected resource metadata URL, when it is not at the
+   * well-known path; `createOboFetch` learns it from a 401 when needed.
+   */
+  resourceMetadata?: string
   /** `profile: 'id-jag'`: the service's `subjectTokenType` (ID token by default); read by the doctor. */
   subjectTokenType?: string
   /** RFC 8693 `audience` (token exchange only), passed on when the resolver is an OboTokenService. */

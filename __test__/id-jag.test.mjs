@@ -105,6 +105,37 @@ describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 
     assert.equal(idp.lastIdJagRequest().resource, mcp.resource)
   })
 
+  it("a server without well-known metadata: createOboFetch learns it from a 401's resource_metadata", async () => {
+    const hidden = await startMcpServer({
+      issuer: other.issuer,
+      audience: 'self',
+      scope: SCOPE,
+      clientId: AS_CLIENTS.secret.clientId,
+      metadataPath: '/meta/files.json',
+    })
+    try {
+      other.setResource(hidden.resource)
+      const { service } = idJagService()
+      const idToken = await idp.mintIdToken('alice')
+      const fetch = createOboFetch({
+        user: userOf('alice'),
+        oboConfig: { profile: 'id-jag', scopes: SCOPE },
+        resolver: service,
+        upstreamTokenProvider: async () => ({ id_token: idToken }),
+      })
+      const client = new Client({ name: 'librechat-test', version: '1.0.0' })
+      clients.push(client)
+      await client.connect(new StreamableHTTPClientTransport(hidden.url, { fetch }), REQUEST)
+      const result = await client.callTool({ name: 'whoami', arguments: {} }, undefined, REQUEST)
+      assert.equal(JSON.parse(result.content[0].text).sub, 'alice')
+      assert.equal(idp.lastIdJagRequest().audience, other.issuer)
+      assert.equal(idp.counters.idJag, 1)
+      assert.equal(hidden.state.log[0].accepted, true, 'the one request without a bearer is not logged as one')
+    } finally {
+      await hidden.close()
+    }
+  })
+
   it('the access token is for the MCP resource and this client, and users never share one', async () => {
     const { service } = idJagService()
     const alice = await exchange(service, await idp.mintIdToken('alice'))

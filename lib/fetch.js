@@ -75,6 +75,8 @@ function annotate(response, challenge, refusedScopes) {
  *   and challenged scopes, and later requests keep that union; otherwise the 403 is returned
  *   as it is, with `response.oboChallenge` (`{ error, scopes, refusedScopes, … }`).
  * With `profile: 'id-jag'` and no `resource`, the resource is the URL of the first request.
+ * When discovery finds no metadata at the well-known paths, the request is sent once without
+ * a bearer, and a 401's `resource_metadata` (RFC 9728 §5.1) is where discovery reads next.
  * At most one retry per request; a second rejection is returned as it is. A failed exchange
  * throws the `OboTokenResolutionError`, with LibreChat's `hint` for the user.
  */
@@ -86,9 +88,11 @@ function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, iden
   const ownResource = oboConfig.profile === 'id-jag' && oboConfig.resource == null
   /** With `ownResource`, fixed by the first request (the server URL; later ones may go elsewhere, as SSE posts do). */
   let resource = oboConfig.resource
+  /** ID-JAG: the metadata URL a 401 named, once discovery needed it. */
+  let resourceMetadata = oboConfig.resourceMetadata
   const bearer = async (forceRefresh, scopeString = scopes) => {
     try {
-      const config = { ...oboConfig, scopes: scopeString, resource }
+      const config = { ...oboConfig, scopes: scopeString, resource, resourceMetadata }
       const tokens = await resolveOboToken(user, config, resolver, upstreamTokenProvider, identityContext, forceRefresh)
       return tokens.access_token
     } catch (err) {
@@ -96,16 +100,31 @@ function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, iden
       throw err
     }
   }
+  /**
+   * ID-JAG, when discovery found no metadata: the request without a bearer, whose 401 names
+   * the metadata (RFC 9728 §5.1); then the exchange again. Otherwise `err` stands.
+   */
+  const bearerFromChallenge = async (err, send, replayable) => {
+    if (oboConfig.profile !== 'id-jag' || resourceMetadata || err.cause?.idJagStep !== 'discovery' || !replayable) throw err
+    const probe = await send(undefined)
+    const challenge = probe.status === 401 ? challengeOf(probe) : null
+    await probe.body?.cancel()
+    if (!challenge?.resourceMetadata) throw err
+    resourceMetadata = challenge.resourceMetadata
+    return bearer(false)
+  }
   return async function oboFetch(input, init = {}) {
     if (ownResource) resource ??= resourceOf(input)
     const send = async (token) => {
       const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined))
-      headers.set('authorization', `Bearer ${token}`)
+      if (token === undefined) headers.delete('authorization')
+      else headers.set('authorization', `Bearer ${token}`)
       return baseFetch(input, { ...init, headers })
     }
-    const response = await send(await bearer(false))
-    if (response.status !== 401 && response.status !== 403) return response
     const replayable = isReplayable(init.body) && !(input instanceof Request)
+    const token = await bearer(false).catch((err) => bearerFromChallenge(err, send, replayable))
+    const response = await send(token)
+    if (response.status !== 401 && response.status !== 403) return response
     const challenge = response.status === 403 ? challengeOf(response) : null
     if (challenge?.error === 'insufficient_scope') {
       const have = scopeList(scopes)

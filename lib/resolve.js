@@ -85,10 +85,10 @@ function snapshotTokens(user, field) {
   }
 }
 
-/** The RFC 8693 target of an `obo` block (`audience`, `resource`), or undefined. */
+/** The RFC 8693 target of an `obo` block (`audience`, `resource`, and ID-JAG's `resourceMetadata`), or undefined. */
 function targetOf(oboConfig) {
-  const { audience, resource } = oboConfig
-  return audience == null && resource == null ? undefined : { audience, resource }
+  const { audience, resource, resourceMetadata } = oboConfig
+  return audience == null && resource == null ? undefined : { audience, resource, resourceMetadata }
 }
 
 /**
@@ -114,7 +114,7 @@ function checkProfile(profile, resolver) {
 function checkResolveArguments(oboConfig, resolver, upstreamTokenProvider) {
   if (oboConfig === null || typeof oboConfig !== 'object') throw typeError('oboConfig', 'an object', oboConfig)
   if (typeof oboConfig.scopes !== 'string') throw typeError('oboConfig.scopes', 'a string', oboConfig.scopes)
-  for (const name of ['audience', 'resource']) {
+  for (const name of ['audience', 'resource', 'resourceMetadata']) {
     const value = oboConfig[name]
     if (value !== undefined && value !== null && typeof value !== 'string') throw typeError(`oboConfig.${name}`, 'a string', value)
   }

@@ -72,7 +72,7 @@ function checkFromCache(fromCache) {
   return fromCache
 }
 
-const CALL_OPTIONS = ['claims', 'audience', 'resource']
+const CALL_OPTIONS = ['claims', 'audience', 'resource', 'resourceMetadata']
 
 /**
  * `options` of exchangeOboToken: `claims` (a JSON claims request answering a claims

@@ -44,12 +44,13 @@ export async function listenProtected(options, handle) {
  * @property {string} clientId the `azp` every bearer must carry
  * @property {string[]} [authorizationServers] the metadata's authorization_servers (default [issuer])
  * @property {object} [metadataOverride] fields merged over the metadata document (undefined drops one)
+ * @property {string} [metadataPath] serve the metadata only at this path (not a well-known one), and name it in challenges
  */
 
 /**
  * @param {GateOptions & { base: string }} options
  */
-export function bearerGate({ issuer, base, audience, scope, clientId, authorizationServers = [issuer], metadataOverride }) {
+export function bearerGate({ issuer, base, audience, scope, clientId, authorizationServers = [issuer], metadataOverride, metadataPath }) {
   const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/jwks`))
   const resource = audience === 'self' ? `${base}/mcp` : audience
   const state = {
@@ -59,7 +60,8 @@ export function bearerGate({ issuer, base, audience, scope, clientId, authorizat
     rejectNext: 0,
     metadataOverride,
   }
-  const challenge = (extra = '') => `Bearer ${extra}resource_metadata="${base}${METADATA_PATH}", scope="${scope}"`
+  const metadataPaths = metadataPath ? [metadataPath] : [METADATA_PATH, `${METADATA_PATH}/mcp`]
+  const challenge = (extra = '') => `Bearer ${extra}resource_metadata="${base}${metadataPaths[0]}", scope="${scope}"`
 
   async function authenticate(req, note) {
     const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(req.headers.authorization ?? '')
@@ -109,7 +111,7 @@ export function bearerGate({ issuer, base, audience, scope, clientId, authorizat
    */
   async function admit(req, res, note = {}) {
     const { pathname } = new URL(req.url, base)
-    if (req.method === 'GET' && (pathname === METADATA_PATH || pathname === `${METADATA_PATH}/mcp`)) {
+    if (req.method === 'GET' && metadataPaths.includes(pathname)) {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(
         JSON.stringify({

@@ -15,6 +15,8 @@ pub struct NativeCallOptions {
     pub audience: Option<String>,
     /// RFC 8693 `resource`.
     pub resource: Option<String>,
+    /// ID-JAG: where the MCP server's 401 said its protected resource metadata is.
+    pub resource_metadata: Option<String>,
 }
 
 impl NativeCallOptions {

@@ -203,6 +203,7 @@ impl NativeOboService {
                 scopes,
                 target: options.target(),
                 claims: options.claims.as_deref(),
+                resource_metadata: options.resource_metadata.as_deref(),
                 from_cache,
             })
             .map_err(invalid_arg)

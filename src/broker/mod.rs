@@ -329,6 +329,7 @@ impl Inner {
                 resource: request.resource.as_deref(),
                 audience: request.audience.as_deref(),
                 claims: request.claims.as_deref(),
+                resource_metadata: request.resource_metadata.as_deref(),
                 send_resource,
             };
             return id_jag.obtain(&self.http, idp, &call).await;

@@ -45,7 +45,7 @@ impl OboService {
             inner
                 .id_jag
                 .as_ref()?
-                .chain(&inner.http, resource, audience)
+                .chain(&inner.http, resource, audience, None)
                 .await,
         )
     }

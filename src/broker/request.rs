@@ -17,12 +17,15 @@ pub struct Call<'a> {
     pub scopes: &'a str,
     pub target: Target<'a>,
     pub claims: Option<&'a str>,
+    /// ID-JAG: the protected resource metadata URL a 401 named (a discovery hint, not
+    /// part of the key: the document must still name the resource exactly).
+    pub resource_metadata: Option<&'a str>,
     /// False when the caller forces a fresh exchange.
     pub from_cache: bool,
 }
 
 redacted_debug!(Call<'a> {
-    shown: [user, context, scopes, target, from_cache],
+    shown: [user, context, scopes, target, resource_metadata, from_cache],
     hidden: [access_token, claims],
 });
 
@@ -37,6 +40,7 @@ pub struct Request {
     pub claims: Option<Arc<str>>,
     pub audience: Option<Arc<str>>,
     pub resource: Option<Arc<str>>,
+    pub resource_metadata: Option<Arc<str>>,
     /// False when the caller forces a fresh exchange, or answers a claims challenge.
     pub from_cache: bool,
     /// A background refresh-ahead (`broker::refresh`), not a caller's exchange.
@@ -44,7 +48,16 @@ pub struct Request {
 }
 
 redacted_debug!(Request {
-    shown: [key, subject, scopes, audience, resource, from_cache, refresh],
+    shown: [
+        key,
+        subject,
+        scopes,
+        audience,
+        resource,
+        resource_metadata,
+        from_cache,
+        refresh
+    ],
     hidden: [assertion, claims]
 });
 
@@ -61,6 +74,7 @@ impl Request {
             scopes,
             target,
             claims,
+            resource_metadata,
             from_cache,
         } = call;
         if access_token.is_empty() {
@@ -75,6 +89,7 @@ impl Request {
             claims: claims.map(Into::into),
             audience: target.audience.map(Into::into),
             resource: target.resource.map(Into::into),
+            resource_metadata: resource_metadata.map(Into::into),
             from_cache: from_cache && claims.is_none(),
             refresh: false,
         })

@@ -65,6 +65,8 @@ pub struct IdJagRequest<'a> {
     pub audience: Option<&'a str>,
     /// A claims challenge answer, which only On-Behalf-Of can pass on: refused.
     pub claims: Option<&'a str>,
+    /// Where a 401 said the resource's metadata is, read before the well-known paths.
+    pub resource_metadata: Option<&'a str>,
     /// Whether `resource` goes into leg 1 (`resourceIndicator`); leg 2 always sends it,
     /// as the MCP spec asks of every token request to its authorization servers.
     pub send_resource: bool,
@@ -112,7 +114,7 @@ impl IdJag {
             .resource
             .ok_or(ExchangeError::Grant(GrantProblem::IdJagNeedsResource))?;
         let server = self
-            .chain(http, resource, request.audience)
+            .chain(http, resource, request.audience, request.resource_metadata)
             .await
             .map_err(|e| e.in_id_jag(IdJagStep::Discovery))?;
         let leg1 = GrantRequest {
@@ -149,13 +151,15 @@ impl IdJag {
 
     /// The authorization server of `resource`: the service's (pinned, or the one the
     /// call's `audience` names when none is yet), which the resource must list, or the
-    /// first listed, which is then pinned. Discovered once for all the calls that need
-    /// it; the doctor checks the chain with it too.
+    /// first listed, which is then pinned. `hint` is a metadata URL from a 401, read first.
+    /// Discovered once for all the calls that need it; the doctor checks the chain with it
+    /// too.
     pub async fn chain(
         &self,
         http: &Client,
         resource: &str,
         audience: Option<&str>,
+        hint: Option<&str>,
     ) -> Result<AuthorizationServer, ExchangeError> {
         let pinned = self.pinned.get().map(String::as_str);
         if let (Some(pinned), Some(asked)) = (pinned, audience) {
@@ -164,14 +168,14 @@ impl IdJag {
             }
         }
         let expected = pinned.or(audience);
-        let key = chain_key(resource, expected);
+        let key = chain_key(resource, expected, hint);
         let cell = self.chains.get_with(key.clone(), Arc::default);
         let server = cell
             .get_or_try_init(|| async {
                 if let Some(error) = self.failures.get(&key) {
                     return Err(error);
                 }
-                let found = metadata::discover(http, resource, expected).await;
+                let found = metadata::discover(http, resource, expected, hint).await;
                 found.inspect_err(|error| self.failures.insert(key.clone(), error.clone()))
             })
             .await?;
@@ -183,15 +187,17 @@ impl IdJag {
             // Later calls ask for the pinned server: they find this chain under its name.
             let known = || Arc::new(OnceCell::new_with(Some(server.clone())));
             self.chains
-                .get_with(chain_key(resource, Some(pinned)), known);
+                .get_with(chain_key(resource, Some(pinned), hint), known);
         }
         Ok(server.clone())
     }
 }
 
-/// A chain's cache key: the resource and the authorization server asked for, if any.
-fn chain_key(resource: &str, expected: Option<&str>) -> String {
-    format!("{resource}\u{1f}{}", expected.unwrap_or_default())
+/// A chain's cache key: the resource, the authorization server asked for and the
+/// metadata URL given, if any.
+fn chain_key(resource: &str, expected: Option<&str>, hint: Option<&str>) -> String {
+    let [expected, hint] = [expected, hint].map(Option::unwrap_or_default);
+    format!("{resource}\u{1f}{expected}\u{1f}{hint}")
 }
 
 fn other_server(pinned: &str, other: &str) -> ExchangeError {

@@ -91,6 +91,7 @@ impl Setup {
             resource,
             audience: None,
             claims: None,
+            resource_metadata: None,
             send_resource: true,
         };
         tweak(&mut request);

@@ -51,15 +51,23 @@ struct ServerDocument {
 }
 
 /// Reads and checks the chain for `resource`. The authorization server is `expected`
-/// when the operator named one (it must be listed), else the first one listed.
+/// when the operator named one (it must be listed), else the first one listed. `hint` is
+/// the `resource_metadata` of a 401 (RFC 9728 §5.1), read before the well-known paths.
 pub async fn discover(
     http: &Client,
     resource: &str,
     expected: Option<&str>,
+    hint: Option<&str>,
 ) -> Result<AuthorizationServer, ExchangeError> {
     let resource_url = metadata_base(resource, "the MCP server's resource")?;
-    let (url, document): (_, ResourceDocument) =
-        fetch_first(http, &well_known(&resource_url, RESOURCE_SUFFIX, true)).await?;
+    let hinted = hint
+        .map(|url| metadata_base(url, "the resource_metadata of the server's challenge"))
+        .transpose()?;
+    let candidates: Vec<Url> = hinted
+        .into_iter()
+        .chain(well_known(&resource_url, RESOURCE_SUFFIX, true))
+        .collect();
+    let (url, document): (_, ResourceDocument) = fetch_first(http, &candidates).await?;
     if document.resource.as_deref() != Some(resource) {
         return Err(refused(
             &url,

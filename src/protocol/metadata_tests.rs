@@ -54,7 +54,7 @@ async fn chain(
     let issuer = authorization.url.clone();
     let mcp = TestServer::start_with(|url| resource_replies(&format!("{url}/mcp"), &issuer)).await;
     let resource = format!("{}/mcp", mcp.url);
-    let outcome = discover(&http(), &resource, expected).await;
+    let outcome = discover(&http(), &resource, expected, None).await;
     (outcome, authorization, mcp)
 }
 
@@ -196,9 +196,11 @@ async fn the_named_authorization_server_must_be_listed_and_is_chosen() {
     })
     .await;
     let resource = format!("{}/mcp", mcp.url);
-    let found = discover(&http(), &resource, Some(&issuer)).await.unwrap();
+    let found = discover(&http(), &resource, Some(&issuer), None)
+        .await
+        .unwrap();
     assert_eq!(found.issuer, issuer);
-    let refused = discover(&http(), &resource, Some("https://unlisted.example"))
+    let refused = discover(&http(), &resource, Some("https://unlisted.example"), None)
         .await
         .unwrap_err();
     let (text, _) = detail(&refused);
@@ -383,4 +385,35 @@ fn well_known_urls_insert_the_suffix_before_the_path() {
     );
     assert!(metadata_base("http://10.0.0.1/mcp", "x").is_err());
     assert!(metadata_base("https://mcp.example/mcp", "x").is_ok());
+}
+
+#[tokio::test]
+async fn a_challenge_s_metadata_url_is_read_first_and_must_be_secure() {
+    let authorization =
+        server(|issuer| vec![json(200, &as_document(issuer, &format!(",{PROFILE_DOC}")))]).await;
+    let issuer = authorization.url.clone();
+    let mcp = TestServer::start_with(|url| {
+        vec![json(
+            200,
+            &resource_document(&format!("{url}/mcp"), &[&issuer]),
+        )]
+    })
+    .await;
+    let resource = format!("{}/mcp", mcp.url);
+    let hint = format!("{}/meta/files.json", mcp.url);
+    let found = discover(&http(), &resource, None, Some(&hint))
+        .await
+        .unwrap();
+    assert_eq!(found.issuer, issuer);
+    assert_eq!(paths(&mcp), ["/meta/files.json"]);
+    let refused = discover(&http(), &resource, None, Some("http://10.0.0.1/meta"))
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("the resource_metadata of the server's challenge must be an https URL"),
+        "{refused}"
+    );
+    assert_eq!(paths(&mcp).len(), 1, "nothing fetched for an insecure hint");
 }

@@ -109,6 +109,27 @@ async fn a_refused_second_leg_caches_nothing_and_says_its_step() {
 async fn other_grants_neither_chain_nor_send_an_id_jag() {
     let chain = chain(json(200, OK)).await;
     let plain = service(&chain.idp, |_| {});
+    assert_eq!(plain.subject_field(), "access_token");
+    assert_eq!(id_jag_service(&chain).subject_field(), "id_token");
+    let by_refresh = service(&chain.idp, |o| {
+        o.grant_type = Some("id_jag".into());
+        o.subject_token_type = Some(grant::REFRESH_TOKEN_TYPE.into());
+        o.authorization_server = Some(AuthorizationServerOptions {
+            client_id: Some("c".into()),
+            client_secret: Some("s".into()),
+            ..Default::default()
+        });
+    });
+    assert_eq!(by_refresh.subject_field(), "refresh_token");
+    let exchange_by_refresh = service(&chain.idp, |o| {
+        o.grant_type = Some("token_exchange".into());
+        o.subject_token_type = Some(grant::REFRESH_TOKEN_TYPE.into());
+    });
+    assert_eq!(
+        exchange_by_refresh.subject_field(),
+        "access_token",
+        "only id_jag reads another field"
+    );
     assert!(plain.id_jag_chain(&chain.resource, None).await.is_none());
     let svc = id_jag_service(&chain);
     let other = format!("{}/other", chain.authorization.url);

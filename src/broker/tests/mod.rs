@@ -52,6 +52,7 @@ fn call<'a>(subject: &'a str, access_token: &'a str) -> Call<'a> {
         scopes: "api://mcp/.default",
         target: Target::default(),
         claims: None,
+        resource_metadata: None,
         from_cache: true,
     }
 }

@@ -81,6 +81,7 @@ fn request(svc: &OboService, assertion: &str, from_cache: bool) -> Request {
         scopes: SCOPES,
         target: Target::default(),
         claims: None,
+        resource_metadata: None,
         from_cache,
     })
     .unwrap()
