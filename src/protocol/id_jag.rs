@@ -8,44 +8,25 @@
 //! redacted from that server's error texts. A retry runs both legs again, since an
 //! authorization server refuses an ID-JAG it has seen (`jti` replay).
 //!
-//! One service holds one client registration, so it serves one authorization server:
-//! the one configured, else the first one discovery finds, pinned from then on. A
-//! resource (or a call's `audience`) that leads elsewhere is refused, so its
-//! credentials never reach a server the operator did not mean them for.
-
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+//! Which authorization server a resource leads to is `chains.rs`'s.
 
 use reqwest::Client;
-use tokio::sync::OnceCell;
 use url::Url;
 
+use super::chains::Chains;
 use super::client_auth::ClientAuth;
 use super::grant::{
     request_token, GrantKind, GrantRequest, GrantResponse, TokenExchangeSettings, ID_JAG_TYPE,
 };
-use super::metadata::{self, AuthorizationServer};
+use super::metadata::AuthorizationServer;
 use crate::ground::error::{ExchangeError, GrantProblem, IdJagStep};
-
-/// How long a discovered chain is trusted before it is read again.
-const CHAIN_TTL: Duration = Duration::from_secs(3600);
-/// Distinct (resource, authorization server) pairs remembered.
-const MAX_CHAINS: u64 = 256;
-/// How long a failed discovery answers for its chain: the calls queued behind it fail
-/// with it at once instead of each waiting out the same timeouts.
-const FAILURE_TTL: Duration = Duration::from_secs(5);
 
 /// The ID-JAG side of a service: the client's registration at the MCP authorization
 /// server, and the chains discovered so far.
 pub struct IdJag {
     client_auth: ClientAuth,
-    /// The authorization server: the one the operator named, else the first discovered.
-    pinned: OnceLock<String>,
     settings: TokenExchangeSettings,
-    /// One cell per chain: joiners wait for one discovery; a failure leaves it empty.
-    chains: moka::sync::Cache<String, Arc<OnceCell<AuthorizationServer>>>,
-    /// Failed discoveries, for `FAILURE_TTL`.
-    failures: moka::sync::Cache<String, ExchangeError>,
+    chains: Chains,
 }
 
 /// The enterprise IdP's token endpoint and this client's registration there (leg 1).
@@ -78,25 +59,13 @@ impl IdJag {
         issuer: Option<String>,
         subject_token_type: String,
     ) -> Self {
-        let pinned = OnceLock::new();
-        if let Some(issuer) = issuer {
-            let _ = pinned.set(issuer);
-        }
         Self {
             client_auth,
-            pinned,
             settings: TokenExchangeSettings {
                 subject_token_type,
                 requested_token_type: Some(ID_JAG_TYPE.to_owned()),
             },
-            chains: moka::sync::Cache::builder()
-                .max_capacity(MAX_CHAINS)
-                .time_to_live(CHAIN_TTL)
-                .build(),
-            failures: moka::sync::Cache::builder()
-                .max_capacity(MAX_CHAINS)
-                .time_to_live(FAILURE_TTL)
-                .build(),
+            chains: Chains::new(issuer),
         }
     }
 
@@ -149,11 +118,8 @@ impl IdJag {
         .map_err(|e| e.in_id_jag(IdJagStep::AccessToken))
     }
 
-    /// The authorization server of `resource`: the service's (pinned, or the one the
-    /// call's `audience` names when none is yet), which the resource must list, or the
-    /// first listed, which is then pinned. `hint` is a metadata URL from a 401, read first.
-    /// Discovered once for all the calls that need it; the doctor checks the chain with it
-    /// too.
+    /// The authorization server of `resource` (see `Chains::server`); the doctor checks
+    /// the chain with it too.
     pub async fn chain(
         &self,
         http: &Client,
@@ -161,50 +127,8 @@ impl IdJag {
         audience: Option<&str>,
         hint: Option<&str>,
     ) -> Result<AuthorizationServer, ExchangeError> {
-        let pinned = self.pinned.get().map(String::as_str);
-        if let (Some(pinned), Some(asked)) = (pinned, audience) {
-            if asked != pinned {
-                return Err(other_server(pinned, asked));
-            }
-        }
-        let expected = pinned.or(audience);
-        let key = chain_key(resource, expected, hint);
-        let cell = self.chains.get_with(key.clone(), Arc::default);
-        let server = cell
-            .get_or_try_init(|| async {
-                if let Some(error) = self.failures.get(&key) {
-                    return Err(error);
-                }
-                let found = metadata::discover(http, resource, expected, hint).await;
-                found.inspect_err(|error| self.failures.insert(key.clone(), error.clone()))
-            })
-            .await?;
-        let pinned = self.pinned.get_or_init(|| server.issuer.clone());
-        if *pinned != server.issuer {
-            return Err(other_server(pinned, &server.issuer));
-        }
-        if expected.is_none() {
-            // Later calls ask for the pinned server: they find this chain under its name.
-            let known = || Arc::new(OnceCell::new_with(Some(server.clone())));
-            self.chains
-                .get_with(chain_key(resource, Some(pinned), hint), known);
-        }
-        Ok(server.clone())
+        self.chains.server(http, resource, audience, hint).await
     }
-}
-
-/// A chain's cache key: the resource, the authorization server asked for and the
-/// metadata URL given, if any.
-fn chain_key(resource: &str, expected: Option<&str>, hint: Option<&str>) -> String {
-    let [expected, hint] = [expected, hint].map(Option::unwrap_or_default);
-    format!("{resource}\u{1f}{expected}\u{1f}{hint}")
-}
-
-fn other_server(pinned: &str, other: &str) -> ExchangeError {
-    ExchangeError::Grant(GrantProblem::IdJagOtherServer {
-        pinned: pinned.to_owned(),
-        other: other.to_owned(),
-    })
 }
 
 /// The ID-JAG of a leg-1 answer, which must say it is one (RFC 8693 §2.2.1).

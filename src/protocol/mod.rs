@@ -3,6 +3,7 @@
 //! caching or of LibreChat.
 
 pub mod assertion;
+pub mod chains;
 pub mod challenge;
 pub mod client_auth;
 pub mod discovery;
