@@ -110,6 +110,14 @@ impl TestServer {
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
+
+    /// The path of each request received, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .map(|r| r.head.split(' ').nth(1).unwrap_or_default().to_owned())
+            .collect()
+    }
 }
 
 async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Received> {

@@ -531,11 +531,16 @@ function oboGrant(state, issuer, publicKey, privateKey) {
   }
 }
 
+/** The body of a fault that names none: Entra's shape. */
+const entraFaultBody = (fault) =>
+  entraError(fault.status, fault.error ?? 'temporarily_unavailable', 50196, 'The server is temporarily unavailable.').body
+
 /**
  * Applies one fault (`delayMs`, then `drop` or `status`); true when it answered the request,
- * false when the request goes on to the provider.
+ * false when the request goes on to the provider. `defaultBody(fault)` answers a status fault
+ * that carries no body (Entra's shape unless told otherwise).
  */
-async function applyFault(ctx, state, fault) {
+export async function applyFault(ctx, state, fault, defaultBody = entraFaultBody) {
   state.counters.faults += 1
   if (fault.delayMs) await sleep(fault.delayMs)
   if (fault.drop) {
@@ -546,8 +551,7 @@ async function applyFault(ctx, state, fault) {
   if (fault.status) {
     if (fault.retryAfter !== undefined) ctx.set('Retry-After', String(fault.retryAfter))
     ctx.status = fault.status
-    ctx.body =
-      fault.body ?? entraError(fault.status, fault.error ?? 'temporarily_unavailable', 50196, 'The server is temporarily unavailable.').body
+    ctx.body = fault.body ?? defaultBody(fault)
     return true
   }
   return false

@@ -16,7 +16,7 @@ import { createServer as createHttpsServer } from 'node:https'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import * as jose from 'jose'
-import { JWT_BEARER, OWN_VERIFIER, quietly } from './index.mjs'
+import { JWT_BEARER, OWN_VERIFIER, applyFault, quietly } from './index.mjs'
 import { ID_JAG_PROFILE, ID_JAG_TYP } from './id-jag.mjs'
 
 export const AS_METADATA_PATH = '/.well-known/oauth-authorization-server'
@@ -252,32 +252,14 @@ function asMiddleware(state, metadata) {
     if (ctx.path !== '/token' || ctx.method !== 'POST') return next()
     state.counters.token += 1
     const fault = state.faults.shift()
-    if (fault && (await applyFault(ctx, state, fault))) return
+    if (fault && (await applyFault(ctx, state, fault, oauthFaultBody))) return
     if (state.delayMs) await sleep(state.delayMs)
     await next()
   }
 }
 
-/**
- * Applies one fault (`delayMs`, then `drop` or `status`); true when it answered the request,
- * false when the request goes on to the provider. Bodies are plain OAuth errors, not Entra's.
- */
-async function applyFault(ctx, state, fault) {
-  state.counters.faults += 1
-  if (fault.delayMs) await sleep(fault.delayMs)
-  if (fault.drop) {
-    ctx.req.socket.destroy()
-    ctx.respond = false
-    return true
-  }
-  if (fault.status) {
-    if (fault.retryAfter !== undefined) ctx.set('Retry-After', String(fault.retryAfter))
-    ctx.status = fault.status
-    ctx.body = fault.body ?? {
-      error: fault.error ?? 'temporarily_unavailable',
-      error_description: 'The server is temporarily unavailable.',
-    }
-    return true
-  }
-  return false
-}
+/** The body of a fault that names none: a plain OAuth error, not Entra's. */
+const oauthFaultBody = (fault) => ({
+  error: fault.error ?? 'temporarily_unavailable',
+  error_description: 'The server is temporarily unavailable.',
+})

@@ -32,15 +32,6 @@ fn resource_document(resource: &str, servers: &[&str]) -> String {
     )
 }
 
-/// The request line's path of each request a server received.
-fn paths(server: &TestServer) -> Vec<String> {
-    server
-        .received()
-        .iter()
-        .map(|r| r.head.split(' ').nth(1).unwrap_or_default().to_owned())
-        .collect()
-}
-
 async fn chain(
     as_replies: impl FnOnce(&str) -> Vec<Reply>,
     resource_replies: impl FnOnce(&str, &str) -> Vec<Reply>,
@@ -81,9 +72,9 @@ async fn the_chain_runs_from_the_resource_to_an_authorization_server_with_the_pr
         found.token_endpoint.as_str(),
         format!("{}/token", authorization.url)
     );
-    assert_eq!(paths(&mcp), ["/.well-known/oauth-protected-resource/mcp"]);
+    assert_eq!(mcp.paths(), ["/.well-known/oauth-protected-resource/mcp"]);
     assert_eq!(
-        paths(&authorization),
+        authorization.paths(),
         ["/.well-known/oauth-authorization-server"]
     );
 }
@@ -108,14 +99,14 @@ async fn missing_documents_fall_back_to_the_host_s_resource_document_and_to_open
     .await;
     assert!(found.is_ok(), "{found:?}");
     assert_eq!(
-        paths(&mcp),
+        mcp.paths(),
         [
             "/.well-known/oauth-protected-resource/mcp",
             "/.well-known/oauth-protected-resource"
         ]
     );
     assert_eq!(
-        paths(&authorization),
+        authorization.paths(),
         [
             "/.well-known/oauth-authorization-server",
             "/.well-known/openid-configuration"
@@ -405,7 +396,7 @@ async fn a_challenge_s_metadata_url_is_read_first_and_must_be_secure() {
         .await
         .unwrap();
     assert_eq!(found.issuer, issuer);
-    assert_eq!(paths(&mcp), ["/meta/files.json"]);
+    assert_eq!(mcp.paths(), ["/meta/files.json"]);
     let refused = discover(&http(), &resource, None, Some("http://10.0.0.1/meta"))
         .await
         .unwrap_err();
@@ -415,5 +406,5 @@ async fn a_challenge_s_metadata_url_is_read_first_and_must_be_secure() {
             .contains("the resource_metadata of the server's challenge must be an https URL"),
         "{refused}"
     );
-    assert_eq!(paths(&mcp).len(), 1, "nothing fetched for an insecure hint");
+    assert_eq!(mcp.paths().len(), 1, "nothing fetched for an insecure hint");
 }

@@ -195,7 +195,7 @@ async fn a_failing_jwks_fails_only_validation_and_as_retryable() {
     assert!(error.is_retryable());
     assert_eq!(error.code(), Some("ERR_JWKS_UNAVAILABLE"));
     assert_eq!(
-        paths(&server),
+        server.paths(),
         ["/.well-known/openid-configuration", "/jwks"],
         "nothing reaches the token endpoint"
     );
@@ -205,7 +205,7 @@ async fn a_failing_jwks_fails_only_validation_and_as_retryable() {
         .await
         .unwrap();
     assert_eq!(
-        paths(&server)[2..],
+        server.paths()[2..],
         ["/.well-known/openid-configuration", "/token"],
         "an exchange without validateAssertion never asks for the JWKS"
     );

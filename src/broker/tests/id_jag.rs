@@ -79,7 +79,7 @@ async fn an_id_jag_exchange_runs_both_legs_and_its_token_is_cached_for_the_resou
     assert!(leg1.contains(&("requested_token_type".into(), ID_JAG_TYPE.into())));
     assert!(leg1.contains(&("subject_token".into(), ASSERTION.into())));
     assert_eq!(
-        paths(&chain.authorization),
+        chain.authorization.paths(),
         ["/.well-known/oauth-authorization-server", "/token"]
     );
     let stats = svc.stats();

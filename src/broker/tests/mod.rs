@@ -83,14 +83,6 @@ fn form_of(received: &crate::test_server::Received) -> Vec<(String, String)> {
         .collect()
 }
 
-fn paths(server: &TestServer) -> Vec<String> {
-    server
-        .received()
-        .iter()
-        .map(|r| r.head.split(' ').nth(1).unwrap_or_default().to_owned())
-        .collect()
-}
-
 /// The cached token of `subject` for `ASSERTION`, as the wrapper's hot path asks.
 fn hit(svc: &OboService, subject: &str) -> Option<Arc<OboToken>> {
     let digest = AssertionDigest::of(ASSERTION);
