@@ -61,19 +61,27 @@ describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 
   }
   const exchange = (service, idToken, options = {}) =>
     service.exchangeOboToken(userOf('alice'), idToken, SCOPE, true, undefined, { resource: mcp.resource, ...options })
+  /** Alice's createOboFetch for an id-jag block without a resource; the live session's token set is `tokens`. */
+  const aliceFetch = (service, tokens) =>
+    createOboFetch({
+      user: userOf('alice'),
+      oboConfig: { profile: 'id-jag', scopes: SCOPE },
+      resolver: service,
+      upstreamTokenProvider: async () => tokens,
+    })
+  /** An MCP client (v1 SDK) connected to `url` through `fetch`, closed after the test. */
+  const connect = async (url, fetch) => {
+    const client = new Client({ name: 'librechat-test', version: '1.0.0' })
+    clients.push(client)
+    await client.connect(new StreamableHTTPClientTransport(url, { fetch }), REQUEST)
+    return client
+  }
 
   it('an MCP tool call through createOboFetch: the ID token becomes an ID-JAG, then the MCP token; later calls hit the cache', async () => {
     const { service } = idJagService()
     const idToken = await idp.mintIdToken('alice')
-    const fetch = createOboFetch({
-      user: userOf('alice'),
-      oboConfig: { profile: 'id-jag', scopes: SCOPE },
-      resolver: service,
-      upstreamTokenProvider: async () => ({ access_token: 'not-sent', id_token: idToken, expires_at: Date.now() / 1000 + 3600 }),
-    })
-    const client = new Client({ name: 'librechat-test', version: '1.0.0' })
-    clients.push(client)
-    await client.connect(new StreamableHTTPClientTransport(mcp.url, { fetch }), REQUEST)
+    const fetch = aliceFetch(service, { access_token: 'not-sent', id_token: idToken, expires_at: Date.now() / 1000 + 3600 })
+    const client = await connect(mcp.url, fetch)
     for (let i = 0; i < 3; i++) {
       const result = await client.callTool({ name: 'whoami', arguments: {} }, undefined, REQUEST)
       assert.equal(JSON.parse(result.content[0].text).sub, 'alice')
@@ -91,12 +99,7 @@ describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 
   it('createOboFetch takes its resource from the first request: a later URL does not move it', async () => {
     const { service } = idJagService()
     const idToken = await idp.mintIdToken('alice')
-    const fetch = createOboFetch({
-      user: userOf('alice'),
-      oboConfig: { profile: 'id-jag', scopes: SCOPE },
-      resolver: service,
-      upstreamTokenProvider: async () => ({ id_token: idToken }),
-    })
+    const fetch = aliceFetch(service, { id_token: idToken })
     const first = await fetch(`${mcp.url.href}?session=1`, { method: 'GET' })
     await first.body?.cancel()
     const elsewhere = await fetch(new URL('/other', mcp.url), { method: 'GET' })
@@ -117,15 +120,7 @@ describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 
       other.setResource(hidden.resource)
       const { service } = idJagService()
       const idToken = await idp.mintIdToken('alice')
-      const fetch = createOboFetch({
-        user: userOf('alice'),
-        oboConfig: { profile: 'id-jag', scopes: SCOPE },
-        resolver: service,
-        upstreamTokenProvider: async () => ({ id_token: idToken }),
-      })
-      const client = new Client({ name: 'librechat-test', version: '1.0.0' })
-      clients.push(client)
-      await client.connect(new StreamableHTTPClientTransport(hidden.url, { fetch }), REQUEST)
+      const client = await connect(hidden.url, aliceFetch(service, { id_token: idToken }))
       const result = await client.callTool({ name: 'whoami', arguments: {} }, undefined, REQUEST)
       assert.equal(JSON.parse(result.content[0].text).sub, 'alice')
       assert.equal(idp.lastIdJagRequest().audience, other.issuer)
