@@ -104,6 +104,15 @@ export declare function deriveSharedCacheKey(credsKey: string): string
 /** Stamps a resolver's answer with LibreChat's expiry rules, or says why it is unusable. */
 export declare function finishResolution(answer: NativeResolverAnswer): NativeResolutionStamp
 
+/**
+ * Stamps a provider answer tagged `scheduledObo: true` (already the downstream token,
+ * handed on as it is), or says why it is unusable.
+ */
+export declare function finishScheduledGrant(tokens: NativeUpstreamTokens): NativeResolutionStamp
+
+/** The failure of a call made without a session provider. */
+export declare function missingUpstreamProvider(): NativeResolutionFailure
+
 /** `authorizationServer` (see `config::AuthorizationServerOptions`). */
 export interface NativeAuthorizationServer {
   issuer?: string
@@ -263,6 +272,7 @@ export interface NativeResolutionFailure {
 
 /** LibreChat's `OboTokenResolutionReason`. */
 export declare const enum NativeResolutionReason {
+  MissingUpstreamProvider = 'missing_upstream_provider',
   SessionRefreshFailed = 'session_refresh_failed',
   MissingUpstreamToken = 'missing_upstream_token',
   MissingUpstreamAccessToken = 'missing_upstream_access_token',

@@ -316,6 +316,12 @@ export interface OboExchangeOptions {
   resource?: string
   /** ID-JAG: the protected resource metadata URL a 401 named (RFC 9728 §5.1), read before the well-known paths. */
   resourceMetadata?: string
+  /**
+   * Aborted before the call: it rejects at once with the AbortError and starts nothing.
+   * Aborted while it waits: this caller is detached; the exchange goes on (others may share it)
+   * and its token is cached.
+   */
+  signal?: AbortSignal
 }
 
 export declare class OboTokenService {
@@ -428,11 +434,34 @@ export interface OIDCTokens {
 }
 
 /**
+ * A provider's answer: an OpenID token set, or (only from LibreChat's scheduled-chat grant) a
+ * downstream token tagged `scheduledObo: true`, which `resolveOboToken` returns as it is and
+ * never exchanges; its `expires_at` is in epoch seconds too.
+ */
+export type OboProviderTokens = OIDCTokens & { readonly scheduledObo?: true }
+
+/** What `resolveOboToken` passes its provider (LibreChat's newest contract). */
+export interface UpstreamTokenProviderOptions {
+  /** The upstream credential itself was rejected (LibreChat's direct-bearer recovery); `resolveOboToken` never sets it. */
+  forceRefresh?: boolean
+  /**
+   * The MCP server rejected the downstream token (`resolveOboToken`'s `forceRefresh`). The
+   * upstream token is still good, so a browser session is not refreshed for it; a provider that
+   * renews a downstream grant (the scheduled-chat grant) renews it.
+   */
+  forceDownstreamRefresh?: boolean
+  /** The caller's cancellation. */
+  signal?: AbortSignal
+}
+
+/**
  * Reads (and refreshes) the live session's tokens: resolves to a token set, to `null` when
  * there is no live session (the user's `federatedTokens`/`openidTokens` are used instead), or
- * rejects when a refresh failed.
+ * rejects when a refresh failed. Called with no argument on a plain call, so a provider that
+ * takes none (the older contract) still works. An `OboTokenResolutionError` or an AbortError it
+ * throws reaches the caller as it is.
  */
-export type UpstreamTokenProvider = () => Promise<OIDCTokens | null> | OIDCTokens | null
+export type UpstreamTokenProvider = (options?: UpstreamTokenProviderOptions) => Promise<OboProviderTokens | null> | OboProviderTokens | null
 
 /** LibreChat's `MCPOAuthTokens` as `resolveOboToken` returns them (times in epoch ms). */
 export interface MCPOAuthTokens {
@@ -444,6 +473,7 @@ export interface MCPOAuthTokens {
 }
 
 export type OboTokenResolutionReason =
+  | 'missing_upstream_provider'
   | 'missing_upstream_token'
   | 'missing_upstream_access_token'
   | 'empty_exchange_response'
@@ -461,29 +491,48 @@ export declare class OboTokenResolutionError extends Error {
   readonly cause?: unknown
 }
 
+/** The last argument of `resolveOboToken`. */
+export interface ResolveOboTokenOptions {
+  /**
+   * Aborted before the call: it rejects at once with the AbortError (the signal's `reason`, or
+   * an AbortError whose `cause` is a reason that is not one). Aborted while it waits: the caller
+   * is detached, and the exchange goes on for the others and fills the cache. Passed on to the
+   * provider and to an `OboTokenService`'s exchange.
+   */
+  signal?: AbortSignal
+}
+
 /**
  * LibreChat's `resolveOboToken`: upstream token from the live session (or the user's
  * snapshot), checked, exchanged through `resolver`, stamped with LibreChat's expiry rules.
- * `forceRefresh` asks the resolver for a fresh exchange (`fromCache = false`), for when the
- * MCP server rejected the current token.
+ * `forceRefresh` asks the resolver for a fresh exchange (`fromCache = false`) and the provider
+ * for `{ forceDownstreamRefresh: true }`, for when the MCP server rejected the current token.
+ * No provider at all (`null`/`undefined`) rejects with `missing_upstream_provider`.
  */
 export declare function resolveOboToken(
   user: OboUser,
   oboConfig: OboConfig,
   resolver: OboTokenService | OboTokenResolver,
-  upstreamTokenProvider: UpstreamTokenProvider,
+  upstreamTokenProvider: UpstreamTokenProvider | null | undefined,
   identityContext?: OboIdentityContext,
   forceRefresh?: boolean,
+  options?: ResolveOboTokenOptions,
 ): Promise<MCPOAuthTokens>
 
 export interface OboFetchOptions {
   user: OboUser
   oboConfig: OboConfig
   resolver: OboTokenService | OboTokenResolver
-  upstreamTokenProvider: UpstreamTokenProvider
+  /** `null`/`undefined`: every request rejects with `missing_upstream_provider`. */
+  upstreamTokenProvider: UpstreamTokenProvider | null | undefined
   identityContext?: OboIdentityContext
   /** The fetch to wrap; default `globalThis.fetch`. */
   fetch?: typeof fetch
+  /**
+   * The connection's lifetime: once it aborts, every request rejects with its AbortError (a
+   * request's own `init.signal` counts too); a request waiting on a token is detached.
+   */
+  signal?: AbortSignal
 }
 
 /** An `OboTokenResolutionError` thrown by an OBO fetch, with LibreChat's hint for the user. */

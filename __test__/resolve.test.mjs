@@ -325,8 +325,10 @@ describe('resolveOboToken', () => {
       [[alice, undefined, service, provider], 'oboConfig must be an object, got undefined'],
       [[alice, { scopes: 7 }, service, provider], 'oboConfig.scopes must be a string, got number'],
       [[alice, config, {}, provider], 'resolver must be an OboTokenService or a function, got object'],
-      [[alice, config, service, undefined], 'upstreamTokenProvider must be a function, got undefined'],
+      [[alice, config, service, 'session'], 'upstreamTokenProvider must be a function, got string'],
       [[alice, config, service, provider, undefined, 'yes'], 'forceRefresh must be a boolean, got string'],
+      [[alice, config, service, provider, undefined, false, 'signal'], 'options must be an object, got string'],
+      [[alice, config, service, provider, undefined, false, { signal: {} }], 'options.signal must be an AbortSignal, got object'],
     ]
     for (const [args, message] of cases) {
       const err = await rejection(resolveOboToken(...args))

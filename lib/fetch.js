@@ -5,12 +5,26 @@
 const { OboTokenResolutionError, typeError } = require('./errors.js')
 const { resolveOboToken, checkResolveArguments } = require('./resolve.js')
 const { bearerChallenge } = require('./native.js')
+const { abortError, checkSignal } = require('./abort.js')
 
 /** LibreChat's hint after an OBO failure (MCPConnectionFactory / MCPManager). */
 function resolutionHint(err) {
   if (err.retryable) return 'Please retry.'
   if (err.reason === 'exchange_failed') return 'Re-authenticate the user or verify the configured OBO scopes and retry.'
+  if (err.reason === 'missing_upstream_provider') return 'Configure a renewable upstream credential provider before retrying.'
   return 'Re-authenticate the user and retry.'
+}
+
+/**
+ * The signal one request goes by: the fetch's own (`signal` of createOboFetch, the
+ * connection's lifetime) and the request's (`init.signal`, or a Request's), whichever
+ * aborts first; undefined when there is neither.
+ */
+function requestSignal(own, input, init) {
+  const request = init.signal ?? (input instanceof Request ? input.signal : undefined)
+  if (own === undefined) return request ?? undefined
+  if (request === undefined || request === null || request === own) return own
+  return AbortSignal.any([own, request])
 }
 
 /** Whether a request body can be sent a second time. */
@@ -79,10 +93,21 @@ function annotate(response, challenge, refusedScopes) {
  * a bearer, and a 401's `resource_metadata` (RFC 9728 §5.1) is where discovery reads next.
  * At most one retry per request; a second rejection is returned as it is. A failed exchange
  * throws the `OboTokenResolutionError`, with LibreChat's `hint` for the user.
+ * `signal` (the connection's) and each request's own signal: once either aborts, the request
+ * rejects with its AbortError; one waiting on a token is detached (the exchange goes on).
  */
-function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, identityContext, fetch: baseFetch = globalThis.fetch } = {}) {
+function createOboFetch({
+  user,
+  oboConfig,
+  resolver,
+  upstreamTokenProvider,
+  identityContext,
+  fetch: baseFetch = globalThis.fetch,
+  signal: own,
+} = {}) {
   if (typeof baseFetch !== 'function') throw typeError('fetch', 'a function', baseFetch)
   checkResolveArguments(oboConfig, resolver, upstreamTokenProvider)
+  const ownSignal = checkSignal(own, 'signal')
   const allowed = new Set(checkStepUpScopes(oboConfig.stepUpScopes))
   let scopes = oboConfig.scopes
   const ownResource = oboConfig.profile === 'id-jag' && oboConfig.resource == null
@@ -90,10 +115,10 @@ function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, iden
   let resource = oboConfig.resource
   /** ID-JAG: the metadata URL a 401 named, once discovery needed it. */
   let resourceMetadata = oboConfig.resourceMetadata
-  const bearer = async (forceRefresh, scopeString = scopes) => {
+  const bearer = async (signal, forceRefresh, scopeString = scopes) => {
     try {
       const config = { ...oboConfig, scopes: scopeString, resource, resourceMetadata }
-      const tokens = await resolveOboToken(user, config, resolver, upstreamTokenProvider, identityContext, forceRefresh)
+      const tokens = await resolveOboToken(user, config, resolver, upstreamTokenProvider, identityContext, forceRefresh, { signal })
       return tokens.access_token
     } catch (err) {
       if (err instanceof OboTokenResolutionError) err.hint = resolutionHint(err)
@@ -104,25 +129,27 @@ function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, iden
    * ID-JAG, when discovery found no metadata: the request without a bearer, whose 401 names
    * the metadata (RFC 9728 §5.1); then the exchange again. Otherwise `err` stands.
    */
-  const bearerFromChallenge = async (err, send, replayable) => {
+  const bearerFromChallenge = async (err, send, replayable, signal) => {
     if (oboConfig.profile !== 'id-jag' || resourceMetadata || err.cause?.idJagStep !== 'discovery' || !replayable) throw err
     const probe = await send(undefined)
     const challenge = probe.status === 401 ? challengeOf(probe) : null
     await probe.body?.cancel()
     if (!challenge?.resourceMetadata) throw err
     resourceMetadata = challenge.resourceMetadata
-    return bearer(false)
+    return bearer(signal, false)
   }
   return async function oboFetch(input, init = {}) {
+    const signal = requestSignal(ownSignal, input, init)
+    if (signal?.aborted) throw abortError(signal)
     if (ownResource) resource ??= resourceOf(input)
     const send = async (token) => {
       const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined))
       if (token === undefined) headers.delete('authorization')
       else headers.set('authorization', `Bearer ${token}`)
-      return baseFetch(input, { ...init, headers })
+      return baseFetch(input, signal === undefined ? { ...init, headers } : { ...init, headers, signal })
     }
     const replayable = isReplayable(init.body) && !(input instanceof Request)
-    const token = await bearer(false).catch((err) => bearerFromChallenge(err, send, replayable))
+    const token = await bearer(signal, false).catch((err) => bearerFromChallenge(err, send, replayable, signal))
     const response = await send(token)
     if (response.status !== 401 && response.status !== 403) return response
     const challenge = response.status === 403 ? challengeOf(response) : null
@@ -133,7 +160,7 @@ function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, iden
       if (missing.length === 0 || refused.length > 0 || !replayable) return annotate(response, challenge, refused)
       await response.body?.cancel()
       const union = [...have, ...missing].join(' ')
-      const stepped = await send(await bearer(false, union))
+      const stepped = await send(await bearer(signal, false, union))
       const again = stepped.status === 403 ? challengeOf(stepped) : null
       if (again?.error === 'insufficient_scope') return annotate(stepped, again, [])
       if (stepped.ok) scopes = union
@@ -141,7 +168,7 @@ function createOboFetch({ user, oboConfig, resolver, upstreamTokenProvider, iden
     }
     if (!replayable) return response
     await response.body?.cancel()
-    return send(await bearer(true))
+    return send(await bearer(signal, true))
   }
 }
 

@@ -135,6 +135,11 @@ class Front {
     this.#entries.clear()
   }
 
+  /** Exchanges in flight here now (tests: an aborted caller leaves none behind). */
+  get inFlight() {
+    return this.#flights.size
+  }
+
   /** Upstream tokens remembered now (tests). */
   get size() {
     return this.#entries.size

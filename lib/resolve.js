@@ -4,9 +4,16 @@
 // the resolver (either may be a JS function); the native binding decides what their
 // results mean (validity, expiry stamping, failure reasons and messages).
 
-const { checkUpstreamTokens, finishResolution, classifyResolutionFailure } = require('./native.js')
+const {
+  checkUpstreamTokens,
+  finishResolution,
+  finishScheduledGrant,
+  classifyResolutionFailure,
+  missingUpstreamProvider,
+} = require('./native.js')
 const { OboTokenResolutionError, typeError } = require('./errors.js')
 const { OboTokenService, loggerOf, subjectOf } = require('./service.js')
+const { isAbortError, abortError, checkSignal, detach } = require('./abort.js')
 
 /** The `obo` block's `profile`s: LibreChat's On-Behalf-Of (the default), or ID-JAG. */
 const PROFILES = ['obo', 'id-jag']
@@ -122,32 +129,72 @@ function checkResolveArguments(oboConfig, resolver, upstreamTokenProvider) {
     throw typeError('resolver', 'an OboTokenService or a function', resolver)
   }
   checkProfile(oboConfig.profile, resolver)
-  if (typeof upstreamTokenProvider !== 'function') {
+  // None at all is LibreChat's `missing_upstream_provider`, a rejection of the call.
+  if (upstreamTokenProvider !== undefined && upstreamTokenProvider !== null && typeof upstreamTokenProvider !== 'function') {
     throw typeError('upstreamTokenProvider', 'a function', upstreamTokenProvider)
   }
+}
+
+/** `options` of resolveOboToken: `{ signal }`; the checked signal, or undefined. */
+function checkResolveOptions(options) {
+  if (options === undefined || options === null) return undefined
+  if (typeof options !== 'object') throw typeError('options', 'an object', options)
+  return checkSignal(options.signal, 'options.signal')
+}
+
+/**
+ * Calls the session provider as LibreChat's newest `resolveOboToken` does: with no
+ * argument on a plain call (a provider written for the older contract, which takes none,
+ * still works); `{ forceDownstreamRefresh: true }` when the downstream server rejected the
+ * token (the upstream token is still good, so a browser session is not refreshed for it;
+ * only a provider that renews a downstream grant acts on it); and the caller's `signal`.
+ */
+function callProvider(provider, forceRefresh, signal) {
+  let options = forceRefresh ? { forceDownstreamRefresh: true } : undefined
+  if (signal !== undefined) options = { ...options, signal }
+  return options === undefined ? provider() : provider(options)
+}
+
+/** The exchange: the service's `exchangeOboToken` (which takes the signal), or LibreChat's resolver function (which cannot). */
+function exchange(resolver, isService, user, assertion, oboConfig, forceRefresh, identityContext, signal) {
+  if (!isService) return resolver(user, assertion, oboConfig.scopes, !forceRefresh, identityContext)
+  const target = targetOf(oboConfig)
+  const call = signal === undefined ? target : { ...target, signal }
+  return resolver.exchangeOboToken(user, assertion, oboConfig.scopes, !forceRefresh, identityContext, call)
 }
 
 /**
  * LibreChat's `resolveOboToken` (packages/api): the user's upstream token from the live
  * session (`upstreamTokenProvider`), else the user's snapshot; checked for expiry; exchanged
  * through `resolver` (an `OboTokenService`, or LibreChat's `OboTokenResolver` function);
- * stamped with LibreChat's expiry rules. Fails with `OboTokenResolutionError`.
+ * stamped with LibreChat's expiry rules. Fails with `OboTokenResolutionError`, except:
+ * - a cancellation (an AbortError from the provider or the resolver) and an
+ *   `OboTokenResolutionError` the provider throws pass through as the same object;
+ * - `options.signal`: aborted before the call, the call rejects at once with its AbortError;
+ *   aborted while it waits, the caller is detached (the exchange goes on for the others).
+ * A provider answer tagged `scheduledObo: true` is already the downstream token: it is
+ * returned as it is (stamped), never exchanged.
  */
-async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider, identityContext, forceRefresh = false) {
+async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider, identityContext, forceRefresh = false, options) {
   checkResolveArguments(oboConfig, resolver, upstreamTokenProvider)
   if (typeof forceRefresh !== 'boolean') throw typeError('forceRefresh', 'a boolean', forceRefresh)
+  const signal = checkResolveOptions(options)
+  if (signal?.aborted) throw abortError(signal)
+  if (typeof upstreamTokenProvider !== 'function') throw resolutionError(missingUpstreamProvider())
   const isService = resolver instanceof OboTokenService
   const log = (isService && loggerOf(resolver)) || (() => {})
   const field = isService ? subjectOf(resolver) : 'access_token'
 
   let live
   try {
-    live = await upstreamTokenProvider()
+    live = await detach(Promise.resolve(callProvider(upstreamTokenProvider, forceRefresh, signal)), signal)
   } catch (err) {
+    if (isAbortError(err) || err instanceof OboTokenResolutionError) throw err
     const failure = classifyResolutionFailure('session', errorFacts(err))
     log('error', `[OBO] Upstream session refresh failed (${failure.retryable ? 'transient' : 'permanent'})`)
     throw resolutionError(failure, err)
   }
+  if (isScheduledGrant(live)) return handOn(live)
   const tokens = live === null || live === undefined ? snapshotTokens(user, field) : upstreamTokens(live, field)
   const unusable = checkUpstreamTokens(tokens ?? undefined)
   if (unusable) {
@@ -155,13 +202,15 @@ async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider,
     throw resolutionError(unusable)
   }
 
+  if (signal?.aborted) throw abortError(signal)
   let response
   try {
-    response = await (isService
-      ? resolver.exchangeOboToken(user, tokens.access_token, oboConfig.scopes, !forceRefresh, identityContext, targetOf(oboConfig))
-      : resolver(user, tokens.access_token, oboConfig.scopes, !forceRefresh, identityContext))
+    response = await detach(
+      Promise.resolve(exchange(resolver, isService, user, tokens.access_token, oboConfig, forceRefresh, identityContext, signal)),
+      signal,
+    )
   } catch (err) {
-    if (err instanceof OboTokenResolutionError) throw err
+    if (isAbortError(err) || err instanceof OboTokenResolutionError) throw err
     const failure = classifyResolutionFailure('exchange', errorFacts(err))
     log('error', `[OBO] Failed to exchange token: ${failure.reason}`)
     throw resolutionError(failure, err)
@@ -178,6 +227,23 @@ async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider,
     throw resolutionError(stamp.failure)
   }
   return { access_token: answer.access_token, token_type: 'Bearer', obtained_at: stamp.obtainedAt, expires_at: stamp.expiresAt }
+}
+
+/** LibreChat's test for a scheduled-chat grant's answer: tagged `scheduledObo: true`, nothing looser. */
+function isScheduledGrant(live) {
+  try {
+    return live !== null && typeof live === 'object' && live.scheduledObo === true
+  } catch {
+    return false
+  }
+}
+
+/** A scheduled grant's downstream token, stamped (its `expires_at` seconds become ms, with the skew), or why it cannot be used. */
+function handOn(grant) {
+  const tokens = upstreamTokens(grant, 'access_token') ?? {}
+  const stamp = finishScheduledGrant(tokens)
+  if (stamp.failure) throw resolutionError(stamp.failure)
+  return { access_token: tokens.access_token, token_type: 'Bearer', obtained_at: stamp.obtainedAt, expires_at: stamp.expiresAt }
 }
 
 module.exports = { resolveOboToken, checkResolveArguments }

@@ -13,6 +13,7 @@ const { checkOptions } = require('./options.js')
 const { fromEnv } = require('./environment.js')
 const { publish } = require('./events.js')
 const { OboExchangeError, typeError } = require('./errors.js')
+const { abortError, checkSignal, detach } = require('./abort.js')
 
 const SEPARATOR = '\u001f'
 
@@ -74,15 +75,21 @@ function checkFromCache(fromCache) {
 
 const CALL_OPTIONS = ['claims', 'audience', 'resource', 'resourceMetadata']
 
+/** `options.signal` of exchangeOboToken (checked), or undefined; a non-object `options` is refused. */
+function signalOf(options) {
+  if (options === undefined || options === null) return undefined
+  if (typeof options !== 'object') throw typeError('options', 'an object', options)
+  return checkSignal(options.signal, 'options.signal')
+}
+
 /**
  * `options` of exchangeOboToken: `claims` (a JSON claims request answering a claims
  * challenge), and the RFC 8693 `audience` and `resource`; each a string when given
  * (the native side refuses U+001F in them). Undefined when none is given, so the hot
- * path passes nothing extra.
+ * path passes nothing extra. (`signal` is read by `signalOf`; it never reaches the native side.)
  */
 function checkCallOptions(options) {
   if (options === undefined || options === null) return undefined
-  if (typeof options !== 'object') throw typeError('options', 'an object', options)
   let checked
   for (const name of CALL_OPTIONS) {
     const value = options[name]
@@ -168,9 +175,23 @@ class OboTokenService {
    * A cache hit resolves without leaving the JavaScript thread. `options.claims` passes a
    * client's answer to a claims challenge on to the IdP; such a request bypasses the cache.
    * `options.audience` / `options.resource` name the target of an RFC 8693 exchange and
-   * are part of the cache key.
+   * are part of the cache key. `options.signal`: aborted already, the call rejects at once
+   * with its AbortError and starts nothing; aborted later, this caller is detached and the
+   * exchange goes on (others may share it; its token is cached).
    */
   exchangeOboToken(user, accessToken, scopes, fromCache = true, identityContext, options) {
+    let signal
+    try {
+      signal = signalOf(options)
+      if (signal?.aborted) return Promise.reject(abortError(signal))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return detach(this.#exchangeOboToken(user, accessToken, scopes, fromCache, identityContext, options), signal)
+  }
+
+  /** `exchangeOboToken` without the signal. */
+  #exchangeOboToken(user, accessToken, scopes, fromCache, identityContext, options) {
     try {
       const token = requiredString(accessToken, 'accessToken')
       const scope = token && requiredString(scopes, 'scopes')

@@ -1,6 +1,7 @@
 //! The decisions of LibreChat's `resolveOboToken` (packages/api/src/mcp/oauth/obo.ts):
-//! is the user's upstream token usable, is the resolver's answer usable, and which
-//! failure reason, retry flag and user message a failure maps to.
+//! is the user's upstream token usable, is the resolver's answer (or a scheduled-chat
+//! grant's downstream token) usable, and which failure reason, retry flag and user
+//! message a failure maps to.
 //!
 //! The JavaScript wrapper calls the session provider and the resolver (both may be JS
 //! functions) and asks this module what their results mean; the messages are
@@ -38,6 +39,9 @@ const TRANSIENT_WORDS: [&str; 7] = [
 /// Why `resolveOboToken` failed, with the information that picks its message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
+    /// No session provider was given (LibreChat's connection factory refuses such an
+    /// OBO connection before it resolves anything).
+    MissingUpstreamProvider,
     /// The session provider rejected (its refresh failed).
     SessionRefresh { retryable: bool },
     /// No upstream token set, or one within the buffer of its expiry.
@@ -50,11 +54,15 @@ pub enum Failure {
     AlreadyExpired,
     /// The resolver failed.
     Exchange { retryable: bool },
+    /// A scheduled-chat grant (`scheduledObo: true`) answered without an access token, or
+    /// with one that has no life left. The grant renews itself, so trying again can work.
+    ScheduledGrantUnusable,
 }
 
 /// LibreChat's `OboTokenResolutionReason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    MissingUpstreamProvider,
     SessionRefreshFailed,
     MissingUpstreamToken,
     MissingUpstreamAccessToken,
@@ -66,7 +74,10 @@ impl Failure {
     /// LibreChat's reason tag of this failure.
     pub fn reason(self) -> Reason {
         match self {
-            Self::SessionRefresh { .. } => Reason::SessionRefreshFailed,
+            Self::MissingUpstreamProvider => Reason::MissingUpstreamProvider,
+            Self::SessionRefresh { .. } | Self::ScheduledGrantUnusable => {
+                Reason::SessionRefreshFailed
+            }
             Self::MissingUpstreamToken => Reason::MissingUpstreamToken,
             Self::MissingUpstreamAccessToken => Reason::MissingUpstreamAccessToken,
             Self::EmptyExchangeResponse => Reason::EmptyExchangeResponse,
@@ -77,7 +88,7 @@ impl Failure {
     pub fn retryable(self) -> bool {
         match self {
             Self::SessionRefresh { retryable } | Self::Exchange { retryable } => retryable,
-            Self::AlreadyExpired => true,
+            Self::AlreadyExpired | Self::ScheduledGrantUnusable => true,
             _ => false,
         }
     }
@@ -85,6 +96,9 @@ impl Failure {
     /// LibreChat's user-facing sentence (also the error's `message`).
     pub fn user_message(self) -> &'static str {
         match self {
+            Self::MissingUpstreamProvider => {
+                "No upstream credential provider is configured for this OBO MCP connection."
+            }
             Self::SessionRefresh { retryable: true } => {
                 "Temporary sign-in session refresh failure."
             }
@@ -106,6 +120,9 @@ impl Failure {
             Self::Exchange { retryable: true } => "Temporary OBO token exchange failure.",
             Self::Exchange { retryable: false } => {
                 "The identity provider rejected the OBO token exchange."
+            }
+            Self::ScheduledGrantUnusable => {
+                "The scheduled OBO grant did not provide a usable downstream token."
             }
         }
     }
@@ -172,6 +189,31 @@ pub fn finish(answer: ResolverAnswer, now_ms: u64) -> Result<Stamp, Failure> {
     Ok(Stamp {
         obtained_at_ms: now_ms,
         expires_at_ms: skewed,
+    })
+}
+
+/// A provider answer tagged `scheduledObo: true` is already the downstream token (the
+/// scheduled-chat grant minted it for this MCP server): it is handed on as it is, never
+/// exchanged. Its `expires_at` is in seconds, as a token set's is; the stamp is in
+/// milliseconds with the same skew as an exchanged token's. No access token, no expiry,
+/// or no life left is `ScheduledGrantUnusable` (LibreChat reads a missing expiry as 0).
+/// A non-finite expiry is refused too, where LibreChat would hand NaN or Infinity on.
+pub fn scheduled_grant(tokens: &UpstreamTokens, now_ms: u64) -> Result<Stamp, Failure> {
+    let expires_at_ms = tokens
+        .expires_at_secs
+        .filter(|secs| secs.is_finite())
+        .map_or(0.0, |secs| secs * 1000.0);
+    let usable_until = expiry::skewed_expires_at_ms(expires_at_ms, BUFFER, now_ms);
+    let has_token = tokens
+        .access_token
+        .as_deref()
+        .is_some_and(|t| !t.is_empty());
+    if !has_token || usable_until <= now_ms as f64 {
+        return Err(Failure::ScheduledGrantUnusable);
+    }
+    Ok(Stamp {
+        obtained_at_ms: now_ms,
+        expires_at_ms: usable_until,
     })
 }
 
@@ -326,6 +368,70 @@ mod tests {
             ..ErrorFacts::default()
         });
         assert_eq!(empty, Failure::EmptyExchangeResponse);
+    }
+
+    #[test]
+    fn a_scheduled_grant_is_handed_on_with_the_skew() {
+        let grant = |token: Option<&str>, secs: Option<f64>| UpstreamTokens {
+            access_token: token.map(Into::into),
+            expires_at_secs: secs,
+        };
+        let now_secs = NOW as f64 / 1000.0;
+        let stamp = scheduled_grant(&grant(Some("dt"), Some(now_secs + 3600.0)), NOW);
+        assert_eq!(
+            stamp,
+            Ok(Stamp {
+                obtained_at_ms: NOW,
+                expires_at_ms: NOW as f64 + 3_570_000.0
+            })
+        );
+        // Inside the buffer but alive: one second, as an exchanged token gets.
+        let short = scheduled_grant(&grant(Some("dt"), Some(now_secs + 20.0)), NOW);
+        assert_eq!(short.map(|s| s.expires_at_ms), Ok(NOW as f64 + 1000.0));
+        for unusable in [
+            grant(None, Some(now_secs + 3600.0)),
+            grant(Some(""), Some(now_secs + 3600.0)),
+            grant(Some("dt"), None),
+            grant(Some("dt"), Some(now_secs)),
+            grant(Some("dt"), Some(now_secs - 60.0)),
+            grant(Some("dt"), Some(f64::NAN)),
+            grant(Some("dt"), Some(f64::INFINITY)),
+        ] {
+            assert_eq!(
+                scheduled_grant(&unusable, NOW),
+                Err(Failure::ScheduledGrantUnusable)
+            );
+        }
+        let failure = Failure::ScheduledGrantUnusable;
+        assert_eq!(
+            (
+                failure.reason(),
+                failure.retryable(),
+                failure.user_message()
+            ),
+            (
+                Reason::SessionRefreshFailed,
+                true,
+                "The scheduled OBO grant did not provide a usable downstream token."
+            )
+        );
+    }
+
+    #[test]
+    fn a_missing_provider_is_its_own_reason() {
+        let failure = Failure::MissingUpstreamProvider;
+        assert_eq!(
+            (
+                failure.reason(),
+                failure.retryable(),
+                failure.user_message()
+            ),
+            (
+                Reason::MissingUpstreamProvider,
+                false,
+                "No upstream credential provider is configured for this OBO MCP connection."
+            )
+        );
     }
 
     #[test]

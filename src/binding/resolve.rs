@@ -6,7 +6,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::ground::expiry;
-use crate::resolve::{self, ErrorFacts, Failure, Reason, ResolverAnswer, UpstreamTokens};
+use crate::resolve::{self, ErrorFacts, Failure, Reason, ResolverAnswer, Stamp, UpstreamTokens};
 
 /// A token set from the session provider or the user's snapshot (wrapper-sanitized).
 #[napi(object, object_to_js = false)]
@@ -77,6 +77,7 @@ impl From<NativeErrorFacts> for ErrorFacts {
 /// LibreChat's `OboTokenResolutionReason`.
 #[napi(string_enum = "snake_case")]
 pub enum NativeResolutionReason {
+    MissingUpstreamProvider,
     SessionRefreshFailed,
     MissingUpstreamToken,
     MissingUpstreamAccessToken,
@@ -95,6 +96,7 @@ pub struct NativeResolutionFailure {
 impl From<Reason> for NativeResolutionReason {
     fn from(reason: Reason) -> Self {
         match reason {
+            Reason::MissingUpstreamProvider => Self::MissingUpstreamProvider,
             Reason::SessionRefreshFailed => Self::SessionRefreshFailed,
             Reason::MissingUpstreamToken => Self::MissingUpstreamToken,
             Reason::MissingUpstreamAccessToken => Self::MissingUpstreamAccessToken,
@@ -140,21 +142,40 @@ pub fn check_upstream_tokens(
         .map(Into::into)
 }
 
+impl From<std::result::Result<Stamp, Failure>> for NativeResolutionStamp {
+    fn from(result: std::result::Result<Stamp, Failure>) -> Self {
+        match result {
+            Ok(stamp) => Self {
+                obtained_at: Some(stamp.obtained_at_ms as f64),
+                expires_at: Some(stamp.expires_at_ms),
+                failure: None,
+            },
+            Err(failure) => Self {
+                obtained_at: None,
+                expires_at: None,
+                failure: Some(failure.into()),
+            },
+        }
+    }
+}
+
 /// Stamps a resolver's answer with LibreChat's expiry rules, or says why it is unusable.
 #[napi]
 pub fn finish_resolution(answer: NativeResolverAnswer) -> NativeResolutionStamp {
-    match resolve::finish(answer.into(), expiry::now_ms()) {
-        Ok(stamp) => NativeResolutionStamp {
-            obtained_at: Some(stamp.obtained_at_ms as f64),
-            expires_at: Some(stamp.expires_at_ms),
-            failure: None,
-        },
-        Err(failure) => NativeResolutionStamp {
-            obtained_at: None,
-            expires_at: None,
-            failure: Some(failure.into()),
-        },
-    }
+    resolve::finish(answer.into(), expiry::now_ms()).into()
+}
+
+/// Stamps a provider answer tagged `scheduledObo: true` (already the downstream token,
+/// handed on as it is), or says why it is unusable.
+#[napi]
+pub fn finish_scheduled_grant(tokens: NativeUpstreamTokens) -> NativeResolutionStamp {
+    resolve::scheduled_grant(&tokens.into(), expiry::now_ms()).into()
+}
+
+/// The failure of a call made without a session provider.
+#[napi]
+pub fn missing_upstream_provider() -> NativeResolutionFailure {
+    Failure::MissingUpstreamProvider.into()
 }
 
 /// Maps a rejection of the session provider or of the resolver to LibreChat's failure.
