@@ -159,7 +159,6 @@ export interface OboUser {
   /** The token snapshot `resolveOboToken` falls back to when there is no live session. */
   federatedTokens?: OIDCTokens | null
   openidTokens?: OIDCTokens | null
-  [key: string]: unknown
 }
 
 /** LibreChat's `AuthIdentityContext`: the real request identity, preferred over the user's fields. */
@@ -415,9 +414,12 @@ export interface OboChallenge {
   refusedScopes: string[]
 }
 
-/** LibreChat's `OboTokenResolver`; `OboTokenService#exchangeOboToken` bound to its service is one. */
-export type OboTokenResolver = (
-  user: OboUser,
+/**
+ * LibreChat's `OboTokenResolver`; `OboTokenService#exchangeOboToken` bound to its service is one.
+ * `U` is the caller's user type (LibreChat's `IUser`).
+ */
+export type OboTokenResolver<U extends OboUser = OboUser> = (
+  user: U,
   accessToken: string,
   scopes: string,
   fromCache?: boolean,
@@ -430,7 +432,6 @@ export interface OIDCTokens {
   id_token?: string
   refresh_token?: string
   expires_at?: number
-  [key: string]: unknown
 }
 
 /**
@@ -509,10 +510,10 @@ export interface ResolveOboTokenOptions {
  * for `{ forceDownstreamRefresh: true }`, for when the MCP server rejected the current token.
  * No provider at all (`null`/`undefined`) rejects with `missing_upstream_provider`.
  */
-export declare function resolveOboToken(
-  user: OboUser,
+export declare function resolveOboToken<U extends OboUser>(
+  user: U,
   oboConfig: OboConfig,
-  resolver: OboTokenService | OboTokenResolver,
+  resolver: OboTokenService | OboTokenResolver<U>,
   upstreamTokenProvider: UpstreamTokenProvider | null | undefined,
   identityContext?: OboIdentityContext,
   forceRefresh?: boolean,

@@ -61,7 +61,9 @@ const options: OboServiceOptions = {
   refreshAhead: 0.8,
 }
 
-const user: OboUser = {
+// Extra fields ride along on a value of a wider type, as LibreChat's `IUser` (an interface,
+// which an index signature in OboUser would refuse) and its token sets do.
+const librechatUser = {
   openidId: 'subject',
   tenantId: null,
   openidIssuer: 'https://login.example.com/tenant/v2.0',
@@ -70,6 +72,7 @@ const user: OboUser = {
   openidTokens: null,
   email: 'user@example.com',
 }
+const user: OboUser = librechatUser
 const identity: OboIdentityContext = { appUserId: 'user-1', openidSubject: 'subject', tenantId: 'tenant', openidIssuer: 'https://issuer' }
 const exchangeOptions: OboExchangeOptions = {
   claims: '{"access_token":{"acrs":{"essential":true}}}',
@@ -77,7 +80,8 @@ const exchangeOptions: OboExchangeOptions = {
   resource: 'https://mcp',
 }
 const oboConfig: OboConfig = { scopes: 'api://mcp-files/files.read', audience: 'mcp', resource: 'https://mcp' }
-const snapshot: OIDCTokens = { access_token: 'a', expires_at: 1_900_000_000, session_state: 'x' }
+const sessionTokens = { access_token: 'a', expires_at: 1_900_000_000, session_state: 'x' }
+const snapshot: OIDCTokens = sessionTokens
 const provider: UpstreamTokenProvider = async () => snapshot
 const syncProvider: UpstreamTokenProvider = () => null
 

@@ -1,0 +1,30 @@
+// Stand-in for the parts of @librechat/data-schemas that obo.ts and its callers use. `IUser` and
+// `OIDCTokens` are interfaces, as LibreChat's are: an index signature in the package's types
+// would refuse them.
+
+export interface OIDCTokens {
+  access_token: string
+  id_token?: string
+  refresh_token?: string
+  expires_at?: number
+  token_type?: string
+}
+
+export interface IUser {
+  id: string
+  email: string
+  name?: string
+  username?: string
+  provider: string
+  role?: string
+  openidId?: string
+  openidIssuer?: string
+  tenantId?: string
+  federatedTokens?: OIDCTokens
+}
+
+export const logger = {
+  info: (message: string, ...meta: unknown[]): void => console.info(message, ...meta),
+  warn: (message: string, ...meta: unknown[]): void => console.warn(message, ...meta),
+  error: (message: string, ...meta: unknown[]): void => console.error(message, ...meta),
+}
