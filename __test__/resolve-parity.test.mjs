@@ -101,11 +101,13 @@ describe('LibreChat obo.spec.ts parity: scheduled grants and provider options', 
   })
 
   it('a provider written for the older contract (no argument) still works', async () => {
-    const older = function () {
-      assert.equal(arguments.length, 0)
+    let received
+    const older = (...args) => {
+      received = args
       return live()
     }
     assert.equal((await resolveOboToken(user, config, exchanged(), older)).access_token, 'exchanged-mcp-token')
+    assert.deepEqual(received, [], 'called with no argument at all')
   })
 })
 
