@@ -6,6 +6,7 @@
 
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { getEventListeners } from 'node:events'
 import { rejection } from './helpers.mjs'
 import obo from '../index.js'
 
@@ -176,6 +177,13 @@ describe('LibreChat obo.spec.ts parity: cancellation', () => {
     assert.deepEqual([provider.calls.length, resolver.calls.length], [0, 0])
   })
 
+  it('a long-lived signal collects no listeners from calls that settled', async () => {
+    const { signal } = new AbortController()
+    for (let i = 0; i < 5; i++) await resolveOboToken(user, config, exchanged(), live, undefined, false, { signal })
+    await rejection(resolveOboToken(user, config, () => Promise.reject(new Error('invalid_grant')), live, undefined, false, { signal }))
+    assert.equal(getEventListeners(signal, 'abort').length, 0)
+  })
+
   it('passes the caller’s signal to the provider, with forceDownstreamRefresh when forced', async () => {
     const { signal } = new AbortController()
     const provider = recorder(live)
@@ -220,6 +228,11 @@ describe('LibreChat obo.spec.ts parity: providers that fail', () => {
     const resolver = exchanged()
     assert.equal(await rejection(resolveOboToken(withSnapshot, config, resolver, () => Promise.reject(missing))), missing)
     assert.equal(resolver.calls.length, 0)
+  })
+
+  it('an OboTokenResolutionError from the resolver passes through unchanged', async () => {
+    const own = new OboTokenResolutionError('exchange_failed', 'Custom resolver refusal.', true)
+    assert.equal(await rejection(resolveOboToken(user, config, () => Promise.reject(own), live)), own)
   })
 
   it('no provider at all is missing_upstream_provider, not retryable', async () => {

@@ -5,7 +5,7 @@
 const { OboTokenResolutionError, typeError } = require('./errors.js')
 const { resolveOboToken, checkResolveArguments } = require('./resolve.js')
 const { bearerChallenge } = require('./native.js')
-const { abortError, checkSignal } = require('./abort.js')
+const { checkSignal } = require('./abort.js')
 
 /** LibreChat's hint after an OBO failure (MCPConnectionFactory / MCPManager). */
 function resolutionHint(err) {
@@ -140,7 +140,6 @@ function createOboFetch({
   }
   return async function oboFetch(input, init = {}) {
     const signal = requestSignal(ownSignal, input, init)
-    if (signal?.aborted) throw abortError(signal)
     if (ownResource) resource ??= resourceOf(input)
     const send = async (token) => {
       const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined))
