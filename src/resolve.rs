@@ -354,6 +354,9 @@ mod tests {
             refresh.user_message(),
             "Temporary sign-in session refresh failure."
         );
+        assert!(refresh.retryable());
+        assert!(Failure::Exchange { retryable: true }.retryable());
+        assert!(!Failure::Exchange { retryable: false }.retryable());
         let rejected = exchange_failure(&ErrorFacts {
             retryable: Some(false),
             status: Some(503.0),
