@@ -27,8 +27,11 @@ import {
   OboTokenService,
   type OboUser,
   type OIDCTokens,
+  type OboProviderTokens,
   resolveOboToken,
+  type ResolveOboTokenOptions,
   type UpstreamTokenProvider,
+  type UpstreamTokenProviderOptions,
 } from 'librechat-obo'
 
 // Both logger shapes: LibreChat's logger object (any subset of levels) and a plain function.
@@ -123,6 +126,16 @@ export async function resolve(full: OboTokenService): Promise<MCPOAuthTokens> {
   await resolveOboToken(user, oboConfig, custom, async () => null)
   const bearer: 'Bearer' = tokens.token_type
   console.log(bearer, tokens.access_token, tokens.obtained_at < tokens.expires_at)
+  // LibreChat's newest provider contract: options, a scheduled grant's downstream token, a signal.
+  const scheduled: UpstreamTokenProvider = async (providerOptions?: UpstreamTokenProviderOptions) => {
+    const grant: OboProviderTokens = { scheduledObo: true, access_token: 'downstream', expires_at: 1_900_000_000 }
+    return providerOptions?.forceDownstreamRefresh || providerOptions?.forceRefresh ? grant : null
+  }
+  const call: ResolveOboTokenOptions = { signal: AbortSignal.timeout(5000) }
+  await resolveOboToken(user, oboConfig, full, scheduled, identity, true, call)
+  await resolveOboToken(user, oboConfig, full, undefined)
+  await full.exchangeOboToken(user, 'assertion', oboConfig.scopes, true, undefined, { signal: call.signal })
+  createOboFetch({ user, oboConfig, resolver: full, upstreamTokenProvider: scheduled, signal: new AbortController().signal })
   return tokens
 }
 
@@ -186,6 +199,7 @@ export function errors(): Error[] {
   const exchange = new OboExchangeError('OBO exchange failed', fields, { cause: new Error('HTTP 400') })
   const resolution = new OboTokenResolutionError('exchange_failed', 'Please retry.', true, exchange)
   const reasons: OboTokenResolutionReason[] = [
+    'missing_upstream_provider',
     'missing_upstream_token',
     'missing_upstream_access_token',
     'empty_exchange_response',
@@ -237,7 +251,11 @@ export function refused(full: OboTokenService, resolution: OboTokenResolutionErr
   resolution.reason = 'exchange_failed'
   // @ts-expect-error createOboFetch needs the upstream token provider
   createOboFetch({ user, oboConfig, resolver: full })
-  console.log(hits)
+  // @ts-expect-error the provider's options are flags and a signal
+  const providerOptions: UpstreamTokenProviderOptions = { forceDownstreamRefresh: 'yes' }
+  // @ts-expect-error a call's signal is an AbortSignal
+  resolveOboToken(user, oboConfig, full, provider, identity, false, { signal: 'stop' })
+  console.log(hits, providerOptions)
 }
 
 // The shared Redis tier: every field, the optional stats, and what the declarations refuse.
