@@ -44,6 +44,7 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
       'binding.js',
       'index.d.ts',
       'index.js',
+      'lib/abort.js',
       'lib/calls.js',
       'lib/doctor-id-jag.js',
       'lib/doctor.js',

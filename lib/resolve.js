@@ -202,7 +202,6 @@ async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider,
     throw resolutionError(unusable)
   }
 
-  if (signal?.aborted) throw abortError(signal)
   let response
   try {
     response = await detach(
