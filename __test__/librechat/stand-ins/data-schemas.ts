@@ -1,13 +1,12 @@
 // Stand-in for the parts of @librechat/data-schemas that obo.ts and its callers use. `IUser` and
-// `OIDCTokens` are interfaces, as LibreChat's are: an index signature in the package's types
-// would refuse them.
+// `OIDCTokens` are interfaces, as LibreChat's are (the token fields as data-schemas declares
+// them): an index signature in the package's types would refuse them.
 
 export interface OIDCTokens {
-  access_token: string
+  access_token?: string
   id_token?: string
   refresh_token?: string
   expires_at?: number
-  token_type?: string
 }
 
 export interface IUser {
@@ -21,6 +20,7 @@ export interface IUser {
   openidIssuer?: string
   tenantId?: string
   federatedTokens?: OIDCTokens
+  openidTokens?: OIDCTokens
 }
 
 export const logger = {
