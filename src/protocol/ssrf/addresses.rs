@@ -73,11 +73,11 @@ fn blocked_v4(ip: Ipv4Addr) -> bool {
         || a >= 224 // multicast, reserved, broadcast
 }
 
+/// `::1` and `::` need no rule of their own: as IPv4-compatible forms they carry 0.0.0.1
+/// and 0.0.0.0, which 0/8 blocks.
 fn blocked_v6(ip: Ipv6Addr) -> bool {
     let first = ip.segments()[0];
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || first & 0xfe00 == 0xfc00 // unique local fc00::/7 (fd00:ec2::254, AWS metadata)
+    first & 0xfe00 == 0xfc00 // unique local fc00::/7 (fd00:ec2::254, AWS metadata)
         || first & 0xffc0 == 0xfe80 // link-local fe80::/10
         || first & 0xff00 == 0xff00 // multicast ff00::/8
         || embedded_v4(ip).is_some_and(blocked_v4)
