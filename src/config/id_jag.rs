@@ -274,4 +274,19 @@ mod tests {
             Some("https://as.example")
         );
     }
+
+    #[test]
+    fn allowed_domains_are_patterns_and_an_empty_list_is_none() {
+        let list = |entries: &[&str]| entries.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>();
+        assert_eq!(allowed_domains(None), Ok(None));
+        assert_eq!(allowed_domains(Some(&[])), Ok(None));
+        let some = allowed_domains(Some(&list(&["*.example.com"]))).unwrap();
+        assert!(some.unwrap().admits("https://as.example.com/"));
+        let err = allowed_domains(Some(&list(&["example.com", "https://"]))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "options.allowedDomains entry 1 ('https://') is not a domain pattern: write a host \
+             (example.com) or a wildcard (*.example.com), optionally with a scheme (https://) and a port (:8443)"
+        );
+    }
 }

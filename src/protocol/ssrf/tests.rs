@@ -323,3 +323,19 @@ async fn pinned_addresses_are_served_without_a_new_lookup() {
     );
     assert_eq!(lookups.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn the_screened_client_follows_no_redirect() {
+    let server = TestServer::start(vec![
+        json(302, "{}").header("location", "http://169.254.169.254/latest/meta-data/")
+    ])
+    .await;
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    let (resolver, _) = scripted(vec![vec![ip("127.0.0.1")]], only_127_0_0_1);
+    let guard = Guard::with_resolver(None, None, plain(), &settings(), resolver).unwrap();
+    let start = format!("http://as.test:{port}/.well-known/oauth-authorization-server");
+    let http = guard.admit(None, &url(&start), &start).await.unwrap();
+    let answer = http.get(&start).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 302);
+    assert_eq!(server.received().len(), 1);
+}
