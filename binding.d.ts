@@ -328,6 +328,8 @@ export interface NativeServiceOptions {
   sharedCache?: NativeSharedCache
   /** `grantType: 'id_jag'`: the client's registration at the MCP authorization server. */
   authorizationServer?: NativeAuthorizationServer
+  /** LibreChat's `mcpSettings.allowedDomains`, for the URLs MCP servers name. */
+  allowedDomains?: Array<string>
   logger?: (level: NativeLogLevel, message: string) => void
   /** `refreshAhead`: a fraction, or `false` (off) / `true` (the default). */
   refreshAhead?: boolean | number

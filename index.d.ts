@@ -41,6 +41,16 @@ export interface OboServiceOptions {
   /** `grantType: 'id_jag'`: this client's registration at the MCP server's authorization server. */
   authorizationServer?: OboAuthorizationServerOptions
   /**
+   * LibreChat's `mcpSettings.allowedDomains` (`grantType: 'id_jag'`): the URLs an MCP server names
+   * (a 401's `resource_metadata`, the authorization servers its metadata lists, their metadata and
+   * token endpoint) must match one of these patterns: `example.com`, `*.example.com` (the host and
+   * every name under it), optionally with a scheme (`https://…`) and a port (`…:8443`). Unset or
+   * empty: such a URL must not lead to an internal name or a private, loopback, link-local,
+   * shared, multicast or reserved address (checked after DNS, and the connection goes to the
+   * checked address). A refused URL fails with `ERR_URL_NOT_ALLOWED` / `ERR_SSRF_BLOCKED`.
+   */
+  allowedDomains?: string[]
+  /**
    * Whether a call's RFC 8707 `resource` (`obo.resource`) is sent. `auto` (default): with token
    * exchange, not with On-Behalf-Of, since Entra v2 names the resource in the scopes and refuses
    * `resource` beside them (AADSTS9010010 / AADSTS901002). `send`: always (a jwt-bearer server
@@ -282,7 +292,10 @@ export declare class OboExchangeError extends Error {
    * resource to discover from), `ERR_ID_JAG_METADATA` (a metadata document missing, unreadable, or
    * refused: another resource or issuer, no ID-JAG grant profile), `ERR_NOT_AN_ID_JAG`,
    * `ERR_ID_JAG_OTHER_SERVER` (the call or resource leads to another authorization server than the
-   * service's), `ERR_ID_JAG_CLAIMS` (a claims answer, which only On-Behalf-Of can pass on).
+   * service's), `ERR_ID_JAG_CLAIMS` (a claims answer, which only On-Behalf-Of can pass on),
+   * `ERR_URL_NOT_ALLOWED` (a URL from the MCP server outside `allowedDomains`) and
+   * `ERR_SSRF_BLOCKED` (without `allowedDomains`, a URL from the MCP server that leads to an
+   * internal host or address); nothing was sent to a refused URL.
    */
   code?: string
   /** `id_jag` only: where it failed, `discovery`, `leg1` (the enterprise IdP) or `leg2` (the MCP authorization server). */

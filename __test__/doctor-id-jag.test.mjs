@@ -45,11 +45,26 @@ describe('doctor: ID-JAG servers', { timeout: 30_000 }, () => {
     OPENID_CLIENT_SECRET: CLIENTS.post.clientSecret,
     FILES_AS_SECRET: AS_CLIENTS.secret.clientSecret,
   })
-  /** A librechat.yaml with one id-jag server `files`; `obo` lines are added to its obo block. */
+  /**
+   * A librechat.yaml with one id-jag server `files`; `obo` lines are added to its obo block, and
+   * `settings` (mcpSettings: every server here is on 127.0.0.1, which the SSRF policy refuses unless listed).
+   */
   let files = 0
-  function config(obo = ['authorizationServer:', `  clientId: ${AS_CLIENTS.secret.clientId}`, `  clientSecret: "\${FILES_AS_SECRET}"`]) {
+  const LOOPBACK = ['mcpSettings:', '  allowedDomains: ["127.0.0.1"]']
+  function config(
+    obo = ['authorizationServer:', `  clientId: ${AS_CLIENTS.secret.clientId}`, `  clientSecret: "\${FILES_AS_SECRET}"`],
+    settings = LOOPBACK,
+  ) {
     const path = join(dir, `librechat-${files++}.yaml`)
-    const lines = ['mcpServers:', '  files:', `    url: ${mcp.url}`, '    obo:', '      profile: id-jag', '      scopes: files.read']
+    const lines = [
+      ...settings,
+      'mcpServers:',
+      '  files:',
+      `    url: ${mcp.url}`,
+      '    obo:',
+      '      profile: id-jag',
+      '      scopes: files.read',
+    ]
     writeFileSync(path, [...lines, ...obo.map((line) => `      ${line}`)].join('\n'))
     return path
   }
@@ -70,6 +85,14 @@ describe('doctor: ID-JAG servers', { timeout: 30_000 }, () => {
       undefined,
       'no Entra scope advice for an id-jag server',
     )
+  })
+
+  it("reads mcpSettings.allowedDomains: without it, the loopback authorization server is refused as LibreChat's policy would", async () => {
+    const check = idJagCheck(await runDoctor({ env: env(), configPath: config(undefined, []) }))
+    assert.equal(check.status, 'fail')
+    assert.match(check.detail, /leads to the private or reserved address 127\.0\.0\.1/)
+    assert.match(check.fix, /mcpSettings\.allowedDomains/)
+    assert.equal(as.counters.metadata, 0, 'nothing was fetched from it')
   })
 
   it('names a missing grant profile, a resource the metadata does not name, and a missing block', async () => {

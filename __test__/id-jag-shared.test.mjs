@@ -45,6 +45,7 @@ redisSuite('ID-JAG with the shared tier', () => {
       clientId: CLIENTS.post.clientId,
       clientSecret: CLIENTS.post.clientSecret,
       grantType: 'id_jag',
+      allowedDomains: ['127.0.0.1'],
       authorizationServer: { clientId: AS_CLIENTS.secret.clientId, clientSecret: AS_CLIENTS.secret.clientSecret },
       retryDelayMs: 20,
       sharedCache: { url: redis.url, keyPrefix: 'id-jag-test', encryptionKeys: [KEY] },

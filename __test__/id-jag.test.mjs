@@ -20,6 +20,8 @@ import obo from '../index.js'
 const { createOboFetch, resolveOboToken } = obo
 const SCOPE = 'files.read'
 const REQUEST = { timeout: 5_000 }
+/** Every server here is on 127.0.0.1, which the SSRF policy refuses unless `allowedDomains` lists it. */
+const LOOPBACK = ['127.0.0.1']
 const userOf = (name) => ({ openidId: USERS[name].oid, tenantId: TENANT })
 
 describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 }, () => {
@@ -57,7 +59,7 @@ describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 
     const authorizationServer = { clientId: client.clientId, clientAuthMethod: client.method }
     if (client.clientSecret) authorizationServer.clientSecret = client.clientSecret
     else Object.assign(authorizationServer, { clientAssertionKey: as.clientKeys.key.privateKeyPem, clientAssertionKeyId: client.kid })
-    return newService(idp, { grantType: 'id_jag', authorizationServer, ...options })
+    return newService(idp, { grantType: 'id_jag', authorizationServer, allowedDomains: LOOPBACK, ...options })
   }
   const exchange = (service, idToken, options = {}) =>
     service.exchangeOboToken(userOf('alice'), idToken, SCOPE, true, undefined, { resource: mcp.resource, ...options })

@@ -38,6 +38,10 @@ const CHAIN_FIXES = [
     /No metadata document/,
     'The server publishes no metadata there (RFC 9728 /.well-known/oauth-protected-resource, RFC 8414 /.well-known/oauth-authorization-server): check obo.resource (default: the server url), or publish it.',
   ],
+  [
+    /allowedDomains/,
+    "A URL the MCP server named was refused (SSRF policy): if that host is meant, list it in librechat.yaml's mcpSettings.allowedDomains.",
+  ],
   [/must be an https URL/, 'Give the MCP server an https url (plain http only on this machine), or set obo.resource to its canonical URL.'],
 ]
 const RETRY_FIX = 'The server was unreachable or failing; check it is up, then run the doctor again.'
@@ -62,8 +66,8 @@ function canonical(url) {
   }
 }
 
-/** The fields of a librechat.yaml server the ID-JAG checks read. */
-function idJagServer(name, server) {
+/** The fields of a librechat.yaml server the ID-JAG checks read, and `mcpSettings.allowedDomains`. */
+function idJagServer(name, server, allowedDomains) {
   const { obo } = server
   return {
     name,
@@ -74,6 +78,7 @@ function idJagServer(name, server) {
     resource: obo.resource,
     subjectTokenType: obo.subjectTokenType,
     authorizationServer: obo.authorizationServer,
+    allowedDomains,
   }
 }
 
@@ -100,6 +105,7 @@ async function checkIdJagServer(server, options, env, report) {
       grantType: 'id_jag',
       subjectTokenType: server.subjectTokenType,
       authorizationServer,
+      allowedDomains: server.allowedDomains,
     })
   } catch (err) {
     report.add(name, 'fail', err.message, 'Fix the obo block option it names.')

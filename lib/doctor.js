@@ -117,11 +117,12 @@ function mcpServers(configPath, report) {
     )
     return []
   }
+  const allowedDomains = document?.mcpSettings?.allowedDomains
   const servers = Object.entries(document?.mcpServers ?? {})
     .filter(([, server]) => server && typeof server === 'object' && server.obo)
     .map(([name, server]) =>
       server.obo.profile === 'id-jag'
-        ? idJagServer(name, server)
+        ? idJagServer(name, server, allowedDomains)
         : { name, scopes: server.obo.scopes, audience: server.obo.audience, resource: server.obo.resource },
     )
   if (servers.length === 0) {

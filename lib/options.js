@@ -35,6 +35,7 @@ const OPTION_TYPES = {
   logger: 'logger',
   sharedCache: 'sharedCache',
   authorizationServer: 'authorizationServer',
+  allowedDomains: 'allowedDomains',
 }
 
 /** `options.authorizationServer` (grantType 'id_jag'): the client at the MCP authorization server; every field a string. */
@@ -143,6 +144,10 @@ function checkOptions(options) {
     }
     if (expected === 'authorizationServer') {
       native.authorizationServer = checkAuthorizationServer(value)
+      continue
+    }
+    if (expected === 'allowedDomains') {
+      native.allowedDomains = checkStrings(value, 'options.allowedDomains')
       continue
     }
     if (expected === 'sharedCache') {

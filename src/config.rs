@@ -13,6 +13,7 @@ use crate::protocol::client_auth::{ClientAuth, CredentialOptions};
 use crate::protocol::grant::{
     GrantKind, GrantMode, ResourceIndicator, TokenExchangeSettings, ACCESS_TOKEN_TYPE,
 };
+use crate::protocol::ssrf::AllowedDomains;
 use crate::protocol::verify::Rules;
 
 mod id_jag;
@@ -49,6 +50,8 @@ pub struct Options {
     pub refresh_ahead: Option<RefreshAhead>,
     /// The MCP authorization server of `grantType: 'id_jag'`.
     pub authorization_server: Option<AuthorizationServerOptions>,
+    /// LibreChat's `mcpSettings.allowedDomains`, for the URLs MCP servers name.
+    pub allowed_domains: Option<Vec<String>>,
 }
 
 /// `refreshAhead` as given: `true`, `false` or a number.
@@ -93,6 +96,7 @@ redacted_debug!(Options {
         shared_cache,
         refresh_ahead,
         authorization_server,
+        allowed_domains,
     ],
     hidden: [client_secret, client_assertion_key],
 });
@@ -123,6 +127,8 @@ pub struct Config {
     pub refresh_ahead: Option<f64>,
     /// `grantType: 'id_jag'`: the MCP authorization server's side.
     pub id_jag: Option<IdJagConfig>,
+    /// `allowedDomains` (`None` when unset or empty): the SSRF policy's list.
+    pub allowed_domains: Option<AllowedDomains>,
 }
 
 impl Config {
@@ -238,6 +244,7 @@ impl Config {
             shared_cache,
             refresh_ahead: refresh_ahead(options.refresh_ahead)?,
             id_jag,
+            allowed_domains: id_jag::allowed_domains(options.allowed_domains.as_deref())?,
         })
     }
 

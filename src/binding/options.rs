@@ -72,6 +72,8 @@ pub struct NativeServiceOptions {
     pub shared_cache: Option<NativeSharedCache>,
     /// `grantType: 'id_jag'`: the client's registration at the MCP authorization server.
     pub authorization_server: Option<NativeAuthorizationServer>,
+    /// LibreChat's `mcpSettings.allowedDomains`, for the URLs MCP servers name.
+    pub allowed_domains: Option<Vec<String>>,
     #[napi(ts_type = "(level: NativeLogLevel, message: string) => void")]
     pub logger: Option<NativeLogFn>,
     /// `refreshAhead`: a fraction, or `false` (off) / `true` (the default).
@@ -204,6 +206,7 @@ impl NativeServiceOptions {
             validate_assertion: self.validate_assertion.map(Into::into),
             shared_cache: self.shared_cache.map(Into::into),
             authorization_server: self.authorization_server.map(Into::into),
+            allowed_domains: self.allowed_domains,
             refresh_ahead: self.refresh_ahead.map(|value| match value {
                 Either::A(on) => RefreshAhead::Switch(on),
                 Either::B(fraction) => RefreshAhead::Fraction(fraction),

@@ -33,6 +33,7 @@ use crate::protocol::grant::{self, GrantKind};
 use crate::protocol::http::{self, ClientSettings};
 use crate::protocol::id_jag::{IdJag, IdJagRequest, Idp};
 use crate::protocol::retry::RetryPolicy;
+use crate::protocol::ssrf::Guard;
 use crate::protocol::verify::Verifier;
 
 #[cfg(test)]
@@ -83,10 +84,20 @@ impl OboService {
     /// Builds the service; fails only if the HTTP client cannot be built (a proxy URL
     /// reqwest refuses).
     pub fn new(config: Config, logger: Option<Logger>) -> Result<Self, BuildError> {
-        let http = http::client(&ClientSettings {
+        let settings = ClientSettings {
             timeout: config.request_timeout,
             proxy: config.proxy.as_ref(),
-        })?;
+        };
+        let http = http::client(&settings)?;
+        let id_jag = match config.id_jag.clone() {
+            Some(c) => {
+                let allowed = config.allowed_domains.clone();
+                let guard = Guard::new(allowed, c.issuer.clone(), http.clone(), &settings)?;
+                let subject = config.token_exchange.subject_token_type.clone();
+                Some(IdJag::new(c.client_auth, c.issuer, subject, guard))
+            }
+            None => None,
+        };
         let events = Arc::new(Events::default());
         let cache = Arc::new(TokenCache::with_listener(
             config.max_cache_entries,
@@ -108,10 +119,7 @@ impl OboService {
                 flights: Arc::default(),
                 counters: Counters::default(),
                 verifier: config.verify.clone().map(Verifier::new),
-                id_jag: config.id_jag.clone().map(|c| {
-                    let subject = config.token_exchange.subject_token_type.clone();
-                    IdJag::new(c.client_auth, c.issuer, subject)
-                }),
+                id_jag,
                 next_token_id: AtomicU64::new(1),
                 log: Log::new(logger),
                 http,

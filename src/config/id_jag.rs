@@ -9,6 +9,7 @@ use crate::protocol::grant::{
     GrantKind, GrantMode, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE,
 };
 use crate::protocol::metadata::secure;
+use crate::protocol::ssrf::AllowedDomains;
 
 /// `authorizationServer` as given (types already checked by the wrapper).
 #[derive(Default, Clone)]
@@ -116,6 +117,16 @@ fn authorization_server(options: AuthorizationServerOptions) -> Result<IdJagConf
     Ok(IdJagConfig {
         client_auth,
         issuer,
+    })
+}
+
+/// `allowedDomains`: LibreChat's patterns, each one checked; an empty list is no list.
+pub fn allowed_domains(entries: Option<&[String]>) -> Result<Option<AllowedDomains>, ConfigError> {
+    AllowedDomains::parse(entries.unwrap_or_default()).map_err(|(at, entry)| {
+        ConfigError::new(
+            "allowedDomains",
+            format!("entry {at} ('{entry}') is not a domain pattern: write a host (example.com) or a wildcard (*.example.com), optionally with a scheme (https://) and a port (:8443)"),
+        )
     })
 }
 
@@ -261,6 +272,21 @@ mod tests {
         assert_eq!(
             config.unwrap().issuer.as_deref(),
             Some("https://as.example")
+        );
+    }
+
+    #[test]
+    fn allowed_domains_are_patterns_and_an_empty_list_is_none() {
+        let list = |entries: &[&str]| entries.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>();
+        assert_eq!(allowed_domains(None), Ok(None));
+        assert_eq!(allowed_domains(Some(&[])), Ok(None));
+        let some = allowed_domains(Some(&list(&["*.example.com"]))).unwrap();
+        assert!(some.unwrap().admits("https://as.example.com/"));
+        let err = allowed_domains(Some(&list(&["example.com", "https://"]))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "options.allowedDomains entry 1 ('https://') is not a domain pattern: write a host \
+             (example.com) or a wildcard (*.example.com), optionally with a scheme (https://) and a port (:8443)"
         );
     }
 }

@@ -16,6 +16,7 @@ use reqwest::Client;
 use tokio::sync::OnceCell;
 
 use super::metadata::{self, AuthorizationServer};
+use super::ssrf::Guard;
 use crate::ground::error::{ExchangeError, GrantProblem};
 
 /// How long a discovered chain is trusted before it is read again.
@@ -58,9 +59,11 @@ impl Chains {
     /// The authorization server of `resource`: the service's (pinned, or the one the
     /// call's `audience` names when none is yet), which the resource must list, or the
     /// first listed, which is then pinned. `hint` is a metadata URL from a 401, read first.
+    /// The URLs the MCP server names pass `guard`.
     pub async fn server(
         &self,
         http: &Client,
+        guard: &Guard,
         resource: &str,
         audience: Option<&str>,
         hint: Option<&str>,
@@ -79,7 +82,7 @@ impl Chains {
                 if let Some(error) = self.failures.get(&key) {
                     return Err(error);
                 }
-                let found = metadata::discover(http, resource, expected, hint).await;
+                let found = metadata::discover(http, guard, resource, expected, hint).await;
                 found.inspect_err(|error| self.failures.insert(key.clone(), error.clone()))
             })
             .await?;

@@ -2,8 +2,10 @@
 //! body reading with a size limit, transport failures classified for retry, and
 //! `Retry-After`.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use reqwest::dns::Resolve;
 use reqwest::{Client, Response};
 use url::Url;
 
@@ -38,6 +40,27 @@ pub fn client(settings: &ClientSettings) -> Result<Client, BuildError> {
         option: "requestTimeoutMs",
         source,
     })
+}
+
+/// The client for URLs an MCP server named, when no proxy is configured: as `client`,
+/// with `resolver` answering for every host, so that each connection goes to an address
+/// the SSRF policy checked (`ssrf`).
+pub fn screened_client<R: Resolve + 'static>(
+    timeout: Duration,
+    resolver: R,
+) -> Result<Client, BuildError> {
+    Client::builder()
+        .use_rustls_tls()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("librechat-obo/", env!("CARGO_PKG_VERSION")))
+        .no_proxy()
+        .dns_resolver(Arc::new(resolver))
+        .build()
+        .map_err(|source| BuildError::HttpClient {
+            option: "requestTimeoutMs",
+            source,
+        })
 }
 
 /// Why a body could not be read.

@@ -19,6 +19,7 @@ use super::grant::{
     request_token, GrantKind, GrantRequest, GrantResponse, TokenExchangeSettings, ID_JAG_TYPE,
 };
 use super::metadata::AuthorizationServer;
+use super::ssrf::Guard;
 use crate::ground::error::{ExchangeError, GrantProblem, IdJagStep};
 
 /// The ID-JAG side of a service: the client's registration at the MCP authorization
@@ -27,6 +28,8 @@ pub struct IdJag {
     client_auth: ClientAuth,
     settings: TokenExchangeSettings,
     chains: Chains,
+    /// The SSRF policy for every URL discovery finds (`ssrf`).
+    guard: Guard,
 }
 
 /// The enterprise IdP's token endpoint and this client's registration there (leg 1).
@@ -58,6 +61,7 @@ impl IdJag {
         client_auth: ClientAuth,
         issuer: Option<String>,
         subject_token_type: String,
+        guard: Guard,
     ) -> Self {
         Self {
             client_auth,
@@ -66,6 +70,7 @@ impl IdJag {
                 requested_token_type: Some(ID_JAG_TYPE.to_owned()),
             },
             chains: Chains::new(issuer),
+            guard,
         }
     }
 
@@ -106,8 +111,12 @@ impl IdJag {
             resource: Some(resource),
         };
         let endpoint = &server.token_endpoint;
+        let to_server = self.guard.token_client(&server.issuer, endpoint);
+        let to_server = to_server
+            .await
+            .map_err(|e| e.in_id_jag(IdJagStep::AccessToken))?;
         request_token(
-            http,
+            to_server,
             endpoint,
             &self.client_auth,
             GrantKind::IdJag,
@@ -127,7 +136,10 @@ impl IdJag {
         audience: Option<&str>,
         hint: Option<&str>,
     ) -> Result<AuthorizationServer, ExchangeError> {
-        self.chains.server(http, resource, audience, hint).await
+        let guard = &self.guard;
+        self.chains
+            .server(http, guard, resource, audience, hint)
+            .await
     }
 }
 

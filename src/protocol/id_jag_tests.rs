@@ -103,11 +103,22 @@ impl Setup {
     }
 }
 
+/// The chain's servers run on loopback, which the SSRF policy refuses unless listed.
+fn loopback() -> Guard {
+    let http = client(&ClientSettings {
+        timeout: Duration::from_secs(5),
+        proxy: None,
+    })
+    .unwrap();
+    Guard::listing(&["127.0.0.1"], http)
+}
+
 fn service() -> IdJag {
     IdJag::new(
         auth("librechat-files", "as-secret"),
         None,
         ID_TOKEN_TYPE.into(),
+        loopback(),
     )
 }
 
@@ -234,6 +245,7 @@ async fn discovery_failures_and_a_missing_resource_send_nothing() {
         auth("librechat-files", "as-secret"),
         Some("http://127.0.0.1:9".into()),
         ID_TOKEN_TYPE.into(),
+        loopback(),
     );
     let error = s.obtain(&named, Some(&s.resource)).await.unwrap_err();
     assert!(
@@ -306,6 +318,7 @@ async fn one_service_serves_one_authorization_server_the_first_found_or_the_name
         auth("librechat-files", "as-secret"),
         Some(fifth.authorization.url.clone()),
         ID_TOKEN_TYPE.into(),
+        loopback(),
     );
     let asked = first
         .obtain_with(&named, Some(&fifth.resource), |r| {

@@ -16,6 +16,7 @@ use url::Url;
 
 use super::grant::JWT_BEARER;
 use super::http::{read_body, transport_error, BodyError};
+use super::ssrf::Guard;
 use crate::ground::error::ExchangeError;
 
 /// The grant profile an authorization server advertises when it takes ID-JAGs.
@@ -53,21 +54,28 @@ struct ServerDocument {
 /// Reads and checks the chain for `resource`. The authorization server is `expected`
 /// when the operator named one (it must be listed), else the first one listed. `hint` is
 /// the `resource_metadata` of a 401 (RFC 9728 §5.1), read before the well-known paths.
+/// The resource's own URLs go out on `http`; every URL the chain names passes `guard`.
 pub async fn discover(
     http: &Client,
+    guard: &Guard,
     resource: &str,
     expected: Option<&str>,
     hint: Option<&str>,
 ) -> Result<AuthorizationServer, ExchangeError> {
     let resource_url = metadata_base(resource, "the MCP server's resource")?;
-    let hinted = hint
-        .map(|url| metadata_base(url, "the resource_metadata of the server's challenge"))
-        .transpose()?;
-    let candidates: Vec<Url> = hinted
+    let hinted = match hint {
+        Some(hint) => {
+            let url = metadata_base(hint, "the resource_metadata of the server's challenge")?;
+            Some((guard.admit(None, &url, hint).await?, url))
+        }
+        None => None,
+    };
+    let own = well_known(&resource_url, RESOURCE_SUFFIX, true);
+    let candidates: Vec<(&Client, Url)> = hinted
         .into_iter()
-        .chain(well_known(&resource_url, RESOURCE_SUFFIX, true))
+        .chain(own.into_iter().map(|url| (http, url)))
         .collect();
-    let (url, document): (_, ResourceDocument) = fetch_first(http, &candidates).await?;
+    let (url, document): (_, ResourceDocument) = fetch_first(&candidates).await?;
     if document.resource.as_deref() != Some(resource) {
         return Err(refused(
             &url,
@@ -78,7 +86,7 @@ pub async fn discover(
         ));
     }
     let issuer = choose(&document.authorization_servers, expected).map_err(|d| refused(&url, d))?;
-    authorization_server(http, issuer).await
+    authorization_server(guard, issuer).await
 }
 
 /// The operator's authorization server if listed, else the first one.
@@ -96,17 +104,20 @@ fn choose<'a>(listed: &'a [String], expected: Option<&str>) -> Result<&'a str, S
     })
 }
 
-/// RFC 8414 metadata of `issuer`, checked for the ID-JAG grant profile.
+/// RFC 8414 metadata of `issuer`, checked for the ID-JAG grant profile; the issuer and
+/// the token endpoint pass `guard`.
 async fn authorization_server(
-    http: &Client,
+    guard: &Guard,
     issuer: &str,
 ) -> Result<AuthorizationServer, ExchangeError> {
     let base = metadata_base(issuer, "the authorization server's issuer")?;
-    let candidates: Vec<Url> = SERVER_SUFFIXES
+    let http = guard.admit(Some(issuer), &base, issuer).await?;
+    let candidates: Vec<(&Client, Url)> = SERVER_SUFFIXES
         .iter()
         .flat_map(|suffix| well_known(&base, suffix, false))
+        .map(|url| (http, url))
         .collect();
-    let (url, document): (_, ServerDocument) = fetch_first(http, &candidates).await?;
+    let (url, document): (_, ServerDocument) = fetch_first(&candidates).await?;
     if document.issuer.as_deref() != Some(issuer) {
         return Err(refused(
             &url,
@@ -128,6 +139,8 @@ async fn authorization_server(
                 "The authorization server metadata has no https token_endpoint".into(),
             )
         })?;
+    let written = document.token_endpoint.as_deref().unwrap_or_default();
+    guard.admit(Some(issuer), &token_endpoint, written).await?;
     Ok(AuthorizationServer {
         issuer: issuer.to_owned(),
         token_endpoint,
@@ -208,18 +221,19 @@ fn well_known(base: &Url, suffix: &str, resource: bool) -> Vec<Url> {
 /// The first of `urls` that answers (a client error passes to the next, as the MCP SDK
 /// does), parsed; when none does, the refusal lists every URL tried.
 async fn fetch_first<T: serde::de::DeserializeOwned>(
-    http: &Client,
-    urls: &[Url],
+    urls: &[(&Client, Url)],
 ) -> Result<(Url, T), ExchangeError> {
     let mut missing = Vec::new();
-    for url in urls {
+    for (http, url) in urls {
         match fetch(http, url).await? {
             Ok(document) => return Ok((url.clone(), document)),
             Err(status) => missing.push(format!("HTTP {status} at {url}")),
         }
     }
     Err(refused_str(
-        urls.first().map(Url::as_str).unwrap_or_default(),
+        urls.first()
+            .map(|(_, url)| url.as_str())
+            .unwrap_or_default(),
         &format!("No metadata document was found ({})", missing.join(", ")),
     ))
 }

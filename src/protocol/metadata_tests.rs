@@ -15,6 +15,11 @@ fn http() -> Client {
     .unwrap()
 }
 
+/// The chain's servers run on loopback, which the SSRF policy refuses unless listed.
+fn guard() -> Guard {
+    Guard::listing(&["127.0.0.1"], http())
+}
+
 /// An authorization server answering `replies(issuer)` in order.
 async fn server(replies: impl FnOnce(&str) -> Vec<Reply>) -> TestServer {
     TestServer::start_with(replies).await
@@ -45,7 +50,7 @@ async fn chain(
     let issuer = authorization.url.clone();
     let mcp = TestServer::start_with(|url| resource_replies(&format!("{url}/mcp"), &issuer)).await;
     let resource = format!("{}/mcp", mcp.url);
-    let outcome = discover(&http(), &resource, expected, None).await;
+    let outcome = discover(&http(), &guard(), &resource, expected, None).await;
     (outcome, authorization, mcp)
 }
 
@@ -187,13 +192,19 @@ async fn the_named_authorization_server_must_be_listed_and_is_chosen() {
     })
     .await;
     let resource = format!("{}/mcp", mcp.url);
-    let found = discover(&http(), &resource, Some(&issuer), None)
+    let found = discover(&http(), &guard(), &resource, Some(&issuer), None)
         .await
         .unwrap();
     assert_eq!(found.issuer, issuer);
-    let refused = discover(&http(), &resource, Some("https://unlisted.example"), None)
-        .await
-        .unwrap_err();
+    let refused = discover(
+        &http(),
+        &guard(),
+        &resource,
+        Some("https://unlisted.example"),
+        None,
+    )
+    .await
+    .unwrap_err();
     let (text, _) = detail(&refused);
     assert!(
         text.contains("does not list the authorization server https://unlisted.example"),
@@ -392,14 +403,20 @@ async fn a_challenge_s_metadata_url_is_read_first_and_must_be_secure() {
     .await;
     let resource = format!("{}/mcp", mcp.url);
     let hint = format!("{}/meta/files.json", mcp.url);
-    let found = discover(&http(), &resource, None, Some(&hint))
+    let found = discover(&http(), &guard(), &resource, None, Some(&hint))
         .await
         .unwrap();
     assert_eq!(found.issuer, issuer);
     assert_eq!(mcp.paths(), ["/meta/files.json"]);
-    let refused = discover(&http(), &resource, None, Some("http://10.0.0.1/meta"))
-        .await
-        .unwrap_err();
+    let refused = discover(
+        &http(),
+        &guard(),
+        &resource,
+        None,
+        Some("http://10.0.0.1/meta"),
+    )
+    .await
+    .unwrap_err();
     assert!(
         refused
             .to_string()

@@ -12,4 +12,5 @@ pub mod http;
 pub mod id_jag;
 pub mod metadata;
 pub mod retry;
+pub mod ssrf;
 pub mod verify;

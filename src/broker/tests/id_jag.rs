@@ -39,9 +39,16 @@ async fn chain(token: Reply) -> Chain {
     }
 }
 
+/// The chain runs on loopback, which the SSRF policy refuses unless `allowedDomains`
+/// lists it.
 fn id_jag_service(chain: &Chain) -> OboService {
+    id_jag_service_listing(chain, Some(vec!["127.0.0.1".into()]))
+}
+
+fn id_jag_service_listing(chain: &Chain, allowed: Option<Vec<String>>) -> OboService {
     service(&chain.idp, |o| {
         o.grant_type = Some("id_jag".into());
+        o.allowed_domains = allowed;
         o.authorization_server = Some(AuthorizationServerOptions {
             client_id: Some("librechat-files".into()),
             client_secret: Some("as-secret".into()),
@@ -90,6 +97,28 @@ async fn an_id_jag_exchange_runs_both_legs_and_its_token_is_cached_for_the_resou
         .unwrap()
         .unwrap();
     assert_eq!(chained.issuer, chain.authorization.url);
+}
+
+#[tokio::test]
+async fn an_authorization_server_on_an_internal_address_gets_nothing_unless_listed() {
+    for allowed in [None, Some(vec![]), Some(vec!["as.example.com".into()])] {
+        let chain = chain(json(200, OK)).await;
+        let svc = id_jag_service_listing(&chain, allowed.clone());
+        let error = svc
+            .exchange(id_jag_request(&svc, &chain.resource))
+            .await
+            .unwrap_err();
+        assert_eq!(error.id_jag_step(), Some(IdJagStep::Discovery));
+        let code = if allowed.is_some_and(|list| !list.is_empty()) {
+            "ERR_URL_NOT_ALLOWED"
+        } else {
+            "ERR_SSRF_BLOCKED"
+        };
+        assert_eq!(error.code(), Some(code));
+        assert!(error.to_string().contains("127.0.0.1"), "{error}");
+        assert!(chain.authorization.received().is_empty());
+        assert!(chain.idp.received().is_empty());
+    }
 }
 
 #[tokio::test]

@@ -14,12 +14,14 @@ mod id_jag;
 mod idp_body;
 mod refused;
 mod request;
+mod ssrf;
 
 pub use config::{BuildError, ConfigError};
 pub use id_jag::IdJagStep;
 pub use idp_body::IdpErrorBody;
 pub use refused::{AssertionProblem, GrantProblem};
 pub use request::RequestError;
+pub use ssrf::{UrlRefusal, UrlRefused};
 
 /// HTTP statuses that signal a transient condition worth one more try: the IdP's
 /// answers here, and the session provider's and resolver's in `resolve`.
@@ -111,6 +113,9 @@ pub enum ExchangeError {
     /// The IdP answered an ID-JAG request with another kind of token.
     #[error("The identity provider issued {} instead of an ID-JAG", .issued.as_deref().unwrap_or("a token without issued_token_type"))]
     NotAnIdJag { issued: Option<String> },
+    /// A URL from an MCP server that the SSRF policy refused; nothing was sent to it.
+    #[error("{0}")]
+    UrlRefused(UrlRefused),
     /// The token endpoint could not be found through OpenID discovery.
     #[error("OpenID discovery failed for {issuer}: {detail}")]
     Discovery {
@@ -151,6 +156,7 @@ impl ExchangeError {
             Self::Assertion(_)
             | Self::NotAnIdJag { .. }
             | Self::Grant(_)
+            | Self::UrlRefused(_)
             | Self::ClientAssertion(_)
             | Self::EmptyResponse
             | Self::MalformedResponse { .. } => false,
@@ -225,6 +231,7 @@ impl ExchangeError {
             Self::Jwks { .. } => Some("ERR_JWKS_UNAVAILABLE"),
             Self::Metadata { .. } => Some("ERR_ID_JAG_METADATA"),
             Self::NotAnIdJag { .. } => Some("ERR_NOT_AN_ID_JAG"),
+            Self::UrlRefused(refused) => Some(refused.code()),
             Self::IdJag { inner, .. } => inner.code(),
             _ => None,
         }
