@@ -13,3 +13,6 @@ pub mod id_jag;
 pub mod metadata;
 pub mod retry;
 pub mod verify;
+
+#[cfg(test)]
+mod outside_tests;
