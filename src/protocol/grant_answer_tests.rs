@@ -96,6 +96,14 @@ async fn a_body_cut_short_is_a_reset_that_keeps_its_status_and_retry_after() {
     }
 }
 
+#[tokio::test]
+async fn a_connection_closed_before_the_head_is_a_reset_without_a_status() {
+    let error = exchange(vec![Reply::Drop]).await.unwrap_err();
+    assert_eq!(error.code(), Some("ECONNRESET"), "{error}");
+    assert!(error.is_retryable());
+    assert_eq!(error.status(), None);
+}
+
 /// Every form in which `SECRET`, the assertion and the Basic credential went out, as the
 /// server received them.
 fn forms_sent(server: &TestServer) -> Vec<String> {
