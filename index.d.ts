@@ -278,13 +278,18 @@ export declare class OboExchangeError extends Error {
   /** Fields given as null or undefined are left off the error. */
   constructor(message: string, fields: OboExchangeErrorFields, options?: { cause?: unknown })
   name: 'OboExchangeError'
-  /** Whether the same request may succeed later (429/5xx, timeouts, resets). */
+  /** Whether the same request may succeed later (429/5xx, timeouts, resets, answers cut short). */
   retryable: boolean
   oboFailureReason: 'exchange_failed' | 'empty_exchange_response'
   /** HTTP status of the IdP's answer, when it answered. */
   status?: number
   /**
-   * `ETIMEDOUT`, `ECONNREFUSED` or `ECONNRESET` for failures below HTTP;
+   * `ETIMEDOUT`, `ECONNREFUSED` or `ECONNRESET` for failures below HTTP (`ECONNRESET` also when
+   * an answer broke off after its head: `status` is then the status that arrived);
+   * `ERR_TOKEN_MALFORMED` (the token is not an RFC 6750 bearer token: a control character,
+   * a space, non-ASCII...), `ERR_TOKEN_TOO_LARGE` (over 64 KiB) or `ERR_FIELD_TOO_LONG` (a URL,
+   * name or list of a discovery or metadata document or a token response past its bound) when an
+   * answer was refused and nothing was kept;
    * `ERR_ASSERTION_NOT_JWS`, `ERR_ASSERTION_EXPIRED` or `ERR_ASSERTION_INVALID` (validateAssertion)
    * when the assertion was refused locally; `ERR_GRANT_NOT_ADVERTISED` or
    * `ERR_TARGET_NEEDS_TOKEN_EXCHANGE` when no request was sent; `ERR_CLIENT_ASSERTION` when the

@@ -18,6 +18,12 @@ pub enum Reply {
     },
     /// Closes the connection without answering.
     Drop,
+    /// Writes these bytes as they are (a head and a body cut short, broken chunking),
+    /// then closes the connection.
+    Raw(String),
+    /// Answers with this status and an OAuth error whose `error_description` is the
+    /// request as received, head and body: a server that echoes its input.
+    Echo(u16),
 }
 
 pub fn json(status: u16, body: &str) -> Reply {
@@ -80,26 +86,35 @@ impl TestServer {
                     let Some(request) = read_request(&mut socket).await else {
                         return;
                     };
-                    log.lock().unwrap().push(request);
-                    if let Reply::Json {
-                        status,
-                        headers,
-                        body,
-                        delay,
-                    } = reply
-                    {
-                        tokio::time::sleep(delay).await;
-                        let mut head = format!(
-                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
-                             content-length: {}\r\nconnection: close\r\n",
-                            body.len()
-                        );
-                        for (name, value) in headers {
-                            head.push_str(&format!("{name}: {value}\r\n"));
+                    log.lock().unwrap().push(request.clone());
+                    let reply = match reply {
+                        Reply::Echo(status) => echo(status, &request),
+                        other => other,
+                    };
+                    match reply {
+                        Reply::Json {
+                            status,
+                            headers,
+                            body,
+                            delay,
+                        } => {
+                            tokio::time::sleep(delay).await;
+                            let mut head = format!(
+                                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                                 content-length: {}\r\nconnection: close\r\n",
+                                body.len()
+                            );
+                            for (name, value) in headers {
+                                head.push_str(&format!("{name}: {value}\r\n"));
+                            }
+                            head.push_str("\r\n");
+                            let _ = socket.write_all(head.as_bytes()).await;
+                            let _ = socket.write_all(body.as_bytes()).await;
                         }
-                        head.push_str("\r\n");
-                        let _ = socket.write_all(head.as_bytes()).await;
-                        let _ = socket.write_all(body.as_bytes()).await;
+                        Reply::Raw(bytes) => {
+                            let _ = socket.write_all(bytes.as_bytes()).await;
+                        }
+                        Reply::Drop | Reply::Echo(_) => {}
                     }
                 });
             }
@@ -118,6 +133,15 @@ impl TestServer {
             .map(|r| r.head.split(' ').nth(1).unwrap_or_default().to_owned())
             .collect()
     }
+}
+
+/// An OAuth error that quotes `request` whole, on one line (as a message shows only the
+/// first line of a description).
+fn echo(status: u16, request: &Received) -> Reply {
+    let head = request.head.replace("\r\n", "; ");
+    let description = format!("received {} with {head}", request.body);
+    let body = serde_json::json!({ "error": "invalid_client", "error_description": description });
+    json(status, &body.to_string())
 }
 
 async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Received> {

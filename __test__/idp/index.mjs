@@ -536,9 +536,12 @@ const entraFaultBody = (fault) =>
   entraError(fault.status, fault.error ?? 'temporarily_unavailable', 50196, 'The server is temporarily unavailable.').body
 
 /**
- * Applies one fault (`delayMs`, then `drop` or `status`); true when it answered the request,
- * false when the request goes on to the provider. `defaultBody(fault)` answers a status fault
- * that carries no body (Entra's shape unless told otherwise).
+ * Applies one fault (`delayMs`, then `drop`, `cut`, `echo` or `status`); true when it answered
+ * the request, false when the request goes on to the provider. `cut: status` sends the head of
+ * an answer with that status and `Content-Length: 100`, then 19 bytes of body, and closes.
+ * `echo: true` answers 400 (or `status`) with an OAuth error whose description quotes the
+ * request as received: its body and its `Authorization` header. `defaultBody(fault)` answers a
+ * status fault that carries no body (Entra's shape unless told otherwise).
  */
 export async function applyFault(ctx, state, fault, defaultBody = entraFaultBody) {
   state.counters.faults += 1
@@ -546,6 +549,20 @@ export async function applyFault(ctx, state, fault, defaultBody = entraFaultBody
   if (fault.drop) {
     ctx.req.socket.destroy()
     ctx.respond = false
+    return true
+  }
+  if (fault.cut) {
+    ctx.respond = false
+    const head = `HTTP/1.1 ${fault.cut} X\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n`
+    ctx.req.socket.end(`${head}{"access_token":"x"`)
+    return true
+  }
+  if (fault.echo) {
+    const chunks = []
+    for await (const chunk of ctx.req) chunks.push(chunk)
+    ctx.status = fault.status ?? 400
+    const received = `${Buffer.concat(chunks)} with authorization ${ctx.get('authorization') || '(none)'}`
+    ctx.body = { error: 'invalid_client', error_description: `Received ${received}` }
     return true
   }
   if (fault.status) {

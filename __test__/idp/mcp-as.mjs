@@ -114,7 +114,7 @@ export async function startMcpAuthorizationServer({ idpIssuer, grantProfiles = [
     counters: state.counters,
     /** Key pairs of the private_key_jwt clients, by `AS_CLIENTS` name (`key`). */
     clientKeys,
-    /** Queues faults for the next token requests, in order: `{ status, error?, body?, retryAfter?, delayMs?, drop? }`. */
+    /** Queues faults for the next token requests, in order: `{ status, error?, body?, retryAfter?, delayMs?, drop?, cut?, echo? }` (see `applyFault`). */
     injectFaults: (...faults) => state.faults.push(...faults),
     /** Delay before handling each token request. */
     setDelay: (ms) => {

@@ -1,6 +1,9 @@
-//! The ground floor: error types, identity keys, expiry arithmetic and redacted
-//! `Debug`. Nothing here imports anything else of the crate.
+//! The ground floor: error types, identity keys, expiry arithmetic, redaction, and the
+//! bounds on what is read from outside. Nothing here imports anything of the crate
+//! outside `ground`.
 
+pub mod bounds;
+pub mod clip;
 pub mod error;
 pub mod expiry;
 pub mod identity;

@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use super::http::{read_body, BodyError};
+use crate::ground::bounds;
 use crate::ground::error::{error_chain, ExchangeError};
 
 /// Where OpenID Connect Discovery 1.0 §4 puts the document, relative to the issuer.
@@ -92,7 +93,7 @@ impl Discovery {
             return Err(failed(
                 format!(
                     "the document names another issuer ({}); the issuer must match it exactly",
-                    metadata.issuer().as_str()
+                    bounds::quoted(metadata.issuer().as_str())
                 ),
                 false,
             ));
@@ -104,12 +105,25 @@ impl Discovery {
         let grant_types = metadata
             .grant_types_supported()
             .map(|grants| grants.iter().map(grant_type_name).collect());
-        Ok(Metadata {
+        let metadata = Metadata {
             token_endpoint,
             grant_types,
             jwks_uri: metadata.jwks_uri().url().clone(),
-        })
+        };
+        within_bounds(&self.issuer, &metadata)?;
+        Ok(metadata)
     }
+}
+
+/// The URLs and names the service keeps must fit `bounds`: a 100,000-character
+/// `token_endpoint` would otherwise fail every exchange later, with an uncoded error.
+fn within_bounds(issuer: &str, metadata: &Metadata) -> Result<(), ExchangeError> {
+    let source = format!("The discovery document of {issuer}");
+    let grant_types = metadata.grant_types.as_deref().unwrap_or_default();
+    bounds::url(&source, "token_endpoint", metadata.token_endpoint.as_str())
+        .and_then(|()| bounds::url(&source, "jwks_uri", metadata.jwks_uri.as_str()))
+        .and_then(|()| bounds::names(&source, "grant_types_supported", grant_types))
+        .map_err(ExchangeError::Answer)
 }
 
 /// Fetches and parses the discovery document, and nothing else: the JWKS it points

@@ -19,8 +19,9 @@ use url::Url;
 use super::assertion::Demand;
 use super::client_auth::ClientAuth;
 use super::http::{read_body, retry_after, transport_error, BodyError};
+use crate::ground::bounds;
 use crate::ground::error::{ConfigError, ExchangeError, GrantProblem, IdpErrorBody};
-use crate::ground::redact::redacted_debug;
+use crate::ground::redact::{redacted_debug, Sensitive};
 
 /// RFC 7523 grant type used by Entra's On-Behalf-Of flow.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -232,9 +233,12 @@ pub async fn request_token(
         .send()
         .await
         .map_err(transport_error)?;
-    let mut sensitive = vec![grant.assertion];
-    sensitive.extend(auth.sensitive());
-    sensitive.extend(client_assertion.as_deref());
+    let mut sensitive = Sensitive::default();
+    sensitive.value(grant.assertion);
+    auth.add_sensitive(&mut sensitive);
+    if let Some(jwt) = client_assertion.as_deref() {
+        sensitive.value(jwt);
+    }
     read_response(response, &sensitive).await
 }
 
@@ -285,16 +289,18 @@ fn token_exchange_form<'a>(
 }
 
 /// Turns the HTTP answer into a grant or an error; `sensitive` values are scrubbed
-/// from any error text the IdP sends back.
+/// from any error text the IdP sends back. A body cut short keeps the answer's status.
 async fn read_response(
     response: Response,
-    sensitive: &[&str],
+    sensitive: &Sensitive,
 ) -> Result<GrantResponse, ExchangeError> {
     let status = response.status();
     let retry_after = retry_after(&response);
     let body = match read_body(response, MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(BodyError::Transport(error)) => return Err(error),
+        Err(BodyError::Transport(error)) => {
+            return Err(error.after_head(status.as_u16(), retry_after))
+        }
         Err(BodyError::TooLarge) => {
             return Err(ExchangeError::MalformedResponse {
                 status: status.as_u16(),
@@ -302,11 +308,9 @@ async fn read_response(
         }
     };
     if !status.is_success() {
-        let mut body = IdpErrorBody::parse(&body);
-        body.redact(sensitive);
         return Err(ExchangeError::Idp {
             status: status.as_u16(),
-            body: Box::new(body),
+            body: Box::new(IdpErrorBody::parse(&body, sensitive)),
             retry_after,
         });
     }
@@ -318,19 +322,31 @@ async fn read_response(
     parse_success(fields)
 }
 
+/// The token, which must be a bearer token of bounded size, and what else is kept of
+/// the answer (`token_type` and `scope` are not read: the package answers `Bearer` and
+/// the scopes asked for).
 fn parse_success(mut fields: Map<String, Value>) -> Result<GrantResponse, ExchangeError> {
-    match fields.remove("access_token") {
-        Some(Value::String(access_token)) if !access_token.is_empty() => Ok(GrantResponse {
-            access_token,
-            expires_in: fields.remove("expires_in"),
-            issued_token_type: match fields.remove("issued_token_type") {
-                Some(Value::String(kind)) => Some(kind),
-                _ => None,
-            },
-            refresh_in: fields.remove("refresh_in"),
-        }),
-        _ => Err(ExchangeError::EmptyResponse),
+    let Some(Value::String(access_token)) = fields.remove("access_token") else {
+        return Err(ExchangeError::EmptyResponse);
+    };
+    if access_token.is_empty() {
+        return Err(ExchangeError::EmptyResponse);
     }
+    bounds::bearer_token(&access_token).map_err(ExchangeError::Answer)?;
+    let issued_token_type = match fields.remove("issued_token_type") {
+        Some(Value::String(kind)) => Some(kind),
+        _ => None,
+    };
+    if let Some(kind) = &issued_token_type {
+        bounds::name("The token response", "issued_token_type", kind)
+            .map_err(ExchangeError::Answer)?;
+    }
+    Ok(GrantResponse {
+        access_token,
+        expires_in: fields.remove("expires_in"),
+        issued_token_type,
+        refresh_in: fields.remove("refresh_in"),
+    })
 }
 
 #[cfg(test)]
@@ -486,3 +502,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "grant_answer_tests.rs"]
+mod answer_tests;

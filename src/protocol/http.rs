@@ -90,13 +90,15 @@ pub async fn read_body(mut response: Response, limit: usize) -> Result<Vec<u8>, 
 }
 
 /// Classifies a reqwest failure; the URL is left out of the text (it is the IdP's,
-/// known to the operator) and the underlying causes are kept.
+/// known to the operator) and the underlying causes are kept. A body that broke off
+/// (a reset, an early end, broken chunking) is what reqwest calls a decode error: the
+/// connection was lost, as a reset before the answer is.
 pub fn transport_error(error: reqwest::Error) -> ExchangeError {
     let kind = if error.is_timeout() {
         TransportKind::Timeout
     } else if error.is_connect() {
         TransportKind::Connect
-    } else if error.is_request() || error.is_body() {
+    } else if error.is_request() || error.is_body() || error.is_decode() {
         TransportKind::Reset
     } else {
         TransportKind::Other

@@ -17,6 +17,7 @@ use url::Url;
 use super::grant::JWT_BEARER;
 use super::http::{read_body, transport_error, BodyError};
 use super::ssrf::Guard;
+use crate::ground::bounds;
 use crate::ground::error::ExchangeError;
 
 /// The grant profile an authorization server advertises when it takes ID-JAGs.
@@ -76,12 +77,19 @@ pub async fn discover(
         .chain(own.into_iter().map(|url| (http, url)))
         .collect();
     let (url, document): (_, ResourceDocument) = fetch_first(&candidates).await?;
+    let source = format!("The protected resource metadata at {url}");
+    bounds::urls(
+        &source,
+        "authorization_servers",
+        &document.authorization_servers,
+    )
+    .map_err(ExchangeError::Answer)?;
     if document.resource.as_deref() != Some(resource) {
         return Err(refused(
             &url,
             format!(
                 "The protected resource metadata names the resource {}, not {resource}; it must name it exactly",
-                document.resource.as_deref().unwrap_or("(none)")
+                bounds::quoted(document.resource.as_deref().unwrap_or("(none)"))
             ),
         ));
     }
@@ -118,12 +126,13 @@ async fn authorization_server(
         .map(|url| (http, url))
         .collect();
     let (url, document): (_, ServerDocument) = fetch_first(&candidates).await?;
+    server_within_bounds(&url, &document)?;
     if document.issuer.as_deref() != Some(issuer) {
         return Err(refused(
             &url,
             format!(
                 "The authorization server metadata names the issuer {}, not {issuer}; it must name it exactly",
-                document.issuer.as_deref().unwrap_or("(none)")
+                bounds::quoted(document.issuer.as_deref().unwrap_or("(none)"))
             ),
         ));
     }
@@ -145,6 +154,22 @@ async fn authorization_server(
         issuer: issuer.to_owned(),
         token_endpoint,
     })
+}
+
+/// The URL and the lists of the document must fit `bounds`, as the IdP's discovery
+/// document's must.
+fn server_within_bounds(url: &Url, document: &ServerDocument) -> Result<(), ExchangeError> {
+    let source = format!("The authorization server metadata at {url}");
+    let grants = document
+        .grant_types_supported
+        .as_deref()
+        .unwrap_or_default();
+    let profiles = &document.authorization_grant_profiles_supported;
+    let endpoint = document.token_endpoint.as_deref().unwrap_or_default();
+    bounds::url(&source, "token_endpoint", endpoint)
+        .and_then(|()| bounds::names(&source, "grant_types_supported", grants))
+        .and_then(|()| bounds::names(&source, "authorization_grant_profiles_supported", profiles))
+        .map_err(ExchangeError::Answer)
 }
 
 /// The ID-JAG grant profile must be advertised, and jwt-bearer too when grants are listed.

@@ -14,3 +14,6 @@ pub mod metadata;
 pub mod retry;
 pub mod ssrf;
 pub mod verify;
+
+#[cfg(test)]
+mod outside_tests;

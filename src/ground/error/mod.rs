@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use base64::prelude::{Engine, BASE64_STANDARD};
 
+mod answer;
 mod config;
 mod id_jag;
 mod idp_body;
@@ -16,6 +17,7 @@ mod refused;
 mod request;
 mod ssrf;
 
+pub use answer::AnswerProblem;
 pub use config::{BuildError, ConfigError};
 pub use id_jag::IdJagStep;
 pub use idp_body::IdpErrorBody;
@@ -78,6 +80,18 @@ pub enum ExchangeError {
     /// The request did not get an HTTP answer.
     #[error("The OBO token request {}: {detail}", .kind.describe())]
     Transport { kind: TransportKind, detail: String },
+    /// The answer's status and headers arrived, its body did not in full (a reset, an
+    /// early end, broken chunking): a transport failure that keeps what did arrive.
+    #[error("The OBO token request {} after the identity provider answered HTTP {status}, before the whole answer arrived: {detail}", .kind.describe())]
+    CutShort {
+        status: u16,
+        kind: TransportKind,
+        detail: String,
+        retry_after: Option<Duration>,
+    },
+    /// The answer held a token or a field this package refuses; nothing was kept.
+    #[error("{0}")]
+    Answer(AnswerProblem),
     /// The assertion was refused before the network (not a JWS, or expired).
     #[error("{0}")]
     Assertion(AssertionProblem),
@@ -149,7 +163,9 @@ impl ExchangeError {
                 TRANSIENT_STATUSES.contains(status)
                     || body.error.as_deref() == Some("temporarily_unavailable")
             }
-            Self::Transport { kind, .. } => *kind != TransportKind::Other,
+            Self::Transport { kind, .. } | Self::CutShort { kind, .. } => {
+                *kind != TransportKind::Other
+            }
             Self::Discovery { retryable, .. } | Self::Metadata { retryable, .. } => *retryable,
             Self::Jwks { .. } => true,
             Self::IdJag { inner, .. } => inner.is_retryable(),
@@ -157,6 +173,7 @@ impl ExchangeError {
             | Self::NotAnIdJag { .. }
             | Self::Grant(_)
             | Self::UrlRefused(_)
+            | Self::Answer(_)
             | Self::ClientAssertion(_)
             | Self::EmptyResponse
             | Self::MalformedResponse { .. } => false,
@@ -175,7 +192,9 @@ impl ExchangeError {
     /// The HTTP status the IdP answered with, when it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Idp { status, .. } | Self::MalformedResponse { status } => Some(*status),
+            Self::Idp { status, .. }
+            | Self::CutShort { status, .. }
+            | Self::MalformedResponse { status } => Some(*status),
             Self::IdJag { inner, .. } => inner.status(),
             _ => None,
         }
@@ -193,7 +212,7 @@ impl ExchangeError {
     /// How long the IdP asked us to wait before trying again.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Idp { retry_after, .. } => *retry_after,
+            Self::Idp { retry_after, .. } | Self::CutShort { retry_after, .. } => *retry_after,
             Self::IdJag { inner, .. } => inner.retry_after(),
             _ => None,
         }
@@ -220,11 +239,12 @@ impl ExchangeError {
         Some(value)
     }
 
-    /// A Node-style error code for transport failures, refused assertions, and
-    /// requests that were not sent.
+    /// A Node-style error code for transport failures, refused assertions or answers,
+    /// and requests that were not sent.
     pub fn code(&self) -> Option<&'static str> {
         match self {
-            Self::Transport { kind, .. } => kind.code(),
+            Self::Transport { kind, .. } | Self::CutShort { kind, .. } => kind.code(),
+            Self::Answer(problem) => Some(problem.code()),
             Self::Assertion(problem) => Some(problem.code()),
             Self::Grant(problem) => Some(problem.code()),
             Self::ClientAssertion(_) => Some("ERR_CLIENT_ASSERTION"),
@@ -239,6 +259,20 @@ impl ExchangeError {
 }
 
 impl ExchangeError {
+    /// A transport failure met while the body of an answer with `status` arrived, which
+    /// keeps the status and `Retry-After` of the head that did arrive; other errors pass.
+    pub fn after_head(self, status: u16, retry_after: Option<Duration>) -> Self {
+        match self {
+            Self::Transport { kind, detail } => Self::CutShort {
+                status,
+                kind,
+                detail,
+                retry_after,
+            },
+            other => other,
+        }
+    }
+
     /// Marks an error as one of `step` (an error already marked keeps its step).
     pub fn in_id_jag(self, step: IdJagStep) -> Self {
         match self {
@@ -274,6 +308,7 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ground::redact::Sensitive;
 
     const ENTRA_MFA: &str = r#"{"error":"interaction_required",
         "error_description":"AADSTS50076: Due to a configuration change you must use MFA.\r\nTrace ID: t\r\nCorrelation ID: c",
@@ -283,14 +318,14 @@ mod tests {
     fn idp(status: u16, body: &str) -> ExchangeError {
         ExchangeError::Idp {
             status,
-            body: Box::new(IdpErrorBody::parse(body.as_bytes())),
+            body: Box::new(IdpErrorBody::parse(body.as_bytes(), &Sensitive::default())),
             retry_after: None,
         }
     }
 
     #[test]
     fn entra_body_is_read_field_by_field() {
-        let body = IdpErrorBody::parse(ENTRA_MFA.as_bytes());
+        let body = IdpErrorBody::parse(ENTRA_MFA.as_bytes(), &Sensitive::default());
         assert_eq!(body.error.as_deref(), Some("interaction_required"));
         assert_eq!(body.error_codes, Some(vec![50076]));
         assert_eq!(body.suberror.as_deref(), Some("basic_action"));
@@ -301,10 +336,13 @@ mod tests {
     #[test]
     fn odd_bodies_do_not_fail_parsing() {
         assert_eq!(
-            IdpErrorBody::parse(b"<html>502</html>"),
+            IdpErrorBody::parse(b"<html>502</html>", &Sensitive::default()),
             IdpErrorBody::default()
         );
-        let body = IdpErrorBody::parse(br#"{"error":7,"error_codes":"x","suberror":"s"}"#);
+        let body = IdpErrorBody::parse(
+            br#"{"error":7,"error_codes":"x","suberror":"s"}"#,
+            &Sensitive::default(),
+        );
         assert_eq!(body.error, None);
         assert_eq!(body.error_codes, None);
         assert_eq!(body.suberror.as_deref(), Some("s"));
@@ -420,13 +458,38 @@ mod tests {
 
     #[test]
     fn echoed_secrets_are_redacted() {
-        let mut body = IdpErrorBody::parse(
+        let mut sensitive = Sensitive::default();
+        sensitive.value("eyJhbGciOi.payload.sig");
+        sensitive.value("short");
+        let body = IdpErrorBody::parse(
             br#"{"error":"invalid_grant","error_description":"bad assertion eyJhbGciOi.payload.sig"}"#,
+            &sensitive,
         );
-        body.redact(&["eyJhbGciOi.payload.sig", "short"]);
         assert_eq!(
             body.error_description.as_deref(),
             Some("bad assertion [redacted]")
         );
+    }
+
+    #[test]
+    fn long_fields_are_cut_after_redaction_and_a_long_claims_is_dropped() {
+        let secret = "Hz8Q~secret-value";
+        let mut sensitive = Sensitive::default();
+        sensitive.value(secret);
+        let description = format!("{}{secret}", "d".repeat(4090));
+        let body = serde_json::json!({
+            "error": "e".repeat(5000), "error_description": description,
+            "claims": "c".repeat(4097),
+        });
+        let body = IdpErrorBody::parse(body.to_string().as_bytes(), &sensitive);
+        assert_eq!(body.error, Some(format!("{}…", "e".repeat(4096))));
+        assert_eq!(
+            body.error_description,
+            Some(format!("{}[redac…", "d".repeat(4090)))
+        );
+        assert_eq!(body.claims, None);
+        let fits = serde_json::json!({ "claims": "c".repeat(4096) }).to_string();
+        let fits = IdpErrorBody::parse(fits.as_bytes(), &sensitive);
+        assert_eq!(fits.claims.map(|c| c.len()), Some(4096));
     }
 }

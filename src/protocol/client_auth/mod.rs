@@ -17,6 +17,7 @@ use url::form_urlencoded::byte_serialize;
 use url::Url;
 
 use crate::ground::error::{ConfigError, ExchangeError};
+use crate::ground::redact::Sensitive;
 use signing_key::{KeyOptions, SigningKey};
 
 /// RFC 7523 §2.2 `client_assertion_type`.
@@ -139,11 +140,13 @@ impl ClientAuth {
         }
     }
 
-    /// The secret, which must never leave this process in a message.
-    pub fn sensitive(&self) -> Option<&str> {
+    /// Adds the secret, in every form `apply` sends it, to what must never leave this
+    /// process in a message (a client assertion is added by whoever signed it).
+    pub fn add_sensitive(&self, sensitive: &mut Sensitive) {
         match &self.credential {
-            Credential::SecretPost(secret) | Credential::SecretBasic(secret) => Some(secret),
-            Credential::Key(_) => None,
+            Credential::SecretPost(secret) => sensitive.value(secret),
+            Credential::SecretBasic(secret) => sensitive.basic(&self.client_id, secret),
+            Credential::Key(_) => {}
         }
     }
 

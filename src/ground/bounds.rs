@@ -1,0 +1,196 @@
+//! Bounds on what is read from outside: how long a URL, a name or a list from a server's
+//! document may be, and what a token must look like before the package keeps it or
+//! hands it out. A server that sends more is refused with a code at the place it is
+//! read, rather than failing later in a way that names nothing (a 100,000-character
+//! `token_endpoint` made the HTTP client fail with "builder error").
+
+use std::borrow::Cow;
+
+use crate::ground::clip::clip;
+use crate::ground::error::AnswerProblem;
+
+/// The largest token accepted: real tokens are a few KiB at most, and the cache is
+/// bounded by entry count, so the size of each entry must be bounded too.
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+/// The longest URL read from a document (endpoints, issuers).
+pub const MAX_URL_CHARS: usize = 4096;
+/// The longest name read from a document or an answer (a grant type, a token type).
+pub const MAX_NAME_CHARS: usize = 512;
+/// The most entries read from a list in a document (grant types, authorization servers).
+pub const MAX_LIST_ITEMS: usize = 64;
+/// How much of an outside value a message quotes.
+pub const MAX_QUOTED_CHARS: usize = 200;
+
+/// RFC 6750 §2.1's `b64token`, which every bearer token must be to go into an
+/// `Authorization` header: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+/// JWTs, Entra's opaque tokens and Okta's or Auth0's reference tokens all are. Anything
+/// else (a line break that would inject a header, a space, a NUL, non-ASCII) is
+/// refused, and so is a token over `MAX_TOKEN_BYTES`. The error says where, never what.
+pub fn bearer_token(token: &str) -> Result<(), AnswerProblem> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AnswerProblem::TokenTooLarge {
+            bytes: token.len(),
+            limit: MAX_TOKEN_BYTES,
+        });
+    }
+    let padding_from = token.trim_end_matches('=').len();
+    if padding_from == 0 {
+        return Err(AnswerProblem::TokenMalformed {
+            at: 0,
+            found: "only '=' padding".into(),
+        });
+    }
+    match token
+        .bytes()
+        .take(padding_from)
+        .position(|b| !is_b64token(b))
+    {
+        Some(at) => Err(AnswerProblem::TokenMalformed {
+            at,
+            found: describe(token.as_bytes()[at]),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn is_b64token(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~+/".contains(&byte)
+}
+
+/// A refused byte, named without revealing the token around it.
+fn describe(byte: u8) -> String {
+    match byte {
+        b' ' => "a space".into(),
+        b'=' => "'=' before the end".into(),
+        b if b.is_ascii_control() => "a control character".into(),
+        b if !b.is_ascii() => "a non-ASCII character".into(),
+        b => format!("'{}', which b64token does not allow", b as char),
+    }
+}
+
+/// A URL of `source` (say, "the discovery document of <issuer>") at most `MAX_URL_CHARS`.
+pub fn url(source: &str, field: &'static str, value: &str) -> Result<(), AnswerProblem> {
+    length(source, field, value, MAX_URL_CHARS)
+}
+
+/// A name of `source` at most `MAX_NAME_CHARS`.
+pub fn name(source: &str, field: &'static str, value: &str) -> Result<(), AnswerProblem> {
+    length(source, field, value, MAX_NAME_CHARS)
+}
+
+/// A list of names (`MAX_NAME_CHARS` each) of at most `MAX_LIST_ITEMS` entries.
+pub fn names(source: &str, field: &'static str, values: &[String]) -> Result<(), AnswerProblem> {
+    list(source, field, values, MAX_NAME_CHARS)
+}
+
+/// A list of URLs (`MAX_URL_CHARS` each) of at most `MAX_LIST_ITEMS` entries.
+pub fn urls(source: &str, field: &'static str, values: &[String]) -> Result<(), AnswerProblem> {
+    list(source, field, values, MAX_URL_CHARS)
+}
+
+fn list(
+    source: &str,
+    field: &'static str,
+    values: &[String],
+    limit: usize,
+) -> Result<(), AnswerProblem> {
+    if values.len() > MAX_LIST_ITEMS {
+        return Err(too_long(
+            source,
+            field,
+            values.len(),
+            MAX_LIST_ITEMS,
+            "entries",
+        ));
+    }
+    values
+        .iter()
+        .try_for_each(|value| length(source, field, value, limit))
+}
+
+fn length(
+    source: &str,
+    field: &'static str,
+    value: &str,
+    limit: usize,
+) -> Result<(), AnswerProblem> {
+    let chars = value.chars().count();
+    if chars > limit {
+        return Err(too_long(source, field, chars, limit, "characters"));
+    }
+    Ok(())
+}
+
+fn too_long(
+    source: &str,
+    field: &'static str,
+    length: usize,
+    limit: usize,
+    unit: &'static str,
+) -> AnswerProblem {
+    AnswerProblem::TooLong {
+        source: source.to_owned(),
+        field,
+        length,
+        limit,
+        unit,
+    }
+}
+
+/// An outside value as a message quotes it: its first `MAX_QUOTED_CHARS` characters.
+pub fn quoted(value: &str) -> Cow<'_, str> {
+    clip(value, MAX_QUOTED_CHARS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flaw(token: &str) -> Option<(usize, String)> {
+        match bearer_token(token) {
+            Err(AnswerProblem::TokenMalformed { at, found }) => Some((at, found)),
+            Err(other) => panic!("{other}"),
+            Ok(()) => None,
+        }
+    }
+
+    #[test]
+    fn a_bearer_token_is_b64token_and_a_flaw_is_named_by_place_and_kind() {
+        assert_eq!(flaw("aZ09-._~+/=="), None);
+        assert_eq!(flaw("abc\r\nX"), Some((3, "a control character".into())));
+        assert_eq!(flaw("ab\u{7f}"), Some((2, "a control character".into())));
+        assert_eq!(flaw("a b"), Some((1, "a space".into())));
+        assert_eq!(flaw("aé"), Some((1, "a non-ASCII character".into())));
+        assert_eq!(flaw("a=b="), Some((1, "'=' before the end".into())));
+        assert_eq!(
+            flaw("a,b"),
+            Some((1, "',', which b64token does not allow".into()))
+        );
+        assert_eq!(flaw("="), Some((0, "only '=' padding".into())));
+    }
+
+    #[test]
+    fn lengths_are_counted_in_characters_up_to_the_bound() {
+        let at_bound = "é".repeat(MAX_NAME_CHARS);
+        assert_eq!(name("s", "f", &at_bound), Ok(()));
+        let past = AnswerProblem::TooLong {
+            source: "s".into(),
+            field: "f",
+            length: MAX_NAME_CHARS + 1,
+            limit: MAX_NAME_CHARS,
+            unit: "characters",
+        };
+        assert_eq!(name("s", "f", &format!("{at_bound}é")), Err(past));
+        let list = vec!["n".to_owned(); MAX_LIST_ITEMS];
+        assert_eq!(urls("s", "f", &list), Ok(()));
+        assert_eq!(url("s", "f", &"u".repeat(MAX_URL_CHARS)), Ok(()));
+        assert!(url("s", "f", &"u".repeat(MAX_URL_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn a_quote_is_cut_after_200_characters() {
+        let long = "q".repeat(MAX_QUOTED_CHARS + 1);
+        assert_eq!(quoted(&long), format!("{}…", &long[..MAX_QUOTED_CHARS]));
+        assert_eq!(quoted(&long[1..]), &long[1..]);
+    }
+}
