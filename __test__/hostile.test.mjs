@@ -143,9 +143,10 @@ describe('a broken or hostile MCP authorization server (ID-JAG leg 2)', { timeou
     as.setGrantProfiles([ID_JAG_PROFILE])
   })
 
+  /** The MCP server and its authorization server are on 127.0.0.1, which the SSRF policy refuses unless listed. */
   const idJagService = (client, options = {}) => {
     const authorizationServer = { clientId: client.clientId, clientSecret: client.clientSecret, clientAuthMethod: client.method }
-    return newService(idp, { grantType: 'id_jag', authorizationServer, ...options })
+    return newService(idp, { grantType: 'id_jag', authorizationServer, allowedDomains: ['127.0.0.1'], ...options })
   }
   const exchange = async (service) =>
     service.exchangeOboToken(
