@@ -69,6 +69,12 @@ pub async fn read_body(mut response: Response, limit: usize) -> Result<Vec<u8>, 
 /// Classifies a reqwest failure; the URL is left out of the text (it is the IdP's,
 /// known to the operator) and the underlying causes are kept.
 pub fn transport_error(error: reqwest::Error) -> ExchangeError {
+    let (kind, detail) = transport_parts(error);
+    ExchangeError::Transport { kind, detail }
+}
+
+/// How a request failed below HTTP, and the error's chain of causes (without its URL).
+pub fn transport_parts(error: reqwest::Error) -> (TransportKind, String) {
     let kind = if error.is_timeout() {
         TransportKind::Timeout
     } else if error.is_connect() {
@@ -78,8 +84,7 @@ pub fn transport_error(error: reqwest::Error) -> ExchangeError {
     } else {
         TransportKind::Other
     };
-    let detail = error_chain(&error.without_url());
-    ExchangeError::Transport { kind, detail }
+    (kind, error_chain(&error.without_url()))
 }
 
 /// The answer's `Retry-After`, when it has a readable one.

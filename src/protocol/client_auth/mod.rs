@@ -6,6 +6,7 @@
 //! JWT with the client's key for every request: a fresh `jti` each time, so an IdP that
 //! remembers `jti`s never sees one twice, and no assertion outlives five minutes.
 
+mod choice;
 mod signing_key;
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,7 @@ use url::form_urlencoded::byte_serialize;
 use url::Url;
 
 use crate::ground::error::{ConfigError, ExchangeError};
+pub use choice::ServerClientAuth;
 use signing_key::{KeyOptions, SigningKey};
 
 /// RFC 7523 §2.2 `client_assertion_type`.
