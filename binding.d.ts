@@ -88,8 +88,12 @@ export declare function bearerChallenge(header: string): NativeBearerChallenge |
  */
 export declare function checkIdentityField(position: number, value: string): void
 
-/** `null` when the upstream token set is usable for an exchange, else the failure. */
-export declare function checkUpstreamTokens(tokens?: NativeUpstreamTokens | undefined | null): NativeResolutionFailure | null
+/**
+ * `null` when the upstream token set is usable for an exchange, else the failure.
+ * `field` names the token that `tokens.access_token` holds (`access_token` when
+ * omitted; an ID-JAG service's `id_token` or `refresh_token`).
+ */
+export declare function checkUpstreamTokens(tokens?: NativeUpstreamTokens | undefined | null, field?: string | undefined | null): NativeResolutionFailure | null
 
 /** Maps a rejection of the session provider or of the resolver to LibreChat's failure. */
 export declare function classifyResolutionFailure(stage: NativeResolutionStage, facts: NativeErrorFacts): NativeResolutionFailure
@@ -276,6 +280,8 @@ export declare const enum NativeResolutionReason {
   SessionRefreshFailed = 'session_refresh_failed',
   MissingUpstreamToken = 'missing_upstream_token',
   MissingUpstreamAccessToken = 'missing_upstream_access_token',
+  MissingUpstreamIdToken = 'missing_upstream_id_token',
+  MissingUpstreamRefreshToken = 'missing_upstream_refresh_token',
   EmptyExchangeResponse = 'empty_exchange_response',
   ExchangeFailed = 'exchange_failed',
 }

@@ -293,9 +293,13 @@ export declare class OboExchangeError extends Error {
    * `ERR_ASSERTION_NOT_JWS`, `ERR_ASSERTION_EXPIRED` or `ERR_ASSERTION_INVALID` (validateAssertion)
    * when the assertion was refused locally; `ERR_GRANT_NOT_ADVERTISED` or
    * `ERR_TARGET_NEEDS_TOKEN_EXCHANGE` when no request was sent; `ERR_CLIENT_ASSERTION` when the
-   * private_key_jwt assertion could not be signed. With `id_jag`: `ERR_ID_JAG_NEEDS_RESOURCE` (no
-   * resource to discover from), `ERR_ID_JAG_METADATA` (a metadata document missing, unreadable, or
-   * refused: another resource or issuer, no ID-JAG grant profile), `ERR_NOT_AN_ID_JAG`,
+   * private_key_jwt assertion could not be signed; `ERR_IDP_DISCOVERY` when the IdP's OpenID
+   * discovery failed. With `id_jag`: `ERR_ID_JAG_NEEDS_RESOURCE` (no
+   * resource to discover from), `ERR_ID_JAG_NO_RESOURCE_METADATA` (no protected resource metadata
+   * at the well-known URLs), `ERR_ID_JAG_METADATA` (a metadata document missing, unreadable, or
+   * refused: another resource or issuer, a grant profile list without ID-JAG's),
+   * `ERR_ID_JAG_AUTH_METHOD` (the authorization server does not list the leg-2 client
+   * authentication method), `ERR_NOT_AN_ID_JAG`,
    * `ERR_ID_JAG_OTHER_SERVER` (the call or resource leads to another authorization server than the
    * service's), `ERR_ID_JAG_CLAIMS` (a claims answer, which only On-Behalf-Of can pass on),
    * `ERR_URL_NOT_ALLOWED` (a URL from the MCP server outside `allowedDomains`) and
@@ -303,7 +307,7 @@ export declare class OboExchangeError extends Error {
    * internal host or address); nothing was sent to a refused URL.
    */
   code?: string
-  /** `id_jag` only: where it failed, `discovery`, `leg1` (the enterprise IdP) or `leg2` (the MCP authorization server). */
+  /** `id_jag` only: where it failed, `discovery`, `leg1` (the enterprise IdP) or `leg2` (the MCP server's authorization server). */
   idJagStep?: 'discovery' | 'leg1' | 'leg2'
   error?: string
   error_description?: string
@@ -495,6 +499,8 @@ export type OboTokenResolutionReason =
   | 'missing_upstream_provider'
   | 'missing_upstream_token'
   | 'missing_upstream_access_token'
+  | 'missing_upstream_id_token'
+  | 'missing_upstream_refresh_token'
   | 'empty_exchange_response'
   | 'exchange_failed'
   | 'session_refresh_failed'

@@ -95,12 +95,23 @@ describe('doctor: ID-JAG servers', { timeout: 30_000 }, () => {
     assert.equal(as.counters.metadata, 0, 'nothing was fetched from it')
   })
 
-  it('names a missing grant profile, a resource the metadata does not name, and a missing block', async () => {
+  it('names a grant profile list without ID-JAG, an auth method not listed, a resource the metadata does not name, and a missing block', async () => {
     as.setGrantProfiles(null)
     let check = idJagCheck(await runDoctor({ env: env(), configPath: config() }))
+    assert.equal(check.status, 'ok', 'an absent list says nothing')
+    as.setGrantProfiles(['urn:example:other'])
+    check = idJagCheck(await runDoctor({ env: env(), configPath: config() }))
     assert.equal(check.status, 'fail')
     assert.match(check.detail, /does not advertise the ID-JAG grant profile/)
     assert.match(check.fix, /does not take ID-JAGs/)
+
+    as.setGrantProfiles([ID_JAG_PROFILE])
+    as.setMetadataOverride({ token_endpoint_auth_methods_supported: ['private_key_jwt'] })
+    check = idJagCheck(await runDoctor({ env: env(), configPath: config() }))
+    as.setMetadataOverride(undefined)
+    assert.equal(check.status, 'fail')
+    assert.match(check.detail, /token_endpoint_auth_methods_supported \[private_key_jwt\]/)
+    assert.match(check.fix, /^Set obo\.authorizationServer\.clientAuthMethod to a method/)
 
     as.setGrantProfiles([ID_JAG_PROFILE])
     const elsewhere = config([

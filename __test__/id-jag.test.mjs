@@ -148,16 +148,72 @@ describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 
     assert.equal(event.code, 'ERR_ID_JAG_NEEDS_RESOURCE')
   })
 
-  it('a missing grant profile is refused at discovery: no ID-JAG is requested', async () => {
+  it('grant profiles: an absent list says nothing; a list without the ID-JAG profile is refused at discovery', async () => {
     as.setGrantProfiles(null)
+    const tokens = await exchange(idJagService().service, await idp.mintIdToken('alice'))
+    assert.equal((await as.verify(tokens.access_token, mcp.resource)).sub, 'alice')
+    idp.resetCounters()
+    as.resetCounters()
+    as.setGrantProfiles(['urn:example:some-other-profile'])
     const { service } = idJagService()
     const err = await rejection(exchange(service, await idp.mintIdToken('alice')))
     assert.equal(err.code, 'ERR_ID_JAG_METADATA')
     assert.equal(err.idJagStep, 'discovery')
-    assert.match(err.message, /authorization_grant_profiles_supported/)
+    assert.match(err.message, /authorization_grant_profiles_supported \[urn:example:some-other-profile\]/)
     assert.equal(idp.counters.idJag, 0)
     assert.equal(as.counters.token, 0)
     assert.equal(service.stats().entries, 0, 'a failed exchange caches nothing')
+  })
+
+  // Which method an unset clientAuthMethod picks is tested where the request can be read: in
+  // protocol/id_jag_tests.rs, and by the conformance suite, whose server takes only
+  // client_secret_basic (this oidc-provider takes either secret method from any secret client).
+  it("leg 2's client authentication must be one the server lists: refused before leg 1", async () => {
+    as.setMetadataOverride({ token_endpoint_auth_methods_supported: ['client_secret_basic'] })
+    const configured = await rejection(exchange(idJagService().service, await idp.mintIdToken('alice')))
+    assert.equal(configured.code, 'ERR_ID_JAG_AUTH_METHOD')
+    assert.equal(configured.idJagStep, 'discovery')
+    assert.match(configured.message, /authorizationServer\.clientAuthMethod 'client_secret_post'.*\[client_secret_basic\]/)
+
+    as.setMetadataOverride({ token_endpoint_auth_methods_supported: ['private_key_jwt'] })
+    const { service } = newService(idp, {
+      grantType: 'id_jag',
+      authorizationServer: { clientId: AS_CLIENTS.secret.clientId, clientSecret: AS_CLIENTS.secret.clientSecret },
+    })
+    const unset = await rejection(exchange(service, await idp.mintIdToken('alice')))
+    assert.equal(unset.code, 'ERR_ID_JAG_AUTH_METHOD')
+    assert.match(unset.message, /lists neither client_secret_basic nor client_secret_post.*\[private_key_jwt\]/)
+    assert.equal(idp.counters.idJag, 0, 'the ID token is not spent')
+    assert.equal(as.counters.token, 0)
+  })
+
+  it("leg 2's refusal names the MCP server's authorization server", async () => {
+    const { service } = idJagService({}, { ...AS_CLIENTS.secret, clientSecret: 'wrong' })
+    const err = await rejection(exchange(service, await idp.mintIdToken('alice')))
+    assert.equal(err.idJagStep, 'leg2')
+    assert.match(err.message, /failed: The MCP server's authorization server rejected the OBO exchange \(HTTP 401, invalid_client\)/)
+    assert.doesNotMatch(err.message, /identity provider/)
+  })
+
+  it('createOboFetch sends no request without a bearer when discovery refused the metadata it found', async () => {
+    mcp.setMetadataOverride({ resource: 'https://elsewhere.example/mcp' })
+    const sent = []
+    const idToken = await idp.mintIdToken('alice')
+    const fetch = createOboFetch({
+      user: userOf('alice'),
+      oboConfig: { profile: 'id-jag', scopes: SCOPE },
+      resolver: idJagService().service,
+      upstreamTokenProvider: async () => ({ id_token: idToken }),
+      fetch: (input, init) => {
+        sent.push(new Headers(init.headers).get('authorization'))
+        return globalThis.fetch(input, init)
+      },
+    })
+    const err = await rejection(fetch(mcp.url, { method: 'GET' }))
+    assert.equal(err.cause.code, 'ERR_ID_JAG_METADATA')
+    assert.match(err.cause.message, /names the resource https:\/\/elsewhere\.example\/mcp/)
+    assert.deepEqual(sent, [], 'the MCP server is sent nothing')
+    assert.equal(idp.counters.idJag, 0)
   })
 
   it('wrong audience: metadata naming another issuer is refused; a token endpoint of another server refuses the ID-JAG', async () => {
@@ -241,7 +297,8 @@ describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 
     const tokens = await resolveOboToken(userOf('alice'), oboConfig, service, async () => staleAccessToken)
     assert.equal((await as.verify(tokens.access_token, mcp.resource)).sub, 'alice')
     const noIdToken = await rejection(resolveOboToken(userOf('alice'), oboConfig, service, async () => ({ access_token: 'x' })))
-    assert.equal(noIdToken.reason, 'missing_upstream_access_token')
+    assert.equal(noIdToken.reason, 'missing_upstream_id_token')
+    assert.equal(noIdToken.message, 'The upstream OpenID ID token is missing for the ID-JAG exchange.')
     assert.equal(idp.counters.idJag, 1)
   })
 

@@ -19,6 +19,10 @@ const CHAIN_FIXES = [
   ],
   [/jwt-bearer grant/, "Enable the jwt-bearer grant (RFC 7523) at the MCP server's authorization server; ID-JAG's second leg uses it."],
   [
+    /token_endpoint_auth_methods_supported/,
+    "Set obo.authorizationServer.clientAuthMethod to a method the MCP server's authorization server lists (leave it out with a clientSecret to let the server's list decide), and register the client there with it.",
+  ],
+  [
     /names the resource/,
     "Set obo.resource to exactly the resource the MCP server's metadata names (RFC 9728 requires them to be identical), or fix the server's metadata.",
   ],

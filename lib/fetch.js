@@ -62,6 +62,14 @@ function resourceOf(input) {
   return url.pathname === '/' ? url.origin : `${url.origin}${url.pathname}`
 }
 
+/**
+ * The code of an ID-JAG discovery that found no protected resource metadata at the
+ * well-known URLs (every one answered a client error). Only then may a request go out
+ * without a bearer to learn the metadata URL from the 401: a document that was found and
+ * refused (another resource, an unsafe URL), or a server that failed, ends the request.
+ */
+const NO_RESOURCE_METADATA = 'ERR_ID_JAG_NO_RESOURCE_METADATA'
+
 /** The response's Bearer challenge (`bearerChallenge`), or null. */
 function challengeOf(response) {
   const header = response.headers.get('www-authenticate')
@@ -126,11 +134,12 @@ function createOboFetch({
     }
   }
   /**
-   * ID-JAG, when discovery found no metadata: the request without a bearer, whose 401 names
-   * the metadata (RFC 9728 §5.1); then the exchange again. Otherwise `err` stands.
+   * ID-JAG, when discovery found no metadata at the well-known URLs: the request without a
+   * bearer, whose 401 names the metadata (RFC 9728 §5.1); then the exchange again. Otherwise
+   * (any other failure, or a metadata URL already known) `err` stands.
    */
   const bearerFromChallenge = async (err, send, replayable, signal) => {
-    if (oboConfig.profile !== 'id-jag' || resourceMetadata || err.cause?.idJagStep !== 'discovery' || !replayable) throw err
+    if (oboConfig.profile !== 'id-jag' || resourceMetadata || err.cause?.code !== NO_RESOURCE_METADATA || !replayable) throw err
     const probe = await send(undefined)
     const challenge = probe.status === 401 ? challengeOf(probe) : null
     await probe.body?.cancel()

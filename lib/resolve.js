@@ -196,7 +196,7 @@ async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider,
   }
   if (isScheduledGrant(live)) return handOn(live)
   const tokens = live === null || live === undefined ? snapshotTokens(user, field) : upstreamTokens(live, field)
-  const unusable = checkUpstreamTokens(tokens ?? undefined)
+  const unusable = checkUpstreamTokens(tokens ?? undefined, field)
   if (unusable) {
     log('warn', `[OBO] ${unusable.userMessage} (hadLiveSession: ${live != null})`)
     throw resolutionError(unusable)

@@ -48,6 +48,11 @@ pub enum Failure {
     MissingUpstreamToken,
     /// A token set without an access token.
     MissingUpstreamAccessToken,
+    /// A token set without the ID token an ID-JAG exchange sends (its subject token).
+    MissingUpstreamIdToken,
+    /// A token set without the refresh token an ID-JAG exchange sends (its subject
+    /// token, with `subjectTokenType` refresh_token).
+    MissingUpstreamRefreshToken,
     /// The resolver answered without an access token.
     EmptyExchangeResponse,
     /// The resolver answered with a token that is already expired.
@@ -66,8 +71,43 @@ pub enum Reason {
     SessionRefreshFailed,
     MissingUpstreamToken,
     MissingUpstreamAccessToken,
+    MissingUpstreamIdToken,
+    MissingUpstreamRefreshToken,
     EmptyExchangeResponse,
     ExchangeFailed,
+}
+
+/// Which token of the user's set is exchanged: LibreChat's OBO sends the access token;
+/// ID-JAG sends the ID token (or the refresh token), so its absence is told as such.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamField {
+    /// `access_token`.
+    #[default]
+    Access,
+    /// `id_token`.
+    Id,
+    /// `refresh_token`.
+    Refresh,
+}
+
+impl UpstreamField {
+    /// The field of a token set (`access_token`, `id_token`, `refresh_token`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "access_token" => Some(Self::Access),
+            "id_token" => Some(Self::Id),
+            "refresh_token" => Some(Self::Refresh),
+            _ => None,
+        }
+    }
+
+    fn missing(self) -> Failure {
+        match self {
+            Self::Access => Failure::MissingUpstreamAccessToken,
+            Self::Id => Failure::MissingUpstreamIdToken,
+            Self::Refresh => Failure::MissingUpstreamRefreshToken,
+        }
+    }
 }
 
 impl Failure {
@@ -80,6 +120,8 @@ impl Failure {
             }
             Self::MissingUpstreamToken => Reason::MissingUpstreamToken,
             Self::MissingUpstreamAccessToken => Reason::MissingUpstreamAccessToken,
+            Self::MissingUpstreamIdToken => Reason::MissingUpstreamIdToken,
+            Self::MissingUpstreamRefreshToken => Reason::MissingUpstreamRefreshToken,
             Self::EmptyExchangeResponse => Reason::EmptyExchangeResponse,
             Self::AlreadyExpired | Self::Exchange { .. } => Reason::ExchangeFailed,
         }
@@ -110,6 +152,12 @@ impl Failure {
             }
             Self::MissingUpstreamAccessToken => {
                 "The upstream OpenID access token is missing for OBO exchange."
+            }
+            Self::MissingUpstreamIdToken => {
+                "The upstream OpenID ID token is missing for the ID-JAG exchange."
+            }
+            Self::MissingUpstreamRefreshToken => {
+                "The upstream OpenID refresh token is missing for the ID-JAG exchange."
             }
             Self::EmptyExchangeResponse => {
                 "The identity provider returned no access token for the OBO exchange."
@@ -143,7 +191,12 @@ redacted_debug!(UpstreamTokens {
 
 /// The assertion to exchange, if the token set is usable: present, and not within
 /// the buffer of its expiry (LibreChat's `isOpenIDTokenValid`; no expiry means valid).
-pub fn upstream_assertion(tokens: Option<&UpstreamTokens>, now_ms: u64) -> Result<&str, Failure> {
+/// `tokens.access_token` holds the set's `field`, whose absence the failure names.
+pub fn upstream_assertion(
+    tokens: Option<&UpstreamTokens>,
+    field: UpstreamField,
+    now_ms: u64,
+) -> Result<&str, Failure> {
     let tokens = tokens.ok_or(Failure::MissingUpstreamToken)?;
     if let Some(expires_at) = tokens.expires_at_secs.filter(|at| at.is_finite()) {
         let now_secs = now_ms as f64 / 1000.0;
@@ -155,7 +208,7 @@ pub fn upstream_assertion(tokens: Option<&UpstreamTokens>, now_ms: u64) -> Resul
         .access_token
         .as_deref()
         .filter(|token| !token.is_empty())
-        .ok_or(Failure::MissingUpstreamAccessToken)
+        .ok_or_else(|| field.missing())
 }
 
 /// What the resolver answered. The access token itself stays with the caller: only
@@ -274,6 +327,7 @@ mod tests {
     use serde_json::json;
 
     const NOW: u64 = 1_700_000_000_000;
+    const ACCESS: UpstreamField = UpstreamField::Access;
 
     fn tokens(access_token: Option<&str>, expires_in_secs: Option<f64>) -> UpstreamTokens {
         UpstreamTokens {
@@ -285,27 +339,54 @@ mod tests {
     #[test]
     fn upstream_token_needs_more_than_the_buffer() {
         assert_eq!(
-            upstream_assertion(Some(&tokens(Some("at"), Some(31.0))), NOW),
+            upstream_assertion(Some(&tokens(Some("at"), Some(31.0))), ACCESS, NOW),
             Ok("at")
         );
         assert_eq!(
-            upstream_assertion(Some(&tokens(Some("at"), None)), NOW),
+            upstream_assertion(Some(&tokens(Some("at"), None)), ACCESS, NOW),
             Ok("at")
         );
         for left in [30.0, 10.0, -5.0] {
             assert_eq!(
-                upstream_assertion(Some(&tokens(Some("at"), Some(left))), NOW),
+                upstream_assertion(Some(&tokens(Some("at"), Some(left))), ACCESS, NOW),
                 Err(Failure::MissingUpstreamToken)
             );
         }
         assert_eq!(
-            upstream_assertion(None, NOW),
+            upstream_assertion(None, ACCESS, NOW),
             Err(Failure::MissingUpstreamToken)
         );
         assert_eq!(
-            upstream_assertion(Some(&tokens(None, Some(600.0))), NOW),
+            upstream_assertion(Some(&tokens(None, Some(600.0))), ACCESS, NOW),
             Err(Failure::MissingUpstreamAccessToken)
         );
+    }
+
+    #[test]
+    fn a_missing_id_jag_subject_is_named_for_what_it_is() {
+        let empty = tokens(None, None);
+        let missing = |field| upstream_assertion(Some(&empty), field, NOW).unwrap_err();
+        let id = missing(UpstreamField::Id);
+        assert_eq!(id, Failure::MissingUpstreamIdToken);
+        assert_eq!(id.reason(), Reason::MissingUpstreamIdToken);
+        assert!(!id.retryable());
+        assert_eq!(
+            id.user_message(),
+            "The upstream OpenID ID token is missing for the ID-JAG exchange."
+        );
+        let refresh = missing(UpstreamField::Refresh);
+        assert_eq!(refresh.reason(), Reason::MissingUpstreamRefreshToken);
+        assert!(refresh.user_message().contains("refresh token"));
+        assert_eq!(UpstreamField::parse("id_token"), Some(UpstreamField::Id));
+        assert_eq!(
+            UpstreamField::parse("refresh_token"),
+            Some(UpstreamField::Refresh)
+        );
+        assert_eq!(
+            UpstreamField::parse("access_token"),
+            Some(UpstreamField::Access)
+        );
+        assert_eq!(UpstreamField::parse("token"), None);
     }
 
     fn answer(expires_in: Option<serde_json::Value>, expires_at_ms: Option<f64>) -> ResolverAnswer {

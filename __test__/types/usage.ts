@@ -202,6 +202,8 @@ export function errors(): Error[] {
     'missing_upstream_provider',
     'missing_upstream_token',
     'missing_upstream_access_token',
+    'missing_upstream_id_token',
+    'missing_upstream_refresh_token',
     'empty_exchange_response',
     'exchange_failed',
     'session_refresh_failed',

@@ -6,7 +6,9 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::ground::expiry;
-use crate::resolve::{self, ErrorFacts, Failure, Reason, ResolverAnswer, Stamp, UpstreamTokens};
+use crate::resolve::{
+    self, ErrorFacts, Failure, Reason, ResolverAnswer, Stamp, UpstreamField, UpstreamTokens,
+};
 
 /// A token set from the session provider or the user's snapshot (wrapper-sanitized).
 #[napi(object, object_to_js = false)]
@@ -81,6 +83,8 @@ pub enum NativeResolutionReason {
     SessionRefreshFailed,
     MissingUpstreamToken,
     MissingUpstreamAccessToken,
+    MissingUpstreamIdToken,
+    MissingUpstreamRefreshToken,
     EmptyExchangeResponse,
     ExchangeFailed,
 }
@@ -100,6 +104,8 @@ impl From<Reason> for NativeResolutionReason {
             Reason::SessionRefreshFailed => Self::SessionRefreshFailed,
             Reason::MissingUpstreamToken => Self::MissingUpstreamToken,
             Reason::MissingUpstreamAccessToken => Self::MissingUpstreamAccessToken,
+            Reason::MissingUpstreamIdToken => Self::MissingUpstreamIdToken,
+            Reason::MissingUpstreamRefreshToken => Self::MissingUpstreamRefreshToken,
             Reason::EmptyExchangeResponse => Self::EmptyExchangeResponse,
             Reason::ExchangeFailed => Self::ExchangeFailed,
         }
@@ -132,14 +138,30 @@ pub enum NativeResolutionStage {
 }
 
 /// `null` when the upstream token set is usable for an exchange, else the failure.
+/// `field` names the token that `tokens.access_token` holds (`access_token` when
+/// omitted; an ID-JAG service's `id_token` or `refresh_token`).
 #[napi]
 pub fn check_upstream_tokens(
     tokens: Option<NativeUpstreamTokens>,
-) -> Option<NativeResolutionFailure> {
+    field: Option<String>,
+) -> Result<Option<NativeResolutionFailure>> {
+    let field = match field.as_deref() {
+        None => UpstreamField::Access,
+        Some(name) => UpstreamField::parse(name).ok_or_else(|| {
+            Error::new(
+                Status::InvalidArg,
+                format!(
+                    "field must be 'access_token', 'id_token' or 'refresh_token', got '{name}'"
+                ),
+            )
+        })?,
+    };
     let tokens = tokens.map(UpstreamTokens::from);
-    resolve::upstream_assertion(tokens.as_ref(), expiry::now_ms())
-        .err()
-        .map(Into::into)
+    Ok(
+        resolve::upstream_assertion(tokens.as_ref(), field, expiry::now_ms())
+            .err()
+            .map(Into::into),
+    )
 }
 
 impl From<std::result::Result<Stamp, Failure>> for NativeResolutionStamp {

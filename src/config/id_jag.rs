@@ -4,7 +4,7 @@
 use super::{http_url, required};
 use crate::ground::error::ConfigError;
 use crate::ground::redact::redacted_debug;
-use crate::protocol::client_auth::{ClientAuth, CredentialOptions};
+use crate::protocol::client_auth::{ClientAuth, CredentialOptions, ServerClientAuth};
 use crate::protocol::grant::{
     GrantKind, GrantMode, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE,
 };
@@ -40,7 +40,8 @@ redacted_debug!(AuthorizationServerOptions {
 /// The validated ID-JAG settings of a service.
 #[derive(Debug, Clone)]
 pub struct IdJagConfig {
-    pub client_auth: ClientAuth,
+    /// The credential; its method, when not configured, is chosen per server.
+    pub client_auth: ServerClientAuth,
     pub issuer: Option<String>,
 }
 
@@ -100,6 +101,7 @@ fn authorization_server(options: AuthorizationServerOptions) -> Result<IdJagConf
         })
         .transpose()?;
     let client_id = required("authorizationServer.clientId", options.client_id)?;
+    let configured = options.client_auth_method.is_some();
     let client_auth = ClientAuth::new(
         client_id,
         issuer.as_deref().unwrap_or_default(),
@@ -115,7 +117,7 @@ fn authorization_server(options: AuthorizationServerOptions) -> Result<IdJagConf
     )
     .map_err(nested)?;
     Ok(IdJagConfig {
-        client_auth,
+        client_auth: ServerClientAuth::new(client_auth, configured),
         issuer,
     })
 }

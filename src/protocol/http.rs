@@ -94,6 +94,12 @@ pub async fn read_body(mut response: Response, limit: usize) -> Result<Vec<u8>, 
 /// (a reset, an early end, broken chunking) is what reqwest calls a decode error: the
 /// connection was lost, as a reset before the answer is.
 pub fn transport_error(error: reqwest::Error) -> ExchangeError {
+    let (kind, detail) = transport_parts(error);
+    ExchangeError::Transport { kind, detail }
+}
+
+/// How a request failed below HTTP, and the error's chain of causes (without its URL).
+pub fn transport_parts(error: reqwest::Error) -> (TransportKind, String) {
     let kind = if error.is_timeout() {
         TransportKind::Timeout
     } else if error.is_connect() {
@@ -103,8 +109,7 @@ pub fn transport_error(error: reqwest::Error) -> ExchangeError {
     } else {
         TransportKind::Other
     };
-    let detail = error_chain(&error.without_url());
-    ExchangeError::Transport { kind, detail }
+    (kind, error_chain(&error.without_url()))
 }
 
 /// The answer's `Retry-After`, when it has a readable one.

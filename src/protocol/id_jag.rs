@@ -8,13 +8,15 @@
 //! redacted from that server's error texts. A retry runs both legs again, since an
 //! authorization server refuses an ID-JAG it has seen (`jti` replay).
 //!
-//! Which authorization server a resource leads to is `chains.rs`'s.
+//! Which authorization server a resource leads to is `chains.rs`'s. How the client
+//! authenticates there is checked against that server's metadata before leg 1
+//! (`ServerClientAuth`), so a method it does not take costs no ID-JAG.
 
 use reqwest::Client;
 use url::Url;
 
 use super::chains::Chains;
-use super::client_auth::ClientAuth;
+use super::client_auth::{ClientAuth, ServerClientAuth};
 use super::grant::{
     request_token, GrantKind, GrantRequest, GrantResponse, TokenExchangeSettings, ID_JAG_TYPE,
 };
@@ -25,7 +27,7 @@ use crate::ground::error::{ExchangeError, GrantProblem, IdJagStep};
 /// The ID-JAG side of a service: the client's registration at the MCP authorization
 /// server, and the chains discovered so far.
 pub struct IdJag {
-    client_auth: ClientAuth,
+    client_auth: ServerClientAuth,
     settings: TokenExchangeSettings,
     chains: Chains,
     /// The SSRF policy for every URL discovery finds (`ssrf`).
@@ -58,7 +60,7 @@ pub struct IdJagRequest<'a> {
 
 impl IdJag {
     pub fn new(
-        client_auth: ClientAuth,
+        client_auth: ServerClientAuth,
         issuer: Option<String>,
         subject_token_type: String,
         guard: Guard,
@@ -87,8 +89,8 @@ impl IdJag {
         let resource = request
             .resource
             .ok_or(ExchangeError::Grant(GrantProblem::IdJagNeedsResource))?;
-        let server = self
-            .chain(http, resource, request.audience, request.resource_metadata)
+        let (server, client_auth) = self
+            .route(http, resource, request.audience, request.resource_metadata)
             .await
             .map_err(|e| e.in_id_jag(IdJagStep::Discovery))?;
         let leg1 = GrantRequest {
@@ -118,7 +120,7 @@ impl IdJag {
         request_token(
             to_server,
             endpoint,
-            &self.client_auth,
+            &client_auth,
             GrantKind::IdJag,
             &self.settings,
             &leg2,
@@ -127,8 +129,8 @@ impl IdJag {
         .map_err(|e| e.in_id_jag(IdJagStep::AccessToken))
     }
 
-    /// The authorization server of `resource` (see `Chains::server`); the doctor checks
-    /// the chain with it too.
+    /// The authorization server of `resource` (see `Chains::server`), once it is known
+    /// to take this client's authentication; the doctor checks the chain with it too.
     pub async fn chain(
         &self,
         http: &Client,
@@ -136,10 +138,27 @@ impl IdJag {
         audience: Option<&str>,
         hint: Option<&str>,
     ) -> Result<AuthorizationServer, ExchangeError> {
-        let guard = &self.guard;
-        self.chains
-            .server(http, guard, resource, audience, hint)
-            .await
+        let (server, _) = self.route(http, resource, audience, hint).await?;
+        Ok(server)
+    }
+
+    /// The authorization server of `resource`, and the credential leg 2 presents there.
+    async fn route(
+        &self,
+        http: &Client,
+        resource: &str,
+        audience: Option<&str>,
+        hint: Option<&str>,
+    ) -> Result<(AuthorizationServer, ClientAuth), ExchangeError> {
+        let server = self
+            .chains
+            .server(http, &self.guard, resource, audience, hint)
+            .await?;
+        let client_auth = self
+            .client_auth
+            .for_server(server.auth_methods.as_deref())
+            .map_err(ExchangeError::Grant)?;
+        Ok((server, client_auth))
     }
 }
 

@@ -4,6 +4,7 @@ use super::*;
 use crate::protocol::client_auth::CredentialOptions;
 use crate::protocol::grant::{ID_TOKEN_TYPE, JWT_BEARER, TOKEN_EXCHANGE};
 use crate::protocol::http::{client, ClientSettings};
+use crate::protocol::metadata::ID_JAG_PROFILE;
 use crate::test_server::{json, Reply, TestServer};
 
 const ID_JAG: &str = "eyJ0eXAiOiJvYXV0aC1pZC1qYWcrand0In0.e30.c2ln";
@@ -36,11 +37,15 @@ struct Setup {
 }
 
 async fn setup(idp_replies: Vec<Reply>, token_replies: Vec<Reply>) -> Setup {
+    let profiles = format!(r#","authorization_grant_profiles_supported":["{ID_JAG_PROFILE}"]"#);
+    setup_with(&profiles, idp_replies, token_replies).await
+}
+
+/// `setup`, with `extra` members in the authorization server's metadata.
+async fn setup_with(extra: &str, idp_replies: Vec<Reply>, token_replies: Vec<Reply>) -> Setup {
     let authorization = TestServer::start_with(|issuer| {
-        let document = format!(
-            r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/token",
-            "authorization_grant_profiles_supported":["urn:ietf:params:oauth:grant-profile:id-jag"]}}"#
-        );
+        let document =
+            format!(r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/token"{extra}}}"#);
         let mut replies = vec![json(200, &document)];
         replies.extend(token_replies);
         replies
@@ -113,12 +118,32 @@ fn loopback() -> Guard {
     Guard::listing(&["127.0.0.1"], http)
 }
 
+/// A service whose leg-2 secret has no configured method.
 fn service() -> IdJag {
+    service_with(None)
+}
+
+fn service_with(method: Option<&str>) -> IdJag {
+    let options = CredentialOptions {
+        method,
+        client_secret: Some("as-secret".into()),
+        ..Default::default()
+    };
+    let auth = ClientAuth::new("librechat-files".into(), "", options).unwrap();
     IdJag::new(
-        auth("librechat-files", "as-secret"),
+        ServerClientAuth::new(auth, method.is_some()),
         None,
         ID_TOKEN_TYPE.into(),
         loopback(),
+    )
+}
+
+/// The `Authorization: Basic` value of client `id` with `secret`.
+fn basic(id: &str, secret: &str) -> String {
+    use base64::prelude::{Engine, BASE64_STANDARD};
+    format!(
+        "authorization: Basic {}",
+        BASE64_STANDARD.encode(format!("{id}:{secret}"))
     )
 }
 
@@ -164,8 +189,15 @@ async fn both_legs_carry_what_the_draft_asks_and_the_access_token_comes_back() {
     assert_eq!(field(&leg2, "grant_type"), Some(JWT_BEARER));
     assert_eq!(field(&leg2, "assertion"), Some(ID_JAG));
     assert_eq!(field(&leg2, "resource"), Some(s.resource.as_str()));
-    assert_eq!(field(&leg2, "client_id"), Some("librechat-files"));
-    assert_eq!(field(&leg2, "client_secret"), Some("as-secret"));
+    assert_eq!(field(&leg2, "client_secret"), None);
+    assert!(
+        received[1]
+            .head
+            .to_ascii_lowercase()
+            .contains(&basic("librechat-files", "as-secret").to_ascii_lowercase()),
+        "no method configured and none listed: RFC 8414's default, client_secret_basic: {}",
+        received[1].head
+    );
     assert_eq!(
         field(&leg2, "subject_token"),
         None,
@@ -242,7 +274,7 @@ async fn discovery_failures_and_a_missing_resource_send_nothing() {
     assert_eq!(error.code(), Some("ERR_ID_JAG_NEEDS_RESOURCE"));
     assert!(s.idp.received().is_empty());
     let named = IdJag::new(
-        auth("librechat-files", "as-secret"),
+        ServerClientAuth::new(auth("librechat-files", "as-secret"), false),
         Some("http://127.0.0.1:9".into()),
         ID_TOKEN_TYPE.into(),
         loopback(),
@@ -315,7 +347,7 @@ async fn one_service_serves_one_authorization_server_the_first_found_or_the_name
 
     let fifth = setup(vec![leg1_answer(ID_JAG_TYPE)], vec![ok()]).await;
     let named = IdJag::new(
-        auth("librechat-files", "as-secret"),
+        ServerClientAuth::new(auth("librechat-files", "as-secret"), false),
         Some(fifth.authorization.url.clone()),
         ID_TOKEN_TYPE.into(),
         loopback(),
@@ -373,4 +405,66 @@ async fn a_claims_answer_is_refused_and_leg_two_always_names_the_resource() {
     );
     let leg2 = form(&s.authorization.received()[1].body);
     assert_eq!(field(&leg2, "resource"), Some(s.resource.as_str()));
+}
+
+/// Leg 2 authenticates as the server lists: a secret without a configured method takes
+/// the first secret method listed; a configured one that is not listed is refused before
+/// leg 1, so the user's ID token is not spent.
+#[tokio::test]
+async fn leg_2_authenticates_as_the_server_lists() {
+    let posts =
+        r#","token_endpoint_auth_methods_supported":["private_key_jwt","client_secret_post"]"#;
+    let s = setup_with(
+        posts,
+        vec![leg1_answer(ID_JAG_TYPE)],
+        vec![json(200, r#"{"access_token":"mcp-at","expires_in":3600}"#)],
+    )
+    .await;
+    s.obtain(&service(), Some(&s.resource)).await.unwrap();
+    let leg2 = &s.authorization.received()[1];
+    assert!(!leg2
+        .head
+        .to_ascii_lowercase()
+        .contains("authorization: basic"));
+    let form = form(&leg2.body);
+    assert_eq!(field(&form, "client_id"), Some("librechat-files"));
+    assert_eq!(field(&form, "client_secret"), Some("as-secret"));
+
+    let basic_only = r#","token_endpoint_auth_methods_supported":["client_secret_basic"]"#;
+    let s = setup_with(basic_only, vec![], vec![]).await;
+    let error = s
+        .obtain(&service_with(Some("client_secret_post")), Some(&s.resource))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("ERR_ID_JAG_AUTH_METHOD"));
+    assert_eq!(error.id_jag_step(), Some(IdJagStep::Discovery));
+    let text = error.to_string();
+    assert!(
+        text.contains("authorizationServer.clientAuthMethod 'client_secret_post'")
+            && text.contains("[client_secret_basic]"),
+        "{text}"
+    );
+    assert!(s.idp.received().is_empty(), "nothing reaches the IdP");
+    assert_eq!(s.authorization.received().len(), 1, "only its metadata");
+
+    let keys_only = r#","token_endpoint_auth_methods_supported":["private_key_jwt"]"#;
+    let s = setup_with(keys_only, vec![], vec![]).await;
+    let error = s.obtain(&service(), Some(&s.resource)).await.unwrap_err();
+    assert_eq!(error.code(), Some("ERR_ID_JAG_AUTH_METHOD"));
+    assert!(s.idp.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_leg_2_refusal_names_the_mcp_server_s_authorization_server() {
+    let s = setup(
+        vec![leg1_answer(ID_JAG_TYPE)],
+        vec![json(401, r#"{"error":"invalid_client"}"#)],
+    )
+    .await;
+    let error = s.obtain(&service(), Some(&s.resource)).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "ID-JAG leg 2 (jwt-bearer grant at the MCP server's authorization server) failed: \
+         The MCP server's authorization server rejected the OBO exchange (HTTP 401, invalid_client)"
+    );
 }

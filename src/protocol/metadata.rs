@@ -1,8 +1,16 @@
 //! The MCP authorization metadata chain, read before an ID-JAG exchange: from the MCP
 //! server's URL to its protected resource metadata (RFC 9728), which names its
-//! authorization servers, and from the chosen one to its metadata (RFC 8414), which
-//! must advertise the ID-JAG grant profile. Nothing is sent to a token endpoint until
-//! the whole chain checks out, so a misconfigured server costs no assertion.
+//! authorization servers, and from the chosen one to its metadata (RFC 8414). Nothing
+//! is sent to a token endpoint until the whole chain checks out, so a misconfigured
+//! server costs no assertion.
+//!
+//! The authorization server's lists are read as the specs write them: a list that is
+//! absent says nothing, and only a list that is present without what ID-JAG needs
+//! refuses the server. The ID-JAG draft says a server SHOULD list its grant profile in
+//! `authorization_grant_profiles_supported`, and the MCP extension that a client *can*
+//! check it; neither makes it a precondition. `grant_types_supported` must name the
+//! jwt-bearer grant when it is present. `token_endpoint_auth_methods_supported` is kept
+//! for choosing how the client authenticates (`client_auth::ServerClientAuth`).
 //!
 //! Every document must name what it describes exactly (RFC 9728 §3.3, RFC 8414 §3.3):
 //! a metadata document that names another resource or issuer could redirect the user's
@@ -15,7 +23,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::grant::JWT_BEARER;
-use super::http::{read_body, transport_error, BodyError};
+use super::http::{read_body, transport_parts, BodyError};
 use super::ssrf::Guard;
 use crate::ground::bounds;
 use crate::ground::error::ExchangeError;
@@ -34,6 +42,8 @@ const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 pub struct AuthorizationServer {
     pub issuer: String,
     pub token_endpoint: Url,
+    /// `token_endpoint_auth_methods_supported`; `None` when the document has none.
+    pub auth_methods: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -48,8 +58,8 @@ struct ServerDocument {
     issuer: Option<String>,
     token_endpoint: Option<String>,
     grant_types_supported: Option<Vec<String>>,
-    #[serde(default)]
-    authorization_grant_profiles_supported: Vec<String>,
+    authorization_grant_profiles_supported: Option<Vec<String>>,
+    token_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
 
 /// Reads and checks the chain for `resource`. The authorization server is `expected`
@@ -76,7 +86,9 @@ pub async fn discover(
         .into_iter()
         .chain(own.into_iter().map(|url| (http, url)))
         .collect();
-    let (url, document): (_, ResourceDocument) = fetch_first(&candidates).await?;
+    let (url, document): (_, ResourceDocument) = fetch_first(&candidates)
+        .await?
+        .map_err(|(url, detail)| ExchangeError::NoResourceMetadata { url, detail })?;
     let source = format!("The protected resource metadata at {url}");
     bounds::urls(
         &source,
@@ -112,8 +124,8 @@ fn choose<'a>(listed: &'a [String], expected: Option<&str>) -> Result<&'a str, S
     })
 }
 
-/// RFC 8414 metadata of `issuer`, checked for the ID-JAG grant profile; the issuer and
-/// the token endpoint pass `guard`.
+/// RFC 8414 metadata of `issuer`, checked for what ID-JAG needs (`check_profile`); the
+/// issuer and the token endpoint pass `guard`.
 async fn authorization_server(
     guard: &Guard,
     issuer: &str,
@@ -125,7 +137,9 @@ async fn authorization_server(
         .flat_map(|suffix| well_known(&base, suffix, false))
         .map(|url| (http, url))
         .collect();
-    let (url, document): (_, ServerDocument) = fetch_first(&candidates).await?;
+    let (url, document): (_, ServerDocument) = fetch_first(&candidates)
+        .await?
+        .map_err(|(url, detail)| refused_str(&url, &detail))?;
     server_within_bounds(&url, &document)?;
     if document.issuer.as_deref() != Some(issuer) {
         return Err(refused(
@@ -153,6 +167,7 @@ async fn authorization_server(
     Ok(AuthorizationServer {
         issuer: issuer.to_owned(),
         token_endpoint,
+        auth_methods: document.token_endpoint_auth_methods_supported,
     })
 }
 
@@ -164,7 +179,10 @@ fn server_within_bounds(url: &Url, document: &ServerDocument) -> Result<(), Exch
         .grant_types_supported
         .as_deref()
         .unwrap_or_default();
-    let profiles = &document.authorization_grant_profiles_supported;
+    let profiles = document
+        .authorization_grant_profiles_supported
+        .as_deref()
+        .unwrap_or_default();
     let endpoint = document.token_endpoint.as_deref().unwrap_or_default();
     bounds::url(&source, "token_endpoint", endpoint)
         .and_then(|()| bounds::names(&source, "grant_types_supported", grants))
@@ -172,14 +190,16 @@ fn server_within_bounds(url: &Url, document: &ServerDocument) -> Result<(), Exch
         .map_err(ExchangeError::Answer)
 }
 
-/// The ID-JAG grant profile must be advertised, and jwt-bearer too when grants are listed.
+/// Lists that are present must include ID-JAG's grant profile and the jwt-bearer grant;
+/// absent ones say nothing (see the module's doc).
 fn check_profile(document: &ServerDocument) -> Result<(), String> {
-    let profiles = &document.authorization_grant_profiles_supported;
-    if !profiles.iter().any(|p| p == ID_JAG_PROFILE) {
-        return Err(format!(
-            "The authorization server does not advertise the ID-JAG grant profile ({ID_JAG_PROFILE}) in authorization_grant_profiles_supported [{}]",
-            profiles.join(", ")
-        ));
+    if let Some(profiles) = &document.authorization_grant_profiles_supported {
+        if !profiles.iter().any(|p| p == ID_JAG_PROFILE) {
+            return Err(format!(
+                "The authorization server does not advertise the ID-JAG grant profile ({ID_JAG_PROFILE}) in authorization_grant_profiles_supported [{}]",
+                profiles.join(", ")
+            ));
+        }
     }
     match &document.grant_types_supported {
         Some(grants) if !grants.iter().any(|g| g == JWT_BEARER) => Err(format!(
@@ -244,23 +264,24 @@ fn well_known(base: &Url, suffix: &str, resource: bool) -> Vec<Url> {
 }
 
 /// The first of `urls` that answers (a client error passes to the next, as the MCP SDK
-/// does), parsed; when none does, the refusal lists every URL tried.
+/// does), parsed. When every one answers a client error, the inner `Err` is the first
+/// URL and a text listing every URL tried, for the caller to say what was missing.
 async fn fetch_first<T: serde::de::DeserializeOwned>(
     urls: &[(&Client, Url)],
-) -> Result<(Url, T), ExchangeError> {
+) -> Result<Result<(Url, T), (String, String)>, ExchangeError> {
     let mut missing = Vec::new();
     for (http, url) in urls {
         match fetch(http, url).await? {
-            Ok(document) => return Ok((url.clone(), document)),
+            Ok(document) => return Ok(Ok((url.clone(), document))),
             Err(status) => missing.push(format!("HTTP {status} at {url}")),
         }
     }
-    Err(refused_str(
+    Ok(Err((
         urls.first()
-            .map(|(_, url)| url.as_str())
+            .map(|(_, url)| url.to_string())
             .unwrap_or_default(),
-        &format!("No metadata document was found ({})", missing.join(", ")),
-    ))
+        format!("No metadata document was found ({})", missing.join(", ")),
+    )))
 }
 
 /// One document, or the status of a client error (not 429) for the caller to try the
@@ -281,10 +302,11 @@ async fn fetch<T: serde::de::DeserializeOwned>(
         .send()
         .await
         .map_err(|e| {
-            let error = transport_error(e);
+            let (kind, detail) = transport_parts(e);
+            let what = kind.describe("the server");
             failed(
-                format!("The metadata request failed: {error}"),
-                error.is_retryable(),
+                format!("The metadata request {what}: {detail}"),
+                kind.is_retryable(),
             )
         })?;
     let status = response.status();

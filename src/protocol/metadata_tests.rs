@@ -215,11 +215,22 @@ async fn the_named_authorization_server_must_be_listed_and_is_chosen() {
 }
 
 #[tokio::test]
-async fn the_id_jag_profile_and_jwt_bearer_must_be_advertised() {
+async fn lists_that_are_present_must_name_the_id_jag_profile_and_jwt_bearer() {
     for (extra, expected) in [
-        (String::new(), "does not advertise the ID-JAG grant profile"),
+        (
+            r#","authorization_grant_profiles_supported":["urn:example:other"]"#.to_owned(),
+            "does not advertise the ID-JAG grant profile (urn:ietf:params:oauth:grant-profile:id-jag) in authorization_grant_profiles_supported [urn:example:other]",
+        ),
+        (
+            r#","authorization_grant_profiles_supported":[]"#.to_owned(),
+            "in authorization_grant_profiles_supported []",
+        ),
         (
             format!(r#",{PROFILE_DOC},"grant_types_supported":["authorization_code"]"#),
+            "does not advertise the jwt-bearer grant",
+        ),
+        (
+            r#","grant_types_supported":["authorization_code"]"#.to_owned(),
             "does not advertise the jwt-bearer grant",
         ),
     ] {
@@ -229,18 +240,38 @@ async fn the_id_jag_profile_and_jwt_bearer_must_be_advertised() {
             None,
         )
         .await;
-        let (text, retryable) = detail(&found.unwrap_err());
+        let error = found.unwrap_err();
+        assert_eq!(error.code(), Some("ERR_ID_JAG_METADATA"));
+        let (text, retryable) = detail(&error);
         assert!(text.contains(expected), "{text}");
         assert!(!retryable);
     }
-    let with_grant = format!(r#",{PROFILE_DOC},"grant_types_supported":["{JWT_BEARER}"]"#);
-    let (found, _, _) = chain(
-        |issuer| vec![json(200, &as_document(issuer, &with_grant))],
-        |resource, issuer| vec![json(200, &resource_document(resource, &[issuer]))],
-        None,
-    )
-    .await;
-    assert!(found.is_ok(), "{found:?}");
+}
+
+/// What the conformance suite's authorization server publishes: no grant profiles, and
+/// absent lists say nothing (the ID-JAG draft's SHOULD is no precondition).
+#[tokio::test]
+async fn lists_that_are_absent_say_nothing() {
+    for extra in [
+        String::new(),
+        format!(r#","grant_types_supported":["{JWT_BEARER}"]"#),
+        format!(r#",{PROFILE_DOC},"grant_types_supported":["{JWT_BEARER}"]"#),
+        format!(
+            r#","grant_types_supported":["{JWT_BEARER}"],"token_endpoint_auth_methods_supported":["client_secret_basic"]"#
+        ),
+    ] {
+        let (found, _, _) = chain(
+            |issuer| vec![json(200, &as_document(issuer, &extra))],
+            |resource, issuer| vec![json(200, &resource_document(resource, &[issuer]))],
+            None,
+        )
+        .await;
+        let found = found.unwrap_or_else(|e| panic!("{extra}: {e}"));
+        let methods = extra
+            .contains("token_endpoint_auth")
+            .then(|| vec!["client_secret_basic".to_owned()]);
+        assert_eq!(found.auth_methods, methods, "{extra}");
+    }
 }
 
 #[tokio::test]
@@ -290,14 +321,37 @@ async fn outages_may_pass_and_a_token_endpoint_is_required() {
         None,
     )
     .await;
-    let (text, retryable) = detail(&found.unwrap_err());
-    assert!(!retryable);
+    let error = found.unwrap_err();
+    assert_eq!(error.code(), Some("ERR_ID_JAG_NO_RESOURCE_METADATA"));
+    assert!(!error.is_retryable());
+    let ExchangeError::NoResourceMetadata { detail: text, url } = error else {
+        panic!("not a missing resource document: {error}");
+    };
+    assert!(
+        url.ends_with("/.well-known/oauth-protected-resource/mcp"),
+        "{url}"
+    );
     assert!(
         text.starts_with("No metadata document was found (HTTP 404 at http://127.0.0.1:")
             && text.contains("/.well-known/oauth-protected-resource/mcp, HTTP 404 at http://")
             && text.ends_with("/.well-known/oauth-protected-resource)"),
         "every URL tried is named: {text}"
     );
+    let (found, _, _) = chain(
+        |_| vec![json(404, "{}"), json(404, "{}")],
+        |resource, issuer| vec![json(200, &resource_document(resource, &[issuer]))],
+        None,
+    )
+    .await;
+    let error = found.unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some("ERR_ID_JAG_METADATA"),
+        "only a missing resource document is told apart"
+    );
+    assert!(detail(&error)
+        .0
+        .starts_with("No metadata document was found"));
     let (found, _, _) = chain(
         |_| vec![json(200, "{}")],
         |_, _| vec![json(429, "{}")],
@@ -424,4 +478,19 @@ async fn a_challenge_s_metadata_url_is_read_first_and_must_be_secure() {
         "{refused}"
     );
     assert_eq!(mcp.paths().len(), 1, "nothing fetched for an insecure hint");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_named_as_the_metadata_s_not_the_identity_provider_s() {
+    // Port 9 (discard) on loopback: nothing listens there in a test run.
+    let error = discover(&http(), &guard(), "http://127.0.0.1:9/mcp", None, None)
+        .await
+        .unwrap_err();
+    let (text, retryable) = detail(&error);
+    assert!(
+        text.starts_with("The metadata request could not connect to the server: "),
+        "{text}"
+    );
+    assert!(!text.contains("identity provider"), "{text}");
+    assert!(retryable, "a connection failure may pass");
 }

@@ -23,6 +23,15 @@ impl IdJagStep {
             Self::AccessToken => "leg2",
         }
     }
+
+    /// The server this step talks to, as its failure messages name it.
+    pub fn party(self) -> &'static str {
+        match self {
+            Self::Discovery => "the MCP server",
+            Self::Assertion => "the enterprise identity provider",
+            Self::AccessToken => "the MCP server's authorization server",
+        }
+    }
 }
 
 impl std::fmt::Display for IdJagStep {
@@ -32,7 +41,9 @@ impl std::fmt::Display for IdJagStep {
                 "discovery (the MCP server's and its authorization server's metadata)"
             }
             Self::Assertion => "leg 1 (token exchange for an ID-JAG at the enterprise IdP)",
-            Self::AccessToken => "leg 2 (jwt-bearer grant at the MCP authorization server)",
+            Self::AccessToken => {
+                "leg 2 (jwt-bearer grant at the MCP server's authorization server)"
+            }
         })
     }
 }

@@ -29,6 +29,11 @@ pub use ssrf::{UrlRefusal, UrlRefused};
 /// answers here, and the session provider's and resolver's in `resolve`.
 pub const TRANSIENT_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
 
+/// Who answers a token request, as messages name it: the IdP unless an ID-JAG step
+/// says otherwise (leg 2 goes to the MCP server's authorization server, see `IdJagStep`),
+/// so that the operator looks for the refusal where it was made.
+pub const IDENTITY_PROVIDER: &str = "the identity provider";
+
 /// LibreChat's `oboFailureReason`: an empty answer is told apart from every other
 /// failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,13 +62,20 @@ impl TransportKind {
         }
     }
 
-    fn describe(self) -> &'static str {
+    /// What happened, naming `party`, the server the request went to.
+    pub fn describe(self, party: &str) -> String {
         match self {
-            Self::Timeout => "timed out",
-            Self::Connect => "could not connect to the identity provider",
-            Self::Reset => "lost its connection to the identity provider",
-            Self::Other => "failed",
+            Self::Timeout => "timed out".to_owned(),
+            Self::Connect => format!("could not connect to {party}"),
+            Self::Reset => format!("lost its connection to {party}"),
+            Self::Other => "failed".to_owned(),
         }
+    }
+
+    /// Whether the request may succeed if sent again: not an `Other` failure, which
+    /// is not a network condition (a bad URL, a TLS refusal).
+    pub fn is_retryable(self) -> bool {
+        self != Self::Other
     }
 }
 
@@ -71,18 +83,18 @@ impl TransportKind {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ExchangeError {
     /// The token endpoint answered with an error status.
-    #[error("{}", idp_message(*.status, .body))]
+    #[error("{}", idp_message(*.status, .body, IDENTITY_PROVIDER))]
     Idp {
         status: u16,
         body: Box<IdpErrorBody>,
         retry_after: Option<Duration>,
     },
     /// The request did not get an HTTP answer.
-    #[error("The OBO token request {}: {detail}", .kind.describe())]
+    #[error("{}", transport_message(*.kind, .detail, IDENTITY_PROVIDER))]
     Transport { kind: TransportKind, detail: String },
     /// The answer's status and headers arrived, its body did not in full (a reset, an
     /// early end, broken chunking): a transport failure that keeps what did arrive.
-    #[error("The OBO token request {} after the identity provider answered HTTP {status}, before the whole answer arrived: {detail}", .kind.describe())]
+    #[error("{}", cut_short_message(*.kind, *.status, .detail, IDENTITY_PROVIDER))]
     CutShort {
         status: u16,
         kind: TransportKind,
@@ -96,10 +108,10 @@ pub enum ExchangeError {
     #[error("{0}")]
     Assertion(AssertionProblem),
     /// A success status without an access token: nothing may be cached.
-    #[error("The identity provider returned no access token for the OBO exchange")]
+    #[error("{}", empty_message(IDENTITY_PROVIDER))]
     EmptyResponse,
     /// A success status whose body is not a JSON object.
-    #[error("The identity provider returned an unreadable token response (HTTP {status})")]
+    #[error("{}", malformed_message(*.status, IDENTITY_PROVIDER))]
     MalformedResponse { status: u16 },
     /// The grant does not fit what the IdP advertises, or the call; nothing was sent.
     #[error("{0}")]
@@ -111,8 +123,8 @@ pub enum ExchangeError {
     #[error("Could not fetch the issuer's signing keys (JWKS) from {uri}: {detail}")]
     Jwks { uri: String, detail: String },
     /// A step of an ID-JAG exchange failed; `inner` is what went wrong there, and
-    /// answers for status, body, retry and code.
-    #[error("ID-JAG {step} failed: {inner}")]
+    /// answers for status, body, retry and code. Its message names the step's party.
+    #[error("ID-JAG {step} failed: {}", .inner.message_from(step.party()))]
     IdJag {
         step: IdJagStep,
         inner: Box<ExchangeError>,
@@ -130,6 +142,11 @@ pub enum ExchangeError {
     /// A URL from an MCP server that the SSRF policy refused; nothing was sent to it.
     #[error("{0}")]
     UrlRefused(UrlRefused),
+    /// A protected resource metadata document (RFC 9728) is at none of the URLs tried:
+    /// all answered a client error. Unlike a refused document, this is what a server
+    /// that publishes its metadata only in a 401's `resource_metadata` looks like.
+    #[error("{detail} ({url})")]
+    NoResourceMetadata { url: String, detail: String },
     /// The token endpoint could not be found through OpenID discovery.
     #[error("OpenID discovery failed for {issuer}: {detail}")]
     Discovery {
@@ -139,8 +156,11 @@ pub enum ExchangeError {
     },
 }
 
-fn idp_message(status: u16, body: &IdpErrorBody) -> String {
-    let mut message = format!("The identity provider rejected the OBO exchange (HTTP {status}");
+fn idp_message(status: u16, body: &IdpErrorBody, party: &str) -> String {
+    let mut message = format!(
+        "{} rejected the OBO exchange (HTTP {status}",
+        capitalized(party)
+    );
     if let Some(error) = &body.error {
         message.push_str(", ");
         message.push_str(error);
@@ -153,7 +173,59 @@ fn idp_message(status: u16, body: &IdpErrorBody) -> String {
     message
 }
 
+fn transport_message(kind: TransportKind, detail: &str, party: &str) -> String {
+    format!("The OBO token request {}: {detail}", kind.describe(party))
+}
+
+fn cut_short_message(kind: TransportKind, status: u16, detail: &str, party: &str) -> String {
+    format!(
+        "The OBO token request {} after HTTP {status} arrived, before the whole answer: {detail}",
+        kind.describe(party)
+    )
+}
+
+fn empty_message(party: &str) -> String {
+    format!(
+        "{} returned no access token for the OBO exchange",
+        capitalized(party)
+    )
+}
+
+fn malformed_message(status: u16, party: &str) -> String {
+    format!(
+        "{} returned an unreadable token response (HTTP {status})",
+        capitalized(party)
+    )
+}
+
+/// `party` at the start of a sentence.
+fn capitalized(party: &str) -> String {
+    let mut chars = party.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 impl ExchangeError {
+    /// The message, with `party` as the server that answered a token request (the
+    /// variants that name one); the others read as `to_string`.
+    pub fn message_from(&self, party: &str) -> String {
+        match self {
+            Self::Idp { status, body, .. } => idp_message(*status, body, party),
+            Self::Transport { kind, detail } => transport_message(*kind, detail, party),
+            Self::CutShort {
+                kind,
+                status,
+                detail,
+                ..
+            } => cut_short_message(*kind, *status, detail, party),
+            Self::EmptyResponse => empty_message(party),
+            Self::MalformedResponse { status } => malformed_message(*status, party),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether the same request may succeed later: transient statuses, an explicit
     /// `temporarily_unavailable`, and transport failures; never a permanent answer
     /// such as `invalid_grant` or `interaction_required`.
@@ -163,9 +235,7 @@ impl ExchangeError {
                 TRANSIENT_STATUSES.contains(status)
                     || body.error.as_deref() == Some("temporarily_unavailable")
             }
-            Self::Transport { kind, .. } | Self::CutShort { kind, .. } => {
-                *kind != TransportKind::Other
-            }
+            Self::Transport { kind, .. } | Self::CutShort { kind, .. } => kind.is_retryable(),
             Self::Discovery { retryable, .. } | Self::Metadata { retryable, .. } => *retryable,
             Self::Jwks { .. } => true,
             Self::IdJag { inner, .. } => inner.is_retryable(),
@@ -174,6 +244,7 @@ impl ExchangeError {
             | Self::Grant(_)
             | Self::UrlRefused(_)
             | Self::Answer(_)
+            | Self::NoResourceMetadata { .. }
             | Self::ClientAssertion(_)
             | Self::EmptyResponse
             | Self::MalformedResponse { .. } => false,
@@ -250,10 +321,12 @@ impl ExchangeError {
             Self::ClientAssertion(_) => Some("ERR_CLIENT_ASSERTION"),
             Self::Jwks { .. } => Some("ERR_JWKS_UNAVAILABLE"),
             Self::Metadata { .. } => Some("ERR_ID_JAG_METADATA"),
+            Self::NoResourceMetadata { .. } => Some("ERR_ID_JAG_NO_RESOURCE_METADATA"),
+            Self::Discovery { .. } => Some("ERR_IDP_DISCOVERY"),
             Self::NotAnIdJag { .. } => Some("ERR_NOT_AN_ID_JAG"),
             Self::UrlRefused(refused) => Some(refused.code()),
             Self::IdJag { inner, .. } => inner.code(),
-            _ => None,
+            Self::Idp { .. } | Self::EmptyResponse | Self::MalformedResponse { .. } => None,
         }
     }
 }
@@ -306,190 +379,4 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ground::redact::Sensitive;
-
-    const ENTRA_MFA: &str = r#"{"error":"interaction_required",
-        "error_description":"AADSTS50076: Due to a configuration change you must use MFA.\r\nTrace ID: t\r\nCorrelation ID: c",
-        "error_codes":[50076],"suberror":"basic_action","trace_id":"t","correlation_id":"c",
-        "claims":"{\"access_token\":{\"capolids\":{\"essential\":true,\"values\":[\"p1\"]}}}"}"#;
-
-    fn idp(status: u16, body: &str) -> ExchangeError {
-        ExchangeError::Idp {
-            status,
-            body: Box::new(IdpErrorBody::parse(body.as_bytes(), &Sensitive::default())),
-            retry_after: None,
-        }
-    }
-
-    #[test]
-    fn entra_body_is_read_field_by_field() {
-        let body = IdpErrorBody::parse(ENTRA_MFA.as_bytes(), &Sensitive::default());
-        assert_eq!(body.error.as_deref(), Some("interaction_required"));
-        assert_eq!(body.error_codes, Some(vec![50076]));
-        assert_eq!(body.suberror.as_deref(), Some("basic_action"));
-        assert!(body.claims.unwrap().contains("capolids"));
-        assert_eq!(body.trace_id.as_deref(), Some("t"));
-    }
-
-    #[test]
-    fn odd_bodies_do_not_fail_parsing() {
-        assert_eq!(
-            IdpErrorBody::parse(b"<html>502</html>", &Sensitive::default()),
-            IdpErrorBody::default()
-        );
-        let body = IdpErrorBody::parse(
-            br#"{"error":7,"error_codes":"x","suberror":"s"}"#,
-            &Sensitive::default(),
-        );
-        assert_eq!(body.error, None);
-        assert_eq!(body.error_codes, None);
-        assert_eq!(body.suberror.as_deref(), Some("s"));
-    }
-
-    #[test]
-    fn message_keeps_the_first_line_of_the_description() {
-        let message = idp(400, ENTRA_MFA).to_string();
-        assert_eq!(
-            message,
-            "The identity provider rejected the OBO exchange (HTTP 400, interaction_required): \
-             AADSTS50076: Due to a configuration change you must use MFA."
-        );
-    }
-
-    #[test]
-    fn retryable_classification() {
-        for status in [429, 500, 502, 503, 504] {
-            assert!(idp(status, "{}").is_retryable(), "{status}");
-        }
-        for status in [400, 401, 403, 404, 501] {
-            assert!(!idp(status, "{}").is_retryable(), "{status}");
-        }
-        assert!(idp(400, r#"{"error":"temporarily_unavailable"}"#).is_retryable());
-        assert!(!idp(400, ENTRA_MFA).is_retryable());
-        let transport = |kind| ExchangeError::Transport {
-            kind,
-            detail: String::new(),
-        };
-        assert!(transport(TransportKind::Timeout).is_retryable());
-        assert!(transport(TransportKind::Reset).is_retryable());
-        assert!(transport(TransportKind::Connect).is_retryable());
-        assert!(!transport(TransportKind::Other).is_retryable());
-        assert!(!ExchangeError::EmptyResponse.is_retryable());
-        assert_eq!(
-            ExchangeError::EmptyResponse.failure_reason(),
-            FailureReason::EmptyExchangeResponse
-        );
-    }
-
-    #[test]
-    fn interaction_answers_carry_a_claims_challenge() {
-        let mfa = idp(400, ENTRA_MFA).www_authenticate().unwrap();
-        let encoded = mfa
-            .strip_prefix(r#"Bearer error="insufficient_claims", claims=""#)
-            .and_then(|rest| rest.strip_suffix('"'))
-            .unwrap();
-        let decoded = BASE64_STANDARD.decode(encoded).unwrap();
-        assert!(String::from_utf8(decoded).unwrap().contains("capolids"));
-        let consent = idp(
-            400,
-            r#"{"error":"invalid_grant","suberror":"consent_required"}"#,
-        );
-        assert_eq!(
-            consent.www_authenticate().as_deref(),
-            Some(r#"Bearer error="insufficient_claims""#)
-        );
-        assert_eq!(
-            idp(400, r#"{"error":"invalid_grant"}"#).www_authenticate(),
-            None
-        );
-        assert_eq!(ExchangeError::EmptyResponse.www_authenticate(), None);
-    }
-
-    #[test]
-    fn an_id_jag_step_wraps_once_and_answers_with_its_cause() {
-        let cause = idp(429, r#"{"error":"slow_down"}"#);
-        let wrapped = cause.clone().in_id_jag(IdJagStep::AccessToken);
-        let again = wrapped.clone().in_id_jag(IdJagStep::Assertion);
-        assert_eq!(again.id_jag_step(), Some(IdJagStep::AccessToken));
-        assert_eq!(cause.id_jag_step(), None);
-        assert!(wrapped.is_retryable());
-        assert_eq!(wrapped.status(), Some(429));
-        assert_eq!(
-            wrapped.idp_body().unwrap().error.as_deref(),
-            Some("slow_down")
-        );
-        assert_eq!(
-            wrapped.to_string(),
-            format!(
-                "ID-JAG leg 2 (jwt-bearer grant at the MCP authorization server) failed: {cause}"
-            )
-        );
-        let empty = ExchangeError::EmptyResponse.in_id_jag(IdJagStep::AccessToken);
-        assert_eq!(empty.failure_reason(), FailureReason::EmptyExchangeResponse);
-        let timeout = ExchangeError::Transport {
-            kind: TransportKind::Timeout,
-            detail: String::new(),
-        };
-        assert_eq!(
-            timeout.in_id_jag(IdJagStep::Assertion).code(),
-            Some("ETIMEDOUT")
-        );
-        let throttled = ExchangeError::Idp {
-            status: 429,
-            body: Box::default(),
-            retry_after: Some(Duration::from_secs(3)),
-        };
-        let throttled = throttled.in_id_jag(IdJagStep::Assertion);
-        assert_eq!(throttled.retry_after(), Some(Duration::from_secs(3)));
-        let mfa = idp(400, ENTRA_MFA).in_id_jag(IdJagStep::Assertion);
-        assert!(mfa.www_authenticate().is_some());
-        assert_eq!(
-            [
-                IdJagStep::Discovery,
-                IdJagStep::Assertion,
-                IdJagStep::AccessToken
-            ]
-            .map(IdJagStep::name),
-            ["discovery", "leg1", "leg2"]
-        );
-    }
-
-    #[test]
-    fn echoed_secrets_are_redacted() {
-        let mut sensitive = Sensitive::default();
-        sensitive.value("eyJhbGciOi.payload.sig");
-        sensitive.value("short");
-        let body = IdpErrorBody::parse(
-            br#"{"error":"invalid_grant","error_description":"bad assertion eyJhbGciOi.payload.sig"}"#,
-            &sensitive,
-        );
-        assert_eq!(
-            body.error_description.as_deref(),
-            Some("bad assertion [redacted]")
-        );
-    }
-
-    #[test]
-    fn long_fields_are_cut_after_redaction_and_a_long_claims_is_dropped() {
-        let secret = "Hz8Q~secret-value";
-        let mut sensitive = Sensitive::default();
-        sensitive.value(secret);
-        let description = format!("{}{secret}", "d".repeat(4090));
-        let body = serde_json::json!({
-            "error": "e".repeat(5000), "error_description": description,
-            "claims": "c".repeat(4097),
-        });
-        let body = IdpErrorBody::parse(body.to_string().as_bytes(), &sensitive);
-        assert_eq!(body.error, Some(format!("{}…", "e".repeat(4096))));
-        assert_eq!(
-            body.error_description,
-            Some(format!("{}[redac…", "d".repeat(4090)))
-        );
-        assert_eq!(body.claims, None);
-        let fits = serde_json::json!({ "claims": "c".repeat(4096) }).to_string();
-        let fits = IdpErrorBody::parse(fits.as_bytes(), &sensitive);
-        assert_eq!(fits.claims.map(|c| c.len()), Some(4096));
-    }
-}
+mod tests;

@@ -68,6 +68,26 @@ pub enum GrantProblem {
     IdJagOtherServer { pinned: String, other: String },
     #[error("A claims challenge answer (options.claims) belongs to Entra's On-Behalf-Of; grantType 'id_jag' cannot pass it on")]
     IdJagClaims,
+    /// The MCP server's authorization server does not list the leg-2 client
+    /// authentication method: the one configured (`configured`), or, when none is, any
+    /// that a client secret can do.
+    #[error("{}", auth_method_message(*.configured, .listed))]
+    IdJagAuthMethod {
+        configured: Option<&'static str>,
+        listed: Vec<String>,
+    },
+}
+
+fn auth_method_message(configured: Option<&str>, listed: &[String]) -> String {
+    let listed = listed.join(", ");
+    match configured {
+        Some(method) => format!(
+            "The MCP server's authorization server does not list authorizationServer.clientAuthMethod '{method}' in token_endpoint_auth_methods_supported [{listed}]; set authorizationServer.clientAuthMethod to a method it lists"
+        ),
+        None => format!(
+            "The MCP server's authorization server lists neither client_secret_basic nor client_secret_post, the methods a clientSecret can do, in token_endpoint_auth_methods_supported [{listed}]; set authorizationServer.clientAuthMethod to a method it lists (private_key_jwt with a clientAssertionKey)"
+        ),
+    }
 }
 
 impl GrantProblem {
@@ -78,6 +98,7 @@ impl GrantProblem {
             Self::IdJagNeedsResource => "ERR_ID_JAG_NEEDS_RESOURCE",
             Self::IdJagOtherServer { .. } => "ERR_ID_JAG_OTHER_SERVER",
             Self::IdJagClaims => "ERR_ID_JAG_CLAIMS",
+            Self::IdJagAuthMethod { .. } => "ERR_ID_JAG_AUTH_METHOD",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! JWT with the client's key for every request: a fresh `jti` each time, so an IdP that
 //! remembers `jti`s never sees one twice, and no assertion outlives five minutes.
 
+mod choice;
 mod signing_key;
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ use url::Url;
 
 use crate::ground::error::{ConfigError, ExchangeError};
 use crate::ground::redact::Sensitive;
+pub use choice::ServerClientAuth;
 use signing_key::{KeyOptions, SigningKey};
 
 /// RFC 7523 §2.2 `client_assertion_type`.

@@ -90,7 +90,7 @@ fn rejects_keys_it_cannot_use_with_a_reason() {
 }
 
 /// A fresh P-256 key as PKCS#8 PEM, and its public point for verification.
-fn p256_key() -> (String, Vec<u8>) {
+pub(super) fn p256_key() -> (String, Vec<u8>) {
     use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
