@@ -179,7 +179,7 @@ fn transport_message(kind: TransportKind, detail: &str, party: &str) -> String {
 
 fn cut_short_message(kind: TransportKind, status: u16, detail: &str, party: &str) -> String {
     format!(
-        "The OBO token request {} after HTTP {status} arrived, before the whole answer: {detail}",
+        "The OBO token request {} after it answered HTTP {status}, before the whole answer arrived: {detail}",
         kind.describe(party)
     )
 }

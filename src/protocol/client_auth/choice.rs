@@ -120,14 +120,6 @@ mod tests {
             .for_server(Some(&listed(&["client_secret_post"])))
             .unwrap();
         assert_eq!(chosen.method(), Method::ClientSecretPost);
-        let mut sensitive = crate::ground::redact::Sensitive::default();
-        chosen.add_sensitive(&mut sensitive);
-        let mut text = String::from("echoed s3cret");
-        sensitive.redact(&mut text);
-        assert_eq!(
-            text, "echoed [redacted]",
-            "the chosen credential keeps the secret"
-        );
         let err = method_for(&auth, Some(&["private_key_jwt", "none"])).unwrap_err();
         assert_eq!(
             err,
