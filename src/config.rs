@@ -373,6 +373,26 @@ mod tests {
     }
 
     #[test]
+    fn assertion_issuers_default_to_the_discovered_one() {
+        let rules = |issuers: Option<&[&str]>| {
+            let issuers = issuers.map(|list| list.iter().map(|i| i.to_string()).collect());
+            let audiences = vec!["api".into()];
+            let given = ValidateAssertion {
+                audiences,
+                issuers,
+                leeway_seconds: None,
+            };
+            verify_rules(given).unwrap().issuers
+        };
+        assert_eq!(rules(None), None);
+        assert_eq!(rules(Some(&[" ", ""])), None);
+        assert_eq!(
+            rules(Some(&[" https://sts.example/ "])),
+            Some(vec!["https://sts.example/".into()])
+        );
+    }
+
+    #[test]
     fn refresh_ahead_is_a_fraction_or_a_switch() {
         let with = |value| {
             Config::from_options(Options {

@@ -84,6 +84,14 @@ mod tests {
     use crate::test_server::{json, TestServer};
 
     async fn plan_with(grant_type: Option<&str>, grants: &str) -> Plan {
+        plan_of(grant_type, grants, |_| {}).await
+    }
+
+    async fn plan_of(
+        grant_type: Option<&str>,
+        grants: &str,
+        tweak: impl FnOnce(&mut Options),
+    ) -> Plan {
         let server = TestServer::start_with(|url| {
             // The JWKS reply is for discovery that fetches keys eagerly.
             vec![
@@ -108,13 +116,41 @@ mod tests {
             grant_type: grant_type.map(Into::into),
             ..Options::default()
         };
+        let mut options = options;
+        tweak(&mut options);
+        let configured = options.token_endpoint.is_some();
         let service = OboService::new(Config::from_options(options).unwrap(), None).unwrap();
         let plan = service.plan().await.unwrap();
-        assert_eq!(
-            plan.token_endpoint.as_str(),
-            format!("{}/token", server.url)
-        );
+        if !configured {
+            assert_eq!(
+                plan.token_endpoint.as_str(),
+                format!("{}/token", server.url)
+            );
+        }
         plan
+    }
+
+    #[tokio::test]
+    async fn a_configured_endpoint_discovers_only_for_validate_assertion() {
+        let configured =
+            |o: &mut Options| o.token_endpoint = Some("http://127.0.0.1:9/token".into());
+        let plan = plan_of(None, "null", configured).await;
+        assert_eq!(
+            (plan.token_endpoint.as_str(), plan.discovered),
+            ("http://127.0.0.1:9/token", None)
+        );
+        let verifying = |o: &mut Options| {
+            configured(o);
+            o.validate_assertion = Some(crate::config::ValidateAssertion {
+                audiences: vec!["api".into()],
+                ..Default::default()
+            });
+        };
+        let plan = plan_of(None, "null", verifying).await;
+        assert!(
+            plan.discovered.is_some(),
+            "the JWKS is found through discovery"
+        );
     }
 
     #[tokio::test]
