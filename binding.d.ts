@@ -264,6 +264,12 @@ export interface NativePlan {
    * endpoint is configured.
    */
   grantTypesSupported?: Array<string>
+  /** Why that grant: for `auto`, what the IdP advertises that decided it. */
+  grantReason: string
+  /** The discovery document read; absent when the service does not discover. */
+  discoveryDocument?: string
+  /** The issuer the document names, as accepted (exactly, or by Entra's exception). */
+  discoveredIssuer?: string
   refused?: NativeExchangeError
 }
 

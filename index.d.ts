@@ -30,7 +30,8 @@ export interface OboServiceOptions {
   /**
    * Unset: Entra's On-Behalf-Of grant, as LibreChat sends it. `jwt_bearer` (On-Behalf-Of) / `token_exchange`
    * (RFC 8693): that grant, refused before any request if the IdP's discovery document lists
-   * `grant_types_supported` without it. `auto`: token exchange if advertised, else On-Behalf-Of.
+   * `grant_types_supported` without it. `auto`: token exchange if `grant_types_supported` lists
+   * it, else On-Behalf-Of (also when the document lists no grant types); never refused.
    * `id_jag`: the MCP spec's Enterprise-Managed Authorization (Cross App Access): the user's ID
    * token (or refresh token) is exchanged at this IdP for an ID-JAG addressed to the MCP server's
    * own authorization server (found from the call's `resource` through RFC 9728 and RFC 8414
@@ -74,7 +75,10 @@ export interface OboServiceOptions {
   validateAssertion?: {
     /** Accepted `aud` values: the app's client id and/or application ID URI. */
     audiences: string[]
-    /** Accepted `iss` values; default the configured issuer. */
+    /**
+     * Accepted `iss` values; default the issuer discovery accepted (for Entra's multi-tenant
+     * `{tenantid}` template, the template with the token's own `tid`).
+     */
     issuers?: string[]
     /** Clock skew allowed on `exp`/`nbf`, 0-300, default 60. */
     leewaySeconds?: number

@@ -148,6 +148,16 @@ describe('doctor', () => {
     assert.equal(check(grant, 'grant').status, 'fail')
     assert.match(check(grant, 'grant').detail, /does not advertise urn:ietf:params:oauth:grant-type:token-exchange/)
     assert.match(check(grant, 'client credential').detail, /^the IdP does not offer the grant/)
+    const auto = await runDoctor({ env: env({ OPENID_ISSUER: entraLike.issuer, LIBRECHAT_OBO_GRANT_TYPE: 'auto' }) })
+    assert.equal(check(auto, 'grant').status, 'ok')
+    assert.equal(
+      check(auto, 'grant').detail,
+      'auto picks jwt_bearer: grant_types_supported does not list token exchange, so On-Behalf-Of (jwt-bearer)',
+    )
+    assert.equal(
+      check(auto, 'discovery').detail,
+      `token endpoint ${entraLike.issuer}/token; read ${entraLike.issuer}/.well-known/openid-configuration, issuer ${entraLike.issuer}`,
+    )
     const wrong = await runDoctor({ env: env({ OPENID_ISSUER: `${idp.issuer}/tenant-typo` }) })
     assert.equal(check(wrong, 'discovery').status, 'fail')
     assert.match(check(wrong, 'discovery').fix, /OPENID_ISSUER/)

@@ -57,8 +57,8 @@ async function runDoctor({ env = process.env, configPath, userToken } = {}) {
   const listed = configPath ? mcpServers(configPath, report) : []
   const servers = listed.filter((server) => server.profile !== 'id-jag')
   if (!options) return finish(report)
-  const metadata = await discovery(options, report)
-  if (metadata) await grantPlan(service, options, report)
+  const plan = await discovery(service, options, report)
+  if (plan) grantPlan(plan, options, report)
   const probe = new OboTokenService({ ...options, validateAssertion: undefined, maxRetries: 0, requestTimeoutMs: TIMEOUT_MS })
   await clientCredential(probe, servers[0], report)
   for (const server of servers) scopeShape(server, options, report)
@@ -138,68 +138,46 @@ function mcpServers(configPath, report) {
   return servers
 }
 
-/** The discovery document, checked as the service will read it. */
-async function discovery(options, report) {
-  const url = `${options.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`
-  let metadata
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS), headers: { accept: 'application/json' } })
-    if (!response.ok) throw new Error(`HTTP ${response.status}`)
-    metadata = await response.json()
-  } catch (err) {
-    report.add(
-      'discovery',
-      'fail',
-      `cannot read ${url}: ${err.cause?.code ?? err.message}`,
-      'Check OPENID_ISSUER: it must be the issuer URL whose /.well-known/openid-configuration the IdP serves (Entra: https://login.microsoftonline.com/<tenant-id>/v2.0).',
-    )
-    return undefined
-  }
-  if (metadata.issuer !== options.issuer) {
-    report.add(
-      'discovery',
-      'fail',
-      `the document's issuer ${metadata.issuer} is not OPENID_ISSUER (${options.issuer})`,
-      'Set OPENID_ISSUER exactly to the issuer the document names.',
-    )
-    return undefined
-  }
-  const endpoint = options.tokenEndpoint ? `${options.tokenEndpoint} (configured)` : metadata.token_endpoint
-  report.add('discovery', 'ok', `token endpoint ${endpoint}`)
-  return metadata
-}
-
-/** Which grant the service will send, as its native side chooses it, against what the IdP advertises. */
-async function grantPlan(service, options, report) {
+/**
+ * What the service discovers, as its native side reads it (OpenID or RFC 8414 document,
+ * the issuer check with openid-client's Entra exception): the plan of the next exchange.
+ */
+async function discovery(service, options, report) {
   let plan
   try {
     plan = await planOf(service)
   } catch (err) {
-    report.add('grant', 'fail', err.message, 'Check OPENID_ISSUER and that the IdP serves its discovery document.')
-    return
+    report.add(
+      'discovery',
+      'fail',
+      err.message,
+      'Check OPENID_ISSUER: it must be the issuer URL whose /.well-known/openid-configuration (or RFC 8414 /.well-known/oauth-authorization-server) the IdP serves (Entra: https://login.microsoftonline.com/<tenant-id>/v2.0).',
+    )
+    return undefined
   }
+  const endpoint = options.tokenEndpoint ? `${options.tokenEndpoint} (configured)` : plan.tokenEndpoint
+  const read = plan.discoveryDocument ? `; read ${plan.discoveryDocument}, issuer ${plan.discoveredIssuer}` : ''
+  report.add('discovery', 'ok', `token endpoint ${endpoint}${read}`)
+  return plan
+}
+
+/** Which grant the service will send, as its native side chooses it, against what the IdP advertises. */
+function grantPlan(plan, options, report) {
   const advertised = plan.grantTypesSupported
   const listed = advertised
     ? `advertised: ${advertised.join(', ')}`
     : options.tokenEndpoint
       ? 'the token endpoint is configured, so grant_types_supported is not read'
       : 'the IdP lists no grant_types_supported'
-  if (plan.refused && plan.grantUrn) {
+  if (plan.refused) {
     report.add(
       'grant',
       'fail',
       `the IdP does not advertise ${plan.grantUrn} (${listed})`,
       'Enable the grant at the IdP, or set LIBRECHAT_OBO_GRANT_TYPE to one it advertises.',
     )
-  } else if (plan.refused) {
-    report.add(
-      'grant',
-      'fail',
-      `auto finds neither token exchange nor jwt-bearer (${listed})`,
-      'Enable one of them for the client at the IdP, or set LIBRECHAT_OBO_GRANT_TYPE.',
-    )
   } else if (options.grantType === 'auto') {
-    report.add('grant', 'ok', `auto picks ${plan.grant} (${listed})`)
+    report.add('grant', 'ok', `auto picks ${plan.grant}: ${plan.grantReason.replace(/^auto: /, '')}`)
   } else if (advertised && !advertised.includes(plan.grantUrn)) {
     // Only LibreChat's default is sent without looking at the list.
     report.add(

@@ -192,10 +192,7 @@ impl Config {
                 }
             }
         }
-        let verify = options
-            .validate_assertion
-            .map(|v| verify_rules(v, &issuer))
-            .transpose()?;
+        let verify = options.validate_assertion.map(verify_rules).transpose()?;
         let request_timeout = Duration::from_millis(integer(
             "requestTimeoutMs",
             options.request_timeout_ms,
@@ -267,9 +264,9 @@ fn refresh_ahead(value: Option<RefreshAhead>) -> Result<Option<f64>, ConfigError
     }
 }
 
-/// `validateAssertion` checked: at least one audience, issuers default to the
-/// configured one, leeway at most five minutes (default 60 s).
-fn verify_rules(options: ValidateAssertion, issuer: &str) -> Result<Rules, ConfigError> {
+/// `validateAssertion` checked: at least one audience, issuers default to the one
+/// discovery accepts (the configured one, or Entra's template with the token's tenant), leeway at most five minutes (default 60 s).
+fn verify_rules(options: ValidateAssertion) -> Result<Rules, ConfigError> {
     let clean = |values: Vec<String>| -> Vec<String> {
         values
             .into_iter()
@@ -284,14 +281,12 @@ fn verify_rules(options: ValidateAssertion, issuer: &str) -> Result<Rules, Confi
             "must name at least one audience (the app's client id or application ID URI)",
         ));
     }
-    let issuers = options.issuers.map(clean).unwrap_or_default();
     Ok(Rules {
         audiences,
-        issuers: if issuers.is_empty() {
-            vec![issuer.to_owned()]
-        } else {
-            issuers
-        },
+        issuers: options
+            .issuers
+            .map(clean)
+            .filter(|issuers| !issuers.is_empty()),
         leeway_secs: integer(
             "validateAssertion.leewaySeconds",
             options.leeway_seconds,
@@ -382,6 +377,26 @@ mod tests {
         assert_eq!(config.request_timeout, Duration::from_secs(30));
         assert!(config.token_endpoint.is_none());
         assert_eq!(config.refresh_ahead, Some(DEFAULT_REFRESH_AHEAD));
+    }
+
+    #[test]
+    fn assertion_issuers_default_to_the_discovered_one() {
+        let rules = |issuers: Option<&[&str]>| {
+            let issuers = issuers.map(|list| list.iter().map(|i| i.to_string()).collect());
+            let audiences = vec!["api".into()];
+            let given = ValidateAssertion {
+                audiences,
+                issuers,
+                leeway_seconds: None,
+            };
+            verify_rules(given).unwrap().issuers
+        };
+        assert_eq!(rules(None), None);
+        assert_eq!(rules(Some(&[" ", ""])), None);
+        assert_eq!(
+            rules(Some(&[" https://sts.example/ "])),
+            Some(vec!["https://sts.example/".into()])
+        );
     }
 
     #[test]

@@ -54,6 +54,12 @@ pub struct NativePlan {
     /// The discovery document's list; absent when it has none, or when the token
     /// endpoint is configured.
     pub grant_types_supported: Option<Vec<String>>,
+    /// Why that grant: for `auto`, what the IdP advertises that decided it.
+    pub grant_reason: String,
+    /// The discovery document read; absent when the service does not discover.
+    pub discovery_document: Option<String>,
+    /// The issuer the document names, as accepted (exactly, or by Entra's exception).
+    pub discovered_issuer: Option<String>,
     pub refused: Option<NativeExchangeError>,
 }
 
@@ -75,6 +81,9 @@ impl From<Plan> for NativePlan {
             grant: named.map(Into::into),
             grant_urn: named.map(|kind| kind.urn().to_owned()),
             grant_types_supported: plan.grant_types_supported,
+            grant_reason: plan.grant_reason.to_owned(),
+            discovery_document: plan.discovered.as_ref().map(|d| d.document.to_string()),
+            discovered_issuer: plan.discovered.as_ref().map(|d| d.issuer.describe()),
             refused: plan
                 .grant
                 .err()

@@ -14,7 +14,7 @@ mod tests;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 
 use reqwest::Client;
 
@@ -29,7 +29,7 @@ use crate::ground::expiry;
 use crate::ground::identity::{AssertionDigest, IdentitySource, IdentityTuple, Target, SEPARATOR};
 use crate::protocol::assertion;
 use crate::protocol::discovery::Discovery;
-use crate::protocol::grant::{self, GrantKind};
+use crate::protocol::grant::{self, GrantKind, GrantMode};
 use crate::protocol::http::{self, ClientSettings};
 use crate::protocol::id_jag::{IdJag, IdJagRequest, Idp};
 use crate::protocol::retry::RetryPolicy;
@@ -78,6 +78,8 @@ struct Inner {
     /// Refresh-ahead (`refresh.rs`) and the event sink (`events.rs`).
     ahead: Ahead,
     events: Arc<Events>,
+    /// `grantType: 'auto'`'s choice is logged once (discovery is kept, so it holds).
+    auto_told: Once,
 }
 
 impl OboService {
@@ -121,6 +123,7 @@ impl OboService {
                 verifier: config.verify.clone().map(Verifier::new),
                 id_jag,
                 next_token_id: AtomicU64::new(1),
+                auto_told: Once::new(),
                 log: Log::new(logger),
                 http,
                 config,
@@ -324,6 +327,18 @@ impl Inner {
             .grant
             .choose(endpoint.grant_types)
             .map_err(ExchangeError::Grant)?;
+        if self.config.grant == GrantMode::Auto {
+            self.auto_told.call_once(|| {
+                let why = self.config.grant.reason(endpoint.grant_types);
+                self.log.write(Level::Debug, || {
+                    format!(
+                        "grantType 'auto' sends {} to {}: {why}",
+                        kind.option_name(),
+                        endpoint.url
+                    )
+                });
+            });
+        }
         watch.grant(kind);
         let send_resource = self.config.resource_indicator.sends(kind);
         if let Some(id_jag) = self.id_jag.as_ref().filter(|_| kind == GrantKind::IdJag) {
@@ -398,9 +413,9 @@ impl Inner {
         let Some(verifier) = &self.verifier else {
             return Ok(());
         };
-        let metadata = self.discovery.metadata(&self.http).await?;
+        let (jwks_uri, issuer) = self.discovery.keys(&self.http).await?;
         verifier
-            .verify(assertion, &metadata.jwks_uri, &self.http)
+            .verify(assertion, jwks_uri, issuer, &self.http)
             .await
     }
 

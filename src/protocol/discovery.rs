@@ -1,5 +1,12 @@
-//! What OpenID Connect discovery tells the service: the token endpoint, the grant
-//! types the IdP advertises, and where its signing keys are.
+//! What discovery tells the service about its IdP: the token endpoint, the grant types
+//! it advertises, and where its signing keys are.
+//!
+//! Only what an exchange uses is read: `issuer`, `token_endpoint`,
+//! `grant_types_supported`, and `jwks_uri` (needed only by `validateAssertion`). Nothing
+//! else in the document is required, so an OAuth-only server or an IdP that leaves out
+//! an OpenID-required field works, as it does with LibreChat's openid-client. The OpenID
+//! Connect document is asked for first; when the server has none (a 4xx), its RFC 8414
+//! document. The issuer must match (`issuer.rs` has openid-client's exceptions).
 //!
 //! Discovery runs on first use, once however many calls arrive together, and its
 //! result is kept for the life of the service. A failed discovery is not kept: the
@@ -8,20 +15,21 @@
 //! exchanges; verifying assertions (`validateAssertion`) still discovers where the JWKS
 //! is. Only the document is fetched here; the JWKS itself only when a key is needed.
 
-use openidconnect::core::{CoreGrantType, CoreProviderMetadata};
-use openidconnect::IssuerUrl;
 use reqwest::Client;
+use serde::Deserialize;
+use serde_json::Value;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use super::http::{read_body, BodyError};
+use super::document::{fetch_json, DocumentError};
+use super::issuer::DocumentIssuer;
 use crate::ground::bounds;
-use crate::ground::error::{error_chain, ExchangeError};
+use crate::ground::error::ExchangeError;
 
-/// Where OpenID Connect Discovery 1.0 §4 puts the document, relative to the issuer.
-const DOCUMENT_PATH: &str = ".well-known/openid-configuration";
-/// A discovery document larger than this is not a discovery document.
-const MAX_DOCUMENT_BYTES: usize = 1 << 20;
+/// Where OpenID Connect Discovery 1.0 §4 puts the document, after the issuer's path.
+const OPENID_PATH: &str = "/.well-known/openid-configuration";
+/// Where RFC 8414 §3 puts the document, before the issuer's path.
+const OAUTH_PATH: &str = "/.well-known/oauth-authorization-server";
 
 /// The issuer's discovery document, read once.
 #[derive(Debug)]
@@ -34,10 +42,15 @@ pub struct Discovery {
 /// The parts of the discovery document the service uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {
-    pub token_endpoint: Url,
-    /// `grant_types_supported`; `None` when the document has none (Entra).
+    /// The URL the document was read from (OpenID's, or RFC 8414's).
+    pub document: Url,
+    pub issuer: DocumentIssuer,
+    /// `None` when the document has none: only a configured endpoint can then be used.
+    pub token_endpoint: Option<Url>,
+    /// `grant_types_supported`; `None` when the document has none or an empty one (Entra).
     pub grant_types: Option<Vec<String>>,
-    pub jwks_uri: Url,
+    /// `None` when the document has none: only `validateAssertion` needs it.
+    pub jwks_uri: Option<Url>,
 }
 
 /// Where to send token requests, and what the IdP says it accepts there.
@@ -46,6 +59,15 @@ pub struct Endpoint<'a> {
     pub url: &'a Url,
     /// `None` when not advertised, or when the endpoint was configured.
     pub grant_types: Option<&'a [String]>,
+}
+
+/// The members read, each as loosely as serde allows; the rest is ignored.
+#[derive(Deserialize)]
+struct Document {
+    issuer: Option<Value>,
+    token_endpoint: Option<Value>,
+    grant_types_supported: Option<Value>,
+    jwks_uri: Option<Value>,
 }
 
 impl Discovery {
@@ -67,10 +89,26 @@ impl Discovery {
             });
         }
         let metadata = self.metadata(http).await?;
+        let url = metadata
+            .token_endpoint
+            .as_ref()
+            .ok_or_else(|| self.failed("the discovery document has no token_endpoint", false))?;
         Ok(Endpoint {
-            url: &metadata.token_endpoint,
+            url,
             grant_types: metadata.grant_types.as_deref(),
         })
+    }
+
+    /// The JWKS URI and the accepted issuer, for `validateAssertion`.
+    pub async fn keys(&self, http: &Client) -> Result<(&Url, &DocumentIssuer), ExchangeError> {
+        let metadata = self.metadata(http).await?;
+        let jwks_uri = metadata.jwks_uri.as_ref().ok_or_else(|| {
+            self.failed(
+                "the discovery document has no jwks_uri, which validateAssertion needs",
+                false,
+            )
+        })?;
+        Ok((jwks_uri, &metadata.issuer))
     }
 
     /// The discovery document, fetched on the first successful call.
@@ -78,41 +116,62 @@ impl Discovery {
         self.metadata.get_or_try_init(|| self.discover(http)).await
     }
 
-    async fn discover(&self, http: &Client) -> Result<Metadata, ExchangeError> {
-        let failed = |detail: String, retryable: bool| ExchangeError::Discovery {
+    fn failed(&self, detail: impl Into<String>, retryable: bool) -> ExchangeError {
+        ExchangeError::Discovery {
             issuer: self.issuer.clone(),
-            detail,
+            detail: detail.into(),
             retryable,
-        };
-        let issuer =
-            IssuerUrl::new(self.issuer.clone()).map_err(|e| failed(e.to_string(), false))?;
-        let metadata = fetch_document(&issuer, http)
-            .await
-            .map_err(|(detail, retryable)| failed(detail, retryable))?;
-        if metadata.issuer() != &issuer {
-            return Err(failed(
-                format!(
-                    "the document names another issuer ({}); the issuer must match it exactly",
-                    bounds::quoted(metadata.issuer().as_str())
-                ),
-                false,
-            ));
         }
-        let token_endpoint = metadata
-            .token_endpoint()
-            .map(|endpoint| endpoint.url().clone())
-            .ok_or_else(|| failed("the discovery document has no token_endpoint".into(), false))?;
-        let grant_types = metadata
-            .grant_types_supported()
-            .map(|grants| grants.iter().map(grant_type_name).collect());
-        let metadata = Metadata {
-            token_endpoint,
-            grant_types,
-            jwks_uri: metadata.jwks_uri().url().clone(),
-        };
+    }
+
+    async fn discover(&self, http: &Client) -> Result<Metadata, ExchangeError> {
+        let issuer = Url::parse(&self.issuer)
+            .map_err(|e| self.failed(format!("the issuer is not a URL ({e})"), false))?;
+        let (url, document, openid) = self.fetch(&issuer, http).await?;
+        let metadata =
+            read(&issuer, url, document, openid).map_err(|detail| self.failed(detail, false))?;
         within_bounds(&self.issuer, &metadata)?;
         Ok(metadata)
     }
+
+    /// The OpenID document, or the RFC 8414 one when the server has no OpenID one.
+    async fn fetch(
+        &self,
+        issuer: &Url,
+        http: &Client,
+    ) -> Result<(Url, Document, bool), ExchangeError> {
+        let openid = well_known(issuer, OPENID_PATH, false);
+        let status = match fetch_json(http, &openid).await {
+            Ok(document) => return Ok((openid, document, true)),
+            Err(DocumentError::Absent { status }) => status,
+            Err(error) => {
+                return Err(self.failed(format!("{error} ({openid})"), error.is_transient()))
+            }
+        };
+        let oauth = well_known(issuer, OAUTH_PATH, true);
+        match fetch_json(http, &oauth).await {
+            Ok(document) => Ok((oauth, document, false)),
+            Err(error) => Err(self.failed(
+                format!("no document at {openid} (HTTP {status}) nor at {oauth} ({error})"),
+                error.is_transient(),
+            )),
+        }
+    }
+}
+
+/// The well-known URL of `issuer`: `path` after the issuer's path (OpenID Connect) or,
+/// with `insert`, before it (RFC 8414 §3: `https://as/tenant` has its document at
+/// `https://as/.well-known/oauth-authorization-server/tenant`). A trailing `/` of the
+/// issuer's path is dropped either way, as openid-client does.
+fn well_known(issuer: &Url, path: &str, insert: bool) -> Url {
+    let own = issuer.path().trim_end_matches('/');
+    let mut url = issuer.clone();
+    if insert {
+        url.set_path(&format!("{path}{own}"));
+    } else {
+        url.set_path(&format!("{own}{path}"));
+    }
+    url
 }
 
 /// The URLs and names the service keeps must fit `bounds`: a 100,000-character
@@ -120,99 +179,65 @@ impl Discovery {
 fn within_bounds(issuer: &str, metadata: &Metadata) -> Result<(), ExchangeError> {
     let source = format!("The discovery document of {issuer}");
     let grant_types = metadata.grant_types.as_deref().unwrap_or_default();
-    bounds::url(&source, "token_endpoint", metadata.token_endpoint.as_str())
-        .and_then(|()| bounds::url(&source, "jwks_uri", metadata.jwks_uri.as_str()))
+    let url = |field, value: &Option<Url>| match value {
+        Some(value) => bounds::url(&source, field, value.as_str()),
+        None => Ok(()),
+    };
+    url("token_endpoint", &metadata.token_endpoint)
+        .and_then(|()| url("jwks_uri", &metadata.jwks_uri))
         .and_then(|()| bounds::names(&source, "grant_types_supported", grant_types))
         .map_err(ExchangeError::Answer)
 }
 
-/// Fetches and parses the discovery document, and nothing else: the JWKS it points
-/// to is fetched only when an assertion is verified, so a JWKS outage cannot stop
-/// exchanges that never need a key. A failure is its text and whether it may pass
-/// (network failures and 5xx/429 answers may; a 404 or a malformed document will not).
-async fn fetch_document(
-    issuer: &IssuerUrl,
-    http: &Client,
-) -> Result<CoreProviderMetadata, (String, bool)> {
-    let url = issuer
-        .join(DOCUMENT_PATH)
-        .map_err(|e| (e.to_string(), false))?;
-    let response = http
-        .get(url)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| (error_chain(&e.without_url()), true))?;
-    let status = response.status();
-    if !status.is_success() {
-        let transient = status.is_server_error() || status.as_u16() == 429;
-        return Err((format!("HTTP {}", status.as_u16()), transient));
-    }
-    let body = read_body(response, MAX_DOCUMENT_BYTES)
-        .await
-        .map_err(|error| match error {
-            BodyError::TooLarge => ("the document is too large".to_owned(), false),
-            BodyError::Transport(error) => (error.to_string(), true),
-        })?;
-    serde_json::from_slice(&body).map_err(|e| (format!("the document cannot be read: {e}"), false))
+/// The members the service uses, checked.
+fn read(configured: &Url, url: Url, document: Document, openid: bool) -> Result<Metadata, String> {
+    let named = match document.issuer {
+        Some(Value::String(named)) => named,
+        Some(_) => return Err("the document's issuer is not a string".into()),
+        None => return Err("the document has no issuer".into()),
+    };
+    let issuer = DocumentIssuer::check(configured, &named, openid)?;
+    Ok(Metadata {
+        document: url,
+        issuer,
+        token_endpoint: endpoint("token_endpoint", document.token_endpoint)?,
+        grant_types: grant_types(document.grant_types_supported)?,
+        jwks_uri: endpoint("jwks_uri", document.jwks_uri)?,
+    })
 }
 
-/// A grant type as the discovery document spells it.
-fn grant_type_name(grant: &CoreGrantType) -> String {
-    serde_json::to_value(grant)
-        .ok()
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_default()
+/// An endpoint member: absent, or an absolute URL.
+fn endpoint(name: &str, value: Option<Value>) -> Result<Option<Url>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Url::parse(&text).map(Some).map_err(|e| {
+            format!(
+                "the document's {name} '{}' is not a URL ({e})",
+                bounds::quoted(&text)
+            )
+        }),
+        Some(_) => Err(format!("the document's {name} is not a string")),
+    }
+}
+
+/// `grant_types_supported`: the strings of a list, whatever they name (unknown grants
+/// are simply not chosen); an empty list says nothing, as an absent one.
+fn grant_types(value: Option<Value>) -> Result<Option<Vec<String>>, String> {
+    let list = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err("the document's grant_types_supported is not a list".into()),
+    };
+    let names: Vec<String> = list
+        .into_iter()
+        .filter_map(|grant| match grant {
+            Value::String(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    Ok(Some(names).filter(|names| !names.is_empty()))
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::protocol::http::{client, ClientSettings};
-    use crate::test_server::{json, TestServer};
-
-    async fn discover(status: u16, issuer_in_document: Option<&str>) -> ExchangeError {
-        let server = TestServer::start_with(|url| {
-            let issuer = issuer_in_document.unwrap_or(url);
-            let document = format!(
-                r#"{{"issuer":"{issuer}","authorization_endpoint":"{url}/auth",
-                "token_endpoint":"{url}/token","jwks_uri":"{url}/jwks",
-                "response_types_supported":["code"],"subject_types_supported":["public"],
-                "id_token_signing_alg_values_supported":["RS256"]}}"#
-            );
-            vec![json(status, &document)]
-        })
-        .await;
-        let http = client(&ClientSettings {
-            timeout: Duration::from_secs(5),
-            proxy: None,
-        })
-        .unwrap();
-        Discovery::new(server.url.clone(), None)
-            .endpoint(&http)
-            .await
-            .unwrap_err()
-    }
-
-    #[tokio::test]
-    async fn throttling_and_outages_may_pass_a_missing_document_and_another_issuer_will_not() {
-        for (status, retryable) in [(429, true), (503, true), (404, false)] {
-            let error = discover(status, None).await;
-            assert!(
-                matches!(error, ExchangeError::Discovery { retryable: r, .. } if r == retryable),
-                "{status}: {error}"
-            );
-            assert!(error.to_string().contains(&format!("HTTP {status}")));
-        }
-        let error = discover(200, Some("https://elsewhere.example")).await;
-        assert!(!error.is_retryable());
-        assert!(
-            error
-                .to_string()
-                .contains("another issuer (https://elsewhere.example)"),
-            "{error}"
-        );
-    }
-}
+#[path = "discovery_tests.rs"]
+mod tests;

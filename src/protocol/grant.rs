@@ -47,7 +47,8 @@ pub enum GrantMode {
     /// One grant, named by the operator; refused before any exchange if the IdP
     /// advertises grant types and this one is not among them.
     Named(GrantKind),
-    /// Whichever of the two the IdP advertises, token exchange first.
+    /// Token exchange when the IdP advertises it, else On-Behalf-Of (also when it
+    /// advertises no grant types at all, as Entra).
     Auto,
 }
 
@@ -83,24 +84,42 @@ impl GrantMode {
     /// The grant to send, given the discovery document's `grant_types_supported`
     /// (`None` when the document has none, or discovery was skipped).
     pub fn choose(self, advertised: Option<&[String]>) -> Result<GrantKind, GrantProblem> {
-        let offers =
-            |kind: GrantKind| advertised.is_some_and(|list| list.iter().any(|g| g == kind.urn()));
         match self {
             Self::Default => Ok(GrantKind::OnBehalfOf),
-            Self::Named(kind) if advertised.is_none() || offers(kind) => Ok(kind),
+            Self::Named(kind) if advertised.is_none() || offers(advertised, kind) => Ok(kind),
             Self::Named(kind) => Err(GrantProblem::NotAdvertised {
                 wanted: kind.option_name(),
                 wanted_urn: kind.urn(),
                 advertised: advertised.unwrap_or_default().to_vec(),
             }),
-            Self::Auto => [GrantKind::TokenExchange, GrantKind::OnBehalfOf]
-                .into_iter()
-                .find(|kind| offers(*kind))
-                .ok_or_else(|| GrantProblem::NoneAdvertised {
-                    advertised: advertised.map(<[String]>::to_vec),
-                }),
+            Self::Auto if offers(advertised, GrantKind::TokenExchange) => {
+                Ok(GrantKind::TokenExchange)
+            }
+            Self::Auto => Ok(GrantKind::OnBehalfOf),
         }
     }
+
+    /// Why `choose` sends what it sends, in words for the operator (`plan()`, the
+    /// doctor, the debug log).
+    pub fn reason(self, advertised: Option<&[String]>) -> &'static str {
+        match self {
+            Self::Default => "grantType is unset: LibreChat's On-Behalf-Of, whatever the IdP advertises",
+            Self::Named(_) if advertised.is_none() => "named by grantType; the IdP advertises no grant_types_supported to check it against",
+            Self::Named(_) => "named by grantType",
+            Self::Auto if offers(advertised, GrantKind::TokenExchange) => {
+                "auto: grant_types_supported lists token exchange"
+            }
+            Self::Auto if advertised.is_some() => {
+                "auto: grant_types_supported does not list token exchange, so On-Behalf-Of (jwt-bearer)"
+            }
+            Self::Auto => "auto: the IdP advertises no grant_types_supported, so On-Behalf-Of (jwt-bearer)",
+        }
+    }
+}
+
+/// Whether `advertised` lists the grant `kind` sends to the IdP.
+fn offers(advertised: Option<&[String]>, kind: GrantKind) -> bool {
+    advertised.is_some_and(|list| list.iter().any(|g| g == kind.urn()))
 }
 
 /// Whether a call's RFC 8707 `resource` is sent (`resourceIndicator`). The MCP
@@ -350,158 +369,8 @@ fn parse_success(mut fields: Map<String, Value>) -> Result<GrantResponse, Exchan
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn list(grants: &[&str]) -> Vec<String> {
-        grants.iter().map(|g| g.to_string()).collect()
-    }
-
-    #[test]
-    fn choosing_a_grant() {
-        let both = list(&[JWT_BEARER, TOKEN_EXCHANGE]);
-        let obo_only = list(&["authorization_code", JWT_BEARER]);
-        let te = GrantMode::Named(GrantKind::TokenExchange);
-        let obo = GrantMode::Named(GrantKind::OnBehalfOf);
-        assert_eq!(
-            GrantMode::Default.choose(Some(&list(&["authorization_code"]))),
-            Ok(GrantKind::OnBehalfOf)
-        );
-        assert_eq!(
-            GrantMode::Auto.choose(Some(&both)),
-            Ok(GrantKind::TokenExchange)
-        );
-        assert_eq!(
-            GrantMode::Auto.choose(Some(&obo_only)),
-            Ok(GrantKind::OnBehalfOf)
-        );
-        assert!(GrantMode::Auto.choose(None).is_err());
-        assert_eq!(
-            te.choose(None),
-            Ok(GrantKind::TokenExchange),
-            "nothing advertised: trust the operator"
-        );
-        assert_eq!(te.choose(Some(&both)), Ok(GrantKind::TokenExchange));
-        assert_eq!(obo.choose(Some(&obo_only)), Ok(GrantKind::OnBehalfOf));
-        let refused = te.choose(Some(&obo_only)).unwrap_err();
-        assert!(refused.to_string().contains(TOKEN_EXCHANGE), "{refused}");
-        assert!(
-            refused.to_string().contains(JWT_BEARER),
-            "lists what is advertised: {refused}"
-        );
-    }
-
-    #[test]
-    fn on_behalf_of_and_an_id_token_subject_demand_a_jws() {
-        let demand = |mode: GrantMode, subject| mode.demand(subject);
-        assert_eq!(demand(GrantMode::Default, ACCESS_TOKEN_TYPE), Demand::Jws);
-        let named = GrantMode::Named;
-        assert_eq!(
-            demand(named(GrantKind::OnBehalfOf), ACCESS_TOKEN_TYPE),
-            Demand::Jws
-        );
-        assert_eq!(
-            demand(named(GrantKind::TokenExchange), ID_TOKEN_TYPE),
-            Demand::AnyToken
-        );
-        assert_eq!(demand(GrantMode::Auto, ACCESS_TOKEN_TYPE), Demand::AnyToken);
-        assert_eq!(demand(named(GrantKind::IdJag), ID_TOKEN_TYPE), Demand::Jws);
-        assert_eq!(
-            demand(named(GrantKind::IdJag), REFRESH_TOKEN_TYPE),
-            Demand::AnyToken
-        );
-    }
-
-    #[test]
-    fn id_jag_is_token_exchange_at_the_idp_and_sends_its_resource() {
-        assert_eq!(
-            GrantMode::parse(Some("id_jag")),
-            Ok(GrantMode::Named(GrantKind::IdJag))
-        );
-        assert_eq!(GrantKind::IdJag.urn(), TOKEN_EXCHANGE);
-        assert_eq!(
-            GrantMode::Named(GrantKind::IdJag).choose(Some(&list(&[JWT_BEARER]))),
-            Err(GrantProblem::NotAdvertised {
-                wanted: "id_jag",
-                wanted_urn: TOKEN_EXCHANGE,
-                advertised: list(&[JWT_BEARER]),
-            })
-        );
-        assert!(ResourceIndicator::ByGrant.sends(GrantKind::IdJag));
-        assert!(!ResourceIndicator::Omit.sends(GrantKind::IdJag));
-    }
-
-    #[test]
-    fn the_second_id_jag_leg_presents_the_assertion_with_jwt_bearer() {
-        let grant = GrantRequest {
-            assertion: "id.jag.jwt",
-            scopes: "files.read",
-            claims: Some("{}"),
-            audience: Some("https://as.example"),
-            resource: Some("https://mcp.example/mcp"),
-        };
-        assert_eq!(
-            assertion_grant_form(&grant),
-            [
-                ("grant_type", JWT_BEARER),
-                ("assertion", "id.jag.jwt"),
-                ("scope", "files.read"),
-                ("resource", "https://mcp.example/mcp"),
-            ]
-        );
-    }
-
-    #[test]
-    fn parsing_the_mode_names_the_option() {
-        assert_eq!(GrantMode::parse(Some("auto")), Ok(GrantMode::Auto));
-        let err = GrantMode::parse(Some("password")).unwrap_err();
-        assert_eq!(err.option, "grantType");
-    }
-
-    #[test]
-    fn the_resource_indicator_names_its_option_and_decides_by_grant() {
-        let by_grant = ResourceIndicator::parse(None).unwrap();
-        assert_eq!(ResourceIndicator::parse(Some(" auto ")), Ok(by_grant));
-        assert!(by_grant.sends(GrantKind::TokenExchange));
-        assert!(!by_grant.sends(GrantKind::OnBehalfOf));
-        let send = ResourceIndicator::parse(Some("send")).unwrap();
-        assert!(send.sends(GrantKind::OnBehalfOf) && send.sends(GrantKind::TokenExchange));
-        let omit = ResourceIndicator::parse(Some("omit")).unwrap();
-        assert!(!omit.sends(GrantKind::OnBehalfOf) && !omit.sends(GrantKind::TokenExchange));
-        let err = ResourceIndicator::parse(Some("always")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "options.resourceIndicator must be 'auto', 'send' or 'omit', got 'always'"
-        );
-    }
-
-    #[test]
-    fn token_exchange_form_has_only_what_was_given() {
-        let settings = TokenExchangeSettings {
-            subject_token_type: "urn:ietf:params:oauth:token-type:jwt".into(),
-            requested_token_type: Some(ACCESS_TOKEN_TYPE.into()),
-        };
-        let grant = GrantRequest {
-            assertion: "a.b.c",
-            scopes: "files",
-            claims: Some("{}"),
-            audience: None,
-            resource: None,
-        };
-        let form = token_exchange_form(&settings, &grant);
-        let names: Vec<&str> = form.iter().map(|(n, _)| *n).collect();
-        assert_eq!(
-            names,
-            [
-                "grant_type",
-                "subject_token",
-                "subject_token_type",
-                "scope",
-                "requested_token_type"
-            ]
-        );
-    }
-}
+#[path = "grant_tests.rs"]
+mod tests;
 
 #[cfg(test)]
 #[path = "grant_answer_tests.rs"]

@@ -22,6 +22,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::http::{read_body, transport_error, BodyError};
+use super::issuer::DocumentIssuer;
 use crate::ground::error::{AssertionProblem, ExchangeError};
 
 /// Algorithms an assertion may be signed with.
@@ -45,8 +46,9 @@ const MAX_JWKS_BYTES: usize = 1 << 20;
 pub struct Rules {
     /// Accepted `aud` values (the middle tier's client id and/or application ID URI).
     pub audiences: Vec<String>,
-    /// Accepted `iss` values (the configured issuer by default).
-    pub issuers: Vec<String>,
+    /// Accepted `iss` values; `None`: the issuer discovery accepted (for Entra's
+    /// multi-tenant template, with the token's own `tid` in it).
+    pub issuers: Option<Vec<String>>,
     /// Clock skew allowed on `exp` and `nbf`.
     pub leeway_secs: u64,
 }
@@ -76,14 +78,17 @@ impl Verifier {
     }
 
     /// Refuses the assertion unless it is signed by one of the issuer's keys with an
-    /// allowed algorithm and its claims fit the rules.
+    /// allowed algorithm and its claims fit the rules; `issuer` is the one discovery
+    /// accepted.
     pub async fn verify(
         &self,
         assertion: &str,
         jwks_uri: &Url,
+        issuer: &DocumentIssuer,
         http: &Client,
     ) -> Result<(), ExchangeError> {
         let invalid = |reason: String| ExchangeError::Assertion(AssertionProblem::Invalid(reason));
+        let issuers = self.issuers(assertion, issuer).map_err(invalid)?;
         let header = jsonwebtoken::decode_header(assertion)
             .map_err(|_| invalid("its header cannot be read".into()))?;
         if !ALLOWED.contains(&header.alg) {
@@ -101,15 +106,35 @@ impl Verifier {
                     None => format!("no {:?} key in the issuer's JWKS", header.alg),
                 })
             })?;
-        jsonwebtoken::decode::<Value>(assertion, &key, &self.validation(header.alg))
+        jsonwebtoken::decode::<Value>(assertion, &key, &self.validation(header.alg, &issuers))
             .map(drop)
-            .map_err(|error| invalid(self.describe(error.kind(), assertion)))
+            .map_err(|error| invalid(self.describe(error.kind(), assertion, &issuers)))
     }
 
-    fn validation(&self, alg: Algorithm) -> Validation {
+    /// The `iss` values accepted: the configured ones, else the one discovery accepted,
+    /// which for Entra's multi-tenant template is the template with the token's `tid`
+    /// (read unverified here; the signature check that follows covers it).
+    fn issuers(&self, assertion: &str, issuer: &DocumentIssuer) -> Result<Vec<String>, String> {
+        if let Some(configured) = &self.rules.issuers {
+            return Ok(configured.clone());
+        }
+        let tid = unverified_value(assertion, "tid");
+        let tid = tid.as_ref().and_then(Value::as_str);
+        issuer
+            .expected_iss(tid)
+            .map(|iss| vec![iss])
+            .ok_or_else(|| {
+                format!(
+                    "it has no tid claim, and the issuer {} takes the tenant from it",
+                    issuer.named
+                )
+            })
+    }
+
+    fn validation(&self, alg: Algorithm, issuers: &[String]) -> Validation {
         let mut validation = Validation::new(alg);
         validation.set_audience(&self.rules.audiences);
-        validation.set_issuer(&self.rules.issuers);
+        validation.set_issuer(issuers);
         validation.leeway = self.rules.leeway_secs;
         validation.validate_nbf = true;
         validation.required_spec_claims = HashSet::from(["exp", "iss", "aud"].map(String::from));
@@ -118,7 +143,7 @@ impl Verifier {
 
     /// A reason an operator can act on; claim values are shown (they are not secret),
     /// the token never is.
-    fn describe(&self, kind: &ErrorKind, assertion: &str) -> String {
+    fn describe(&self, kind: &ErrorKind, assertion: &str, issuers: &[String]) -> String {
         let claim = |name: &str| unverified_claim(assertion, name).unwrap_or_else(|| "none".into());
         match kind {
             ErrorKind::InvalidSignature => "its signature does not verify with the issuer's key".into(),
@@ -132,7 +157,7 @@ impl Verifier {
             ErrorKind::InvalidIssuer => format!(
                 "its iss {} is not among the accepted issuers [{}]",
                 claim("iss"),
-                self.rules.issuers.join(", ")
+                issuers.join(", ")
             ),
             ErrorKind::MissingRequiredClaim(name) => format!("it has no {name} claim"),
             other => format!("it cannot be verified ({other:?})"),
@@ -236,15 +261,20 @@ async fn fetch_jwks(uri: &Url, http: &Client) -> Result<Vec<Jwk>, ExchangeError>
         .collect())
 }
 
-/// A claim read from the payload without verification, for error messages only.
-fn unverified_claim(assertion: &str, name: &str) -> Option<String> {
+/// A claim read from the payload without verification.
+fn unverified_value(assertion: &str, name: &str) -> Option<Value> {
     use base64::prelude::{Engine, BASE64_URL_SAFE_NO_PAD};
     let payload = assertion.split('.').nth(1)?;
     let bytes = BASE64_URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
-    let text = claims.get(name)?.to_string();
+    let mut claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get_mut(name).map(Value::take)
+}
+
+/// A claim read from the payload without verification, for error messages only.
+fn unverified_claim(assertion: &str, name: &str) -> Option<String> {
+    let text = unverified_value(assertion, name)?.to_string();
     Some(match text.char_indices().nth(MAX_CLAIM_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
@@ -252,148 +282,5 @@ fn unverified_claim(assertion: &str, name: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::test_server::{json, TestServer};
-    use base64::prelude::{Engine, BASE64_STANDARD, BASE64_URL_SAFE_NO_PAD};
-    use jsonwebtoken::{EncodingKey, Header};
-    use ring::rand::SystemRandom;
-    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-
-    const ISSUER: &str = "https://idp.example";
-    const AUDIENCE: &str = "api://middle-tier";
-
-    /// A P-256 signing key and its public JWK under `kid`.
-    fn key(kid: &str) -> (EncodingKey, Value) {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
-        let point = pair.public_key().as_ref();
-        let jwk = serde_json::json!({
-            "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
-            "x": BASE64_URL_SAFE_NO_PAD.encode(&point[1..33]),
-            "y": BASE64_URL_SAFE_NO_PAD.encode(&point[33..]),
-        });
-        let pem = format!(
-            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-            BASE64_STANDARD.encode(pkcs8.as_ref())
-        );
-        (EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(), jwk)
-    }
-
-    fn now() -> i64 {
-        crate::ground::expiry::now_ms() as i64 / 1000
-    }
-
-    fn token(key: &EncodingKey, kid: &str, claims: Value) -> String {
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(kid.into());
-        let mut base = serde_json::json!({
-            "iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "exp": now() + 600, "nbf": now() - 10,
-        });
-        base.as_object_mut()
-            .unwrap()
-            .extend(claims.as_object().unwrap().clone());
-        jsonwebtoken::encode(&header, &base, key).unwrap()
-    }
-
-    fn verifier() -> Verifier {
-        Verifier::new(Rules {
-            audiences: vec![AUDIENCE.into()],
-            issuers: vec![ISSUER.into()],
-            leeway_secs: 60,
-        })
-    }
-
-    async fn jwks_server(keys: &[&Value]) -> (TestServer, Url) {
-        let body = serde_json::json!({ "keys": keys }).to_string();
-        let server = TestServer::start(vec![json(200, &body)]).await;
-        let url = Url::parse(&format!("{}/jwks", server.url)).unwrap();
-        (server, url)
-    }
-
-    fn reason(result: Result<(), ExchangeError>) -> String {
-        match result {
-            Err(ExchangeError::Assertion(AssertionProblem::Invalid(reason))) => reason,
-            other => panic!("expected an invalid assertion, got {other:?}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_good_assertion_verifies_and_the_keys_are_fetched_once() {
-        let (signing, jwk) = key("k1");
-        let (server, uri) = jwks_server(&[&jwk]).await;
-        let (v, http) = (verifier(), Client::new());
-        for _ in 0..3 {
-            let assertion = token(&signing, "k1", serde_json::json!({}));
-            v.verify(&assertion, &uri, &http).await.unwrap();
-        }
-        assert_eq!(server.received().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn claims_outside_the_rules_are_refused_with_a_reason() {
-        let (signing, jwk) = key("k1");
-        let (_server, uri) = jwks_server(&[&jwk]).await;
-        let (v, http) = (verifier(), Client::new());
-        let check = |claims: Value| {
-            let assertion = token(&signing, "k1", claims);
-            let (v, http, uri) = (&v, &http, &uri);
-            async move { reason(v.verify(&assertion, uri, http).await) }
-        };
-        let graph = check(serde_json::json!({"aud": "00000003-0000-0000-c000-000000000000"})).await;
-        assert!(graph.contains("its aud \"00000003-0000-0000-c000-000000000000\" is not among the accepted audiences [api://middle-tier]"), "{graph}");
-        let issuer = check(serde_json::json!({"iss": "https://evil.example"})).await;
-        assert!(issuer.contains("iss \"https://evil.example\""), "{issuer}");
-        assert!(check(serde_json::json!({"exp": now() - 120}))
-            .await
-            .starts_with("it expired"));
-        assert!(check(serde_json::json!({"nbf": now() + 600}))
-            .await
-            .starts_with("it is not valid yet"));
-        let within_leeway = token(&signing, "k1", serde_json::json!({"exp": now() - 30}));
-        v.verify(&within_leeway, &uri, &http).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn forged_signatures_and_symmetric_algorithms_are_refused() {
-        let (_signing, jwk) = key("k1");
-        let (forger, _) = key("k1");
-        let (_server, uri) = jwks_server(&[&jwk]).await;
-        let (v, http) = (verifier(), Client::new());
-        let forged = token(&forger, "k1", serde_json::json!({}));
-        assert!(reason(v.verify(&forged, &uri, &http).await).contains("signature does not verify"));
-        let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some("k1".into());
-        let claims = serde_json::json!({"iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600});
-        let hmac = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(b"s")).unwrap();
-        assert!(reason(v.verify(&hmac, &uri, &http).await).contains("HS256"));
-    }
-
-    #[tokio::test]
-    async fn an_unknown_kid_refetches_at_most_once_a_minute() {
-        let (signing, jwk) = key("k1");
-        let (server, uri) = jwks_server(&[&jwk]).await;
-        let (v, http) = (verifier(), Client::new());
-        v.verify(&token(&signing, "k1", serde_json::json!({})), &uri, &http)
-            .await
-            .unwrap();
-        let (rotated, _) = key("k2");
-        for _ in 0..3 {
-            let assertion = token(&rotated, "k2", serde_json::json!({}));
-            let why = reason(v.verify(&assertion, &uri, &http).await);
-            assert_eq!(why, "no key with kid 'k2' in the issuer's JWKS");
-        }
-        assert_eq!(
-            server.received().len(),
-            1,
-            "the first fetch is less than a minute old"
-        );
-        v.lock().fetched_at = Some(Instant::now() - REFETCH_INTERVAL);
-        let _ = v
-            .verify(&token(&rotated, "k2", serde_json::json!({})), &uri, &http)
-            .await;
-        assert_eq!(server.received().len(), 2);
-    }
-}
+#[path = "verify_tests.rs"]
+mod tests;

@@ -50,39 +50,75 @@ async fn auto_picks_token_exchange_sends_rfc_8693_and_keeps_the_issued_type() {
 }
 
 #[tokio::test]
-async fn a_grant_the_idp_does_not_advertise_fails_before_any_token_request() {
-    for (mode, grants, code) in [
+async fn a_named_grant_the_idp_does_not_advertise_fails_before_any_token_request() {
+    let server = TestServer::start_with(|url| {
+        let grants = format!(r#"["{}"]"#, grant::JWT_BEARER);
+        vec![json(200, &discovery_document(url, Some(&grants)))]
+    })
+    .await;
+    let svc = service(&server, |o| {
+        o.token_endpoint = None;
+        o.grant_type = Some("token_exchange".into());
+    });
+    let error = svc
+        .exchange(request(&svc, "alice", true))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("ERR_GRANT_NOT_ADVERTISED"), "{error}");
+    assert!(!error.is_retryable());
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("grant_types_supported [{}]", grant::JWT_BEARER)),
+        "{error}"
+    );
+    assert_eq!(server.received().len(), 1, "discovery only");
+}
+
+#[tokio::test]
+async fn auto_sends_on_behalf_of_when_token_exchange_is_not_advertised_and_says_so_once() {
+    for (grants, why) in [
         (
-            "token_exchange",
-            Some(format!(r#"["{}"]"#, grant::JWT_BEARER)),
-            "ERR_GRANT_NOT_ADVERTISED",
+            Some(r#"["authorization_code","urn:example:unknown"]"#),
+            "does not list token exchange",
         ),
-        (
-            "auto",
-            Some(r#"["authorization_code"]"#.to_owned()),
-            "ERR_GRANT_NOT_ADVERTISED",
-        ),
-        ("auto", None, "ERR_GRANT_NOT_ADVERTISED"),
+        (None, "advertises no grant_types_supported"),
     ] {
         let server = TestServer::start_with(|url| {
-            vec![json(200, &discovery_document(url, grants.as_deref()))]
+            vec![json(200, &discovery_document(url, grants)), json(200, OK)]
         })
         .await;
-        let svc = service(&server, |o| {
-            o.token_endpoint = None;
-            o.grant_type = Some(mode.into());
-        });
-        let error = svc
-            .exchange(request(&svc, "alice", true))
-            .await
-            .unwrap_err();
-        assert_eq!(error.code(), Some(code), "{mode}: {error}");
-        assert!(!error.is_retryable());
-        assert!(
-            error.to_string().contains("grant_types_supported"),
-            "{error}"
+        let mut options = options(&server);
+        options.token_endpoint = None;
+        options.grant_type = Some("auto".into());
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let logger: Logger = Arc::new(move |level, line| sink.lock().unwrap().push((level, line)));
+        let svc = OboService::new(Config::from_options(options).unwrap(), Some(logger)).unwrap();
+        svc.exchange(request(&svc, "alice", true)).await.unwrap();
+        svc.exchange(request(&svc, "bob", true)).await.unwrap();
+        let sent = server.received();
+        assert_eq!(sent.len(), 3, "discovery, then one token request each");
+        assert_eq!(
+            form_of(&sent[1])[0],
+            ("grant_type".into(), grant::JWT_BEARER.into())
         );
-        assert_eq!(server.received().len(), 1, "{mode}: discovery only");
+        let told: Vec<String> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(level, line)| *level == Level::Debug && line.contains("grantType 'auto'"))
+            .map(|(_, line)| line.clone())
+            .collect();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(
+            told[0].contains(&format!(
+                "grantType 'auto' sends jwt_bearer to {}/token: auto: ",
+                server.url
+            )),
+            "{told:?}"
+        );
+        assert!(told[0].contains(why), "{told:?}");
     }
 }
 

@@ -1,11 +1,6 @@
 //! Why a request was refused before it reached the token endpoint: the user's
 //! assertion cannot be exchanged, or the grant does not fit the IdP or the call.
 
-/// RFC 7523 grant type of Entra's On-Behalf-Of flow, named in messages.
-const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-/// RFC 8693 token exchange, named in messages.
-const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-
 /// Why an assertion is refused before the exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssertionProblem {
@@ -58,8 +53,6 @@ pub enum GrantProblem {
         wanted_urn: &'static str,
         advertised: Vec<String>,
     },
-    #[error("grantType 'auto' found neither token exchange ({TOKEN_EXCHANGE}) nor On-Behalf-Of ({JWT_BEARER}) in the identity provider's grant_types_supported [{}]; name the grant with grantType", .advertised.as_deref().unwrap_or_default().join(", "))]
-    NoneAdvertised { advertised: Option<Vec<String>> },
     #[error("audience is an RFC 8693 token exchange parameter; the On-Behalf-Of grant names its resource in the scopes (api://app/scope)")]
     TargetNeedsTokenExchange,
     #[error("grantType 'id_jag' needs the MCP server's resource (the call's resource, or the obo block's): discovery starts from it")]
@@ -93,7 +86,7 @@ fn auth_method_message(configured: Option<&str>, listed: &[String]) -> String {
 impl GrantProblem {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::NotAdvertised { .. } | Self::NoneAdvertised { .. } => "ERR_GRANT_NOT_ADVERTISED",
+            Self::NotAdvertised { .. } => "ERR_GRANT_NOT_ADVERTISED",
             Self::TargetNeedsTokenExchange => "ERR_TARGET_NEEDS_TOKEN_EXCHANGE",
             Self::IdJagNeedsResource => "ERR_ID_JAG_NEEDS_RESOURCE",
             Self::IdJagOtherServer { .. } => "ERR_ID_JAG_OTHER_SERVER",
