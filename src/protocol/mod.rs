@@ -11,5 +11,6 @@ pub mod grant;
 pub mod http;
 pub mod id_jag;
 pub mod metadata;
+pub mod offline;
 pub mod retry;
 pub mod verify;

@@ -14,12 +14,14 @@ mod id_jag;
 mod idp_body;
 mod refused;
 mod request;
+mod scheduled;
 
 pub use config::{BuildError, ConfigError};
 pub use id_jag::IdJagStep;
 pub use idp_body::IdpErrorBody;
 pub use refused::{AssertionProblem, GrantProblem};
 pub use request::RequestError;
+pub use scheduled::{ScheduledFailure, ScheduledReason, Stage};
 
 /// HTTP statuses that signal a transient condition worth one more try: the IdP's
 /// answers here, and the session provider's and resolver's in `resolve`.

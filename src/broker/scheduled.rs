@@ -1,0 +1,193 @@
+//! A scheduled chat's own OBO grant (LibreChat's `schedules/obo.ts`): no user session is
+//! there when the schedule fires, so at enrolment the user's token is exchanged once with
+//! `offline_access`, and the downstream refresh token the IdP issues is kept, sealed, in
+//! the caller's store; each run renews the downstream token from it by the refresh-token
+//! grant. The store itself is the caller's (JS): this side turns a sealed record and a
+//! request into a token, a new sealed record, or LibreChat's verdict on the failure.
+//!
+//! Like LibreChat, each request is sent once: a transient failure is reported retryable
+//! for the scheduler to try again, rather than retried here, since a refresh request
+//! that reached the IdP may already have rotated the token.
+
+use crate::cache::grant_record::GrantRecord;
+use crate::cache::shared::Keyring;
+use crate::ground::error::{ExchangeError, ScheduledFailure, Stage};
+use crate::ground::expiry;
+use crate::ground::redact::redacted_debug;
+use crate::protocol::assertion;
+use crate::protocol::offline::{self, OfflineGrant};
+
+use super::{Inner, Level, OboService};
+
+/// A grant's downstream token, and the record to store when it changed.
+pub struct Granted {
+    pub access_token: String,
+    /// Epoch ms, stamped when the token was requested.
+    pub expires_at_ms: u64,
+    /// The sealed record to store under the grant's name, with how long to keep it (ms);
+    /// `None` when the stored one still holds.
+    pub store: Option<(String, u64)>,
+}
+
+redacted_debug!(Granted {
+    shown: [expires_at_ms],
+    hidden: [access_token, store]
+});
+
+/// A stored downstream token with less than this left is renewed first (LibreChat's 45 s).
+const RENEW_WITHIN_MS: u64 = 45_000;
+
+impl OboService {
+    /// Enrols a schedule: exchanges `assertion` (the user's live token) for `scopes` plus
+    /// `offline_access`; the result holds the record to store under `name`. Nothing is
+    /// stored on failure.
+    pub async fn scheduled_enroll(
+        &self,
+        ring: &Keyring,
+        name: &str,
+        assertion: &str,
+        scopes: &str,
+    ) -> Result<Granted, ScheduledFailure> {
+        let inner = &self.inner;
+        let requested_at = expiry::now_ms();
+        let outcome = async {
+            let endpoint = inner.discovery.endpoint(&inner.http).await?;
+            let auth = &inner.config.client_auth;
+            offline::request_offline(&inner.http, endpoint.url, auth, assertion, scopes).await
+        }
+        .await;
+        let outcome = outcome
+            .map_err(ScheduledFailure::Exchange)
+            .and_then(|grant| {
+                let refresh_token = grant.refresh_token.clone();
+                let refresh_token = refresh_token.ok_or(ScheduledFailure::NoRefreshToken)?;
+                accept(grant, refresh_token, scopes, requested_at)
+            });
+        inner.logged(
+            Stage::Enroll,
+            name,
+            outcome.map(|record| granted(ring, name, record)),
+        )
+    }
+
+    /// The downstream token of the grant sealed in `stored` under `name`: the stored one
+    /// while more than `RENEW_WITHIN_MS` of it is left (unless `force`), else a renewal by
+    /// the refresh-token grant, whose record replaces the stored one.
+    pub async fn scheduled_token(
+        &self,
+        ring: &Keyring,
+        name: &str,
+        stored: &str,
+        scopes: &str,
+        force: bool,
+    ) -> Result<Granted, ScheduledFailure> {
+        let inner = &self.inner;
+        let now = expiry::now_ms();
+        let record = match GrantRecord::open(ring, name, stored) {
+            Some(record) if record.scopes == scopes => record,
+            _ => return inner.logged(Stage::Renew, name, Err(ScheduledFailure::NoGrant)),
+        };
+        if record.refresh_expires_at_ms <= now {
+            return inner.logged(Stage::Renew, name, Err(ScheduledFailure::Expired));
+        }
+        if !force && record.expires_at_ms > now + RENEW_WITHIN_MS {
+            return Ok(Granted {
+                access_token: record.access_token,
+                expires_at_ms: record.expires_at_ms,
+                store: None,
+            });
+        }
+        let outcome = inner.renew(&record).await.and_then(|grant| {
+            let refresh_token = grant.refresh_token.clone();
+            let kept = refresh_token.unwrap_or_else(|| record.refresh_token.clone());
+            let mut renewed = accept(grant, kept, scopes, now)?;
+            if renewed.refresh_token == record.refresh_token {
+                // Not rotated: the same refresh token lives no longer for having been used.
+                renewed.refresh_expires_at_ms = record.refresh_expires_at_ms;
+            }
+            Ok(renewed)
+        });
+        inner.logged(
+            Stage::Renew,
+            name,
+            outcome.map(|record| granted(ring, name, record)),
+        )
+    }
+}
+
+impl Inner {
+    /// One refresh-token grant request for the record's scopes.
+    async fn renew(&self, record: &GrantRecord) -> Result<OfflineGrant, ScheduledFailure> {
+        async {
+            let endpoint = self.discovery.endpoint(&self.http).await?;
+            let auth = &self.config.client_auth;
+            let token = record.refresh_token.as_str();
+            offline::request_refresh(&self.http, endpoint.url, auth, token, &record.scopes).await
+        }
+        .await
+        .map_err(|error: ExchangeError| ScheduledFailure::Exchange(error))
+    }
+
+    /// Logs the outcome by the grant's name (never a token: error texts are scrubbed).
+    fn logged(
+        &self,
+        stage: Stage,
+        name: &str,
+        outcome: Result<Granted, ScheduledFailure>,
+    ) -> Result<Granted, ScheduledFailure> {
+        let what = match stage {
+            Stage::Enroll => "enrolment",
+            Stage::Renew => "renewal",
+        };
+        match &outcome {
+            Ok(granted) if granted.store.is_some() => self.log.write(Level::Debug, || {
+                format!("Scheduled OBO grant {what} succeeded for {name}")
+            }),
+            Ok(_) => {}
+            Err(failure) => self.log.write(Level::Warn, || {
+                format!("Scheduled OBO grant {what} failed for {name}: {failure}")
+            }),
+        }
+        outcome
+    }
+}
+
+/// The record a granted answer makes, or why the answer cannot be used.
+fn accept(
+    grant: OfflineGrant,
+    refresh_token: String,
+    scopes: &str,
+    requested_at: u64,
+) -> Result<GrantRecord, ScheduledFailure> {
+    if !offline::grants_all(grant.scope.as_deref(), scopes) {
+        return Err(ScheduledFailure::ScopesNotGranted {
+            granted: grant.scope.unwrap_or_default(),
+        });
+    }
+    let exp = assertion::expires_at_secs(&grant.access_token);
+    let lifetime = expiry::scheduled_lifetime_secs(grant.expires_in.as_ref(), exp, requested_at)
+        .ok_or(ScheduledFailure::UnusableExpiry)?;
+    Ok(GrantRecord {
+        refresh_expires_at_ms: expiry::refresh_expires_at_ms(
+            grant.refresh_token_expires_in.as_ref(),
+            requested_at,
+        ),
+        refresh_token,
+        access_token: grant.access_token,
+        expires_at_ms: requested_at + lifetime * 1000,
+        scopes: scopes.to_owned(),
+    })
+}
+
+/// The token, and the sealed record to store with its lifetime.
+fn granted(ring: &Keyring, name: &str, record: GrantRecord) -> Granted {
+    let keep_ms = record
+        .refresh_expires_at_ms
+        .saturating_sub(expiry::now_ms())
+        .max(1);
+    Granted {
+        store: Some((record.seal(ring, name), keep_ms)),
+        access_token: record.access_token,
+        expires_at_ms: record.expires_at_ms,
+    }
+}
