@@ -225,10 +225,10 @@ test('store failures are retryable session_refresh_failed with the store error a
 
 test('concurrent callers share one renewal, and forced ones run one after another', async () => {
   ctx.idp.setExpiresIn(40)
-  const { grant } = await enrolled()
-  ctx.idp.setOboDelay(0)
+  const { grant, store } = await enrolled()
   const tokens = await Promise.all(Array.from({ length: 5 }, () => grant.getToken(TARGET)))
   assert.equal(ctx.idp.counters.refresh, 1)
+  assert.equal(store.calls.filter(([method]) => method === 'get').length, 1, 'the others joined the one read')
   assert.equal(new Set(tokens.map((t) => t.access_token)).size, 1)
   tokens[0].access_token = 'changed'
   assert.notEqual(tokens[1].access_token, 'changed', 'each caller gets its own object')
