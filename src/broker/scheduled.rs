@@ -9,8 +9,11 @@
 //! for the scheduler to try again, rather than retried here, since a refresh request
 //! that reached the IdP may already have rotated the token.
 
+use url::Url;
+
 use crate::cache::grant_record::GrantRecord;
 use crate::cache::shared::Keyring;
+use crate::consent::{self, Authority, ScopeBinding};
 use crate::ground::error::{ExchangeError, ScheduledFailure, Stage};
 use crate::ground::expiry;
 use crate::ground::redact::redacted_debug;
@@ -53,15 +56,23 @@ impl OboService {
         let outcome = async {
             let endpoint = inner.discovery.endpoint(&inner.http).await?;
             let auth = &inner.config.client_auth;
-            offline::request_offline(&inner.http, endpoint.url, auth, assertion, scopes).await
+            let grant =
+                offline::request_offline(&inner.http, endpoint.url, auth, assertion, scopes)
+                    .await?;
+            Ok((grant, endpoint.url.clone()))
         }
         .await;
         let outcome = outcome
             .map_err(ScheduledFailure::Exchange)
-            .and_then(|grant| {
+            .and_then(|(grant, endpoint)| {
                 let refresh_token = grant.refresh_token.clone();
                 let refresh_token = refresh_token.ok_or(ScheduledFailure::NoRefreshToken)?;
-                accept(grant, refresh_token, scopes, requested_at)
+                let answer = Answer {
+                    grant,
+                    refresh_token,
+                    requested_at,
+                };
+                inner.accept(answer, &endpoint, scopes, None)
             });
         inner.logged(
             Stage::Enroll,
@@ -97,10 +108,15 @@ impl OboService {
                 store: None,
             });
         }
-        let outcome = inner.renew(&record).await.and_then(|grant| {
+        let outcome = inner.renew(&record).await.and_then(|(grant, endpoint)| {
             let refresh_token = grant.refresh_token.clone();
-            let kept = refresh_token.unwrap_or_else(|| record.refresh_token.clone());
-            let mut renewed = accept(grant, kept, scopes, now)?;
+            let answer = Answer {
+                grant,
+                refresh_token: refresh_token.unwrap_or_else(|| record.refresh_token.clone()),
+                requested_at: now,
+            };
+            let binding = record.binding.as_ref();
+            let mut renewed = inner.accept(answer, &endpoint, scopes, binding)?;
             if renewed.refresh_token == record.refresh_token {
                 // Not rotated: the same refresh token lives no longer for having been used.
                 renewed.refresh_expires_at_ms = record.refresh_expires_at_ms;
@@ -115,17 +131,71 @@ impl OboService {
     }
 }
 
+/// A granted answer, with the refresh token to keep and when it was asked for.
+struct Answer {
+    grant: OfflineGrant,
+    refresh_token: String,
+    requested_at: u64,
+}
+
 impl Inner {
-    /// One refresh-token grant request for the record's scopes.
-    async fn renew(&self, record: &GrantRecord) -> Result<OfflineGrant, ScheduledFailure> {
+    /// One refresh-token grant request for the record's scopes, and the endpoint it went to.
+    async fn renew(&self, record: &GrantRecord) -> Result<(OfflineGrant, Url), ScheduledFailure> {
         async {
             let endpoint = self.discovery.endpoint(&self.http).await?;
             let auth = &self.config.client_auth;
             let token = record.refresh_token.as_str();
-            offline::request_refresh(&self.http, endpoint.url, auth, token, &record.scopes).await
+            let grant =
+                offline::request_refresh(&self.http, endpoint.url, auth, token, &record.scopes)
+                    .await?;
+            Ok((grant, endpoint.url.clone()))
         }
         .await
         .map_err(|error: ExchangeError| ScheduledFailure::Exchange(error))
+    }
+
+    /// The record a granted answer makes, or why it cannot be used: the scopes it holds
+    /// (LibreChat's consent rules, with the enrolment's `binding`) and its lifetime.
+    fn accept(
+        &self,
+        answer: Answer,
+        endpoint: &Url,
+        scopes: &str,
+        binding: Option<&ScopeBinding>,
+    ) -> Result<GrantRecord, ScheduledFailure> {
+        let Answer {
+            grant,
+            refresh_token,
+            requested_at,
+        } = answer;
+        let authority = Authority {
+            issuer: &self.config.issuer,
+            token_endpoint: endpoint,
+        };
+        let held = consent::Granted {
+            access_token: &grant.access_token,
+            scope: grant.scope.as_deref(),
+        };
+        let binding = consent::resolve(&held, scopes, &authority, binding).ok_or_else(|| {
+            ScheduledFailure::ScopesNotGranted {
+                granted: grant.scope.clone().unwrap_or_default(),
+            }
+        })?;
+        let exp = assertion::expires_at_secs(&grant.access_token);
+        let lifetime =
+            expiry::scheduled_lifetime_secs(grant.expires_in.as_ref(), exp, requested_at)
+                .ok_or(ScheduledFailure::UnusableExpiry)?;
+        Ok(GrantRecord {
+            refresh_expires_at_ms: expiry::refresh_expires_at_ms(
+                grant.refresh_token_expires_in.as_ref(),
+                requested_at,
+            ),
+            refresh_token,
+            access_token: grant.access_token,
+            expires_at_ms: requested_at + lifetime * 1000,
+            scopes: scopes.to_owned(),
+            binding,
+        })
     }
 
     /// Logs the outcome by the grant's name (never a token: error texts are scrubbed).
@@ -150,33 +220,6 @@ impl Inner {
         }
         outcome
     }
-}
-
-/// The record a granted answer makes, or why the answer cannot be used.
-fn accept(
-    grant: OfflineGrant,
-    refresh_token: String,
-    scopes: &str,
-    requested_at: u64,
-) -> Result<GrantRecord, ScheduledFailure> {
-    if !offline::grants_all(grant.scope.as_deref(), scopes) {
-        return Err(ScheduledFailure::ScopesNotGranted {
-            granted: grant.scope.unwrap_or_default(),
-        });
-    }
-    let exp = assertion::expires_at_secs(&grant.access_token);
-    let lifetime = expiry::scheduled_lifetime_secs(grant.expires_in.as_ref(), exp, requested_at)
-        .ok_or(ScheduledFailure::UnusableExpiry)?;
-    Ok(GrantRecord {
-        refresh_expires_at_ms: expiry::refresh_expires_at_ms(
-            grant.refresh_token_expires_in.as_ref(),
-            requested_at,
-        ),
-        refresh_token,
-        access_token: grant.access_token,
-        expires_at_ms: requested_at + lifetime * 1000,
-        scopes: scopes.to_owned(),
-    })
 }
 
 /// The token, and the sealed record to store with its lifetime.

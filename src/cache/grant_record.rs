@@ -8,6 +8,7 @@ use base64::prelude::{Engine, BASE64_STANDARD_NO_PAD};
 use serde::{Deserialize, Serialize};
 
 use super::shared::Keyring;
+use crate::consent::ScopeBinding;
 use crate::ground::redact::redacted_debug;
 
 /// Format tag of a sealed record, so a later layout can be told apart.
@@ -24,10 +25,12 @@ pub struct GrantRecord {
     /// The scopes it was granted for (without `offline_access`): a record answers only
     /// for the same scopes, as LibreChat binds its stored client info to them.
     pub scopes: String,
+    /// What an Entra `.default` selector stood for at enrolment (`consent.rs`).
+    pub binding: Option<ScopeBinding>,
 }
 
 redacted_debug!(GrantRecord {
-    shown: [expires_at_ms, refresh_expires_at_ms, scopes],
+    shown: [expires_at_ms, refresh_expires_at_ms, scopes, binding],
     hidden: [refresh_token, access_token]
 });
 
@@ -69,6 +72,7 @@ mod tests {
             expires_at_ms: 1,
             refresh_expires_at_ms: 2,
             scopes: "api://x/a".into(),
+            binding: None,
         }
     }
 

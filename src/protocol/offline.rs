@@ -42,21 +42,6 @@ pub fn offline_scope(scopes: &str) -> String {
     format!("{scopes} {OFFLINE_ACCESS}")
 }
 
-/// Whether `granted` (the response's `scope`) holds every scope of `requested`, as
-/// LibreChat's `hasScheduledOboScopes` checks it: an answer without `scope` grants what
-/// was asked (RFC 6749 §5.1). A `.default` selector (Entra's "whatever was consented")
-/// names no literal scope, so it is not looked for.
-pub fn grants_all(granted: Option<&str>, requested: &str) -> bool {
-    let Some(granted) = granted else {
-        return true;
-    };
-    let held: Vec<&str> = granted.split_whitespace().collect();
-    requested
-        .split_whitespace()
-        .filter(|scope| !scope.ends_with(".default") && *scope != OFFLINE_ACCESS)
-        .all(|scope| held.contains(&scope))
-}
-
 /// The On-Behalf-Of request for `scopes` plus `offline_access`, with the user's token.
 pub async fn request_offline(
     http: &Client,
@@ -153,19 +138,6 @@ mod tests {
             offline_scope("api://x/a api://x/b"),
             "api://x/a api://x/b offline_access"
         );
-    }
-
-    #[test]
-    fn every_literal_scope_must_be_granted() {
-        assert!(grants_all(None, "api://x/a"));
-        assert!(grants_all(
-            Some("api://x/b api://x/a"),
-            "api://x/a api://x/b"
-        ));
-        assert!(!grants_all(Some("api://x/a"), "api://x/a api://x/b"));
-        assert!(!grants_all(Some(""), "api://x/a"));
-        assert!(grants_all(Some("api://x/a"), "api://x/.default"));
-        assert!(grants_all(Some("api://x/a"), "api://x/a offline_access"));
     }
 
     #[test]

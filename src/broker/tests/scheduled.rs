@@ -39,6 +39,7 @@ fn stored(ring: &Keyring, left_ms: i64, refresh_token: &str) -> String {
         expires_at_ms: (now + left_ms) as u64,
         refresh_expires_at_ms: (now + 3_600_000) as u64,
         scopes: SCOPES.into(),
+        binding: None,
     }
     .seal(ring, NAME)
 }
@@ -275,4 +276,18 @@ async fn the_token_endpoint_is_discovered_when_not_configured() {
         server.paths(),
         ["/.well-known/openid-configuration", "/token"]
     );
+}
+
+#[tokio::test]
+async fn a_renewal_that_loses_a_scope_spends_the_grant() {
+    let fewer = r#"{"access_token":"at-2","refresh_token":"rt-2","expires_in":600,"scope":"api://mcp/other"}"#;
+    let server = TestServer::start(vec![json(200, fewer)]).await;
+    let svc = service(&server, |_| {});
+    let ring = ring();
+    let failure = svc
+        .scheduled_token(&ring, NAME, &stored(&ring, 0, "rt"), SCOPES, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(failure, ScheduledFailure::ScopesNotGranted { .. }));
+    assert!(failure.verdict(Stage::Renew).drop_grant);
 }
