@@ -428,4 +428,49 @@ mod tests {
         assert!(!is_guid("00000000-0000-0000-0000-0000000000ag"));
         assert!(!is_guid("files"));
     }
+
+    #[test]
+    fn literal_scopes_at_entra_stay_literal_and_a_selector_needs_a_resource() {
+        let token = entra_endpoint();
+        let authority = entra(&token);
+        let granted = answer("t", Some("api://files/read"));
+        assert_eq!(
+            resolve(&granted, "api://files/read", &authority, None),
+            Some(None)
+        );
+        assert_eq!(
+            resolve(&granted, "api://files/write", &authority, None),
+            None
+        );
+        // Plain permissions would bind, if a selector without a resource were one.
+        let plain = answer("t", Some("read"));
+        assert_eq!(resolve(&plain, "/.default", &authority, None), None);
+        assert_eq!(resolve(&plain, ".default", &authority, None), None);
+    }
+
+    #[test]
+    fn a_granted_scope_that_is_no_plain_permission_refuses_the_projection() {
+        assert_eq!(permissions_for("api://files/.default", "api://files"), None);
+        assert_eq!(permissions_for("api://files/", "api://files"), None);
+        assert_eq!(permissions_for("api://files/a:b", "api://files"), None);
+        assert_eq!(
+            permissions_for("openid offline_access", "api://files"),
+            None
+        );
+        assert_eq!(
+            permissions_for("api://files/b read api://files/b", "api://files/"),
+            Some(vec!["b".to_string(), "read".to_string()])
+        );
+    }
+
+    #[test]
+    fn a_token_for_another_audience_says_nothing_even_for_an_application_id_resource() {
+        let guid = "00000000-0000-0000-0000-0000000000aa";
+        let resource = format!("api://{guid}");
+        let elsewhere = jwt(r#"{"aud":"api://mail","scp":"read"}"#);
+        assert_eq!(token_scopes(&elsewhere, &resource), Ok(None));
+        let by_id = jwt(&format!(r#"{{"aud":"{guid}","scp":"read"}}"#));
+        assert_eq!(token_scopes(&by_id, &resource), Ok(Some("read".into())));
+        assert_eq!(token_scopes("opaque", &resource), Ok(None));
+    }
 }

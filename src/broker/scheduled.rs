@@ -37,9 +37,6 @@ redacted_debug!(Granted {
     hidden: [access_token, store]
 });
 
-/// A stored downstream token with less than this left is renewed first (LibreChat's 45 s).
-const RENEW_WITHIN_MS: u64 = 45_000;
-
 impl OboService {
     /// Enrols a schedule: exchanges `assertion` (the user's live token) for `scopes` plus
     /// `offline_access`; the result holds the record to store under `name`. Nothing is
@@ -82,7 +79,7 @@ impl OboService {
     }
 
     /// The downstream token of the grant sealed in `stored` under `name`: the stored one
-    /// while more than `RENEW_WITHIN_MS` of it is left (unless `force`), else a renewal by
+    /// while `GrantRecord::serves_at` says so (unless `force`), else a renewal by
     /// the refresh-token grant, whose record replaces the stored one.
     pub async fn scheduled_token(
         &self,
@@ -101,7 +98,7 @@ impl OboService {
         if record.refresh_expires_at_ms <= now {
             return inner.logged(Stage::Renew, name, Err(ScheduledFailure::Expired));
         }
-        if !force && record.expires_at_ms > now + RENEW_WITHIN_MS {
+        if !force && record.serves_at(now) {
             return Ok(Granted {
                 access_token: record.access_token,
                 expires_at_ms: record.expires_at_ms,

@@ -11,6 +11,8 @@ use super::shared::Keyring;
 use crate::consent::ScopeBinding;
 use crate::ground::redact::redacted_debug;
 
+/// A stored downstream token with less than this left is renewed first (LibreChat's 45 s).
+const RENEW_WITHIN_MS: u64 = 45_000;
 /// Format tag of a sealed record, so a later layout can be told apart.
 const VERSION: &str = "sog1.";
 
@@ -35,6 +37,12 @@ redacted_debug!(GrantRecord {
 });
 
 impl GrantRecord {
+    /// Whether its access token is still served at `now` (epoch ms): at least 45 s of it is
+    /// left, as LibreChat renews one with less.
+    pub fn serves_at(&self, now: u64) -> bool {
+        self.expires_at_ms >= now + RENEW_WITHIN_MS
+    }
+
     /// The record as the text the store keeps: `sog1.` and the base64 of the sealed JSON.
     pub fn seal(&self, ring: &Keyring, name: &str) -> String {
         let plain = serde_json::to_vec(self).expect("a record serializes");
@@ -99,6 +107,17 @@ mod tests {
         assert_eq!(GrantRecord::open(&keys, name, "sog1.!!"), None);
         let debug = format!("{:?}", record());
         assert!(!debug.contains("secret"), "{debug}");
+    }
+
+    #[test]
+    fn a_token_is_served_while_45_seconds_are_left() {
+        let record = GrantRecord {
+            expires_at_ms: 100_000,
+            ..record()
+        };
+        assert!(record.serves_at(55_000));
+        assert!(!record.serves_at(55_001));
+        assert!(record.serves_at(0));
     }
 
     #[test]

@@ -160,7 +160,7 @@ mod tests {
         );
         assert_eq!(refresh_expires_at_ms(Some(&json!("60.7")), 0), 60_000);
         let year = DEFAULT_REFRESH_LIFETIME_SECS * 1000;
-        assert_eq!(refresh_expires_at_ms(None, 7), 7 + year);
+        assert_eq!(refresh_expires_at_ms(None, 7), 7 + 365 * 86_400_000);
         assert_eq!(refresh_expires_at_ms(Some(&json!(0)), 7), 7 + year);
     }
 

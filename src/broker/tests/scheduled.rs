@@ -291,3 +291,29 @@ async fn a_renewal_that_loses_a_scope_spends_the_grant() {
     assert!(matches!(failure, ScheduledFailure::ScopesNotGranted { .. }));
     assert!(failure.verdict(Stage::Renew).drop_grant);
 }
+
+#[tokio::test]
+async fn a_grant_that_changed_is_logged_at_debug_and_a_reused_one_not_at_all() {
+    let server = TestServer::start(vec![json(200, GRANTED)]).await;
+    let (svc, lines) = logging_service(&server);
+    let ring = ring();
+    let granted = svc
+        .scheduled_enroll(&ring, NAME, ASSERTION, SCOPES)
+        .await
+        .unwrap();
+    let (record, _) = granted.store.unwrap();
+    assert_eq!(
+        lines.lock().unwrap().as_slice(),
+        [format!(
+            "[OboTokenService] Scheduled OBO grant enrolment succeeded for {NAME}"
+        )]
+    );
+    svc.scheduled_token(&ring, NAME, &record, SCOPES, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        lines.lock().unwrap().len(),
+        1,
+        "a reused token logs nothing"
+    );
+}
