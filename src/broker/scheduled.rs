@@ -195,7 +195,8 @@ impl Inner {
         })
     }
 
-    /// Logs the outcome by the grant's name (never a token: error texts are scrubbed).
+    /// Logs an enrolment or a renewal by the grant's name (never a token: error texts are
+    /// scrubbed); a reused token is not news.
     fn logged(
         &self,
         stage: Stage,
@@ -207,10 +208,9 @@ impl Inner {
             Stage::Renew => "renewal",
         };
         match &outcome {
-            Ok(granted) if granted.store.is_some() => self.log.write(Level::Debug, || {
+            Ok(_) => self.log.write(Level::Debug, || {
                 format!("Scheduled OBO grant {what} succeeded for {name}")
             }),
-            Ok(_) => {}
             Err(failure) => self.log.write(Level::Warn, || {
                 format!("Scheduled OBO grant {what} failed for {name}: {failure}")
             }),
