@@ -11,6 +11,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** The native half of `OboTokenService`. */
 export declare class NativeOboService {
+  /**
+   * A scheduled-grant handle that seals with `encryptionKeys` (the shared tier's key
+   * format: the first seals, all open), or else with the key derived from `credsKey`.
+   */
+  scheduledGrant(encryptionKeys: Array<string>, credsKey?: string | undefined | null): NativeScheduledGrant
   constructor(options: NativeServiceOptions)
   /**
    * The hot path: `[id, expires_in, expires_at]` of the cached token for an
@@ -67,6 +72,20 @@ export declare class NativeOboService {
    */
   subjectField(): string
   stats(): NativeStats
+}
+
+/** The native half of `ScheduledOboGrant`. */
+export declare class NativeScheduledGrant {
+  /**
+   * Enrols the grant stored under `name`: the offline On-Behalf-Of exchange of
+   * `assertion` for `scopes`. Empty arguments throw.
+   */
+  enroll(name: string, assertion: string, scopes: string): Promise<NativeScheduledOutcome>
+  /**
+   * The downstream token of the grant `stored` under `name` (its sealed record), renewed
+   * when it is nearly spent or `force` says so. Empty arguments throw.
+   */
+  token(name: string, stored: string, scopes: string, force: boolean): Promise<NativeScheduledOutcome>
 }
 
 /**
@@ -311,6 +330,38 @@ export interface NativeResolverAnswer {
   expiresIn?: number | string
   /** Epoch milliseconds. */
   expiresAt?: number
+}
+
+/** A failure and LibreChat's verdict on it. */
+export interface NativeScheduledFailure {
+  reason: NativeScheduledReason
+  /** LibreChat's user message. */
+  message: string
+  retryable: boolean
+  /** The stored grant is spent: the wrapper deletes it. */
+  dropGrant: boolean
+  /** What went wrong (never a token). */
+  detail: string
+  /** The failed request's error, when there was one. */
+  error?: NativeExchangeError
+}
+
+/** A token (with the record to store, when it changed) or a failure. */
+export interface NativeScheduledOutcome {
+  access_token?: string
+  /** Epoch ms. */
+  expires_at?: number
+  /** The sealed record to store, and how long to keep it (ms). */
+  record?: string
+  recordTtlMs?: number
+  failure?: NativeScheduledFailure
+}
+
+/** LibreChat's `OboTokenResolutionError` reason of a failure. */
+export declare const enum NativeScheduledReason {
+  MissingUpstreamProvider = 'missing_upstream_provider',
+  ExchangeFailed = 'exchange_failed',
+  SessionRefreshFailed = 'session_refresh_failed',
 }
 
 /** Service options as the wrapper passes them (already type-checked). */

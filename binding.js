@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeOboService = nativeBinding.NativeOboService
+module.exports.NativeScheduledGrant = nativeBinding.NativeScheduledGrant
 module.exports.assertionDigest = nativeBinding.assertionDigest
 module.exports.bearerChallenge = nativeBinding.bearerChallenge
 module.exports.checkIdentityField = nativeBinding.checkIdentityField
@@ -853,3 +854,4 @@ module.exports.NativeOboFailureReason = nativeBinding.NativeOboFailureReason
 module.exports.NativeOutcome = nativeBinding.NativeOutcome
 module.exports.NativeResolutionReason = nativeBinding.NativeResolutionReason
 module.exports.NativeResolutionStage = nativeBinding.NativeResolutionStage
+module.exports.NativeScheduledReason = nativeBinding.NativeScheduledReason

@@ -580,3 +580,74 @@ export interface OboFetchResolutionError extends OboTokenResolutionError {
 export declare function createOboFetch(
   options: OboFetchOptions,
 ): (input: string | URL | Request, init?: RequestInit) => Promise<Response & { oboChallenge?: OboChallenge }>
+
+// ---- Scheduled chats: a schedule's own OBO grant (LibreChat's schedules/obo.ts) ----
+
+/**
+ * Where a `ScheduledOboGrant` keeps its grants: LibreChat's MCP token storage (or a Keyv)
+ * behind three functions. Every value it is given is sealed (AES-256-GCM); `ttlMs` is how
+ * long the grant's refresh token lives.
+ */
+export interface ScheduledOboGrantStore {
+  get(key: string): Promise<string | null | undefined> | string | null | undefined
+  set(key: string, value: string, ttlMs?: number): Promise<unknown> | unknown
+  delete(key: string): Promise<unknown> | unknown
+}
+
+export interface ScheduledOboGrantOptions {
+  store: ScheduledOboGrantStore
+  /**
+   * Keys that seal the stored grants, in `sharedCache.encryptionKeys`' format (32 bytes as hex
+   * or base64, optionally `<id>:<key>`): the first seals, every one opens.
+   */
+  encryptionKeys?: string | string[]
+  /** Without `encryptionKeys`: LibreChat's `CREDS_KEY`, from which the key is derived (HKDF). */
+  credsKey?: string
+}
+
+/** One schedule's grant for one MCP server. */
+export interface ScheduledOboTarget {
+  scheduleId: string
+  /** The MCP server's name. */
+  server: string
+  /** The server's `obo.scopes`. */
+  scopes: string
+}
+
+/** A scheduled grant's downstream token, as LibreChat's scheduled provider returns it. */
+export interface ScheduledOboTokens {
+  readonly scheduledObo: true
+  access_token: string
+  /** Epoch seconds. */
+  expires_at: number
+}
+
+/** LibreChat's provider options, as a scheduled grant's provider reads them. */
+export interface ScheduledOboProviderOptions {
+  forceRefresh?: boolean
+  forceDownstreamRefresh?: boolean
+  signal?: AbortSignal
+}
+
+/** The reasons of the `OboTokenResolutionError`s a scheduled grant throws. */
+export type ScheduledOboFailureReason = 'missing_upstream_provider' | 'exchange_failed' | 'session_refresh_failed'
+
+/**
+ * LibreChat's scheduled-chat OBO grant: `enroll` exchanges the user's live token once with
+ * `offline_access` and stores the sealed downstream refresh token under
+ * `schedule-obo:<scheduleId>:<server>`; `getToken` serves the stored token while more than
+ * 45 s of it is left, else renews it by the refresh-token grant. Failures reject with
+ * `OboTokenResolutionError` (`reason` one of `ScheduledOboFailureReason`, `retryable`); a
+ * grant the IdP refuses is deleted. The `oboServers` allow-list stays with the caller.
+ */
+export declare class ScheduledOboGrant {
+  constructor(service: OboTokenService, options: ScheduledOboGrantOptions)
+  enroll(call: ScheduledOboTarget & { accessToken: string; signal?: AbortSignal }): Promise<void>
+  getToken(call: ScheduledOboTarget & { forceRefresh?: boolean; signal?: AbortSignal }): Promise<ScheduledOboTokens>
+  /** LibreChat's `UpstreamTokenProvider` for one schedule and server. */
+  provider(target: ScheduledOboTarget): (options?: ScheduledOboProviderOptions) => Promise<ScheduledOboTokens>
+  revoke(target: Pick<ScheduledOboTarget, 'scheduleId' | 'server'>): Promise<void>
+}
+
+/** LibreChat's `scheduledOboGrantKey`: `schedule-obo:<scheduleId>:<serverName>`. */
+export declare function scheduledOboGrantKey(scheduleId: string, serverName: string): string

@@ -58,6 +58,7 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
       'lib/native.js',
       'lib/options.js',
       'lib/resolve.js',
+      'lib/scheduled.js',
       'lib/service.js',
       'lib/shared-cache.js',
       'package.json',

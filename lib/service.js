@@ -111,6 +111,8 @@ const serviceChains = new WeakMap()
  * 'id_jag' the `id_token` (or the `refresh_token`, when subjectTokenType names it).
  */
 const serviceSubjects = new WeakMap()
+/** Each service's native `scheduledGrant(encryptionKeys, credsKey)`, for ScheduledOboGrant. */
+const serviceScheduled = new WeakMap()
 /** Each service's front, for tests. */
 const serviceFronts = new WeakMap()
 /** An option key for tests only: the front's memo size instead of the one from `maxCacheEntries`. */
@@ -157,6 +159,7 @@ class OboTokenService {
     servicePlans.set(this, () => this.#native.plan())
     serviceChains.set(this, (resource, audience) => this.#native.idJagChain(resource, audience))
     serviceFronts.set(this, this.#front)
+    serviceScheduled.set(this, (keys, credsKey) => this.#native.scheduledGrant(keys, credsKey))
     serviceSubjects.set(this, this.#native.subjectField())
   }
 
@@ -327,9 +330,24 @@ function subjectOf(service) {
   return serviceSubjects.get(service)
 }
 
+/**
+ * The native scheduled-grant handle of a service, sealing with `encryptionKeys` (or the
+ * key derived from `credsKey`); undefined when `service` is not an OboTokenService.
+ * Refused keys throw (in this realm).
+ */
+function scheduledGrantOf(service, encryptionKeys, credsKey) {
+  const make = serviceScheduled.get(service)
+  if (!make) return undefined
+  try {
+    return make(encryptionKeys, credsKey)
+  } catch (err) {
+    throw ownRealmError(err)
+  }
+}
+
 /** A service's front (tests). */
 function frontOf(service) {
   return serviceFronts.get(service)
 }
 
-module.exports = { OboTokenService, loggerOf, planOf, chainOf, frontOf, subjectOf, MEMO_LIMIT }
+module.exports = { OboTokenService, loggerOf, planOf, chainOf, frontOf, subjectOf, scheduledGrantOf, ownRealmError, MEMO_LIMIT }

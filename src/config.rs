@@ -19,7 +19,7 @@ use crate::protocol::verify::Rules;
 mod id_jag;
 mod shared;
 pub use id_jag::{AuthorizationServerOptions, IdJagConfig};
-pub use shared::{RingKey, SharedCacheConfig, SharedCacheOptions};
+pub use shared::{ring_keys, RingKey, SharedCacheConfig, SharedCacheOptions};
 
 /// Options as given, before validation. Numbers are `f64` because that is what
 /// JavaScript hands over; ranges and integrality are checked here.

@@ -1,9 +1,9 @@
 //! librechat-obo: LibreChat's OAuth 2.0 On-Behalf-Of token broker as a Node addon.
 //!
 //! The modules form layers that import only downwards (DESIGN.md), top to bottom:
-//! the napi bindings; the broker; the cache, LibreChat's resolve rules and the typed
-//! configuration; the protocol (the wire); the ground (errors, identity, expiry,
-//! redaction).
+//! the napi bindings; the broker; the cache, LibreChat's resolve and scheduled-consent
+//! rules and the typed configuration; the protocol (the wire); the ground (errors,
+//! identity, expiry, redaction).
 
 pub mod binding;
 
@@ -11,6 +11,7 @@ mod broker;
 
 mod cache;
 mod config;
+mod consent;
 mod resolve;
 
 mod protocol;

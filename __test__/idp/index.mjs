@@ -12,7 +12,8 @@
 // suberror, claims). Fault injection and call counters make retry and single-flight
 // behaviour observable from tests; the JWKS endpoint can be made to fail on demand too.
 // With token exchange on, it also mints ID-JAGs (leg 1 of Enterprise-Managed Authorization;
-// the handler and its switches live in id-jag.mjs).
+// the handler and its switches live in id-jag.mjs). An OBO request with `offline_access` also
+// gets a refresh token, which the refresh_token grant redeems (offline.mjs).
 
 import { createServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
@@ -20,6 +21,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import * as jose from 'jose'
 import { ID_JAG_TYPE, idJagApi, idJagGrant, idJagState } from './id-jag.mjs'
+import { issueRefreshToken, offlineApi, offlineState, refreshGrant, wantsOffline } from './offline.mjs'
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -74,14 +76,14 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
   const { privateKey, publicKey } = await jose.generateKeyPair('RS256', { extractable: true })
   const privateJwk = { ...(await jose.exportJWK(privateKey)), kid: KEY_ID, alg: 'RS256', use: 'sig' }
   const clientKeys = await makeClientKeys()
-  const grantTypes = tokenExchange ? [JWT_BEARER, TOKEN_EXCHANGE] : [JWT_BEARER]
+  const grantTypes = tokenExchange ? [JWT_BEARER, TOKEN_EXCHANGE, 'refresh_token'] : [JWT_BEARER, 'refresh_token']
 
   const server = tls ? createHttpsServer(tls) : createServer()
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`
 
   const state = {
-    counters: { token: 0, obo: 0, exchange: 0, idJag: 0, discovery: 0, jwks: 0, faults: 0 },
+    counters: { token: 0, obo: 0, refresh: 0, exchange: 0, idJag: 0, discovery: 0, jwks: 0, faults: 0 },
     faults: [],
     /** What every JWKS request meets until it is cleared (a fault, as for the token endpoint), or undefined. */
     jwksFault: undefined,
@@ -92,6 +94,7 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     /** Opaque reference tokens this IdP issued, by value: their claims (Okta/Ory-style). */
     referenceTokens: new Map(),
     ...idJagState(),
+    ...offlineState(),
   }
   const idJag = { issuer, kid: KEY_ID, publicKey, privateKey, users: USERS, tenant: TENANT, defaultClientId: CLIENTS.post.clientId }
 
@@ -131,6 +134,8 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     'claims',
     'resource',
   ])
+  const mintAccessToken = (claims) => signToken(privateKey, issuer, claims, 3600)
+  provider.registerGrantType('refresh_token', refreshGrant(state, { mintAccessToken, parseScopes, entraError }), ['refresh_token', 'scope'])
   if (tokenExchange) {
     provider.registerGrantType(TOKEN_EXCHANGE, tokenExchangeGrant(state, issuer, publicKey, privateKey, idJagGrant(state, idJag)), [
       'subject_token',
@@ -223,6 +228,7 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
       return payload
     },
     ...idJagApi(state, idJag),
+    ...offlineApi(state),
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections()
@@ -526,6 +532,10 @@ function oboGrant(state, issuer, publicKey, privateKey) {
       access_token: accessToken,
     }
     if (state.expiresIn !== undefined) body.expires_in = state.expiresIn
+    if (wantsOffline(scope)) {
+      const claims = { sub: user.sub, oid: user.oid, tid: user.tid, amr: user.amr }
+      body.refresh_token = issueRefreshToken(state, { user: claims, clientId: client.clientId, resource, granted })
+    }
     ctx.status = 200
     ctx.body = body
   }

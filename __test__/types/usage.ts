@@ -31,6 +31,11 @@ import {
   resolveOboToken,
   type ResolveOboTokenOptions,
   type UpstreamTokenProvider,
+  ScheduledOboGrant,
+  scheduledOboGrantKey,
+  type ScheduledOboFailureReason,
+  type ScheduledOboGrantStore,
+  type ScheduledOboTokens,
   type UpstreamTokenProviderOptions,
 } from 'librechat-obo'
 
@@ -296,4 +301,42 @@ export function sharedTier(): number {
   new OboTokenService({ issuer: 'i', clientId: 'c', sharedCache: { url: 'rediss://h', encryptionKeys: [], ca: Buffer.from('') } })
   console.log(breaker)
   return shared.length
+}
+
+// A scheduled chat's grant over a Keyv-like store, and LibreChat's provider from it.
+export async function scheduledGrant(service: OboTokenService, signal: AbortSignal): Promise<number> {
+  const values = new Map<string, string>()
+  const store: ScheduledOboGrantStore = {
+    get: async (key) => values.get(key),
+    set: (key, value, ttlMs) => values.set(key, `${value}${ttlMs ?? ''}`),
+    delete: (key) => values.delete(key),
+  }
+  const grant = new ScheduledOboGrant(service, {
+    store,
+    encryptionKeys: ['000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'],
+  })
+  new ScheduledOboGrant(service, { store, credsKey: 'hex', encryptionKeys: 'hex' })
+  const target = { scheduleId: 's1', server: 'files', scopes: 'api://mcp-files/files.read' }
+  await grant.enroll({ ...target, accessToken: 'user-token', signal })
+  const tokens: ScheduledOboTokens = await grant.getToken({ ...target, forceRefresh: true, signal })
+  const scheduled: true = tokens.scheduledObo
+  const provider = grant.provider(target)
+  const renewed = await provider({ forceDownstreamRefresh: true, signal })
+  await provider()
+  await grant.revoke({ scheduleId: 's1', server: 'files' })
+  const key: string = scheduledOboGrantKey('s1', 'files')
+  try {
+    await grant.getToken(target)
+  } catch (err) {
+    if (err instanceof OboTokenResolutionError && err.retryable) console.log(err.userMessage)
+  }
+  const reason: ScheduledOboFailureReason = 'missing_upstream_provider'
+  // @ts-expect-error the store is required
+  new ScheduledOboGrant(service, { encryptionKeys: ['k'] })
+  // @ts-expect-error enrolment needs the user's access token
+  await grant.enroll(target)
+  // @ts-expect-error expires_at is a number of seconds
+  const wrong: string = renewed.expires_at
+  console.log(scheduled, key, reason, wrong)
+  return tokens.expires_at
 }

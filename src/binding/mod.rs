@@ -10,6 +10,7 @@ pub mod options;
 pub mod outcome;
 pub mod plan;
 pub mod resolve;
+pub mod scheduled;
 pub mod service;
 pub mod shared;
 pub mod stats;

@@ -285,6 +285,13 @@ impl NativeOboService {
     }
 }
 
+impl NativeOboService {
+    /// The broker behind this service (for the scheduled-grant handle it makes).
+    pub(super) fn core(&self) -> &OboService {
+        &self.service
+    }
+}
+
 /// The long answer of `cached`: the numbers, the token and its type.
 type Strings<'env> = (f64, f64, f64, JsString<'env>, Option<String>);
 

@@ -7,6 +7,7 @@ mod log;
 mod plan;
 mod refresh;
 mod request;
+mod scheduled;
 mod shared;
 mod stats;
 #[cfg(test)]
@@ -43,6 +44,7 @@ pub use log::{Level, Logger};
 pub use plan::Plan;
 pub use refresh::Hit;
 pub use request::{Call, Request};
+pub use scheduled::Granted;
 pub use stats::Stats;
 
 use events::Events;

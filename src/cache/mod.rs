@@ -3,6 +3,7 @@
 //! refresh-ahead policy with its per-key state.
 
 pub mod flights;
+pub mod grant_record;
 pub mod local;
 pub mod refresh;
 pub mod shared;

@@ -118,7 +118,7 @@ impl SharedCacheConfig {
             ));
         }
         let key_prefix = options.key_prefix.unwrap_or_default().trim().to_owned();
-        let keys = ring_keys(&options.encryption_keys)?;
+        let keys = ring_keys("sharedCache.encryptionKeys", &options.encryption_keys)?;
         let op_timeout = integer(
             "sharedCache.opTimeoutMs",
             options.op_timeout_ms,
@@ -155,12 +155,12 @@ impl SharedCacheConfig {
 
 /// Parses the key ring: each entry `<key>` or `<id>:<key>`, the key 32 bytes as hex
 /// or base64. An entry without an id gets `derived_key_id(key)`, which every process
-/// computes the same way from the key alone.
-fn ring_keys(entries: &[String]) -> Result<Vec<RingKey>, ConfigError> {
-    const OPTION: &str = "sharedCache.encryptionKeys";
+/// computes the same way from the key alone. `option` names the option in messages (the
+/// shared tier's, or a scheduled grant's `encryptionKeys`).
+pub fn ring_keys(option: &'static str, entries: &[String]) -> Result<Vec<RingKey>, ConfigError> {
     if entries.is_empty() {
         return Err(ConfigError::new(
-            OPTION,
+            option,
             "must hold at least one 32-byte key (64 hex characters or base64)",
         ));
     }
@@ -176,7 +176,7 @@ fn ring_keys(entries: &[String]) -> Result<Vec<RingKey>, ConfigError> {
                     .filter(|id| *id >= 1)
                     .ok_or_else(|| {
                         ConfigError::new(
-                            OPTION,
+                            option,
                             format!("[{index}] has a key id that is not an integer from 1 to 255"),
                         )
                     })?;
@@ -186,14 +186,14 @@ fn ring_keys(entries: &[String]) -> Result<Vec<RingKey>, ConfigError> {
         };
         let key = decode_key(text).ok_or_else(|| {
             ConfigError::new(
-                OPTION,
+                option,
                 format!("[{index}] is not a 32-byte key as 64 hex characters or base64"),
             )
         })?;
         let id = id.unwrap_or_else(|| derived_key_id(&key));
         if let Some(other) = keys.iter().position(|k| k.id == id) {
             return Err(ConfigError::new(
-                OPTION,
+                option,
                 format!("[{index}] and [{other}] share the key id {id}; write them as \"<id>:<key>\" with distinct ids"),
             ));
         }

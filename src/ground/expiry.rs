@@ -31,6 +31,40 @@ pub fn declared_lifetime_secs(raw: Option<&serde_json::Value>) -> Option<f64> {
     (seconds.is_finite() && seconds.abs() <= ABSURD_LIFETIME_SECS).then_some(seconds)
 }
 
+/// A scheduled grant's downstream token must outlive this, or it is not usable: LibreChat's
+/// `expiresInSeconds` refuses 30 seconds or less.
+pub const SCHEDULED_MIN_LIFETIME_SECS: i64 = 30;
+/// What a refresh token is assumed to live when the IdP does not say (LibreChat's token
+/// storage keeps it a year).
+pub const DEFAULT_REFRESH_LIFETIME_SECS: u64 = 365 * 24 * 3600;
+
+/// The lifetime of a scheduled grant's downstream token, in whole seconds, as LibreChat's
+/// `expiresInSeconds` reads it: `expires_in` when the IdP sent one, else the seconds left
+/// to the access token's own `exp` (`jwt_exp_secs`); `None`, an unusable token, when that
+/// is not an integer above 30 seconds. Unlike the exchange path there is no default: a
+/// token kept for unattended use must say how long it lives.
+pub fn scheduled_lifetime_secs(
+    raw: Option<&serde_json::Value>,
+    jwt_exp_secs: Option<f64>,
+    now_ms: u64,
+) -> Option<u64> {
+    let seconds = match raw {
+        Some(value) => declared_lifetime_secs(Some(value))?,
+        None => (jwt_exp_secs? * 1000.0 - now_ms as f64).div_euclid(1000.0),
+    };
+    let whole = seconds.fract() == 0.0 && seconds > SCHEDULED_MIN_LIFETIME_SECS as f64;
+    whole.then_some(seconds as u64)
+}
+
+/// When a refresh token stops being worth presenting (epoch ms): its declared
+/// `refresh_token_expires_in`, else a year, as LibreChat's token storage assumes.
+pub fn refresh_expires_at_ms(raw: Option<&serde_json::Value>, now_ms: u64) -> u64 {
+    let seconds = declared_lifetime_secs(raw)
+        .filter(|s| *s > 0.0)
+        .map_or(DEFAULT_REFRESH_LIFETIME_SECS, |s| s.floor() as u64);
+    now_ms.saturating_add(seconds.saturating_mul(1000))
+}
+
 /// The exchange service's reading of `expires_in` (LibreChat's
 /// `normalizeOboExpiresInSeconds`): whole seconds, at least one, 3600 when unknown.
 pub fn normalize_expires_in(raw: Option<&serde_json::Value>) -> u64 {
@@ -84,6 +118,51 @@ pub fn cache_ttl(expires_at_ms: u64, buffer: Duration, now_ms: u64) -> Duration 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_scheduled_lifetime_is_whole_seconds_above_thirty() {
+        let now = 1_000_000_000;
+        assert_eq!(
+            scheduled_lifetime_secs(Some(&json!(3599)), None, now),
+            Some(3599)
+        );
+        assert_eq!(
+            scheduled_lifetime_secs(Some(&json!("600")), None, now),
+            Some(600)
+        );
+        assert_eq!(
+            scheduled_lifetime_secs(Some(&json!(31)), None, now),
+            Some(31)
+        );
+        assert_eq!(scheduled_lifetime_secs(Some(&json!(30)), None, now), None);
+        assert_eq!(scheduled_lifetime_secs(Some(&json!(90.5)), None, now), None);
+        assert_eq!(
+            scheduled_lifetime_secs(Some(&json!("soon")), None, now),
+            None
+        );
+        // expires_in wins over the token's exp; without it, exp decides (floored).
+        let exp = (now / 1000 + 120) as f64;
+        assert_eq!(
+            scheduled_lifetime_secs(Some(&json!(0)), Some(exp), now),
+            None
+        );
+        assert_eq!(scheduled_lifetime_secs(None, Some(exp), now), Some(120));
+        assert_eq!(scheduled_lifetime_secs(None, Some(exp), now + 1), Some(119));
+        assert_eq!(scheduled_lifetime_secs(None, Some(exp), now + 90_000), None);
+        assert_eq!(scheduled_lifetime_secs(None, None, now), None);
+    }
+
+    #[test]
+    fn a_refresh_token_lives_as_declared_or_a_year() {
+        assert_eq!(
+            refresh_expires_at_ms(Some(&json!(86400)), 5),
+            5 + 86_400_000
+        );
+        assert_eq!(refresh_expires_at_ms(Some(&json!("60.7")), 0), 60_000);
+        let year = DEFAULT_REFRESH_LIFETIME_SECS * 1000;
+        assert_eq!(refresh_expires_at_ms(None, 7), 7 + 365 * 86_400_000);
+        assert_eq!(refresh_expires_at_ms(Some(&json!(0)), 7), 7 + year);
+    }
 
     #[test]
     fn expires_in_accepts_numbers_and_numeric_strings() {

@@ -51,6 +51,12 @@ pub fn expires_at_secs(assertion: &str) -> Option<f64> {
     jws_payload(assertion)?.get("exp").and_then(Value::as_f64)
 }
 
+/// The claims of a token that is a signed JWS, unverified: only good for reading what an
+/// IdP said about a token it just issued to us, never for trusting a caller.
+pub fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
+    jws_payload(token)
+}
+
 /// The payload of a signed JWS in compact form (three base64url parts, a JSON header
 /// with an `alg` other than `none`, a JSON payload, a signature), or `None`.
 fn jws_payload(assertion: &str) -> Option<Map<String, Value>> {

@@ -313,6 +313,16 @@ async fn read_response(
     response: Response,
     sensitive: &Sensitive,
 ) -> Result<GrantResponse, ExchangeError> {
+    parse_success(read_fields(response, sensitive).await?)
+}
+
+/// The fields of a successful token response, or the error the answer stands for;
+/// `sensitive` values are scrubbed from any error text the IdP sends back. Every grant
+/// of this crate reads its answer through here, so they fail alike.
+pub(super) async fn read_fields(
+    response: Response,
+    sensitive: &Sensitive,
+) -> Result<Map<String, Value>, ExchangeError> {
     let status = response.status();
     let retry_after = retry_after(&response);
     let body = match read_body(response, MAX_BODY_BYTES).await {
@@ -333,12 +343,12 @@ async fn read_response(
             retry_after,
         });
     }
-    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
-        return Err(ExchangeError::MalformedResponse {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        _ => Err(ExchangeError::MalformedResponse {
             status: status.as_u16(),
-        });
-    };
-    parse_success(fields)
+        }),
+    }
 }
 
 /// The token, which must be a bearer token of bounded size, and what else is kept of

@@ -13,6 +13,7 @@ pub mod http;
 pub mod id_jag;
 pub mod issuer;
 pub mod metadata;
+pub mod offline;
 pub mod retry;
 pub mod ssrf;
 pub mod verify;

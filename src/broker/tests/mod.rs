@@ -7,6 +7,7 @@ mod discovery;
 mod id_jag;
 mod lifecycle;
 mod refresh;
+mod scheduled;
 mod shared;
 
 use super::*;

@@ -42,12 +42,11 @@ use crate::ground::expiry;
 
 pub use breaker::BreakerState;
 pub use client::{Notice, OnNotice};
-pub use seal::key_from_creds_key;
+pub use seal::{key_from_creds_key, Keyring};
 
 use client::Client;
 use lease::{Claimed, Scripts};
 use names::{EntryNames, Names};
-use seal::Keyring;
 
 /// What another process asked this one to drop from its local tier.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,6 +15,7 @@ mod id_jag;
 mod idp_body;
 mod refused;
 mod request;
+mod scheduled;
 mod ssrf;
 
 pub use answer::AnswerProblem;
@@ -23,6 +24,7 @@ pub use id_jag::IdJagStep;
 pub use idp_body::IdpErrorBody;
 pub use refused::{AssertionProblem, GrantProblem};
 pub use request::RequestError;
+pub use scheduled::{ScheduledFailure, ScheduledReason, Stage};
 pub use ssrf::{UrlRefusal, UrlRefused};
 
 /// HTTP statuses that signal a transient condition worth one more try: the IdP's
