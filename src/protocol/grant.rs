@@ -232,7 +232,7 @@ pub async fn request_token(
     settings: &TokenExchangeSettings,
     grant: &GrantRequest<'_>,
 ) -> Result<GrantResponse, ExchangeError> {
-    let mut form = match kind {
+    let form = match kind {
         GrantKind::OnBehalfOf if grant.audience.is_some() => {
             return Err(ExchangeError::Grant(GrantProblem::TargetNeedsTokenExchange));
         }
@@ -240,6 +240,21 @@ pub async fn request_token(
         GrantKind::TokenExchange => token_exchange_form(settings, grant),
         GrantKind::IdJag => assertion_grant_form(grant),
     };
+    parse_success(post_form(http, endpoint, auth, form, grant.assertion).await?)
+}
+
+/// One POST of `form` to `endpoint` with the client's authentication, read as the
+/// fields of a successful token response. `secret` (the user's token, an ID-JAG or a
+/// refresh token) and the client's own credentials, in every form they were sent in,
+/// are scrubbed from any error text the server sends back. Every grant of this crate
+/// goes through here, so they send and fail alike.
+pub(super) async fn post_form(
+    http: &Client,
+    endpoint: &Url,
+    auth: &ClientAuth,
+    mut form: Vec<(&'static str, &str)>,
+    secret: &str,
+) -> Result<Map<String, Value>, ExchangeError> {
     let client_assertion = auth.client_assertion(endpoint)?;
     let request = auth.apply(
         http.post(endpoint.clone()),
@@ -253,12 +268,12 @@ pub async fn request_token(
         .await
         .map_err(transport_error)?;
     let mut sensitive = Sensitive::default();
-    sensitive.value(grant.assertion);
+    sensitive.value(secret);
     auth.add_sensitive(&mut sensitive);
     if let Some(jwt) = client_assertion.as_deref() {
         sensitive.value(jwt);
     }
-    read_response(response, &sensitive).await
+    read_fields(response, &sensitive).await
 }
 
 /// Entra's On-Behalf-Of parameters, as LibreChat sends them.
@@ -307,19 +322,10 @@ fn token_exchange_form<'a>(
     form
 }
 
-/// Turns the HTTP answer into a grant or an error; `sensitive` values are scrubbed
-/// from any error text the IdP sends back. A body cut short keeps the answer's status.
-async fn read_response(
-    response: Response,
-    sensitive: &Sensitive,
-) -> Result<GrantResponse, ExchangeError> {
-    parse_success(read_fields(response, sensitive).await?)
-}
-
 /// The fields of a successful token response, or the error the answer stands for;
-/// `sensitive` values are scrubbed from any error text the IdP sends back. Every grant
-/// of this crate reads its answer through here, so they fail alike.
-pub(super) async fn read_fields(
+/// `sensitive` values are scrubbed from any error text the IdP sends back. A body cut
+/// short keeps the answer's status.
+async fn read_fields(
     response: Response,
     sensitive: &Sensitive,
 ) -> Result<Map<String, Value>, ExchangeError> {

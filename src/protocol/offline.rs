@@ -9,11 +9,10 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::client_auth::ClientAuth;
-use super::grant::{read_fields, JWT_BEARER};
-use super::http::transport_error;
+use super::grant::{post_form, JWT_BEARER};
 use crate::ground::bounds;
 use crate::ground::error::ExchangeError;
-use crate::ground::redact::{redacted_debug, Sensitive};
+use crate::ground::redact::redacted_debug;
 
 /// RFC 6749 §6.
 pub const REFRESH_TOKEN: &str = "refresh_token";
@@ -58,7 +57,7 @@ pub async fn request_offline(
         ("scope", scope.as_str()),
         ("requested_token_use", "on_behalf_of"),
     ];
-    send(http, endpoint, auth, form, assertion).await
+    parse(post_form(http, endpoint, auth, form, assertion).await?)
 }
 
 /// The refresh-token grant for `scopes` (without `offline_access`, as LibreChat asks).
@@ -74,37 +73,7 @@ pub async fn request_refresh(
         ("refresh_token", refresh_token),
         ("scope", scopes),
     ];
-    send(http, endpoint, auth, form, refresh_token).await
-}
-
-/// One POST of `form` with the client's authentication; `secret` (the user's token or
-/// the refresh token) and the client's own secrets are scrubbed from any error text.
-async fn send(
-    http: &Client,
-    endpoint: &Url,
-    auth: &ClientAuth,
-    mut form: Vec<(&'static str, &str)>,
-    secret: &str,
-) -> Result<OfflineGrant, ExchangeError> {
-    let client_assertion = auth.client_assertion(endpoint)?;
-    let response = auth
-        .apply(
-            http.post(endpoint.clone()),
-            &mut form,
-            client_assertion.as_deref(),
-        )
-        .header(reqwest::header::ACCEPT, "application/json")
-        .form(&form)
-        .send()
-        .await
-        .map_err(transport_error)?;
-    let mut sensitive = Sensitive::default();
-    sensitive.value(secret);
-    auth.add_sensitive(&mut sensitive);
-    if let Some(jwt) = client_assertion.as_deref() {
-        sensitive.value(jwt);
-    }
-    parse(read_fields(response, &sensitive).await?)
+    parse(post_form(http, endpoint, auth, form, refresh_token).await?)
 }
 
 fn parse(mut fields: Map<String, Value>) -> Result<OfflineGrant, ExchangeError> {
