@@ -179,6 +179,7 @@ describe('ID-JAG through OboTokenService and createOboFetch', { timeout: 60_000 
     const { service } = newService(idp, {
       grantType: 'id_jag',
       authorizationServer: { clientId: AS_CLIENTS.secret.clientId, clientSecret: AS_CLIENTS.secret.clientSecret },
+      allowedDomains: LOOPBACK,
     })
     const unset = await rejection(exchange(service, await idp.mintIdToken('alice')))
     assert.equal(unset.code, 'ERR_ID_JAG_AUTH_METHOD')
