@@ -140,7 +140,10 @@ describe("Entra's multi-tenant documents at login.microsoftonline.com", () => {
     assert.match(elsewhere.message, new RegExp(`accepted issuers \\[${ENTRA}/${TENANT}/v2\\.0\\]`))
     const untenanted = await verifying.exchangeOboToken(user, await userToken(TENANT, undefined), 'api://mcp/.default').catch((e) => e)
     assert.equal(untenanted.code, 'ERR_ASSERTION_INVALID')
-    assert.match(untenanted.message, /it has no tid claim, and the issuer https:\/\/login\.microsoftonline\.com\/\{tenantid\}\/v2\.0 takes the tenant from it/)
+    assert.match(
+      untenanted.message,
+      /it has no tid claim, and the issuer https:\/\/login\.microsoftonline\.com\/\{tenantid\}\/v2\.0 takes the tenant from it/,
+    )
     assert.equal(seen.grants.length, grants, 'refused tokens are never sent')
   })
 })
