@@ -4,8 +4,8 @@
 // this platform). When none loads, one error says what was detected, which package to install
 // and why the one that was there did not load, instead of the generated loader's chain of causes.
 
-const { dirname } = require('node:path')
-const { version } = require('../package.json')
+const { readFileSync } = require('node:fs')
+const { dirname, join } = require('node:path')
 
 const SUPPORTED_PLATFORMS = [
   'linux-x64-gnu',
@@ -39,6 +39,11 @@ function loaderMessages(err) {
   return messages
 }
 
+/** This package's version, read only when a load has failed (the package.json beside lib/). */
+function packageVersion() {
+  return JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version
+}
+
 /** Where `name` resolves from the package root, as binding.js requires it, or undefined. */
 function resolvePackage(name) {
   try {
@@ -58,6 +63,7 @@ function explain(pkg, err) {
   const reason = reasons.at(-1) ?? 'no reason given'
   if (override) return `NAPI_RS_NATIVE_LIBRARY_PATH=${override} did not load (${reason}).`
   const installed = resolvePackage(pkg)
+  const version = packageVersion()
   if (installed) {
     return `The package ${pkg} is installed (${installed}) but its binary did not load (${reason}); reinstall it: npm install ${pkg}@${version}`
   }
