@@ -171,12 +171,16 @@ describe('doctor', () => {
 })
 
 describe('librechat-obo doctor (command line)', () => {
+  // The child's environment is only what each test gives it, plus the binary this run loads when
+  // it is not the loader's own choice (scripts/musl-suite.sh: a musl Node on a glibc host).
+  const { NAPI_RS_NATIVE_LIBRARY_PATH } = process.env
+  const binaryOverride = NAPI_RS_NATIVE_LIBRARY_PATH ? { NAPI_RS_NATIVE_LIBRARY_PATH } : {}
   const run = (args, { env: childEnv = env(), input } = {}) =>
     new Promise((resolve) => {
       const child = execFile(
         process.execPath,
         [cli, ...args],
-        { env: { PATH: process.env.PATH, ...childEnv }, timeout: 60_000 },
+        { env: { PATH: process.env.PATH, ...binaryOverride, ...childEnv }, timeout: 60_000 },
         (err, stdout, stderr) => resolve({ status: err ? err.code : 0, stdout, stderr }),
       )
       child.stdin.end(input ?? '')
