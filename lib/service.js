@@ -183,6 +183,8 @@ class OboTokenService {
    * exchange goes on (others may share it; its token is cached).
    */
   exchangeOboToken(user, accessToken, scopes, fromCache = true, identityContext, options) {
+    // No options, no signal: the hot path goes straight on, without the abort wrapper.
+    if (options === undefined) return this.#exchangeOboToken(user, accessToken, scopes, fromCache, identityContext, options)
     let signal
     try {
       signal = signalOf(options)
