@@ -18,6 +18,9 @@ pub const MAX_URL_CHARS: usize = 4096;
 pub const MAX_NAME_CHARS: usize = 512;
 /// The most entries read from a list in a document (grant types, authorization servers).
 pub const MAX_LIST_ITEMS: usize = 64;
+/// The largest JSON document read from a server (discovery, metadata, a JWKS): real
+/// ones are a few KiB; reading stops past this.
+pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 /// How much of an outside value a message quotes.
 pub const MAX_QUOTED_CHARS: usize = 200;
 

@@ -144,18 +144,30 @@ impl Discovery {
         let status = match fetch_json(http, &openid).await {
             Ok(document) => return Ok((openid, document, true)),
             Err(DocumentError::Absent { status }) => status,
-            Err(error) => {
-                return Err(self.failed(format!("{error} ({openid})"), error.is_transient()))
-            }
+            Err(error) => return Err(self.fetch_failed(&error, &openid)),
         };
         let oauth = well_known(issuer, OAUTH_PATH, true);
         match fetch_json(http, &oauth).await {
             Ok(document) => Ok((oauth, document, false)),
-            Err(error) => Err(self.failed(
-                format!("no document at {openid} (HTTP {status}) nor at {oauth} ({error})"),
-                error.is_transient(),
-            )),
+            Err(error) => {
+                let why = match &error {
+                    DocumentError::Absent { status } => format!("HTTP {status}"),
+                    other => other.describe("the discovery"),
+                };
+                Err(self.failed(
+                    format!("no document at {openid} (HTTP {status}) nor at {oauth} ({why})"),
+                    error.is_transient(),
+                ))
+            }
         }
+    }
+
+    /// A failed fetch of the document at `url`, transient as the fetcher judges it.
+    fn fetch_failed(&self, error: &DocumentError, url: &Url) -> ExchangeError {
+        self.failed(
+            format!("{} ({url})", error.describe("the discovery")),
+            error.is_transient(),
+        )
     }
 }
 

@@ -253,3 +253,25 @@ fn well_known_urls_follow_openid_and_rfc_8414() {
         "https://as.example/.well-known/oauth-authorization-server/t/v2.0"
     );
 }
+
+#[tokio::test]
+async fn only_the_token_requests_transient_statuses_may_pass() {
+    let (outcome, _) = discover_at("", |_| vec![json(501, "{}")]).await;
+    let error = outcome.unwrap_err();
+    assert!(!error.is_retryable(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains(": the discovery request failed (HTTP 501) (http://"),
+        "{error}"
+    );
+    let (outcome, _) = discover_at("", |_| vec![json(404, "{}"), json(502, "{}")]).await;
+    let error = outcome.unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    assert!(
+        error.to_string().ends_with(
+            "/.well-known/oauth-authorization-server (the discovery request failed (HTTP 502))"
+        ),
+        "{error}"
+    );
+}

@@ -1,77 +1,113 @@
-//! One GET of a JSON metadata document (OpenID discovery, RFC 8414), and one rule for
-//! what its failures mean: whether the document is absent (so another well-known URL
-//! may hold it), whether the failure may pass (so the caller may try again later), or
-//! whether the document is there and wrong.
+//! The one GET of a JSON document from a server: OpenID discovery, RFC 8414 and RFC 9728
+//! metadata, and the JWKS. One rule says what its failures mean: whether the document
+//! is absent (so another well-known URL may hold it), whether the failure may pass (so
+//! the caller may try again later), or whether the document is there and wrong.
+//!
+//! What may pass is what `retry` tries again for a token request
+//! (`ExchangeError::is_retryable`): one of `TRANSIENT_STATUSES`, or a transport failure
+//! of a retryable kind, also when the body broke off after the head (a cut-short answer).
+//! The client is the caller's: a URL an MCP server named goes out on the client the SSRF
+//! guard admitted it with (`ssrf::Guard::admit`), so every connection is screened.
 
 use reqwest::Client;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::http::{read_body, transport_error, BodyError};
-
-/// A metadata document larger than this is not a metadata document.
-pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
+use super::http::{read_body, transport_parts, BodyError};
+use crate::ground::bounds::MAX_DOCUMENT_BYTES;
+use crate::ground::error::{TransportKind, TRANSIENT_STATUSES};
 
 /// Why a document could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DocumentError {
     /// The server answered that there is no document here: a 4xx other than 429.
     Absent { status: u16 },
-    /// The network failed, or the server is throttled or failing (5xx, 429): the same
-    /// request may succeed later.
-    Transient(String),
-    /// The server answered with something that is not the document (too large, not
-    /// JSON, not of the expected shape, or a status that is neither success nor error).
-    Invalid(String),
+    /// The server answered with another status that is not a success: a 5xx, a 429, or
+    /// a redirect (the client follows none).
+    Status { status: u16 },
+    /// No whole answer arrived: the request failed below HTTP, or, with the `status` of
+    /// the head that did arrive, the body broke off.
+    Transport {
+        kind: TransportKind,
+        detail: String,
+        status: Option<u16>,
+    },
+    /// The body grew past `MAX_DOCUMENT_BYTES`; reading stopped there.
+    TooLarge,
+    /// The body is not JSON of the expected shape; the parser's reason.
+    Unreadable(String),
 }
 
 impl DocumentError {
-    /// Whether trying again later may succeed.
+    /// Whether trying again later may succeed: the rule `ExchangeError::is_retryable`
+    /// applies to a token request's status and transport failures.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient(_))
-    }
-}
-
-impl std::fmt::Display for DocumentError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Absent { status } => write!(f, "HTTP {status}"),
-            Self::Transient(detail) | Self::Invalid(detail) => f.write_str(detail),
+            Self::Status { status } => TRANSIENT_STATUSES.contains(status),
+            Self::Transport { kind, .. } => kind.is_retryable(),
+            Self::Absent { .. } | Self::TooLarge | Self::Unreadable(_) => false,
+        }
+    }
+
+    /// The failure as a sentence about `subject`, the document's kind with its article as
+    /// the sentence starts with it ("The metadata", "the JWKS"): the caller's error adds
+    /// where the document was and what it was for.
+    pub fn describe(&self, subject: &str) -> String {
+        match self {
+            Self::Absent { status } | Self::Status { status } => {
+                format!("{subject} request failed (HTTP {status})")
+            }
+            Self::Transport {
+                kind,
+                detail,
+                status: None,
+            } => format!("{subject} request {}: {detail}", kind.describe("the server")),
+            Self::Transport {
+                kind,
+                detail,
+                status: Some(status),
+            } => format!(
+                "{subject} request {} after it answered HTTP {status}, before the whole document arrived: {detail}",
+                kind.describe("the server")
+            ),
+            Self::TooLarge => format!("{subject} document is too large"),
+            Self::Unreadable(reason) => format!("{subject} document cannot be read: {reason}"),
         }
     }
 }
 
-/// Fetches `url` (no redirects: the client follows none) and reads its body as `T`.
+/// Fetches `url` (no redirects: the client follows none) and reads its body, at most
+/// `MAX_DOCUMENT_BYTES`, as `T`.
 pub async fn fetch_json<T: DeserializeOwned>(http: &Client, url: &Url) -> Result<T, DocumentError> {
     let response = http
         .get(url.clone())
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| DocumentError::Transient(transport_error(e).to_string()))?;
-    let status = response.status();
-    if status.is_server_error() || status.as_u16() == 429 {
-        return Err(DocumentError::Transient(format!(
-            "HTTP {}",
-            status.as_u16()
-        )));
+        .map_err(|error| transport(error, None))?;
+    let status = response.status().as_u16();
+    if response.status().is_client_error() && status != 429 {
+        return Err(DocumentError::Absent { status });
     }
-    if status.is_client_error() {
-        return Err(DocumentError::Absent {
-            status: status.as_u16(),
-        });
-    }
-    if !status.is_success() {
-        return Err(DocumentError::Invalid(format!("HTTP {}", status.as_u16())));
+    if !response.status().is_success() {
+        return Err(DocumentError::Status { status });
     }
     let body = read_body(response, MAX_DOCUMENT_BYTES)
         .await
         .map_err(|error| match error {
-            BodyError::TooLarge => DocumentError::Invalid("the document is too large".into()),
-            BodyError::Transport(error) => DocumentError::Transient(error.to_string()),
+            BodyError::TooLarge => DocumentError::TooLarge,
+            BodyError::Transport(error) => transport(error, Some(status)),
         })?;
-    serde_json::from_slice(&body)
-        .map_err(|e| DocumentError::Invalid(format!("the document cannot be read: {e}")))
+    serde_json::from_slice(&body).map_err(|e| DocumentError::Unreadable(e.to_string()))
+}
+
+fn transport(error: reqwest::Error, status: Option<u16>) -> DocumentError {
+    let (kind, detail) = transport_parts(error);
+    DocumentError::Transport {
+        kind,
+        detail,
+        status,
+    }
 }
 
 #[cfg(test)]
@@ -80,7 +116,7 @@ mod tests {
 
     use super::*;
     use crate::protocol::http::{client, ClientSettings};
-    use crate::test_server::{json, TestServer};
+    use crate::test_server::{json, Reply, TestServer};
 
     #[derive(Debug, serde::Deserialize)]
     struct Doc {
@@ -88,7 +124,7 @@ mod tests {
         issuer: String,
     }
 
-    async fn fetch(reply: crate::test_server::Reply) -> Result<Doc, DocumentError> {
+    async fn fetch(reply: Reply) -> Result<Doc, DocumentError> {
         let server = TestServer::start(vec![reply]).await;
         let http = client(&ClientSettings {
             timeout: Duration::from_secs(5),
@@ -99,42 +135,132 @@ mod tests {
         fetch_json(&http, &url).await
     }
 
+    /// A head with `status` that promises 100 bytes, and a body that stops after 13.
+    fn cut_short(status: u16) -> Reply {
+        Reply::Raw(format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"issuer\":\"x\""
+        ))
+    }
+
     #[tokio::test]
-    async fn each_answer_is_absent_transient_or_invalid() {
-        for (status, transient) in [(429, true), (500, true), (503, true)] {
+    async fn the_transient_statuses_are_the_token_requests_and_others_are_not() {
+        for status in TRANSIENT_STATUSES {
             let error = fetch(json(status, "{}")).await.unwrap_err();
-            assert_eq!(error.is_transient(), transient, "{status}");
-            assert_eq!(error.to_string(), format!("HTTP {status}"));
+            assert_eq!(error, DocumentError::Status { status });
+            assert!(error.is_transient(), "{status}");
+        }
+        for status in [501, 505, 302] {
+            let error = fetch(json(status, "{}")).await.unwrap_err();
+            assert_eq!(error, DocumentError::Status { status });
+            assert!(!error.is_transient(), "{status}");
         }
         for status in [400, 401, 403, 404, 410] {
-            assert_eq!(
-                fetch(json(status, "{}")).await.unwrap_err(),
-                DocumentError::Absent { status }
-            );
+            let error = fetch(json(status, "{}")).await.unwrap_err();
+            assert_eq!(error, DocumentError::Absent { status });
+            assert!(!error.is_transient(), "{status}");
         }
-        let redirect = fetch(json(302, "{}")).await.unwrap_err();
-        assert_eq!(redirect, DocumentError::Invalid("HTTP 302".into()));
-        assert!(!redirect.is_transient());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_the_document_is_invalid() {
         let garbage = fetch(json(200, "<html>")).await.unwrap_err();
         assert!(
-            matches!(&garbage, DocumentError::Invalid(d) if d.starts_with("the document cannot be read")),
+            matches!(&garbage, DocumentError::Unreadable(reason) if reason.contains("expected value")),
             "{garbage:?}"
         );
+        assert!(!garbage.is_transient());
+        let wrong_shape = fetch(json(200, "[1]")).await.unwrap_err();
+        assert!(matches!(wrong_shape, DocumentError::Unreadable(_)));
         let huge = format!(r#"{{"issuer":"{}"}}"#, "x".repeat(MAX_DOCUMENT_BYTES));
-        assert_eq!(
-            fetch(json(200, &huge)).await.unwrap_err(),
-            DocumentError::Invalid("the document is too large".into())
+        let error = fetch(json(200, &huge)).await.unwrap_err();
+        assert_eq!(error, DocumentError::TooLarge);
+        assert!(!error.is_transient());
+        let at_bound = format!(
+            r#"{{"issuer":"{}"}}"#,
+            "x".repeat(MAX_DOCUMENT_BYTES - r#"{"issuer":""}"#.len())
         );
+        fetch(json(200, &at_bound)).await.unwrap();
         fetch(json(200, r#"{"issuer":"https://idp.example"}"#))
             .await
             .unwrap();
     }
 
     #[tokio::test]
-    async fn a_refused_connection_is_transient() {
+    async fn a_refused_connection_and_a_body_cut_short_are_transient() {
         let http = Client::new();
         let url = Url::parse("http://127.0.0.1:9/doc").unwrap();
-        let error = fetch_json::<Doc>(&http, &url).await.unwrap_err();
-        assert!(error.is_transient(), "{error:?}");
+        let refused = fetch_json::<Doc>(&http, &url).await.unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                DocumentError::Transport {
+                    kind: TransportKind::Connect,
+                    status: None,
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
+        assert!(refused.is_transient());
+        let cut = fetch(cut_short(200)).await.unwrap_err();
+        assert!(
+            matches!(
+                cut,
+                DocumentError::Transport {
+                    kind: TransportKind::Reset,
+                    status: Some(200),
+                    ..
+                }
+            ),
+            "{cut:?}"
+        );
+        assert!(cut.is_transient());
+        let failing = fetch(cut_short(503)).await.unwrap_err();
+        assert_eq!(
+            failing,
+            DocumentError::Status { status: 503 },
+            "no body read"
+        );
+        let dropped = fetch(Reply::Drop).await.unwrap_err();
+        assert!(dropped.is_transient(), "{dropped:?}");
+    }
+
+    #[test]
+    fn an_unretryable_transport_failure_is_not_transient() {
+        let other = DocumentError::Transport {
+            kind: TransportKind::Other,
+            detail: "invalid certificate".into(),
+            status: None,
+        };
+        assert!(!other.is_transient());
+    }
+
+    #[test]
+    fn each_failure_reads_as_a_sentence_about_its_document() {
+        let transport = |status| DocumentError::Transport {
+            kind: TransportKind::Reset,
+            detail: "early end".into(),
+            status,
+        };
+        let cases = [
+            (DocumentError::Absent { status: 404 }, "The metadata request failed (HTTP 404)"),
+            (DocumentError::Status { status: 503 }, "The metadata request failed (HTTP 503)"),
+            (
+                transport(None),
+                "The metadata request lost its connection to the server: early end",
+            ),
+            (
+                transport(Some(200)),
+                "The metadata request lost its connection to the server after it answered HTTP 200, before the whole document arrived: early end",
+            ),
+            (DocumentError::TooLarge, "The metadata document is too large"),
+            (
+                DocumentError::Unreadable("EOF".into()),
+                "The metadata document cannot be read: EOF",
+            ),
+        ];
+        for (error, sentence) in cases {
+            assert_eq!(error.describe("The metadata"), sentence);
+        }
     }
 }

@@ -334,7 +334,7 @@ async fn read_fields(
     let body = match read_body(response, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(BodyError::Transport(error)) => {
-            return Err(error.after_head(status.as_u16(), retry_after))
+            return Err(transport_error(error).after_head(status.as_u16(), retry_after))
         }
         Err(BodyError::TooLarge) => {
             return Err(ExchangeError::MalformedResponse {

@@ -68,19 +68,15 @@ pub fn screened_client<R: Resolve + 'static>(
 pub enum BodyError {
     /// More than the limit arrived; reading stopped there.
     TooLarge,
-    /// The connection failed while the body was arriving.
-    Transport(ExchangeError),
+    /// The connection failed while the body was arriving (`transport_parts` reads it).
+    Transport(reqwest::Error),
 }
 
 /// Reads the body, giving up as soon as it grows past `limit` bytes, so a hostile or
 /// broken endpoint cannot make the process buffer an unbounded answer.
 pub async fn read_body(mut response: Response, limit: usize) -> Result<Vec<u8>, BodyError> {
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| BodyError::Transport(transport_error(e)))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
         if body.len() + chunk.len() > limit {
             return Err(BodyError::TooLarge);
         }

@@ -22,8 +22,8 @@ use reqwest::Client;
 use serde::Deserialize;
 use url::Url;
 
+use super::document::{fetch_json, DocumentError};
 use super::grant::JWT_BEARER;
-use super::http::{read_body, transport_parts, BodyError};
 use super::ssrf::Guard;
 use crate::ground::bounds;
 use crate::ground::error::ExchangeError;
@@ -34,8 +34,6 @@ pub const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
 const RESOURCE_SUFFIX: &str = "oauth-protected-resource";
 /// RFC 8414 §3's well-known suffix, then OpenID Connect's, which the MCP spec also reads.
 const SERVER_SUFFIXES: [&str; 2] = ["oauth-authorization-server", "openid-configuration"];
-/// A metadata document larger than this is not a metadata document.
-const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 
 /// Where ID-JAG exchanges for one MCP server end: its authorization server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,16 +262,25 @@ fn well_known(base: &Url, suffix: &str, resource: bool) -> Vec<Url> {
 }
 
 /// The first of `urls` that answers (a client error passes to the next, as the MCP SDK
-/// does), parsed. When every one answers a client error, the inner `Err` is the first
+/// does), parsed; any other failure stops the search, transient as the fetcher judges. When every one answers a client error, the inner `Err` is the first
 /// URL and a text listing every URL tried, for the caller to say what was missing.
 async fn fetch_first<T: serde::de::DeserializeOwned>(
     urls: &[(&Client, Url)],
 ) -> Result<Result<(Url, T), (String, String)>, ExchangeError> {
     let mut missing = Vec::new();
     for (http, url) in urls {
-        match fetch(http, url).await? {
+        match fetch_json(http, url).await {
             Ok(document) => return Ok(Ok((url.clone(), document))),
-            Err(status) => missing.push(format!("HTTP {status} at {url}")),
+            Err(DocumentError::Absent { status }) => {
+                missing.push(format!("HTTP {status} at {url}"))
+            }
+            Err(error) => {
+                return Err(ExchangeError::Metadata {
+                    url: url.to_string(),
+                    detail: error.describe("The metadata"),
+                    retryable: error.is_transient(),
+                })
+            }
         }
     }
     Ok(Err((
@@ -282,53 +289,6 @@ async fn fetch_first<T: serde::de::DeserializeOwned>(
             .unwrap_or_default(),
         format!("No metadata document was found ({})", missing.join(", ")),
     )))
-}
-
-/// One document, or the status of a client error (not 429) for the caller to try the
-/// next URL. A failure says whether it may pass: transport failures as the token
-/// requests' are judged, and 5xx/429, may; anything else will not.
-async fn fetch<T: serde::de::DeserializeOwned>(
-    http: &Client,
-    url: &Url,
-) -> Result<Result<T, u16>, ExchangeError> {
-    let failed = |detail: String, retryable: bool| ExchangeError::Metadata {
-        url: url.to_string(),
-        detail,
-        retryable,
-    };
-    let response = http
-        .get(url.clone())
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| {
-            let (kind, detail) = transport_parts(e);
-            let what = kind.describe("the server");
-            failed(
-                format!("The metadata request {what}: {detail}"),
-                kind.is_retryable(),
-            )
-        })?;
-    let status = response.status();
-    if status.is_client_error() && status.as_u16() != 429 {
-        return Ok(Err(status.as_u16()));
-    }
-    if !status.is_success() {
-        let transient = status.is_server_error() || status.as_u16() == 429;
-        return Err(failed(
-            format!("The metadata request failed (HTTP {})", status.as_u16()),
-            transient,
-        ));
-    }
-    let body = read_body(response, MAX_DOCUMENT_BYTES)
-        .await
-        .map_err(|error| match error {
-            BodyError::TooLarge => failed("The metadata document is too large".into(), false),
-            BodyError::Transport(error) => failed(error.to_string(), error.is_retryable()),
-        })?;
-    serde_json::from_slice(&body)
-        .map(Ok)
-        .map_err(|e| failed(format!("The metadata document cannot be read: {e}"), false))
 }
 
 fn refused(url: &Url, detail: String) -> ExchangeError {

@@ -21,7 +21,7 @@ use reqwest::Client;
 use serde_json::Value;
 use url::Url;
 
-use super::http::{read_body, transport_error, BodyError};
+use super::document::fetch_json;
 use super::issuer::DocumentIssuer;
 use crate::ground::error::{AssertionProblem, ExchangeError};
 
@@ -38,8 +38,6 @@ const ALLOWED: [Algorithm; 6] = [
 const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 /// A claim quoted in an error message is cut after this many characters.
 const MAX_CLAIM_CHARS: usize = 200;
-/// A JWKS larger than this is not a JWKS.
-const MAX_JWKS_BYTES: usize = 1 << 20;
 
 /// What an assertion must satisfy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,32 +227,22 @@ fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
     }
 }
 
-/// The issuer's keys; entries this library cannot read are skipped, not fatal. Every
-/// failure names the JWKS URI and may pass (the keys are needed only to verify).
+/// The issuer's keys; entries this library cannot read (another key type, an unknown
+/// curve) are skipped, not fatal, which `JwkSet` would not allow. Every failure names
+/// the JWKS URI and is transient as the document fetcher judges it.
 async fn fetch_jwks(uri: &Url, http: &Client) -> Result<Vec<Jwk>, ExchangeError> {
-    let failed = |detail: String| ExchangeError::Jwks {
+    let failed = |detail: String, retryable: bool| ExchangeError::Jwks {
         uri: uri.to_string(),
         detail,
+        retryable,
     };
-    let response = http
-        .get(uri.clone())
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
+    let document: Value = fetch_json(http, uri)
         .await
-        .map_err(|e| failed(transport_error(e).to_string()))?;
-    if !response.status().is_success() {
-        return Err(failed(format!("HTTP {}", response.status().as_u16())));
-    }
-    let body = match read_body(response, MAX_JWKS_BYTES).await {
-        Ok(body) => body,
-        Err(BodyError::TooLarge) => return Err(failed("the document is too large".into())),
-        Err(BodyError::Transport(error)) => return Err(failed(error.to_string())),
-    };
-    let document: Value = serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
+        .map_err(|error| failed(error.describe("the JWKS"), error.is_transient()))?;
     let keys = document
         .get("keys")
         .and_then(Value::as_array)
-        .ok_or_else(|| failed("the document has no keys array".into()))?;
+        .ok_or_else(|| failed("the document has no keys array".into(), false))?;
     Ok(keys
         .iter()
         .filter_map(|key| serde_json::from_value(key.clone()).ok())

@@ -240,3 +240,55 @@ async fn configured_issuers_replace_the_discovered_one() {
         "{why}"
     );
 }
+
+/// What verifying `assertion` fails with when the JWKS answers `reply`.
+async fn jwks_failure(reply: crate::test_server::Reply) -> ExchangeError {
+    let (signing, _) = key("k1");
+    let server = TestServer::start(vec![reply]).await;
+    let url = Url::parse(&format!("{}/jwks", server.url)).unwrap();
+    let assertion = token(&signing, "k1", serde_json::json!({}));
+    verifier()
+        .verify(&assertion, &url, &accepted_issuer(), &Client::new())
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn a_jwks_that_cannot_be_had_is_transient_only_as_the_fetcher_judges() {
+    for (reply, retryable, says) in [
+        (json(503, "{}"), true, "the JWKS request failed (HTTP 503)"),
+        (json(429, "{}"), true, "the JWKS request failed (HTTP 429)"),
+        (json(404, "{}"), false, "the JWKS request failed (HTTP 404)"),
+        (
+            json(200, "<html>"),
+            false,
+            "the JWKS document cannot be read",
+        ),
+        (
+            json(200, r#"{"keys":{}}"#),
+            false,
+            "the document has no keys array",
+        ),
+    ] {
+        let error = jwks_failure(reply).await;
+        assert!(
+            matches!(&error, ExchangeError::Jwks { uri, detail, .. }
+                if uri.ends_with("/jwks") && detail.starts_with(says)),
+            "{error:?}"
+        );
+        assert_eq!(error.is_retryable(), retryable, "{error}");
+        assert_eq!(error.code(), Some("ERR_JWKS_UNAVAILABLE"));
+    }
+}
+
+#[tokio::test]
+async fn keys_this_library_cannot_read_are_skipped() {
+    let (signing, jwk) = key("k1");
+    let odd = serde_json::json!({ "kty": "XYZ", "kid": "k0" });
+    let (_server, url) = jwks_server(&[&odd, &jwk]).await;
+    let assertion = token(&signing, "k1", serde_json::json!({}));
+    verifier()
+        .verify(&assertion, &url, &accepted_issuer(), &Client::new())
+        .await
+        .unwrap();
+}

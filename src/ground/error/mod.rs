@@ -121,9 +121,14 @@ pub enum ExchangeError {
     /// The client assertion for `private_key_jwt` could not be signed.
     #[error("Could not sign the client assertion: {0}")]
     ClientAssertion(String),
-    /// The issuer's signing keys could not be fetched to verify the assertion.
+    /// The issuer's signing keys could not be fetched to verify the assertion;
+    /// `retryable` as the document fetcher judged the failure.
     #[error("Could not fetch the issuer's signing keys (JWKS) from {uri}: {detail}")]
-    Jwks { uri: String, detail: String },
+    Jwks {
+        uri: String,
+        detail: String,
+        retryable: bool,
+    },
     /// A step of an ID-JAG exchange failed; `inner` is what went wrong there, and
     /// answers for status, body, retry and code. Its message names the step's party.
     #[error("ID-JAG {step} failed: {}", .inner.message_from(step.party()))]
@@ -238,8 +243,9 @@ impl ExchangeError {
                     || body.error.as_deref() == Some("temporarily_unavailable")
             }
             Self::Transport { kind, .. } | Self::CutShort { kind, .. } => kind.is_retryable(),
-            Self::Discovery { retryable, .. } | Self::Metadata { retryable, .. } => *retryable,
-            Self::Jwks { .. } => true,
+            Self::Discovery { retryable, .. }
+            | Self::Metadata { retryable, .. }
+            | Self::Jwks { retryable, .. } => *retryable,
             Self::IdJag { inner, .. } => inner.is_retryable(),
             Self::Assertion(_)
             | Self::NotAnIdJag { .. }
