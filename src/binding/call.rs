@@ -3,7 +3,7 @@
 use napi_derive::napi;
 
 use crate::ground::error::RequestError;
-use crate::ground::identity::{Target, SEPARATOR};
+use crate::ground::identity::{refuse_separator, Target};
 
 /// Per-call options of an exchange (wrapper-checked).
 #[napi(object, object_to_js = false)]
@@ -23,7 +23,7 @@ impl NativeCallOptions {
     /// Refuses a value that contains U+001F, naming it as the caller does.
     pub fn check(&self) -> Result<(), RequestError> {
         check_target(self.audience.as_deref(), self.resource.as_deref())?;
-        refuse_separator("options.claims", self.claims.as_deref())
+        refuse_separator("options.claims", self.claims.as_deref().unwrap_or_default())
     }
 
     /// The RFC 8693 target, borrowed.
@@ -37,13 +37,6 @@ impl NativeCallOptions {
 
 /// Refuses an RFC 8693 target value that contains U+001F, naming it as the caller does.
 pub fn check_target(audience: Option<&str>, resource: Option<&str>) -> Result<(), RequestError> {
-    refuse_separator("options.audience", audience)?;
-    refuse_separator("options.resource", resource)
-}
-
-fn refuse_separator(name: &'static str, value: Option<&str>) -> Result<(), RequestError> {
-    match value {
-        Some(value) if value.contains(SEPARATOR) => Err(RequestError::SeparatorInValue(name)),
-        _ => Ok(()),
-    }
+    refuse_separator("options.audience", audience.unwrap_or_default())?;
+    refuse_separator("options.resource", resource.unwrap_or_default())
 }

@@ -4,8 +4,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::ground::error::RequestError;
-use crate::ground::identity::{AssertionDigest, IdentitySource, SEPARATOR};
+use crate::ground::identity::{refuse_separator, AssertionDigest, IdentitySource, SEPARATOR};
 
 /// The packed fields in order, as the caller names them.
 const FIELDS: [&str; 6] = [
@@ -65,11 +64,5 @@ pub fn check_identity_field(position: u32, value: String) -> Result<()> {
     let name = FIELDS
         .get(position as usize)
         .ok_or_else(|| Error::new(Status::InvalidArg, "no such identity field".to_owned()))?;
-    if value.contains(SEPARATOR) {
-        return Err(Error::new(
-            Status::InvalidArg,
-            RequestError::SeparatorInValue(name).to_string(),
-        ));
-    }
-    Ok(())
+    refuse_separator(name, &value).map_err(|e| Error::new(Status::InvalidArg, e.to_string()))
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::ground::error::RequestError;
-use crate::ground::identity::{IdentitySource, IdentityTuple, Target, SEPARATOR};
+use crate::ground::identity::{refuse_separator, IdentitySource, IdentityTuple, Target};
 use crate::ground::redact::redacted_debug;
 
 /// One call as the caller makes it (LibreChat's `exchangeOboToken` arguments, plus
@@ -106,15 +106,9 @@ pub fn checked_identity<'a>(
     if scopes.trim().is_empty() {
         return Err(RequestError::MissingScopes);
     }
-    if scopes.contains(SEPARATOR) {
-        return Err(RequestError::SeparatorInValue("scopes"));
-    }
-    target
-        .check_separators()
-        .map_err(|bad| RequestError::SeparatorInValue(bad.0))?;
+    refuse_separator("scopes", scopes)?;
+    target.check_separators()?;
     let identity = IdentityTuple::resolve(user, context).ok_or(RequestError::NotOpenIdUser)?;
-    identity
-        .check_separators()
-        .map_err(|bad| RequestError::SeparatorInValue(bad.0))?;
+    identity.check_separators()?;
     Ok(identity)
 }

@@ -8,6 +8,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::ground::error::RequestError;
+
 /// Separator between key parts, as LibreChat uses.
 pub const SEPARATOR: char = '\u{1f}';
 const NO_TENANT: &str = "no-tenant";
@@ -31,10 +33,15 @@ pub struct IdentityTuple<'a> {
     pub subject: &'a str,
 }
 
-/// A part of the identity or the scopes contains the key separator, which would let
-/// two different (identity, scopes) pairs serialize to the same key.
-#[derive(Debug, PartialEq, Eq)]
-pub struct SeparatorInValue(pub &'static str);
+/// Refuses `value`, a part of a key or of the packed identity, when it holds the
+/// separator, naming it `name` as the caller knows it: two different (identity, scopes)
+/// pairs could otherwise serialize to the same key. The one U+001F check.
+pub fn refuse_separator(name: &'static str, value: &str) -> Result<(), RequestError> {
+    if value.contains(SEPARATOR) {
+        return Err(RequestError::SeparatorInValue(name));
+    }
+    Ok(())
+}
 
 impl<'a> IdentityTuple<'a> {
     /// Resolves the tuple with LibreChat's precedence: the identity context first,
@@ -63,17 +70,10 @@ impl<'a> IdentityTuple<'a> {
     }
 
     /// Rejects values that contain the separator, so that serialization is injective.
-    pub fn check_separators(&self) -> Result<(), SeparatorInValue> {
-        for (name, value) in [
-            ("tenantId", self.tenant_id),
-            ("openidIssuer", self.openid_issuer),
-            ("openidId", self.subject),
-        ] {
-            if value.contains(SEPARATOR) {
-                return Err(SeparatorInValue(name));
-            }
-        }
-        Ok(())
+    pub fn check_separators(&self) -> Result<(), RequestError> {
+        refuse_separator("tenantId", self.tenant_id)?;
+        refuse_separator("openidIssuer", self.openid_issuer)?;
+        refuse_separator("openidId", self.subject)
     }
 
     /// `tenant␟issuer␟subject␟`: the prefix every key of this identity starts with.
@@ -132,13 +132,9 @@ impl Target<'_> {
     }
 
     /// Rejects values that contain the separator, so that serialization is injective.
-    pub fn check_separators(&self) -> Result<(), SeparatorInValue> {
-        for (name, value) in [("audience", self.audience), ("resource", self.resource)] {
-            if value.is_some_and(|v| v.contains(SEPARATOR)) {
-                return Err(SeparatorInValue(name));
-            }
-        }
-        Ok(())
+    pub fn check_separators(&self) -> Result<(), RequestError> {
+        refuse_separator("audience", self.audience.unwrap_or_default())?;
+        refuse_separator("resource", self.resource.unwrap_or_default())
     }
 }
 
@@ -286,13 +282,19 @@ mod tests {
             audience: Some("a\u{1f}b"),
             resource: None,
         };
-        assert_eq!(bad.check_separators(), Err(SeparatorInValue("audience")));
+        assert_eq!(
+            bad.check_separators(),
+            Err(RequestError::SeparatorInValue("audience"))
+        );
     }
 
     #[test]
     fn separator_in_identity_is_refused() {
         let tuple = IdentityTuple::resolve(&source("a\u{1f}b", None, None), None).unwrap();
-        assert_eq!(tuple.check_separators(), Err(SeparatorInValue("openidId")));
+        assert_eq!(
+            tuple.check_separators(),
+            Err(RequestError::SeparatorInValue("openidId"))
+        );
     }
 
     #[test]

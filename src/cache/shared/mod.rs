@@ -39,6 +39,7 @@ pub use ahead::Refresh;
 use crate::cache::token::OboToken;
 use crate::config::SharedCacheConfig;
 use crate::ground::expiry;
+use crate::ground::identity::SEPARATOR;
 
 pub use breaker::BreakerState;
 pub use client::{Notice, OnNotice};
@@ -302,7 +303,7 @@ impl SharedTier {
         let tier = &self.inner;
         let names = tier.names.identity(&tier.keys, identity_prefix, scopes);
         let local_prefix = match scopes {
-            Some(scopes) => format!("{identity_prefix}{scopes}\u{1f}"),
+            Some(scopes) => format!("{identity_prefix}{scopes}{SEPARATOR}"),
             None => identity_prefix.to_owned(),
         };
         let eviction = tier.eviction(&Eviction::Prefix(local_prefix));
