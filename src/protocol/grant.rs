@@ -361,13 +361,7 @@ async fn read_fields(
 /// the answer (`token_type` and `scope` are not read: the package answers `Bearer` and
 /// the scopes asked for).
 fn parse_success(mut fields: Map<String, Value>) -> Result<GrantResponse, ExchangeError> {
-    let Some(Value::String(access_token)) = fields.remove("access_token") else {
-        return Err(ExchangeError::EmptyResponse);
-    };
-    if access_token.is_empty() {
-        return Err(ExchangeError::EmptyResponse);
-    }
-    bounds::bearer_token(&access_token).map_err(ExchangeError::Answer)?;
+    let access_token = take_access_token(&mut fields)?;
     let issued_token_type = match fields.remove("issued_token_type") {
         Some(Value::String(kind)) => Some(kind),
         _ => None,
@@ -382,6 +376,19 @@ fn parse_success(mut fields: Map<String, Value>) -> Result<GrantResponse, Exchan
         issued_token_type,
         refresh_in: fields.remove("refresh_in"),
     })
+}
+
+/// The answer's `access_token`, which every token response is read for: a non-empty
+/// string (else the answer is empty, and nothing may be cached) that is a bearer token of
+/// bounded size (`bounds::bearer_token`).
+pub fn take_access_token(fields: &mut Map<String, Value>) -> Result<String, ExchangeError> {
+    match fields.remove("access_token") {
+        Some(Value::String(token)) if !token.is_empty() => {
+            bounds::bearer_token(&token).map_err(ExchangeError::Answer)?;
+            Ok(token)
+        }
+        _ => Err(ExchangeError::EmptyResponse),
+    }
 }
 
 #[cfg(test)]

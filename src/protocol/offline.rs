@@ -9,8 +9,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::client_auth::ClientAuth;
-use super::grant::{post_form, JWT_BEARER};
-use crate::ground::bounds;
+use super::grant::{post_form, take_access_token, JWT_BEARER};
 use crate::ground::error::ExchangeError;
 use crate::ground::redact::redacted_debug;
 
@@ -77,12 +76,11 @@ pub async fn request_refresh(
 }
 
 fn parse(mut fields: Map<String, Value>) -> Result<OfflineGrant, ExchangeError> {
+    let access_token = take_access_token(&mut fields)?;
     let mut text = |name: &str| match fields.remove(name) {
         Some(Value::String(value)) if !value.is_empty() => Some(value),
         _ => None,
     };
-    let access_token = text("access_token").ok_or(ExchangeError::EmptyResponse)?;
-    bounds::bearer_token(&access_token).map_err(ExchangeError::Answer)?;
     let refresh_token = text("refresh_token");
     let scope = text("scope");
     Ok(OfflineGrant {
