@@ -3,7 +3,7 @@
 //! exchange runs under the cross-process lease (`exchange_under`): the assertion is
 //! verified when configured, then requests go to the token endpoint with their retries
 //! (`attempt`), and a granted token is cached (`store`) before it is returned.
-//! Refresh-ahead (`refresh.rs`) enters this flow at `adopt`, `exchange_under` and
+//! Refresh-ahead (`refresh_ahead.rs`) enters this flow at `adopt`, `exchange_under` and
 //! `run_exchange`.
 
 use std::sync::atomic::Ordering;
@@ -15,7 +15,7 @@ use super::request::Request;
 use super::stats::Counters;
 use super::{ExchangeOutcome, Inner};
 use crate::cache::flights::Flight;
-use crate::cache::refresh::jitter_sample;
+use crate::cache::refresh_points::jitter_sample;
 use crate::cache::shared::{Claim, Lease, SharedTier};
 use crate::cache::token::OboToken;
 use crate::cache::traffic::UNKNOWN_EXCHANGE_MS;
@@ -265,7 +265,7 @@ impl Inner {
 
     fn failed(&self, request: &Request, error: ExchangeError) -> ExchangeOutcome {
         if request.refresh {
-            return Err(error); // counted and logged once by `refresh.rs`
+            return Err(error); // counted and logged once by `refresh_ahead.rs`
         }
         Counters::bump(&self.counters.failures);
         self.log.write(Level::Error, || {

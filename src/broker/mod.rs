@@ -6,7 +6,7 @@ mod events;
 mod exchange;
 mod log;
 mod plan;
-mod refresh;
+mod refresh_ahead;
 mod request;
 mod scheduled;
 mod shared;
@@ -42,14 +42,14 @@ use events::Channel;
 pub use events::{Event, EventSink, Outcome};
 pub use log::{Level, Logger};
 pub use plan::Plan;
-pub use refresh::Hit;
+pub use refresh_ahead::Hit;
 pub use request::{Call, Request};
 pub use scheduled::Granted;
 pub use stats::Stats;
 
 use events::Events;
 use log::Log;
-use refresh::Ahead;
+use refresh_ahead::Ahead;
 use request::checked_identity;
 use stats::Counters;
 
@@ -77,7 +77,7 @@ struct Inner {
     id_jag: Option<IdJag>,
     /// Source of `OboToken::id`.
     next_token_id: AtomicU64,
-    /// Refresh-ahead (`refresh.rs`) and the event sink (`events.rs`).
+    /// Refresh-ahead (`refresh_ahead.rs`) and the event sink (`events.rs`).
     ahead: Ahead,
     events: Arc<Events>,
     /// `grantType: 'auto'`'s choice is logged once (discovery is kept, so it holds).

@@ -156,7 +156,7 @@ mod tests {
             access_token: "at".into(),
             expires_in: 3600,
             expires_at,
-            refresh_at: super::super::refresh::NEVER,
+            refresh_at: super::super::refresh_points::NEVER,
             traffic: super::super::traffic::Traffic::fixed(),
             scope: "s".into(),
             issued_token_type: None,

@@ -5,7 +5,7 @@
 pub mod flights;
 pub mod grant_record;
 pub mod local;
-pub mod refresh;
+pub mod refresh_points;
 pub mod shared;
 pub mod token;
 pub mod traffic;

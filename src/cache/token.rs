@@ -14,7 +14,7 @@ pub struct OboToken {
     /// Epoch milliseconds, stamped when the token was requested.
     pub expires_at: u64,
     /// Epoch milliseconds after which a hit starts a refresh-ahead
-    /// (`refresh::RefreshPolicy::refresh_at`); `refresh::NEVER` when off.
+    /// (`refresh_points::RefreshPolicy::refresh_at`); `refresh_points::NEVER` when off.
     pub refresh_at: u64,
     /// The hits it has had, which may move its refresh later (`traffic`).
     pub traffic: Traffic,

@@ -6,7 +6,7 @@
 mod discovery;
 mod id_jag;
 mod lifecycle;
-mod refresh;
+mod refresh_ahead;
 mod scheduled;
 mod shared;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::refresh::NEVER;
+use crate::cache::refresh_points::NEVER;
 use crate::cache::token::OboToken;
 use crate::cache::traffic::Traffic;
 use crate::ground::expiry;

@@ -50,7 +50,7 @@ pub(super) fn token(access_token: &str) -> OboToken {
         access_token: access_token.into(),
         expires_in: 3600,
         expires_at: expiry::now_ms() + 3_600_000,
-        refresh_at: crate::cache::refresh::NEVER,
+        refresh_at: crate::cache::refresh_points::NEVER,
         traffic: crate::cache::traffic::Traffic::fixed(),
         scope: "api://mcp/.default".into(),
         issued_token_type: None,

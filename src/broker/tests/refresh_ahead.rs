@@ -294,7 +294,7 @@ async fn off_means_no_refresh_point_and_evictions_are_published() {
         o.refresh_ahead = Some(crate::config::RefreshAhead::Switch(false));
     });
     let first = svc.exchange(request(&svc, "alice", true)).await.unwrap();
-    assert_eq!(first.refresh_at, crate::cache::refresh::NEVER);
+    assert_eq!(first.refresh_at, crate::cache::refresh_points::NEVER);
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(!lookup(&svc).unwrap().refresh_due);
     svc.clear();

@@ -25,7 +25,7 @@ use super::request::Request;
 use super::stats::Counters;
 use super::{ExchangeOutcome, Inner, OboService};
 use crate::cache::flights::Flight;
-use crate::cache::refresh::{Claim, RefreshPolicy, Refreshes};
+use crate::cache::refresh_points::{Claim, RefreshPolicy, Refreshes};
 use crate::cache::shared::Refresh;
 use crate::cache::token::OboToken;
 use crate::ground::expiry;
