@@ -16,7 +16,7 @@ use super::stats::Counters;
 use super::{ExchangeOutcome, Inner};
 use crate::cache::flights::Flight;
 use crate::cache::refresh_points::jitter_sample;
-use crate::cache::shared::{Claim, Lease, SharedTier};
+use crate::cache::shared::{Lease, SharedClaim, SharedTier};
 use crate::cache::token::OboToken;
 use crate::cache::traffic::UNKNOWN_EXCHANGE_MS;
 use crate::ground::error::ExchangeError;
@@ -64,8 +64,8 @@ impl Inner {
             return self.run_exchange(request).await;
         };
         match tier.claim(&request.key).await {
-            Claim::Hit(token) => Ok(self.adopt(&request, token)),
-            Claim::Exchange(lease) => self.exchange_under(&tier, lease, request).await,
+            SharedClaim::Hit(token) => Ok(self.adopt(&request, token)),
+            SharedClaim::Exchange(lease) => self.exchange_under(&tier, lease, request).await,
         }
     }
 
@@ -92,11 +92,11 @@ impl Inner {
     }
 
     /// `fromCache=false`: drops every process's copy, then exchanges under the lease.
-    pub(super) async fn forced(self: Arc<Self>, request: Request) -> ExchangeOutcome {
+    pub(super) async fn forced_exchange(self: Arc<Self>, request: Request) -> ExchangeOutcome {
         let Some(tier) = self.shared.clone() else {
             return self.run_exchange(request).await;
         };
-        let lease = tier.forced(&request.key).await;
+        let lease = tier.forced_lease(&request.key).await;
         self.exchange_under(&tier, lease, request).await
     }
 

@@ -194,7 +194,7 @@ impl OboService {
             if request.from_cache {
                 inner.join_or_start(request).await
             } else {
-                inner.forced(request).await
+                inner.forced_exchange(request).await
             }
         }
     }

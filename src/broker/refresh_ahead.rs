@@ -25,7 +25,7 @@ use super::request::Request;
 use super::stats::Counters;
 use super::{ExchangeOutcome, Inner, OboService};
 use crate::cache::flights::Flight;
-use crate::cache::refresh_points::{Claim, RefreshPolicy, Refreshes};
+use crate::cache::refresh_points::{RefreshClaim, RefreshPolicy, Refreshes};
 use crate::cache::shared::Refresh;
 use crate::cache::token::OboToken;
 use crate::ground::expiry;
@@ -73,15 +73,15 @@ impl Inner {
             return false;
         }
         match self.ahead.table.claim(key, token, now) {
-            Claim::Start => {
+            RefreshClaim::Start => {
                 Counters::bump(&self.counters.served_during_refresh);
                 true
             }
-            Claim::Running => {
+            RefreshClaim::Running => {
                 Counters::bump(&self.counters.served_during_refresh);
                 false
             }
-            Claim::Wait => false,
+            RefreshClaim::Wait => false,
         }
     }
 

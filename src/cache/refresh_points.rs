@@ -133,7 +133,7 @@ pub fn jitter_sample() -> f64 {
 
 /// What a hit past the refresh point should do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
+pub enum RefreshClaim {
     /// This hit starts the refresh (the key is now marked as refreshing).
     Start,
     /// A refresh of this token is running: serve, and do nothing else.
@@ -186,13 +186,15 @@ impl Refreshes {
 
     /// Called on a hit on `token` (under `key`) past its refresh point: claims the
     /// refresh unless one is running or waiting for its backoff.
-    pub fn claim(&self, key: &str, token: &OboToken, now: u64) -> Claim {
+    pub fn claim(&self, key: &str, token: &OboToken, now: u64) -> RefreshClaim {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         let failures = match slots.get(key) {
             Some(slot) if slot.token_id == token.id => match slot.state {
-                State::Claimed { .. } | State::Running { .. } => return Claim::Running,
-                State::Off => return Claim::Wait,
-                State::Waiting { next_attempt, .. } if now < next_attempt => return Claim::Wait,
+                State::Claimed { .. } | State::Running { .. } => return RefreshClaim::Running,
+                State::Off => return RefreshClaim::Wait,
+                State::Waiting { next_attempt, .. } if now < next_attempt => {
+                    return RefreshClaim::Wait
+                }
                 State::Waiting { failures, .. } => failures,
             },
             _ => 0,
@@ -211,7 +213,7 @@ impl Refreshes {
                 state: State::Claimed { failures },
             },
         );
-        Claim::Start
+        RefreshClaim::Start
     }
 
     /// Turns the claim on `token_id` under `key` into a running refresh; false when
@@ -409,20 +411,23 @@ mod tests {
         let p = policy(Some(0.8));
         let table = Refreshes::new(p.buffer);
         let t = token(1, 0, HOUR);
-        assert_eq!(table.claim("k", &t, 100), Claim::Start);
-        assert_eq!(table.claim("k", &t, 100), Claim::Running);
+        assert_eq!(table.claim("k", &t, 100), RefreshClaim::Start);
+        assert_eq!(table.claim("k", &t, 100), RefreshClaim::Running);
         assert!(table.start("k", 1));
         assert!(!table.start("k", 1), "a claim starts one refresh");
-        assert_eq!(table.claim("k", &t, 100), Claim::Running);
+        assert_eq!(table.claim("k", &t, 100), RefreshClaim::Running);
         let wait = table.failed("k", &t, 1_000, false, &p).unwrap();
         assert_eq!(wait, Duration::from_secs(60));
-        assert_eq!(table.claim("k", &t, 1_000 + 59_999), Claim::Wait);
-        assert_eq!(table.claim("k", &t, 1_000 + 60_000), Claim::Start);
+        assert_eq!(table.claim("k", &t, 1_000 + 59_999), RefreshClaim::Wait);
+        assert_eq!(table.claim("k", &t, 1_000 + 60_000), RefreshClaim::Start);
         assert!(table.start("k", 1));
         let wait = table.failed("k", &t, 70_000, false, &p).unwrap();
         assert_eq!(wait, Duration::from_secs(120), "second failure doubles");
         // A new token under the key starts afresh.
-        assert_eq!(table.claim("k", &token(2, 0, HOUR), 70_001), Claim::Start);
+        assert_eq!(
+            table.claim("k", &token(2, 0, HOUR), 70_001),
+            RefreshClaim::Start
+        );
         table.release("k", 2);
         assert_eq!(table.len(), 0);
     }
@@ -432,12 +437,12 @@ mod tests {
         let p = policy(Some(0.8));
         let table = Refreshes::new(p.buffer);
         let t = token(1, 0, HOUR);
-        assert_eq!(table.claim("a", &t, 0), Claim::Start);
+        assert_eq!(table.claim("a", &t, 0), RefreshClaim::Start);
         assert_eq!(table.failed("a", &t, 0, true, &p), None);
-        assert_eq!(table.claim("a", &t, HOUR), Claim::Wait);
-        assert_eq!(table.claim("b", &t, 0), Claim::Start);
+        assert_eq!(table.claim("a", &t, HOUR), RefreshClaim::Wait);
+        assert_eq!(table.claim("b", &t, 0), RefreshClaim::Start);
         table.disable("b", 1);
-        assert_eq!(table.claim("b", &t, HOUR), Claim::Wait);
+        assert_eq!(table.claim("b", &t, HOUR), RefreshClaim::Wait);
         assert!(!table.start("b", 1));
     }
 
@@ -450,19 +455,19 @@ mod tests {
         table.release("dead", 1);
         table.release("new", 2);
         let live = token(500, 0, HOUR);
-        assert_eq!(table.claim("live", &live, 0), Claim::Start);
+        assert_eq!(table.claim("live", &live, 0), RefreshClaim::Start);
         // Ends exactly when the late claim comes: dead by then.
         table.claim("exact", &token(501, 0, 5_000), 0);
         for i in 0..PRUNE_FROM as u64 - 2 {
             let t = token(i, 0, 1_000);
-            assert_eq!(table.claim(&format!("k{i}"), &t, 0), Claim::Start);
+            assert_eq!(table.claim(&format!("k{i}"), &t, 0), RefreshClaim::Start);
         }
         assert_eq!(table.len(), PRUNE_FROM);
         table.claim("late", &token(999, 5_000, HOUR), 5_000);
         assert_eq!(table.len(), 2, "the live slot and the new one");
         assert_eq!(
             table.claim("live", &live, 5_000),
-            Claim::Running,
+            RefreshClaim::Running,
             "the live claim survived"
         );
     }
@@ -470,12 +475,12 @@ mod tests {
     #[test]
     fn only_the_claimed_token_starts() {
         let table = Refreshes::new(Duration::ZERO);
-        assert_eq!(table.claim("k", &token(1, 0, HOUR), 0), Claim::Start);
+        assert_eq!(table.claim("k", &token(1, 0, HOUR), 0), RefreshClaim::Start);
         assert!(!table.start("k", 2), "another token under the key");
         assert!(!table.start("other", 1), "another key");
         assert!(table.start("k", 1));
         table.clear();
         assert_eq!(table.len(), 0);
-        assert_eq!(table.claim("k", &token(1, 0, HOUR), 0), Claim::Start);
+        assert_eq!(table.claim("k", &token(1, 0, HOUR), 0), RefreshClaim::Start);
     }
 }

@@ -9,7 +9,7 @@
 //! The broker calls, on a local miss (inside its own single-flight, so one task per
 //! process and key gets here): `claim` → a token, or a `Lease` to exchange under; after
 //! the exchange `finish` (or `abandon` when it failed). A forced exchange takes its
-//! lease with `forced`. `invalidate` and `clear` drop shared copies and tell the
+//! lease with `forced_lease`. `invalidate` and `clear` drop shared copies and tell the
 //! other processes to drop theirs (through `Evictor`).
 
 mod ahead;
@@ -76,7 +76,7 @@ pub struct SharedStats {
 }
 
 #[derive(Default)]
-struct Counters {
+struct TierCounters {
     hits: AtomicU64,
     misses: AtomicU64,
     decrypt_failures: AtomicU64,
@@ -89,7 +89,7 @@ fn bump(counter: &AtomicU64) {
 }
 
 /// What `claim` answers.
-pub enum Claim {
+pub enum SharedClaim {
     /// A usable token another process (or this one earlier) exchanged; `id` is 0.
     Hit(OboToken),
     /// Exchange, then `finish` or `abandon` with this.
@@ -127,7 +127,7 @@ struct Tier {
     buffer: Duration,
     lock_ttl: Duration,
     max_wait: Duration,
-    counters: Counters,
+    counters: TierCounters,
 }
 
 impl SharedTier {
@@ -167,14 +167,14 @@ impl SharedTier {
                 buffer,
                 lock_ttl: config.lock_ttl,
                 max_wait: config.max_wait,
-                counters: Counters::default(),
+                counters: TierCounters::default(),
             }),
         })
     }
 
     /// On a local miss: the shared token, or the lease to exchange under (a waiter
     /// gets one only after waiting at most min(lease's remaining time, maxWaitMs)).
-    pub async fn claim(&self, key: &str) -> Claim {
+    pub async fn claim(&self, key: &str) -> SharedClaim {
         let tier = &self.inner;
         let names = tier.names.entry(&tier.keys, key);
         // Subscribe before the first read, so a fill between the read and the wait
@@ -188,7 +188,7 @@ impl SharedTier {
             match claimed {
                 // Redis skipped (breaker open), failed or slow: not a shared miss.
                 None => {
-                    return Claim::Exchange(Lease {
+                    return SharedClaim::Exchange(Lease {
                         names: Some(names),
                         owner: None,
                     })
@@ -197,14 +197,14 @@ impl SharedTier {
                 Some(Some(Claimed::Value(record))) => match tier.read(&names.value, &record) {
                     Some(token) => {
                         bump(&tier.counters.hits);
-                        return Claim::Hit(token);
+                        return SharedClaim::Hit(token);
                     }
                     None => skip_value = true,
                 },
                 Some(Some(Claimed::Leader)) => {
                     bump(&tier.counters.misses);
                     bump(&tier.counters.leader_exchanges);
-                    return Claim::Exchange(Lease {
+                    return SharedClaim::Exchange(Lease {
                         names: Some(names),
                         owner: Some(owner),
                     });
@@ -221,7 +221,7 @@ impl SharedTier {
             }
         }
         bump(&tier.counters.misses);
-        Claim::Exchange(Lease {
+        SharedClaim::Exchange(Lease {
             names: Some(names),
             owner: None,
         })
@@ -229,7 +229,7 @@ impl SharedTier {
 
     /// A forced exchange (`fromCache=false`): drops the shared copy, tells the other
     /// processes to drop theirs, and takes the lease when it is free.
-    pub async fn forced(&self, key: &str) -> Lease {
+    pub async fn forced_lease(&self, key: &str) -> Lease {
         let tier = &self.inner;
         let names = tier.names.entry(&tier.keys, key);
         let owner = seal::random_id();

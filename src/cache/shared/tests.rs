@@ -68,15 +68,15 @@ async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
 /// Exchanges under whatever `claim` answers (asserting it is not a hit) and writes.
 pub(super) async fn fill(tier: &SharedTier, key: &str, access_token: &str) {
     match tier.claim(key).await {
-        Claim::Hit(_) => panic!("expected a miss for {access_token}"),
-        Claim::Exchange(lease) => tier.finish(lease, &token(access_token)).await,
+        SharedClaim::Hit(_) => panic!("expected a miss for {access_token}"),
+        SharedClaim::Exchange(lease) => tier.finish(lease, &token(access_token)).await,
     }
 }
 
 pub(super) async fn served(tier: &SharedTier, key: &str) -> Option<String> {
     match tier.claim(key).await {
-        Claim::Hit(token) => Some(token.access_token),
-        Claim::Exchange(lease) => {
+        SharedClaim::Hit(token) => Some(token.access_token),
+        SharedClaim::Exchange(lease) => {
             tier.abandon(lease).await;
             None
         }
@@ -169,7 +169,7 @@ pub(super) async fn waiter_is_woken_by_the_fill(a: &SharedTier, b: &SharedTier) 
         "B connects and subscribes"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let Claim::Exchange(lease) = a.claim(KEY).await else {
+    let SharedClaim::Exchange(lease) = a.claim(KEY).await else {
         panic!("A leads");
     };
     let started = Instant::now();
@@ -205,7 +205,7 @@ async fn a_dead_leaders_lease_costs_only_its_remaining_time() {
         .await
         .unwrap();
     let started = Instant::now();
-    let Claim::Exchange(lease) = a.claim(KEY).await else {
+    let SharedClaim::Exchange(lease) = a.claim(KEY).await else {
         panic!("nothing to serve");
     };
     let waited = started.elapsed();
@@ -230,12 +230,12 @@ async fn an_abandoned_lease_is_free_at_once() {
     };
     let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
     let (b, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
-    let Claim::Exchange(lease) = a.claim(KEY).await else {
+    let SharedClaim::Exchange(lease) = a.claim(KEY).await else {
         panic!("A leads");
     };
     a.abandon(lease).await;
     let started = Instant::now();
-    assert!(matches!(b.claim(KEY).await, Claim::Exchange(_)));
+    assert!(matches!(b.claim(KEY).await, SharedClaim::Exchange(_)));
     assert!(started.elapsed() < Duration::from_millis(1_000));
     let stats = b.stats();
     assert_eq!(
@@ -252,7 +252,7 @@ async fn release_is_compare_and_delete() {
     };
     let mut redis = raw(&server).await;
     let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
-    let Claim::Exchange(lease) = a.claim(KEY).await else {
+    let SharedClaim::Exchange(lease) = a.claim(KEY).await else {
         panic!("A leads");
     };
     let names = a.inner.names.entry(&a.inner.keys, KEY);
@@ -284,7 +284,7 @@ async fn evictions_reach_the_other_tier_sealed() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let identity = "tenant\u{1f}https://idp\u{1f}alice\u{1f}";
     a.invalidate(identity, Some("api://mcp/.default")).await;
-    let _ = a.forced(OTHER_SCOPE).await;
+    let _ = a.forced_lease(OTHER_SCOPE).await;
     a.clear().await;
     let deadline = Instant::now() + Duration::from_secs(3);
     while heard.lock().unwrap().len() < 3 && Instant::now() < deadline {
@@ -346,7 +346,7 @@ async fn a_waiter_sleeps_through_other_entries_fills() {
         "B connects and subscribes"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let Claim::Exchange(lease) = a.claim(KEY).await else {
+    let SharedClaim::Exchange(lease) = a.claim(KEY).await else {
         panic!("A leads");
     };
     let waiter = tokio::spawn({
