@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { CLIENTS } from './idp/index.mjs'
 import { useIdp, newService, rejection, FILES, OboTokenService, OboExchangeError } from './helpers.mjs'
+import serviceModule from '../lib/service.js'
 
 const ctx = useIdp()
 const alice = { openidId: 'alice' }
@@ -189,6 +190,12 @@ describe('bad arguments get errors that name them', () => {
       assert.ok(err instanceof Error)
     }
     assert.throws(() => svc.invalidate({ openidId: 'a\u001fb' }), { code: 'ERR_INVALID_ARG', argument: 'user.openidId' })
+  })
+
+  it('an ID-JAG chain asked of a service that is not id_jag names grantType, by value', async () => {
+    const err = await rejection(serviceModule.chainOf(service(), 'https://mcp.example.com/mcp'))
+    assert.ok(err instanceof OboExchangeError)
+    assert.deepEqual([err.code, err.option, err.message], ['ERR_INVALID_OPTION', 'grantType', "the service's grantType is not 'id_jag'"])
   })
 
   it("names the refused option in a field, from JS's checks and Rust's alike", () => {
