@@ -52,15 +52,15 @@ export declare class NativeOboService {
    */
   invalidate(identity: string, scopes?: string | undefined | null): Array<number>
   /**
-   * The token endpoint and grant the next exchange would use (discovery included);
-   * rejects only when discovery fails. `librechat-obo doctor` reports it.
+   * The token endpoint and grant the next exchange would use (discovery included),
+   * or the discovery failure by value. `librechat-obo doctor` reports it.
    */
-  plan(): Promise<NativePlan>
+  plan(): Promise<NativePlanOutcome>
   /**
    * With `grantType: 'id_jag'`, the chain from `resource` to its authorization server,
-   * as an exchange would check it (the doctor's question).
+   * as an exchange would check it (the doctor's question), or the failure by value.
    */
-  idJagChain(resource: string, audience?: string | undefined | null): Promise<NativeIdJagChain>
+  idJagChain(resource: string, audience?: string | undefined | null): Promise<NativeChainOutcome>
   /**
    * Empties the cache; with a shared tier, the shared one too and every other
    * process's, in the background.
@@ -78,12 +78,12 @@ export declare class NativeOboService {
 export declare class NativeScheduledGrant {
   /**
    * Enrols the grant stored under `name`: the offline On-Behalf-Of exchange of
-   * `assertion` for `scopes`. Empty arguments throw.
+   * `assertion` for `scopes`. Empty arguments throw (at once, not in the promise).
    */
   enroll(name: string, assertion: string, scopes: string): Promise<NativeScheduledOutcome>
   /**
    * The downstream token of the grant `stored` under `name` (its sealed record), renewed
-   * when it is nearly spent or `force` says so. Empty arguments throw.
+   * when it is nearly spent or `force` says so. Empty arguments throw (at once).
    */
   token(name: string, stored: string, scopes: string, force: boolean): Promise<NativeScheduledOutcome>
 }
@@ -178,6 +178,21 @@ export interface NativeCallOptions {
   resourceMetadata?: string
 }
 
+/**
+ * `idJagChain`'s answer: the chain, or why there is none, carried by value (a napi
+ * rejection would carry only a message); the wrapper throws the error.
+ */
+export interface NativeChainOutcome {
+  chain?: NativeIdJagChain
+  error?: NativeExchangeError
+}
+
+/** One cause of a failed exchange (`CauseLink`). */
+export interface NativeErrorCause {
+  message: string
+  code?: string
+}
+
 /** What can be read off a thrown value (wrapper-sanitized). */
 export interface NativeErrorFacts {
   retryable?: boolean
@@ -234,6 +249,12 @@ export interface NativeExchangeError {
   wwwAuthenticate?: string
   /** The step of an ID-JAG exchange that failed: `discovery`, `leg1` or `leg2`. */
   idJagStep?: string
+  /** What failed, where `code` covers several failures (`ExchangeError::kind`). */
+  kind?: string
+  /** The option at fault, when the service's options are why the call failed. */
+  option?: string
+  /** The causes, outermost first; the wrapper links them as the error's `cause`. */
+  causes: Array<NativeErrorCause>
 }
 
 /** A grant this package sends, by its `grantType` option value. */
@@ -290,6 +311,12 @@ export interface NativePlan {
   /** The issuer the document names, as accepted (exactly, or by Entra's exception). */
   discoveredIssuer?: string
   refused?: NativeExchangeError
+}
+
+/** `plan`'s answer: the plan, or the discovery failure that prevents one, by value. */
+export interface NativePlanOutcome {
+  plan?: NativePlan
+  error?: NativeExchangeError
 }
 
 /** An `OboTokenResolutionError` to be: LibreChat's reason, flag and sentence. */

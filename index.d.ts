@@ -277,7 +277,80 @@ export interface OboChannelMessage {
 export type OboExchangeErrorFields = Pick<OboExchangeError, 'retryable' | 'oboFailureReason'> &
   Partial<Omit<OboExchangeError, 'retryable' | 'oboFailureReason' | keyof Error>>
 
-/** A failed exchange, with LibreChat's tags and the IdP's error fields. */
+/**
+ * Every `code` this package's errors carry (the Rust side's codes, in src/ground/error/, and the
+ * JS side's); `__test__/error-codes.test.mjs` checks this list against both, so it cannot drift.
+ * - `ETIMEDOUT`, `ECONNREFUSED`, `ECONNRESET`: an exchange failed below HTTP.
+ * - `ERR_INVALID_ARG`: an argument was refused (a TypeError for a wrong type, an Error for a
+ *   wrong value such as an empty access token); `argument` names it.
+ * - `ERR_INVALID_OPTION`: a service option was refused; `option` names it (`issuer`,
+ *   `sharedCache.url`, `authorizationServer.clientId`...), and `cause` holds the HTTP client's
+ *   refusal when that was why.
+ * - The other `ERR_*` codes are an exchange's: see `OboExchangeError.code`.
+ * - `LIBRECHAT_OBO_NO_BINARY`: no native binary loaded for this platform (`platform`, `package`).
+ */
+export type OboErrorCode =
+  | 'ETIMEDOUT'
+  | 'ECONNREFUSED'
+  | 'ECONNRESET'
+  | 'ERR_INVALID_ARG'
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_TOKEN_MALFORMED'
+  | 'ERR_TOKEN_TOO_LARGE'
+  | 'ERR_FIELD_TOO_LONG'
+  | 'ERR_ASSERTION_NOT_JWS'
+  | 'ERR_ASSERTION_EXPIRED'
+  | 'ERR_ASSERTION_INVALID'
+  | 'ERR_GRANT_NOT_ADVERTISED'
+  | 'ERR_TARGET_NEEDS_TOKEN_EXCHANGE'
+  | 'ERR_CLIENT_ASSERTION'
+  | 'ERR_JWKS_UNAVAILABLE'
+  | 'ERR_IDP_DISCOVERY'
+  | 'ERR_ID_JAG_NEEDS_RESOURCE'
+  | 'ERR_ID_JAG_NO_RESOURCE_METADATA'
+  | 'ERR_ID_JAG_METADATA'
+  | 'ERR_ID_JAG_AUTH_METHOD'
+  | 'ERR_NOT_AN_ID_JAG'
+  | 'ERR_ID_JAG_OTHER_SERVER'
+  | 'ERR_ID_JAG_CLAIMS'
+  | 'ERR_URL_NOT_ALLOWED'
+  | 'ERR_SSRF_BLOCKED'
+  | 'LIBRECHAT_OBO_NO_BINARY'
+
+/**
+ * What an `ERR_ID_JAG_METADATA` failure was (`kind`): no document found, the server unavailable
+ * or its document unreadable, a URL not https, a document about another resource or issuer, no
+ * or another authorization server listed, no ID-JAG grant profile, no jwt-bearer grant, no https
+ * token endpoint.
+ */
+export type OboMetadataProblem =
+  | 'not_found'
+  | 'unavailable'
+  | 'unreadable'
+  | 'insecure_url'
+  | 'resource_mismatch'
+  | 'no_authorization_servers'
+  | 'server_not_listed'
+  | 'issuer_mismatch'
+  | 'no_id_jag_profile'
+  | 'no_jwt_bearer'
+  | 'no_token_endpoint'
+
+/** An argument this package refused (`code: 'ERR_INVALID_ARG'`), or an option (`'ERR_INVALID_OPTION'`). */
+export interface OboArgumentError extends Error {
+  code: 'ERR_INVALID_ARG' | 'ERR_INVALID_OPTION'
+  /** With `ERR_INVALID_ARG`: the argument, as the caller names it (`accessToken`, `scopes`, `options.audience`...). */
+  argument?: string
+  /** With `ERR_INVALID_OPTION`: the option, as the message names it after `options.`. */
+  option?: string
+}
+
+/**
+ * A failed exchange, with LibreChat's tags and the IdP's error fields. Its `cause` is the chain
+ * below it, as `Error`s linked by `cause`: with `id_jag`, the failed step's own error (with its
+ * `code`), then what failed below HTTP (the HTTP client's errors, without URLs). No level of the
+ * chain holds a token or a secret.
+ */
 export declare class OboExchangeError extends Error {
   /** Fields given as null or undefined are left off the error. */
   constructor(message: string, fields: OboExchangeErrorFields, options?: { cause?: unknown })
@@ -308,9 +381,17 @@ export declare class OboExchangeError extends Error {
    * service's), `ERR_ID_JAG_CLAIMS` (a claims answer, which only On-Behalf-Of can pass on),
    * `ERR_URL_NOT_ALLOWED` (a URL from the MCP server outside `allowedDomains`) and
    * `ERR_SSRF_BLOCKED` (without `allowedDomains`, a URL from the MCP server that leads to an
-   * internal host or address); nothing was sent to a refused URL.
+   * internal host or address); nothing was sent to a refused URL. Every code: `OboErrorCode`.
    */
-  code?: string
+  code?: OboErrorCode
+  /**
+   * What failed, where one `code` covers several failures: with `ERR_ID_JAG_METADATA` an
+   * `OboMetadataProblem`; with `ERR_ASSERTION_INVALID`, `audience` or `issuer` when that claim's
+   * value was refused. Branch on it, never on the message.
+   */
+  kind?: OboMetadataProblem | 'audience' | 'issuer'
+  /** The option at fault (`ERR_INVALID_OPTION`), e.g. `grantType` for a chain asked of a service that is not `id_jag`. */
+  option?: string
   /** `id_jag` only: where it failed, `discovery`, `leg1` (the enterprise IdP) or `leg2` (the MCP server's authorization server). */
   idJagStep?: 'discovery' | 'leg1' | 'leg2'
   error?: string

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { CLIENTS } from './idp/index.mjs'
 import { useIdp, newService, rejection, FILES, OboTokenService, OboExchangeError } from './helpers.mjs'
+import serviceModule from '../lib/service.js'
 
 const ctx = useIdp()
 const alice = { openidId: 'alice' }
@@ -30,6 +31,21 @@ describe('IdP errors reach JavaScript', () => {
     assert.ok(!err.message.includes(assertion))
     assert.equal(err.wwwAuthenticate, `Bearer error="insufficient_claims", claims="${Buffer.from(err.claims).toString('base64')}"`)
     assert.equal(ctx.idp.counters.token, 1)
+  })
+
+  it('keeps the causes of a failure below HTTP as its cause chain, with no secret at any level', async () => {
+    const { service } = newService(ctx.idp, { tokenEndpoint: 'http://127.0.0.1:9/token', maxRetries: 0 })
+    const assertion = await ctx.idp.mintUserToken('alice')
+    const err = await rejection(service.exchangeOboToken(alice, assertion, FILES))
+    assert.equal(err.code, 'ECONNREFUSED')
+    const chain = []
+    for (let cause = err.cause; cause && chain.length < 10; cause = cause.cause) chain.push(cause)
+    assert.ok(chain.length >= 2, `the HTTP client's errors, each with its own cause: ${err.message}`)
+    for (const cause of chain) {
+      assert.ok(cause instanceof Error)
+      assert.ok(err.message.includes(cause.message), `${cause.message} is in the message: ${err.message}`)
+      for (const secret of [assertion, CLIENTS.post.clientSecret, '127.0.0.1:9']) assert.ok(!cause.message.includes(secret))
+    }
   })
 
   it('offers a WWW-Authenticate value for missing consent, and none for other errors', async () => {
@@ -152,6 +168,57 @@ describe('bad arguments get errors that name them', () => {
     assert.equal(await message(undefined, 'token', FILES), notOpenId)
     assert.equal(await message({ openidId: '  ' }, 'token', FILES), notOpenId)
     assert.equal(ctx.idp.counters.token, 0)
+  })
+
+  it("names the refused argument in a field, under this package's code", async () => {
+    const svc = service()
+    const refusal = (...args) => rejection(svc.exchangeOboToken(...args))
+    const cases = [
+      [[alice, '', FILES], 'accessToken'],
+      [[alice, 'token', ' '], 'scopes'],
+      [[{ email: 'a@example.com' }, 'token', FILES], 'user'],
+      [[alice, 'token', 'a\u001fb'], 'scopes'],
+      [[alice, 'token', FILES, true, undefined, { audience: 'a\u001fb' }], 'options.audience'],
+      [[alice, 'token', FILES, true, undefined, { audience: 7 }], 'options.audience'],
+      [[alice, 'token', 5], 'scopes'],
+      [[{ openidId: 42 }, 'token', FILES], 'user.openidId'],
+    ]
+    for (const [args, argument] of cases) {
+      const err = await refusal(...args)
+      assert.equal(err.code, 'ERR_INVALID_ARG', err.message)
+      assert.equal(err.argument, argument, err.message)
+      assert.ok(err instanceof Error)
+    }
+    assert.throws(() => svc.invalidate({ openidId: 'a\u001fb' }), { code: 'ERR_INVALID_ARG', argument: 'user.openidId' })
+  })
+
+  it('an ID-JAG chain asked of a service that is not id_jag names grantType, by value', async () => {
+    const err = await rejection(serviceModule.chainOf(service(), 'https://mcp.example.com/mcp'))
+    assert.ok(err instanceof OboExchangeError)
+    assert.deepEqual([err.code, err.option, err.message], ['ERR_INVALID_OPTION', 'grantType', "the service's grantType is not 'id_jag'"])
+  })
+
+  it("names the refused option in a field, from JS's checks and Rust's alike", () => {
+    const base = { issuer: ctx.idp.issuer, clientId: 'middle-tier', clientSecret: 's' }
+    const cases = [
+      [{ ...base, issuer: undefined }, 'issuer'],
+      [{ ...base, issuer: 42 }, 'issuer'],
+      [{ ...base, clientID: 'typo' }, 'clientID'],
+      [{ ...base, maxRetries: -1 }, 'maxRetries'],
+      [{ ...base, grantType: 'id_jag', authorizationServer: { clientId: 'a' } }, 'authorizationServer.clientSecret'],
+      [{ ...base, sharedCache: { url: 'http://x', encryptionKeys: ['0'.repeat(64)] } }, 'sharedCache.url'],
+    ]
+    for (const [options, option] of cases) {
+      assert.throws(
+        () => new OboTokenService(options),
+        (err) => {
+          assert.equal(err.code, 'ERR_INVALID_OPTION', err.message)
+          assert.equal(err.option, option, err.message)
+          assert.equal(err.argument, undefined)
+          return true
+        },
+      )
+    }
   })
 
   it('rejects wrong types with a TypeError naming the argument', async () => {

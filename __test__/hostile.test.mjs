@@ -26,8 +26,12 @@ const secretForms = (clientId, secret) => [
   Buffer.from(`${formEncoded(clientId)}:${formEncoded(secret)}`).toString('base64'),
   Buffer.from(`${clientId}:${secret}`).toString('base64'),
 ]
-/** What a caller can see of an error: its message and every field. */
-const visible = (err) => JSON.stringify({ message: err.message, ...err })
+/** What a caller can see of an error: its message and every field, at every level of its `cause` chain. */
+const visible = (err) => {
+  const levels = []
+  for (let level = err; level && levels.length < 10; level = level.cause) levels.push({ message: level.message, ...level })
+  return JSON.stringify(levels)
+}
 const tokenAnswer = (accessToken) => ({ status: 200, body: { access_token: accessToken, token_type: 'Bearer', expires_in: 3600 } })
 
 describe('a broken or hostile IdP', { timeout: 60_000 }, () => {
@@ -169,6 +173,7 @@ describe('a broken or hostile MCP authorization server (ID-JAG leg 2)', { timeou
       assert.equal(err.idJagStep, 'leg2')
       assert.equal(err.status, 400)
       assert.match(err.error_description, /assertion=\[redacted\]/, 'the ID-JAG, form-encoded')
+      assert.match(err.cause.message, /^The MCP server's authorization server rejected .*\[redacted\]/, "leg 2's own error is the cause")
       const seen = `${visible(err)} ${JSON.stringify(logs)}`
       assert.ok(!/eyJ[\w-]+\.eyJ/.test(seen), `a JWT is shown: ${seen}`)
       for (const form of secretForms(client.clientId, SECRET)) assert.ok(!seen.includes(form), `${form} is shown: ${seen}`)
@@ -192,6 +197,9 @@ describe('a broken or hostile MCP authorization server (ID-JAG leg 2)', { timeou
     const err = await rejection(exchange(idJagService(AS_CLIENTS.secret, { maxRetries: 0 }).service))
     assert.equal(err.idJagStep, 'leg2')
     assert.equal(err.code, 'ECONNRESET')
+    assert.equal(err.cause.code, 'ECONNRESET', "leg 2's own failure is the cause, with its code")
+    assert.ok(err.cause.cause instanceof Error, "and the HTTP client's error below it")
+    assert.ok(err.message.includes(err.cause.cause.message), visible(err))
     assert.equal(err.status, 503)
     assert.equal(err.retryable, true)
     idp.resetCounters()

@@ -9,6 +9,9 @@ import { readFileSync } from 'node:fs'
 import * as jose from 'jose'
 import { startIdp, CLIENTS, KEY_CLIENTS, ACCESS_TOKEN_TYPE } from './idp/index.mjs'
 import { OboTokenService, OboExchangeError, rejection, FILES } from './helpers.mjs'
+import { createRequire } from 'node:module'
+
+const { explainError } = createRequire(import.meta.url)('../lib/explain.js')
 
 const CERTIFICATE = readFileSync(new URL('./fixtures/certificate.pem', import.meta.url), 'utf8')
 const alice = { openidId: 'alice' }
@@ -253,6 +256,11 @@ describe('validateAssertion', () => {
     )
     assert.match(foreign.message, /its iss "http:\/\/127\.0\.0\.1:\d+" is not among the accepted issuers/)
     for (const err of [graph, forged, unknownKid, foreign]) assert.equal(err.retryable, false)
+    // The refused claim is a field, and the doctor's explanation reads it (never the message).
+    assert.deepEqual([graph.kind, foreign.kind, forged.kind], ['audience', 'issuer', undefined])
+    assert.equal(explainError(graph).what, 'the user token is issued for another API')
+    assert.equal(explainError(foreign).what, 'the user token comes from another issuer')
+    assert.equal(explainError(forged).what, 'the user token did not verify')
     assert.equal(idp.counters.token, 0)
   })
 

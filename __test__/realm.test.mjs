@@ -167,6 +167,7 @@ describe('promises and errors belong to the caller realm (jest)', () => {
     assert.ok(typeErr instanceof realm.TypeError)
     const missing = await rejectsInRealm(service.exchangeOboToken(alice, '', FILES), 'a missing token')
     assert.equal(missing.message, 'Access token is required for OBO exchange')
+    assert.deepEqual([missing.code, missing.argument], ['ERR_INVALID_ARG', 'accessToken'], 'the fields are remade too')
     const notOpenId = await rejectsInRealm(service.exchangeOboToken({ email: 'a@example.com' }, 'token', FILES), 'a user without openidId')
     assert.equal(notOpenId.message, 'User must be authenticated via OpenID to perform OBO token exchange')
     const uncached = await rejectsInRealm(service.exchangeOboToken({ email: 'a@example.com' }, 'token', FILES, false), 'the same, uncached')

@@ -30,6 +30,8 @@ function isAbortError(error) {
     const code = read(current, 'code')
     const message = read(current, 'message')
     if (name === 'AbortError' || code === 'ABORT_ERR' || code === 'ERR_CANCELED') return true
+    // The one message test in lib/, on purpose: LibreChat's isAbortError reads the message of
+    // errors others threw (fetch, axios, a caller's signal reason), which carry no other sign.
     if (typeof message === 'string' && (message.includes('AbortError') || /(?:operation|request|stream) was aborted/i.test(message))) {
       return true
     }

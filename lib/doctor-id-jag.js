@@ -11,43 +11,32 @@ const { resourceOf } = require('./fetch.js')
 
 const TIMEOUT_MS = 10_000
 
-/** What to do about a refused chain, by what its message says. */
-const CHAIN_FIXES = [
-  [
-    /authorization_grant_profiles_supported/,
+const NO_DOCUMENT_FIX =
+  'The server publishes no metadata there (RFC 9728 /.well-known/oauth-protected-resource, RFC 8414 /.well-known/oauth-authorization-server): check obo.resource (default: the server url), or publish it.'
+const ALLOWED_DOMAINS_FIX =
+  "A URL the MCP server named was refused (SSRF policy): if that host is meant, list it in librechat.yaml's mcpSettings.allowedDomains."
+/**
+ * What to do about a refused chain, by the error's `kind` (what an ERR_ID_JAG_METADATA
+ * failure was, see MetadataProblem in src/ground/error/metadata.rs) or else its `code`.
+ */
+const CHAIN_FIXES = {
+  no_id_jag_profile:
     "The MCP server's authorization server does not take ID-JAGs: enable the identity assertion grant (Cross App Access) there, or use the obo profile.",
-  ],
-  [/jwt-bearer grant/, "Enable the jwt-bearer grant (RFC 7523) at the MCP server's authorization server; ID-JAG's second leg uses it."],
-  [
-    /token_endpoint_auth_methods_supported/,
+  no_jwt_bearer: "Enable the jwt-bearer grant (RFC 7523) at the MCP server's authorization server; ID-JAG's second leg uses it.",
+  ERR_ID_JAG_AUTH_METHOD:
     "Set obo.authorizationServer.clientAuthMethod to a method the MCP server's authorization server lists (leave it out with a clientSecret to let the server's list decide), and register the client there with it.",
-  ],
-  [
-    /names the resource/,
+  resource_mismatch:
     "Set obo.resource to exactly the resource the MCP server's metadata names (RFC 9728 requires them to be identical), or fix the server's metadata.",
-  ],
-  [
-    /names the issuer/,
+  issuer_mismatch:
     "The authorization server's metadata names another issuer than the one the MCP server lists; they must match exactly (RFC 8414): fix the MCP server's authorization_servers.",
-  ],
-  [
-    /does not list the authorization server/,
-    'Set obo.authorizationServer.issuer to one the MCP server lists, or leave it out to use the first.',
-  ],
-  [
-    /lists no authorization_servers/,
-    "The MCP server's protected resource metadata must list its authorization server in authorization_servers.",
-  ],
-  [
-    /No metadata document/,
-    'The server publishes no metadata there (RFC 9728 /.well-known/oauth-protected-resource, RFC 8414 /.well-known/oauth-authorization-server): check obo.resource (default: the server url), or publish it.',
-  ],
-  [
-    /allowedDomains/,
-    "A URL the MCP server named was refused (SSRF policy): if that host is meant, list it in librechat.yaml's mcpSettings.allowedDomains.",
-  ],
-  [/must be an https URL/, 'Give the MCP server an https url (plain http only on this machine), or set obo.resource to its canonical URL.'],
-]
+  server_not_listed: 'Set obo.authorizationServer.issuer to one the MCP server lists, or leave it out to use the first.',
+  no_authorization_servers: "The MCP server's protected resource metadata must list its authorization server in authorization_servers.",
+  not_found: NO_DOCUMENT_FIX,
+  ERR_ID_JAG_NO_RESOURCE_METADATA: NO_DOCUMENT_FIX,
+  ERR_URL_NOT_ALLOWED: ALLOWED_DOMAINS_FIX,
+  ERR_SSRF_BLOCKED: ALLOWED_DOMAINS_FIX,
+  insecure_url: 'Give the MCP server an https url (plain http only on this machine), or set obo.resource to its canonical URL.',
+}
 const RETRY_FIX = 'The server was unreachable or failing; check it is up, then run the doctor again.'
 
 /** Replaces `${NAME}` with the environment's value, as LibreChat does in librechat.yaml. */
@@ -129,7 +118,7 @@ async function checkIdJagServer(server, options, env, report) {
       `${resource} → authorization server ${chain.issuer} (token endpoint ${chain.tokenEndpoint}), ID-JAG grant profile advertised`,
     )
   } catch (err) {
-    const fix = CHAIN_FIXES.find(([pattern]) => pattern.test(err.message))?.[1] ?? RETRY_FIX
+    const fix = CHAIN_FIXES[err?.kind] ?? CHAIN_FIXES[err?.code] ?? RETRY_FIX
     report.add(name, 'fail', err.message, fix)
   }
 }

@@ -4,7 +4,7 @@
 // variable's text becomes the option's value, and errors that name the variable.
 
 const { readFileSync } = require('node:fs')
-const { typeError } = require('./errors.js')
+const { argumentError, typeError } = require('./errors.js')
 const { buildWithSharedCache } = require('./shared-cache.js')
 
 /** Variables `fromEnv` reads: LibreChat's first, then this package's extras. */
@@ -43,10 +43,10 @@ function optionsFromEnv(env) {
     if (raw === undefined || raw === null || String(raw).trim() === '') continue
     const text = String(raw).trim()
     if (kind === 'integer' && !/^\d+$/.test(text)) {
-      throw new TypeError(`${variable} must be a whole number, got '${text}'`)
+      throw argumentError(`env.${variable}`, `${variable} must be a whole number, got '${text}'`)
     }
     if (kind === 'fraction' && !/^(false|true|\d*\.?\d+)$/.test(text)) {
-      throw new TypeError(`${variable} must be a number such as 0.8, or false, got '${text}'`)
+      throw argumentError(`env.${variable}`, `${variable} must be a number such as 0.8, or false, got '${text}'`)
     }
     options[option] = parseVariable(variable, kind, text)
   }
@@ -81,10 +81,10 @@ function readPem(variable, path) {
   }
 }
 
-/** Rewrites `options.x …` in a validation error to name the variable that set `x`. */
+/** Prefixes a refused option's message (`err.option` names it) with the variable that set it. */
 function nameVariable(err, env) {
-  const match = /^options\.(\w+) /.exec(err?.message ?? '')
-  const candidates = match ? ENV_OPTIONS.filter(([, option]) => option === match[1]) : []
+  const option = typeof err?.option === 'string' ? err.option : undefined
+  const candidates = option ? ENV_OPTIONS.filter(([, name]) => name === option) : []
   const entry = [...candidates].reverse().find(([variable]) => env[variable]) ?? candidates[0]
   if (entry) err.message = `${entry[0]} (${err.message})`
   return err

@@ -138,18 +138,19 @@ function explainError(err) {
   const known =
     BY_CODE[err?.code] ??
     BY_AADSTS[code] ??
+    // Keycloak's error_description is its only signal here (no code): the IdP's field, not our message.
     (/not within the token audience/i.test(err?.error_description ?? '') ? NOT_IN_AUDIENCE : undefined) ??
     BY_ERROR[err?.suberror] ??
     BY_ERROR[err?.error] ??
     (err?.status === 401 ? BY_ERROR.invalid_client : undefined)
-  if (err?.code === 'ERR_ASSERTION_INVALID') return { ...explainInvalidAssertion(detail), detail }
+  if (err?.code === 'ERR_ASSERTION_INVALID') return { ...explainInvalidAssertion(err.kind), detail }
   return { what: known?.what ?? 'the exchange failed', fix: known?.fix ?? 'Read the detail above.', detail }
 }
 
-/** `validateAssertion` refusals: the aud case is the OPENID_SCOPE mistake. */
-function explainInvalidAssertion(detail) {
-  if (/its aud /.test(detail)) return { what: 'the user token is issued for another API', fix: BY_AADSTS[50013].fix }
-  if (/its iss /.test(detail))
+/** `validateAssertion` refusals, by the claim refused (`kind`): the aud case is the OPENID_SCOPE mistake. */
+function explainInvalidAssertion(kind) {
+  if (kind === 'audience') return { what: 'the user token is issued for another API', fix: BY_AADSTS[50013].fix }
+  if (kind === 'issuer')
     return {
       what: 'the user token comes from another issuer',
       fix: 'Check OPENID_ISSUER, or list the issuer in validateAssertion.issuers.',

@@ -57,6 +57,8 @@ function resolvePackage(name) {
 function explain(pkg, err) {
   const override = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
   // The generated loader's own failures that only say a candidate file or package is absent.
+  // Read by their text on purpose: napi's binding.js rebuilds every load error from its message
+  // alone (createLoadErrorChain), so no code survives to read; these are napi's words, not ours.
   const reasons = loaderMessages(err).filter(
     (m) => !/^(Cannot find module|Cannot find native binding|Failed to load native binding)/.test(m),
   )

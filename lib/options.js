@@ -4,7 +4,7 @@
 // naming the option; values (required, URLs, ranges) are checked by the native side,
 // whose message names the option too.
 
-const { typeError } = require('./errors.js')
+const { argumentError, typeError } = require('./errors.js')
 const { checkSharedCache } = require('./shared-cache.js')
 
 const LEVELS = ['debug', 'info', 'warn', 'error']
@@ -84,7 +84,8 @@ function checkValidateAssertion(value) {
   const { audiences, issuers, leewaySeconds, ...unknown } = value
   const extra = Object.keys(unknown)
   if (extra.length > 0) {
-    throw new TypeError(`options.validateAssertion.${extra[0]} is not a known option (known: audiences, issuers, leewaySeconds)`)
+    const name = `options.validateAssertion.${extra[0]}`
+    throw argumentError(name, `${name} is not a known option (known: audiences, issuers, leewaySeconds)`)
   }
   const checked = { audiences: checkStrings(audiences, 'options.validateAssertion.audiences') }
   if (issuers != null) checked.issuers = checkStrings(issuers, 'options.validateAssertion.issuers')
@@ -103,7 +104,11 @@ function checkAuthorizationServer(value) {
   const checked = {}
   for (const [name, field] of Object.entries(value)) {
     if (!AUTHORIZATION_SERVER_FIELDS.includes(name)) {
-      throw new TypeError(`options.authorizationServer.${name} is not a known option (known: ${AUTHORIZATION_SERVER_FIELDS.join(', ')})`)
+      const known = AUTHORIZATION_SERVER_FIELDS.join(', ')
+      throw argumentError(
+        `options.authorizationServer.${name}`,
+        `options.authorizationServer.${name} is not a known option (known: ${known})`,
+      )
     }
     if (field === undefined || field === null) continue
     if (typeof field !== 'string') throw typeError(`options.authorizationServer.${name}`, 'a string', field)
@@ -120,7 +125,7 @@ function checkOptions(options) {
   for (const [name, value] of Object.entries(options)) {
     const expected = OPTION_TYPES[name]
     if (!expected) {
-      throw new TypeError(`options.${name} is not a known option (known: ${Object.keys(OPTION_TYPES).join(', ')})`)
+      throw argumentError(`options.${name}`, `options.${name} is not a known option (known: ${Object.keys(OPTION_TYPES).join(', ')})`)
     }
     if (value === undefined || value === null) continue
     if (expected === 'logger') {

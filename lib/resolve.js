@@ -11,7 +11,7 @@ const {
   classifyResolutionFailure,
   missingUpstreamProvider,
 } = require('./native.js')
-const { OboTokenResolutionError, typeError } = require('./errors.js')
+const { OboTokenResolutionError, argumentError, typeError } = require('./errors.js')
 const { OboTokenService, loggerOf, subjectOf } = require('./service.js')
 const { isAbortError, abortError, checkSignal, detach } = require('./abort.js')
 
@@ -105,15 +105,16 @@ function targetOf(oboConfig) {
  */
 function checkProfile(profile, resolver) {
   if (profile !== undefined && profile !== null && !PROFILES.includes(profile)) {
-    throw new TypeError(`oboConfig.profile must be 'obo' or 'id-jag', got ${typeof profile === 'string' ? `'${profile}'` : typeof profile}`)
+    const got = typeof profile === 'string' ? `'${profile}'` : typeof profile
+    throw argumentError('oboConfig.profile', `oboConfig.profile must be 'obo' or 'id-jag', got ${got}`)
   }
   const idJagBlock = profile === 'id-jag'
   const idJagService = resolver instanceof OboTokenService && subjectOf(resolver) !== 'access_token'
   if (idJagBlock && !idJagService) {
-    throw new TypeError("oboConfig.profile 'id-jag' needs a resolver that is an OboTokenService with grantType 'id_jag'")
+    throw argumentError('resolver', "oboConfig.profile 'id-jag' needs a resolver that is an OboTokenService with grantType 'id_jag'")
   }
   if (idJagService && !idJagBlock) {
-    throw new TypeError("resolver has grantType 'id_jag': its oboConfig must say profile: 'id-jag'")
+    throw argumentError('oboConfig.profile', "resolver has grantType 'id_jag': its oboConfig must say profile: 'id-jag'")
   }
 }
 

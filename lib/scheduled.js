@@ -7,7 +7,7 @@
 // seals and opens the record and gives LibreChat's verdict on a failure; this module
 // keeps the store interaction, one operation at a time per grant, and the caller's signal.
 
-const { OboExchangeError, OboTokenResolutionError, typeError } = require('./errors.js')
+const { OboExchangeError, OboTokenResolutionError, argumentError, typeError } = require('./errors.js')
 const { loggerOf, scheduledGrantOf, ownRealmError } = require('./service.js')
 
 const STORE_FAILURE = 'Temporary scheduled OBO credential-store failure.'
@@ -19,7 +19,7 @@ function scheduledOboGrantKey(scheduleId, serverName) {
 
 function nonEmptyString(value, name) {
   if (typeof value !== 'string') throw typeError(name, 'a string', value)
-  if (value === '') throw new TypeError(`${name} must not be empty`)
+  if (value === '') throw argumentError(name, `${name} must not be empty`)
   return value
 }
 
@@ -44,7 +44,10 @@ function checkKeys(options) {
     if (typeof credsKey !== 'string') throw typeError('options.credsKey', 'a string', credsKey)
     return [[], credsKey]
   }
-  throw new TypeError('options.encryptionKeys (or options.credsKey) is required: the store only ever holds sealed grants')
+  throw argumentError(
+    'options.encryptionKeys',
+    'options.encryptionKeys (or options.credsKey) is required: the store only ever holds sealed grants',
+  )
 }
 
 function checkSignal(signal) {

@@ -94,7 +94,7 @@ function checkCallOptions(options) {
   for (const name of CALL_OPTIONS) {
     const value = options[name]
     if (value === undefined || value === null) continue
-    if (typeof value !== 'string') throw typeError(`options.${name}`, 'a string', value)
+    if (typeof value !== 'string') throw typeError(`options.${name}`, 'a string', value, { option: false })
     checked = { ...checked, [name]: value }
   }
   return checked
@@ -123,9 +123,12 @@ function copyResponse(response) {
   return { ...response }
 }
 
+/** The fields a native refusal carries besides its message (see src/binding/thrown.rs). */
+const REFUSAL_FIELDS = ['code', 'argument', 'option']
+
 /**
  * An error the native side threw (an argument it refused), remade in this module's realm
- * with the same name, message and code: under jest the addon's errors belong to the main
+ * with the same name, message and fields: under jest the addon's errors belong to the main
  * realm, where the caller's `instanceof Error` does not hold. The original is `cause`.
  */
 function ownRealmError(err) {
@@ -133,7 +136,9 @@ function ownRealmError(err) {
     return err
   }
   const mine = err.name === 'TypeError' ? new TypeError(err.message, { cause: err }) : new Error(err.message, { cause: err })
-  if (err.code !== undefined) mine.code = err.code
+  for (const field of REFUSAL_FIELDS) {
+    if (err[field] !== undefined) mine[field] = err[field]
+  }
   return mine
 }
 
@@ -315,16 +320,20 @@ function loggerOf(service) {
 }
 
 /** The token endpoint and grant a service's next exchange would use (the doctor's question). */
-function planOf(service) {
-  return servicePlans.get(service)()
+async function planOf(service) {
+  const { plan, error } = await servicePlans.get(service)()
+  if (error) throw new OboExchangeError(error.message, error)
+  return plan
 }
 
 /**
  * With grantType 'id_jag': the MCP authorization server discovered for `resource`
  * (`{ issuer, tokenEndpoint }`), checked as an exchange checks it; rejects with the reason.
  */
-function chainOf(service, resource, audience) {
-  return serviceChains.get(service)(resource, audience ?? undefined)
+async function chainOf(service, resource, audience) {
+  const { chain, error } = await serviceChains.get(service)(resource, audience ?? undefined)
+  if (error) throw new OboExchangeError(error.message, error)
+  return chain
 }
 
 /** The token set field a service exchanges (`access_token`, `id_token` or `refresh_token`). */

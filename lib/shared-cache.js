@@ -8,7 +8,7 @@
 
 const { readFileSync } = require('node:fs')
 const { deriveSharedCacheKey } = require('./native.js')
-const { typeError } = require('./errors.js')
+const { argumentError, typeError } = require('./errors.js')
 
 /** The fields of `sharedCache` and their types. */
 const SHARED_CACHE_TYPES = {
@@ -32,7 +32,7 @@ function checkSharedCache(value) {
     const expected = SHARED_CACHE_TYPES[field]
     const name = `options.sharedCache.${field}`
     if (!expected) {
-      throw new TypeError(`${name} is not a known option (known: ${Object.keys(SHARED_CACHE_TYPES).join(', ')})`)
+      throw argumentError(name, `${name} is not a known option (known: ${Object.keys(SHARED_CACHE_TYPES).join(', ')})`)
     }
     if (item === undefined || item === null) continue
     if (expected === 'strings') {
@@ -105,7 +105,7 @@ function sharedCacheFromEnv(env) {
   if (!isEnabled(env.USE_REDIS)) return {}
   const own = text(env, 'LIBRECHAT_OBO_SHARED_CACHE')
   if (own !== undefined && !['true', 'false'].includes(own.toLowerCase())) {
-    throw new TypeError(`LIBRECHAT_OBO_SHARED_CACHE must be true or false, got '${own}'`)
+    throw argumentError('env.LIBRECHAT_OBO_SHARED_CACHE', `LIBRECHAT_OBO_SHARED_CACHE must be true or false, got '${own}'`)
   }
   if (own?.toLowerCase() === 'false') return {}
   const uri = text(env, 'REDIS_URI')
@@ -183,8 +183,8 @@ function buildWithSharedCache(build, options, env, extra) {
   try {
     return build({ ...options, sharedCache })
   } catch (err) {
-    const match = /^options\.sharedCache\.(\w+)/.exec(err?.message ?? '')
-    const variable = match && variableOf(match[1], env, keysVariable)
+    const [parent, field] = typeof err?.option === 'string' ? err.option.split('.') : []
+    const variable = parent === 'sharedCache' && variableOf(field, env, keysVariable)
     if (variable) err.message = `${variable} (${err.message})`
     throw err
   }

@@ -284,7 +284,10 @@ pub struct ErrorFacts {
 }
 
 /// LibreChat's `isRetryableOboExchangeError`: an explicit tag wins, then transient
-/// statuses, codes and message fragments.
+/// statuses, codes and message fragments. The fragments are read only for what a
+/// caller's own resolver or session provider threw (LibreChat parity: such an error
+/// carries nothing else); every error of this package carries `retryable`, so none of
+/// its messages is ever read here.
 pub fn looks_transient(facts: &ErrorFacts) -> bool {
     if let Some(tagged) = facts.retryable {
         return tagged;

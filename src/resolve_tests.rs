@@ -206,4 +206,9 @@ fn transient_classification() {
     assert!(!facts(|f| f.status = Some(400.0)));
     assert!(!facts(|f| f.message = Some("invalid_grant".into())));
     assert!(facts(|f| f.retryable = Some(true)));
+    // This package's errors carry the tag, so their messages are never read.
+    assert!(!facts(|f| {
+        f.retryable = Some(false);
+        f.message = Some("The OBO token request timed out".into());
+    }));
 }

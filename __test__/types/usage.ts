@@ -5,6 +5,9 @@
 import {
   createOboFetch,
   type MCPOAuthTokens,
+  type OboArgumentError,
+  type OboErrorCode,
+  type OboMetadataProblem,
   type OboBreakerMessage,
   type OboChannelMessage,
   type OboConfig,
@@ -181,7 +184,15 @@ export function describe(err: unknown): string {
       err.correlation_id,
     ]
     const challenge: string | undefined = err.wwwAuthenticate
-    return [name, reason, retryable, status, codes, ...idp, challenge, err.message, err.stack].join(' ')
+    const code: OboErrorCode | undefined = err.code
+    const problem: OboMetadataProblem | 'audience' | 'issuer' | undefined = err.kind
+    // @ts-expect-error a code this package never makes
+    const typo = err.code === 'ERR_ID_JAG_METADATAA'
+    const option: string | undefined = err.option
+    return [name, reason, retryable, status, codes, ...idp, challenge, code, problem, typo, option, err.message, err.stack].join(' ')
+  }
+  if (err instanceof Error && (err as OboArgumentError).code === 'ERR_INVALID_ARG') {
+    return `${(err as OboArgumentError).argument} ${(err as OboArgumentError).option}`
   }
   if (err instanceof OboTokenResolutionError) {
     const name: 'OboTokenResolutionError' = err.name

@@ -4,6 +4,8 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use super::thrown;
+use crate::ground::error::RequestError;
 use crate::ground::identity::{refuse_separator, AssertionDigest, IdentitySource, SEPARATOR};
 
 /// The packed fields in order, as the caller names them.
@@ -21,21 +23,17 @@ const FIELDS: [&str; 6] = [
 /// `openidIssuer`, joined with U+001F; an empty field is an absent one (LibreChat
 /// treats blank values as absent too). A field that contains U+001F cannot be packed:
 /// the wrapper passes it to `checkIdentityField` instead, so the split is unambiguous.
-pub fn unpack_identity(packed: &str) -> Result<(IdentitySource<'_>, IdentitySource<'_>)> {
-    let wrong_shape = || {
-        Error::new(
-            Status::InvalidArg,
-            "identity must have 6 fields separated by U+001F".to_owned(),
-        )
-    };
+pub fn unpack_identity(
+    packed: &str,
+) -> std::result::Result<(IdentitySource<'_>, IdentitySource<'_>), RequestError> {
     let mut parts = packed.split(SEPARATOR);
     let mut fields = [None; 6];
     for field in &mut fields {
-        let part = parts.next().ok_or_else(wrong_shape)?;
+        let part = parts.next().ok_or(RequestError::IdentityShape)?;
         *field = (!part.is_empty()).then_some(part);
     }
     if parts.next().is_some() {
-        return Err(wrong_shape());
+        return Err(RequestError::IdentityShape);
     }
     let [user_subject, user_tenant, user_issuer, subject, tenant, issuer] = fields;
     let source = |subject, tenant_id, openid_issuer| IdentitySource {
@@ -60,9 +58,9 @@ pub fn assertion_digest(access_token: String) -> String {
 /// with the message that names it. The wrapper calls it only when its packing meets
 /// such a field, so the message lives here.
 #[napi]
-pub fn check_identity_field(position: u32, value: String) -> Result<()> {
+pub fn check_identity_field(env: &Env, position: u32, value: String) -> Result<()> {
     let name = FIELDS
         .get(position as usize)
-        .ok_or_else(|| Error::new(Status::InvalidArg, "no such identity field".to_owned()))?;
-    refuse_separator(name, &value).map_err(|e| Error::new(Status::InvalidArg, e.to_string()))
+        .ok_or_else(|| thrown::invalid_arg(env, "position", "no such identity field"))?;
+    refuse_separator(name, &value).map_err(|e| thrown::refused(env, e))
 }

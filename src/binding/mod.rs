@@ -14,3 +14,4 @@ pub mod scheduled;
 pub mod service;
 pub mod shared;
 pub mod stats;
+pub mod thrown;

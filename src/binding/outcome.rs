@@ -9,8 +9,9 @@ use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
 use napi_derive::napi;
 
+use super::thrown::MAX_CAUSES;
 use crate::cache::token::OboToken;
-use crate::ground::error::{ExchangeError, FailureReason};
+use crate::ground::error::{CauseLink, ExchangeError, FailureReason, INVALID_OPTION};
 
 /// LibreChat's token response shape.
 #[napi(object, object_from_js = false)]
@@ -85,6 +86,54 @@ pub struct NativeExchangeError {
     pub www_authenticate: Option<String>,
     /// The step of an ID-JAG exchange that failed: `discovery`, `leg1` or `leg2`.
     pub id_jag_step: Option<String>,
+    /// What failed, where `code` covers several failures (`ExchangeError::kind`).
+    pub kind: Option<String>,
+    /// The option at fault, when the service's options are why the call failed.
+    pub option: Option<String>,
+    /// The causes, outermost first; the wrapper links them as the error's `cause`.
+    pub causes: Vec<NativeErrorCause>,
+}
+
+/// One cause of a failed exchange (`CauseLink`).
+#[napi(object, object_from_js = false)]
+pub struct NativeErrorCause {
+    pub message: String,
+    pub code: Option<String>,
+}
+
+impl From<CauseLink> for NativeErrorCause {
+    fn from(link: CauseLink) -> Self {
+        Self {
+            message: link.message,
+            code: link.code.map(str::to_owned),
+        }
+    }
+}
+
+impl NativeExchangeError {
+    /// A call this service cannot make because of how it was built: `option` says
+    /// which option, and nothing was sent.
+    pub fn invalid_option(option: &str, message: String) -> Self {
+        Self {
+            message,
+            retryable: false,
+            obo_failure_reason: NativeOboFailureReason::ExchangeFailed,
+            status: None,
+            code: Some(INVALID_OPTION.to_owned()),
+            error: None,
+            error_description: None,
+            error_codes: None,
+            suberror: None,
+            claims: None,
+            trace_id: None,
+            correlation_id: None,
+            www_authenticate: None,
+            id_jag_step: None,
+            kind: None,
+            option: Some(option.to_owned()),
+            causes: Vec::new(),
+        }
+    }
 }
 
 impl From<&ExchangeError> for NativeExchangeError {
@@ -105,6 +154,13 @@ impl From<&ExchangeError> for NativeExchangeError {
             correlation_id: body.correlation_id,
             www_authenticate: error.www_authenticate(),
             id_jag_step: error.id_jag_step().map(|step| step.name().to_owned()),
+            kind: error.kind().map(str::to_owned),
+            option: None,
+            causes: error
+                .causes(MAX_CAUSES)
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }
     }
 }

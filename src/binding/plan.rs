@@ -43,6 +43,57 @@ impl From<AuthorizationServer> for NativeIdJagChain {
     }
 }
 
+/// `idJagChain`'s answer: the chain, or why there is none, carried by value (a napi
+/// rejection would carry only a message); the wrapper throws the error.
+#[napi(object, object_from_js = false)]
+pub struct NativeChainOutcome {
+    pub chain: Option<NativeIdJagChain>,
+    pub error: Option<NativeExchangeError>,
+}
+
+impl From<Result<AuthorizationServer, ExchangeError>> for NativeChainOutcome {
+    fn from(found: Result<AuthorizationServer, ExchangeError>) -> Self {
+        match found {
+            Ok(server) => Self {
+                chain: Some(server.into()),
+                error: None,
+            },
+            Err(error) => Self::failed((&error).into()),
+        }
+    }
+}
+
+impl NativeChainOutcome {
+    pub fn failed(error: NativeExchangeError) -> Self {
+        Self {
+            chain: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// `plan`'s answer: the plan, or the discovery failure that prevents one, by value.
+#[napi(object, object_from_js = false)]
+pub struct NativePlanOutcome {
+    pub plan: Option<NativePlan>,
+    pub error: Option<NativeExchangeError>,
+}
+
+impl From<Result<Plan, ExchangeError>> for NativePlanOutcome {
+    fn from(planned: Result<Plan, ExchangeError>) -> Self {
+        match planned {
+            Ok(plan) => Self {
+                plan: Some(plan.into()),
+                error: None,
+            },
+            Err(error) => Self {
+                plan: None,
+                error: Some((&error).into()),
+            },
+        }
+    }
+}
+
 /// What the next exchange would send. `grant` is the grant chosen, or the one named
 /// by `grantType` that cannot be sent; `refused` says why none can be sent.
 #[napi(object, object_from_js = false)]

@@ -5,6 +5,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use super::thrown;
 use crate::ground::expiry;
 use crate::resolve::{
     self, ErrorFacts, Failure, Reason, ResolverAnswer, Stamp, UpstreamField, UpstreamTokens,
@@ -142,14 +143,16 @@ pub enum NativeResolutionStage {
 /// omitted; an ID-JAG service's `id_token` or `refresh_token`).
 #[napi]
 pub fn check_upstream_tokens(
+    env: &Env,
     tokens: Option<NativeUpstreamTokens>,
     field: Option<String>,
 ) -> Result<Option<NativeResolutionFailure>> {
     let field = match field.as_deref() {
         None => UpstreamField::Access,
         Some(name) => UpstreamField::parse(name).ok_or_else(|| {
-            Error::new(
-                Status::InvalidArg,
+            thrown::invalid_arg(
+                env,
+                "field",
                 format!(
                     "field must be 'access_token', 'id_token' or 'refresh_token', got '{name}'"
                 ),

@@ -10,6 +10,7 @@ use napi_derive::napi;
 
 use super::outcome::NativeExchangeError;
 use super::service::NativeOboService;
+use super::thrown;
 use crate::broker::{Granted, OboService};
 use crate::cache::shared::{key_from_creds_key, Keyring};
 use crate::config::ring_keys;
@@ -24,17 +25,20 @@ impl NativeOboService {
     #[napi]
     pub fn scheduled_grant(
         &self,
+        env: &Env,
         encryption_keys: Vec<String>,
         creds_key: Option<String>,
     ) -> Result<NativeScheduledGrant> {
         let entries = match creds_key {
             Some(creds) if encryption_keys.is_empty() => {
-                let key = key_from_creds_key(&creds).map_err(invalid)?;
+                let key = key_from_creds_key(&creds)
+                    .map_err(|message| thrown::invalid_arg(env, "credsKey", message))?;
                 vec![hex::encode(key)]
             }
             _ => encryption_keys,
         };
-        let keys = ring_keys(KEYS_OPTION, &entries).map_err(|e| invalid(e.to_string()))?;
+        let keys = ring_keys(KEYS_OPTION, &entries)
+            .map_err(|e| thrown::invalid_arg(env, KEYS_OPTION, e.to_string()))?;
         Ok(NativeScheduledGrant {
             service: self.core().clone(),
             ring: Arc::new(Keyring::new(&keys)),
@@ -52,60 +56,70 @@ pub struct NativeScheduledGrant {
 #[napi]
 impl NativeScheduledGrant {
     /// Enrols the grant stored under `name`: the offline On-Behalf-Of exchange of
-    /// `assertion` for `scopes`. Empty arguments throw.
-    #[napi]
-    pub async fn enroll(
+    /// `assertion` for `scopes`. Empty arguments throw (at once, not in the promise).
+    #[napi(ts_return_type = "Promise<NativeScheduledOutcome>")]
+    pub fn enroll<'env>(
         &self,
+        env: &'env Env,
         name: String,
         assertion: String,
         scopes: String,
-    ) -> Result<NativeScheduledOutcome> {
-        check(&name, &scopes)?;
+    ) -> Result<PromiseRaw<'env, NativeScheduledOutcome>> {
+        check(env, &name, &scopes)?;
         if assertion.is_empty() {
-            return Err(invalid(
+            return Err(thrown::invalid_arg(
+                env,
+                "assertion",
                 "assertion must be the user's access token, got an empty string",
             ));
         }
-        let outcome = self
-            .service
-            .scheduled_enroll(&self.ring, &name, &assertion, &scopes)
-            .await;
-        Ok(NativeScheduledOutcome::new(outcome, Stage::Enroll))
+        let (service, ring) = (self.service.clone(), Arc::clone(&self.ring));
+        env.spawn_future(async move {
+            let outcome = service
+                .scheduled_enroll(&ring, &name, &assertion, &scopes)
+                .await;
+            Ok(NativeScheduledOutcome::new(outcome, Stage::Enroll))
+        })
     }
 
     /// The downstream token of the grant `stored` under `name` (its sealed record), renewed
-    /// when it is nearly spent or `force` says so. Empty arguments throw.
-    #[napi]
-    pub async fn token(
+    /// when it is nearly spent or `force` says so. Empty arguments throw (at once).
+    #[napi(ts_return_type = "Promise<NativeScheduledOutcome>")]
+    pub fn token<'env>(
         &self,
+        env: &'env Env,
         name: String,
         stored: String,
         scopes: String,
         force: bool,
-    ) -> Result<NativeScheduledOutcome> {
-        check(&name, &scopes)?;
-        let outcome = self
-            .service
-            .scheduled_token(&self.ring, &name, &stored, &scopes, force)
-            .await;
-        Ok(NativeScheduledOutcome::new(outcome, Stage::Renew))
+    ) -> Result<PromiseRaw<'env, NativeScheduledOutcome>> {
+        check(env, &name, &scopes)?;
+        let (service, ring) = (self.service.clone(), Arc::clone(&self.ring));
+        env.spawn_future(async move {
+            let outcome = service
+                .scheduled_token(&ring, &name, &stored, &scopes, force)
+                .await;
+            Ok(NativeScheduledOutcome::new(outcome, Stage::Renew))
+        })
     }
 }
 
-fn check(name: &str, scopes: &str) -> Result<()> {
+fn check(env: &Env, name: &str, scopes: &str) -> Result<()> {
     if name.is_empty() {
-        return Err(invalid("the grant's name must not be empty"));
+        return Err(thrown::invalid_arg(
+            env,
+            "name",
+            "the grant's name must not be empty",
+        ));
     }
     if scopes.trim().is_empty() {
-        return Err(invalid(
+        return Err(thrown::invalid_arg(
+            env,
+            "scopes",
             "scopes must name at least one scope, got an empty string",
         ));
     }
     Ok(())
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::new(Status::InvalidArg, message.into())
 }
 
 /// LibreChat's `OboTokenResolutionError` reason of a failure.

@@ -13,12 +13,13 @@ use super::call::{check_target, NativeCallOptions};
 use super::events;
 use super::identity::unpack_identity;
 use super::options::{Hooks, NativeServiceOptions};
-use super::outcome::{NativeSettleFn, NativeSettled};
-use super::plan::{NativeIdJagChain, NativePlan};
+use super::outcome::{NativeExchangeError, NativeSettleFn, NativeSettled};
+use super::plan::{NativeChainOutcome, NativePlanOutcome};
 use super::stats::NativeStats;
+use super::thrown;
 use crate::broker::{Call, OboService, Request};
 use crate::config::Config;
-use crate::ground::error::{ExchangeError, RequestError, TransportKind};
+use crate::ground::error::{BuildError, ExchangeError, RequestError, TransportKind};
 use crate::ground::identity::Target;
 
 /// The native half of `OboTokenService`.
@@ -31,17 +32,16 @@ pub struct NativeOboService {
 #[napi]
 impl NativeOboService {
     #[napi(constructor)]
-    pub fn new(options: NativeServiceOptions) -> Result<Self> {
+    pub fn new(env: &Env, options: NativeServiceOptions) -> Result<Self> {
         let (options, hooks) = options.into_parts();
         let Hooks {
             logger,
             events: publish,
             settle,
         } = hooks;
-        let config = Config::from_options(options)
-            .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
-        let service = OboService::new(config, logger)
-            .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+        let refused = |error: BuildError| thrown::invalid_option(env, &error);
+        let config = Config::from_options(options).map_err(|e| refused(e.into()))?;
+        let service = OboService::new(config, logger).map_err(refused)?;
         if let Some(publish) = publish {
             service.observe(events::sink(publish));
         }
@@ -85,13 +85,14 @@ impl NativeOboService {
     > {
         let audience = audience.as_deref();
         let resource = resource.as_deref();
-        check_target(audience, resource).map_err(invalid_arg)?;
-        let (user, context) = unpack_identity(&identity)?;
+        let refused = |error| thrown::refused(env, error);
+        check_target(audience, resource).map_err(refused)?;
+        let (user, context) = unpack_identity(&identity).map_err(refused)?;
         let target = Target { audience, resource };
         let Some(hit) = self
             .service
             .cached_by_digest(&user, Some(&context), &digest, &scopes, &target)
-            .map_err(invalid_arg)?
+            .map_err(refused)?
         else {
             return Ok(None);
         };
@@ -128,8 +129,10 @@ impl NativeOboService {
     /// new exchange (always a new one when `fromCache` is false or `claims` is given).
     /// Invalid arguments throw, and then nothing settles.
     #[napi]
+    #[allow(clippy::too_many_arguments)] // `env` is napi's, not the caller's
     pub fn exchange(
         &self,
+        env: &Env,
         call_id: f64,
         identity: String,
         access_token: String,
@@ -138,7 +141,9 @@ impl NativeOboService {
         options: Option<NativeCallOptions>,
     ) -> Result<()> {
         let options = options.unwrap_or_default();
-        let request = self.request(&identity, &access_token, &scopes, &options, from_cache)?;
+        let request = self
+            .request(&identity, &access_token, &scopes, &options, from_cache)
+            .map_err(|error| thrown::refused(env, error))?;
         let exchange = AssertUnwindSafe(self.service.exchange(request));
         let settle = Arc::clone(&self.settle);
         napi::bindgen_prelude::spawn(async move {
@@ -147,6 +152,7 @@ impl NativeOboService {
                 Err(_) => NativeSettled::from(Err(ExchangeError::Transport {
                     kind: TransportKind::Other,
                     detail: "internal error in the OBO exchange".into(),
+                    cause: None,
                 })),
             };
             settle.call(
@@ -164,6 +170,7 @@ impl NativeOboService {
     #[napi]
     pub fn refresh(
         &self,
+        env: &Env,
         identity: String,
         access_token: String,
         scopes: String,
@@ -173,7 +180,9 @@ impl NativeOboService {
             claims: None,
             ..options.unwrap_or_default()
         };
-        let request = self.request(&identity, &access_token, &scopes, &options, true)?;
+        let request = self
+            .request(&identity, &access_token, &scopes, &options, true)
+            .map_err(|error| thrown::refused(env, error))?;
         Ok(match self.service.refresh(request) {
             Some(work) => {
                 napi::bindgen_prelude::spawn(work);
@@ -192,21 +201,19 @@ impl NativeOboService {
         scopes: &str,
         options: &NativeCallOptions,
         from_cache: bool,
-    ) -> Result<Request> {
+    ) -> std::result::Result<Request, RequestError> {
         let (user, context) = unpack_identity(identity)?;
-        options.check().map_err(invalid_arg)?;
-        self.service
-            .prepare(Call {
-                user,
-                context: Some(context),
-                access_token,
-                scopes,
-                target: options.target(),
-                claims: options.claims.as_deref(),
-                resource_metadata: options.resource_metadata.as_deref(),
-                from_cache,
-            })
-            .map_err(invalid_arg)
+        options.check()?;
+        self.service.prepare(Call {
+            user,
+            context: Some(context),
+            access_token,
+            scopes,
+            target: options.target(),
+            claims: options.claims.as_deref(),
+            resource_metadata: options.resource_metadata.as_deref(),
+            from_cache,
+        })
     }
 
     /// Drops the cached tokens of a user (all scopes, or one scope string); returns
@@ -214,49 +221,51 @@ impl NativeOboService {
     /// shared tier, the shared copies are dropped and the other processes told, in the
     /// background (it never fails).
     #[napi]
-    pub fn invalidate(&self, identity: String, scopes: Option<String>) -> Result<Vec<f64>> {
-        let (user, context) = unpack_identity(&identity)?;
+    pub fn invalidate(
+        &self,
+        env: &Env,
+        identity: String,
+        scopes: Option<String>,
+    ) -> Result<Vec<f64>> {
+        let refused = |error| thrown::refused(env, error);
+        let (user, context) = unpack_identity(&identity).map_err(refused)?;
         let dropped = self
             .service
             .invalidate(&user, Some(&context), scopes.as_deref())
-            .map_err(invalid_arg)?;
+            .map_err(refused)?;
         if let Some(shared) = self
             .service
             .invalidate_shared(&user, Some(&context), scopes.as_deref())
-            .map_err(invalid_arg)?
+            .map_err(refused)?
         {
             napi::bindgen_prelude::spawn(shared);
         }
         Ok(dropped.into_iter().map(|id| id as f64).collect())
     }
 
-    /// The token endpoint and grant the next exchange would use (discovery included);
-    /// rejects only when discovery fails. `librechat-obo doctor` reports it.
+    /// The token endpoint and grant the next exchange would use (discovery included),
+    /// or the discovery failure by value. `librechat-obo doctor` reports it.
     #[napi]
-    pub async fn plan(&self) -> Result<NativePlan> {
-        match self.service.plan().await {
-            Ok(plan) => Ok(plan.into()),
-            Err(error) => Err(Error::new(Status::GenericFailure, error.to_string())),
-        }
+    pub async fn plan(&self) -> NativePlanOutcome {
+        self.service.plan().await.into()
     }
 
     /// With `grantType: 'id_jag'`, the chain from `resource` to its authorization server,
-    /// as an exchange would check it (the doctor's question).
+    /// as an exchange would check it (the doctor's question), or the failure by value.
     #[napi]
     pub async fn id_jag_chain(
         &self,
         resource: String,
         audience: Option<String>,
-    ) -> Result<NativeIdJagChain> {
+    ) -> NativeChainOutcome {
         match self
             .service
             .id_jag_chain(&resource, audience.as_deref())
             .await
         {
-            Some(Ok(server)) => Ok(server.into()),
-            Some(Err(error)) => Err(Error::new(Status::GenericFailure, error.to_string())),
-            None => Err(Error::new(
-                Status::InvalidArg,
+            Some(found) => found.into(),
+            None => NativeChainOutcome::failed(NativeExchangeError::invalid_option(
+                "grantType",
                 "the service's grantType is not 'id_jag'".to_owned(),
             )),
         }
@@ -303,8 +312,4 @@ fn js_string<'env>(env: &'env Env, text: &str) -> Result<JsString<'env>> {
     } else {
         env.create_string(text)
     }
-}
-
-fn invalid_arg(error: RequestError) -> Error {
-    Error::new(Status::InvalidArg, error.to_string())
 }

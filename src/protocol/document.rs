@@ -102,7 +102,7 @@ pub async fn fetch_json<T: DeserializeOwned>(http: &Client, url: &Url) -> Result
 }
 
 fn transport(error: reqwest::Error, status: Option<u16>) -> DocumentError {
-    let (kind, detail) = transport_parts(error);
+    let (kind, detail) = transport_parts(&error.without_url());
     DocumentError::Transport {
         kind,
         detail,

@@ -9,7 +9,7 @@ use reqwest::dns::Resolve;
 use reqwest::{Client, Response};
 use url::Url;
 
-use crate::ground::error::{error_chain, BuildError, ExchangeError, TransportKind};
+use crate::ground::error::{error_chain, BuildError, Cause, ExchangeError, TransportKind};
 
 /// Settings of the client; a service builds one and shares it (one connection pool).
 #[derive(Debug, Clone)]
@@ -90,12 +90,17 @@ pub async fn read_body(mut response: Response, limit: usize) -> Result<Vec<u8>, 
 /// (a reset, an early end, broken chunking) is what reqwest calls a decode error: the
 /// connection was lost, as a reset before the answer is.
 pub fn transport_error(error: reqwest::Error) -> ExchangeError {
-    let (kind, detail) = transport_parts(error);
-    ExchangeError::Transport { kind, detail }
+    let error = error.without_url();
+    let (kind, detail) = transport_parts(&error);
+    ExchangeError::Transport {
+        kind,
+        detail,
+        cause: Some(Cause::new(error)),
+    }
 }
 
 /// How a request failed below HTTP, and the error's chain of causes (without its URL).
-pub fn transport_parts(error: reqwest::Error) -> (TransportKind, String) {
+pub fn transport_parts(error: &reqwest::Error) -> (TransportKind, String) {
     let kind = if error.is_timeout() {
         TransportKind::Timeout
     } else if error.is_connect() {
@@ -105,7 +110,7 @@ pub fn transport_parts(error: reqwest::Error) -> (TransportKind, String) {
     } else {
         TransportKind::Other
     };
-    (kind, error_chain(&error.without_url()))
+    (kind, error_chain(error))
 }
 
 /// The answer's `Retry-After`, when it has a readable one.
@@ -168,13 +173,21 @@ mod tests {
             .send()
             .await
             .unwrap_err();
-        assert!(matches!(
-            transport_error(slow),
-            ExchangeError::Transport {
-                kind: TransportKind::Timeout,
-                ..
-            }
-        ));
+        let error = transport_error(slow);
+        let ExchangeError::Transport {
+            kind: TransportKind::Timeout,
+            detail,
+            ..
+        } = &error
+        else {
+            panic!("not a timeout: {error:?}");
+        };
+        let causes = error.causes(8);
+        assert!(!causes.is_empty(), "reqwest's error is kept as the cause");
+        for cause in causes {
+            assert!(detail.contains(&cause.message), "{detail} / {cause:?}");
+            assert!(!cause.message.contains("127.0.0.1"), "no URL: {cause:?}");
+        }
     }
 
     #[tokio::test]

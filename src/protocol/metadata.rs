@@ -26,7 +26,7 @@ use super::document::{fetch_json, DocumentError};
 use super::grant::JWT_BEARER;
 use super::ssrf::Guard;
 use crate::ground::bounds;
-use crate::ground::error::ExchangeError;
+use crate::ground::error::{ExchangeError, MetadataProblem};
 
 /// The grant profile an authorization server advertises when it takes ID-JAGs.
 pub const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
@@ -97,28 +97,39 @@ pub async fn discover(
     if document.resource.as_deref() != Some(resource) {
         return Err(refused(
             &url,
+            MetadataProblem::ResourceMismatch,
             format!(
                 "The protected resource metadata names the resource {}, not {resource}; it must name it exactly",
                 bounds::quoted(document.resource.as_deref().unwrap_or("(none)"))
             ),
         ));
     }
-    let issuer = choose(&document.authorization_servers, expected).map_err(|d| refused(&url, d))?;
+    let issuer = choose(&document.authorization_servers, expected)
+        .map_err(|(problem, detail)| refused(&url, problem, detail))?;
     authorization_server(guard, issuer).await
 }
 
 /// The operator's authorization server if listed, else the first one.
-fn choose<'a>(listed: &'a [String], expected: Option<&str>) -> Result<&'a str, String> {
+fn choose<'a>(
+    listed: &'a [String],
+    expected: Option<&str>,
+) -> Result<&'a str, (MetadataProblem, String)> {
     let found = match expected {
         Some(expected) => listed.iter().find(|issuer| *issuer == expected),
         None => listed.first(),
     };
     found.map(String::as_str).ok_or_else(|| match expected {
-        Some(expected) => format!(
-            "The protected resource metadata does not list the authorization server {expected} in authorization_servers [{}]",
-            listed.join(", ")
+        Some(expected) => (
+            MetadataProblem::ServerNotListed,
+            format!(
+                "The protected resource metadata does not list the authorization server {expected} in authorization_servers [{}]",
+                listed.join(", ")
+            ),
         ),
-        None => "The protected resource metadata lists no authorization_servers".to_owned(),
+        None => (
+            MetadataProblem::NoAuthorizationServers,
+            "The protected resource metadata lists no authorization_servers".to_owned(),
+        ),
     })
 }
 
@@ -137,18 +148,19 @@ async fn authorization_server(
         .collect();
     let (url, document): (_, ServerDocument) = fetch_first(&candidates)
         .await?
-        .map_err(|(url, detail)| refused_str(&url, &detail))?;
+        .map_err(|(url, detail)| refused_str(&url, MetadataProblem::NotFound, &detail))?;
     server_within_bounds(&url, &document)?;
     if document.issuer.as_deref() != Some(issuer) {
         return Err(refused(
             &url,
+            MetadataProblem::IssuerMismatch,
             format!(
                 "The authorization server metadata names the issuer {}, not {issuer}; it must name it exactly",
                 bounds::quoted(document.issuer.as_deref().unwrap_or("(none)"))
             ),
         ));
     }
-    check_profile(&document).map_err(|detail| refused(&url, detail))?;
+    check_profile(&document).map_err(|(problem, detail)| refused(&url, problem, detail))?;
     let token_endpoint = document
         .token_endpoint
         .as_deref()
@@ -157,6 +169,7 @@ async fn authorization_server(
         .ok_or_else(|| {
             refused(
                 &url,
+                MetadataProblem::NoTokenEndpoint,
                 "The authorization server metadata has no https token_endpoint".into(),
             )
         })?;
@@ -190,19 +203,25 @@ fn server_within_bounds(url: &Url, document: &ServerDocument) -> Result<(), Exch
 
 /// Lists that are present must include ID-JAG's grant profile and the jwt-bearer grant;
 /// absent ones say nothing (see the module's doc).
-fn check_profile(document: &ServerDocument) -> Result<(), String> {
+fn check_profile(document: &ServerDocument) -> Result<(), (MetadataProblem, String)> {
     if let Some(profiles) = &document.authorization_grant_profiles_supported {
         if !profiles.iter().any(|p| p == ID_JAG_PROFILE) {
-            return Err(format!(
-                "The authorization server does not advertise the ID-JAG grant profile ({ID_JAG_PROFILE}) in authorization_grant_profiles_supported [{}]",
-                profiles.join(", ")
+            return Err((
+                MetadataProblem::NoIdJagProfile,
+                format!(
+                    "The authorization server does not advertise the ID-JAG grant profile ({ID_JAG_PROFILE}) in authorization_grant_profiles_supported [{}]",
+                    profiles.join(", ")
+                ),
             ));
         }
     }
     match &document.grant_types_supported {
-        Some(grants) if !grants.iter().any(|g| g == JWT_BEARER) => Err(format!(
-            "The authorization server does not advertise the jwt-bearer grant ({JWT_BEARER}) in grant_types_supported [{}]",
-            grants.join(", ")
+        Some(grants) if !grants.iter().any(|g| g == JWT_BEARER) => Err((
+            MetadataProblem::NoJwtBearer,
+            format!(
+                "The authorization server does not advertise the jwt-bearer grant ({JWT_BEARER}) in grant_types_supported [{}]",
+                grants.join(", ")
+            ),
         )),
         _ => Ok(()),
     }
@@ -215,6 +234,7 @@ fn metadata_base(value: &str, what: &str) -> Result<Url, ExchangeError> {
         .filter(|url| secure(url) && url.fragment().is_none())
         .ok_or_else(|| ExchangeError::Metadata {
             url: value.to_owned(),
+            problem: MetadataProblem::InsecureUrl,
             detail: format!(
                 "{what} must be an https URL (http only on a loopback host) without a fragment"
             ),
@@ -277,6 +297,7 @@ async fn fetch_first<T: serde::de::DeserializeOwned>(
             Err(error) => {
                 return Err(ExchangeError::Metadata {
                     url: url.to_string(),
+                    problem: problem_of(&error),
                     detail: error.describe("The metadata"),
                     retryable: error.is_transient(),
                 })
@@ -291,13 +312,23 @@ async fn fetch_first<T: serde::de::DeserializeOwned>(
     )))
 }
 
-fn refused(url: &Url, detail: String) -> ExchangeError {
-    refused_str(url.as_str(), &detail)
+/// What a failed fetch says about the metadata: a body that is not the document is
+/// unreadable; no whole answer, or a 5xx/429, is an unavailable server.
+fn problem_of(error: &DocumentError) -> MetadataProblem {
+    match error {
+        DocumentError::TooLarge | DocumentError::Unreadable(_) => MetadataProblem::Unreadable,
+        _ => MetadataProblem::Unavailable,
+    }
 }
 
-fn refused_str(url: &str, detail: &str) -> ExchangeError {
+fn refused(url: &Url, problem: MetadataProblem, detail: String) -> ExchangeError {
+    refused_str(url.as_str(), problem, &detail)
+}
+
+fn refused_str(url: &str, problem: MetadataProblem, detail: &str) -> ExchangeError {
     ExchangeError::Metadata {
         url: url.to_owned(),
+        problem,
         detail: detail.to_owned(),
         retryable: false,
     }

@@ -63,6 +63,14 @@ fn detail(error: &ExchangeError) -> (String, bool) {
     }
 }
 
+/// What a metadata error says failed; the doctor switches on it (`kind`).
+fn problem(error: &ExchangeError) -> MetadataProblem {
+    match error {
+        ExchangeError::Metadata { problem, .. } => *problem,
+        other => panic!("not a metadata error: {other}"),
+    }
+}
+
 #[tokio::test]
 async fn the_chain_runs_from_the_resource_to_an_authorization_server_with_the_profile() {
     let (found, authorization, mcp) = chain(
@@ -132,7 +140,9 @@ async fn a_document_about_another_resource_or_issuer_is_refused() {
         None,
     )
     .await;
-    let (text, retryable) = detail(&found.unwrap_err());
+    let error = found.unwrap_err();
+    assert_eq!(problem(&error), MetadataProblem::ResourceMismatch);
+    let (text, retryable) = detail(&error);
     assert!(
         text.contains("names the resource https://elsewhere.example/mcp"),
         "{text}"
@@ -154,7 +164,9 @@ async fn a_document_about_another_resource_or_issuer_is_refused() {
         None,
     )
     .await;
-    let (text, _) = detail(&found.unwrap_err());
+    let error = found.unwrap_err();
+    assert_eq!(problem(&error), MetadataProblem::IssuerMismatch);
+    let (text, _) = detail(&error);
     assert!(
         text.contains("names the issuer https://other.example"),
         "{text}"
@@ -210,28 +222,35 @@ async fn the_named_authorization_server_must_be_listed_and_is_chosen() {
         text.contains("does not list the authorization server https://unlisted.example"),
         "{text}"
     );
-    let empty = choose(&[], None).unwrap_err();
+    assert_eq!(problem(&refused), MetadataProblem::ServerNotListed);
+    let (kind, empty) = choose(&[], None).unwrap_err();
     assert!(empty.contains("lists no authorization_servers"));
+    assert_eq!(kind, MetadataProblem::NoAuthorizationServers);
 }
 
 #[tokio::test]
 async fn lists_that_are_present_must_name_the_id_jag_profile_and_jwt_bearer() {
-    for (extra, expected) in [
+    use MetadataProblem::{NoIdJagProfile, NoJwtBearer};
+    for (extra, expected, kind) in [
         (
             r#","authorization_grant_profiles_supported":["urn:example:other"]"#.to_owned(),
             "does not advertise the ID-JAG grant profile (urn:ietf:params:oauth:grant-profile:id-jag) in authorization_grant_profiles_supported [urn:example:other]",
+            NoIdJagProfile,
         ),
         (
             r#","authorization_grant_profiles_supported":[]"#.to_owned(),
             "in authorization_grant_profiles_supported []",
+            NoIdJagProfile,
         ),
         (
             format!(r#",{PROFILE_DOC},"grant_types_supported":["authorization_code"]"#),
             "does not advertise the jwt-bearer grant",
+            NoJwtBearer,
         ),
         (
             r#","grant_types_supported":["authorization_code"]"#.to_owned(),
             "does not advertise the jwt-bearer grant",
+            NoJwtBearer,
         ),
     ] {
         let (found, _, _) = chain(
@@ -242,6 +261,7 @@ async fn lists_that_are_present_must_name_the_id_jag_profile_and_jwt_bearer() {
         .await;
         let error = found.unwrap_err();
         assert_eq!(error.code(), Some("ERR_ID_JAG_METADATA"));
+        assert_eq!(error.kind(), Some(kind.name()));
         let (text, retryable) = detail(&error);
         assert!(text.contains(expected), "{text}");
         assert!(!retryable);
@@ -282,7 +302,9 @@ async fn outages_may_pass_and_a_token_endpoint_is_required() {
         None,
     )
     .await;
-    let (text, retryable) = detail(&found.unwrap_err());
+    let error = found.unwrap_err();
+    assert_eq!(problem(&error), MetadataProblem::Unavailable);
+    let (text, retryable) = detail(&error);
     assert!(text.contains("HTTP 503") && retryable, "{text}");
     let (found, _, _) = chain(
         |issuer| {
@@ -295,7 +317,9 @@ async fn outages_may_pass_and_a_token_endpoint_is_required() {
         None,
     )
     .await;
-    let (text, retryable) = detail(&found.unwrap_err());
+    let error = found.unwrap_err();
+    assert_eq!(problem(&error), MetadataProblem::NoTokenEndpoint);
+    let (text, retryable) = detail(&error);
     assert!(
         text.contains("no https token_endpoint") && !retryable,
         "{text}"
@@ -352,6 +376,7 @@ async fn outages_may_pass_and_a_token_endpoint_is_required() {
     assert!(detail(&error)
         .0
         .starts_with("No metadata document was found"));
+    assert_eq!(problem(&error), MetadataProblem::NotFound);
     let (found, _, _) = chain(
         |_| vec![json(200, "{}")],
         |_, _| vec![json(429, "{}")],
@@ -365,7 +390,9 @@ async fn outages_may_pass_and_a_token_endpoint_is_required() {
         None,
     )
     .await;
-    assert!(detail(&found.unwrap_err()).0.contains("cannot be read"));
+    let error = found.unwrap_err();
+    assert!(detail(&error).0.contains("cannot be read"));
+    assert_eq!(problem(&error), MetadataProblem::Unreadable);
 }
 
 #[test]
@@ -439,6 +466,7 @@ fn well_known_urls_insert_the_suffix_before_the_path() {
             .contains("must be an https URL (http only on a loopback host)"),
         "{plain}"
     );
+    assert_eq!(problem(&plain), MetadataProblem::InsecureUrl);
     assert!(metadata_base("http://10.0.0.1/mcp", "x").is_err());
     assert!(metadata_base("https://mcp.example/mcp", "x").is_ok());
 }
@@ -486,6 +514,7 @@ async fn an_unreachable_server_is_named_as_the_metadata_s_not_the_identity_provi
     let error = discover(&http(), &guard(), "http://127.0.0.1:9/mcp", None, None)
         .await
         .unwrap_err();
+    assert_eq!(problem(&error), MetadataProblem::Unavailable);
     let (text, retryable) = detail(&error);
     assert!(
         text.starts_with("The metadata request could not connect to the server: "),

@@ -127,6 +127,7 @@ mod tests {
                             Err(ExchangeError::Transport {
                                 kind: TransportKind::Reset,
                                 detail: String::new(),
+                                cause: None,
                             })
                         } else {
                             Ok(n)

@@ -23,7 +23,7 @@ use url::Url;
 
 use super::document::fetch_json;
 use super::issuer::DocumentIssuer;
-use crate::ground::error::{AssertionProblem, ExchangeError};
+use crate::ground::error::{AssertionProblem, ExchangeError, RefusedClaim};
 
 /// Algorithms an assertion may be signed with.
 const ALLOWED: [Algorithm; 6] = [
@@ -85,7 +85,12 @@ impl Verifier {
         issuer: &DocumentIssuer,
         http: &Client,
     ) -> Result<(), ExchangeError> {
-        let invalid = |reason: String| ExchangeError::Assertion(AssertionProblem::Invalid(reason));
+        let invalid = |reason: String| {
+            ExchangeError::Assertion(AssertionProblem::Invalid {
+                reason,
+                claim: None,
+            })
+        };
         let issuers = self.issuers(assertion, issuer).map_err(invalid)?;
         let header = jsonwebtoken::decode_header(assertion)
             .map_err(|_| invalid("its header cannot be read".into()))?;
@@ -106,7 +111,13 @@ impl Verifier {
             })?;
         jsonwebtoken::decode::<Value>(assertion, &key, &self.validation(header.alg, &issuers))
             .map(drop)
-            .map_err(|error| invalid(self.describe(error.kind(), assertion, &issuers)))
+            .map_err(|error| {
+                let reason = self.describe(error.kind(), assertion, &issuers);
+                ExchangeError::Assertion(AssertionProblem::Invalid {
+                    reason,
+                    claim: refused_claim(error.kind()),
+                })
+            })
     }
 
     /// The `iss` values accepted: the configured ones, else the one discovery accepted,
@@ -267,6 +278,15 @@ fn unverified_claim(assertion: &str, name: &str) -> Option<String> {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
     })
+}
+
+/// The claim a verification failure is about, when it is one whose value was refused.
+fn refused_claim(kind: &ErrorKind) -> Option<RefusedClaim> {
+    match kind {
+        ErrorKind::InvalidAudience => Some(RefusedClaim::Audience),
+        ErrorKind::InvalidIssuer => Some(RefusedClaim::Issuer),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ async fn jwks_server(keys: &[&Value]) -> (TestServer, Url) {
 
 fn reason(result: Result<(), ExchangeError>) -> String {
     match result {
-        Err(ExchangeError::Assertion(AssertionProblem::Invalid(reason))) => reason,
+        Err(ExchangeError::Assertion(AssertionProblem::Invalid { reason, .. })) => reason,
         other => panic!("expected an invalid assertion, got {other:?}"),
     }
 }
@@ -97,17 +97,22 @@ async fn claims_outside_the_rules_are_refused_with_a_reason() {
     let check = |claims: Value| {
         let assertion = token(&signing, "k1", claims);
         let (v, http, uri) = (&v, &http, &uri);
-        async move { reason(v.verify(&assertion, uri, &accepted_issuer(), http).await) }
+        async move { v.verify(&assertion, uri, &accepted_issuer(), http).await }
     };
+    let kind =
+        |result: &Result<(), ExchangeError>| result.as_ref().err().and_then(ExchangeError::kind);
     let graph = check(serde_json::json!({"aud": "00000003-0000-0000-c000-000000000000"})).await;
+    assert_eq!(kind(&graph), Some("audience"));
+    let graph = reason(graph);
     assert!(graph.contains("its aud \"00000003-0000-0000-c000-000000000000\" is not among the accepted audiences [api://middle-tier]"), "{graph}");
     let issuer = check(serde_json::json!({"iss": "https://evil.example"})).await;
+    assert_eq!(kind(&issuer), Some("issuer"));
+    let issuer = reason(issuer);
     assert!(issuer.contains("iss \"https://evil.example\""), "{issuer}");
-    assert!(check(serde_json::json!({"exp": now() - 120}))
-        .await
-        .starts_with("it expired"));
-    assert!(check(serde_json::json!({"nbf": now() + 600}))
-        .await
+    let expired = check(serde_json::json!({"exp": now() - 120})).await;
+    assert_eq!(kind(&expired), None, "only a refused aud or iss has a kind");
+    assert!(reason(expired).starts_with("it expired"));
+    assert!(reason(check(serde_json::json!({"nbf": now() + 600})).await)
         .starts_with("it is not valid yet"));
     let within_leeway = token(&signing, "k1", serde_json::json!({"exp": now() - 30}));
     v.verify(&within_leeway, &uri, &accepted_issuer(), &http)

@@ -1,6 +1,10 @@
 //! Errors of building a service: an option with a wrong value, or an HTTP client
 //! that cannot be built from valid options.
 
+/// The code of every refused option (`ConfigError` and `BuildError`); the error's
+/// `option` field names the option.
+pub const INVALID_OPTION: &str = "ERR_INVALID_OPTION";
+
 /// An option with a missing or wrong value; the message names it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("options.{option} {problem}")]
@@ -30,4 +34,14 @@ pub enum BuildError {
         #[source]
         source: reqwest::Error,
     },
+}
+
+impl BuildError {
+    /// The option at fault, as `options.<option>` names it in the message.
+    pub fn option(&self) -> &'static str {
+        match self {
+            Self::Config(error) => error.option,
+            Self::HttpClient { option, .. } => option,
+        }
+    }
 }

@@ -10,20 +10,24 @@ use std::time::Duration;
 use base64::prelude::{Engine, BASE64_STANDARD};
 
 mod answer;
+mod cause;
 mod config;
 mod id_jag;
 mod idp_body;
+mod metadata;
 mod refused;
 mod request;
 mod scheduled;
 mod ssrf;
 
 pub use answer::AnswerProblem;
-pub use config::{BuildError, ConfigError};
+pub use cause::{Cause, CauseLink};
+pub use config::{BuildError, ConfigError, INVALID_OPTION};
 pub use id_jag::IdJagStep;
 pub use idp_body::IdpErrorBody;
-pub use refused::{AssertionProblem, GrantProblem};
-pub use request::RequestError;
+pub use metadata::MetadataProblem;
+pub use refused::{AssertionProblem, GrantProblem, RefusedClaim};
+pub use request::{RequestError, INVALID_ARG};
 pub use scheduled::{ScheduledFailure, ScheduledReason, Stage};
 pub use ssrf::{UrlRefusal, UrlRefused};
 
@@ -91,9 +95,15 @@ pub enum ExchangeError {
         body: Box<IdpErrorBody>,
         retry_after: Option<Duration>,
     },
-    /// The request did not get an HTTP answer.
+    /// The request did not get an HTTP answer. `detail` is the cause's chain on one
+    /// line (the message); `cause` keeps it as a chain.
     #[error("{}", transport_message(*.kind, .detail, IDENTITY_PROVIDER))]
-    Transport { kind: TransportKind, detail: String },
+    Transport {
+        kind: TransportKind,
+        detail: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// The answer's status and headers arrived, its body did not in full (a reset, an
     /// early end, broken chunking): a transport failure that keeps what did arrive.
     #[error("{}", cut_short_message(*.kind, *.status, .detail, IDENTITY_PROVIDER))]
@@ -102,6 +112,8 @@ pub enum ExchangeError {
         kind: TransportKind,
         detail: String,
         retry_after: Option<Duration>,
+        #[source]
+        cause: Option<Cause>,
     },
     /// The answer held a token or a field this package refuses; nothing was kept.
     #[error("{0}")]
@@ -134,12 +146,15 @@ pub enum ExchangeError {
     #[error("ID-JAG {step} failed: {}", .inner.message_from(step.party()))]
     IdJag {
         step: IdJagStep,
+        #[source]
         inner: Box<ExchangeError>,
     },
-    /// A metadata document (RFC 9728, RFC 8414) is missing, unreadable, or refused.
+    /// A metadata document (RFC 9728, RFC 8414) is missing, unreadable, or refused;
+    /// `problem` says which, `detail` says it in words.
     #[error("{detail} ({url})")]
     Metadata {
         url: String,
+        problem: MetadataProblem,
         detail: String,
         retryable: bool,
     },
@@ -220,7 +235,7 @@ impl ExchangeError {
     pub fn message_from(&self, party: &str) -> String {
         match self {
             Self::Idp { status, body, .. } => idp_message(*status, body, party),
-            Self::Transport { kind, detail } => transport_message(*kind, detail, party),
+            Self::Transport { kind, detail, .. } => transport_message(*kind, detail, party),
             Self::CutShort {
                 kind,
                 status,
@@ -344,11 +359,16 @@ impl ExchangeError {
     /// keeps the status and `Retry-After` of the head that did arrive; other errors pass.
     pub fn after_head(self, status: u16, retry_after: Option<Duration>) -> Self {
         match self {
-            Self::Transport { kind, detail } => Self::CutShort {
+            Self::Transport {
+                kind,
+                detail,
+                cause,
+            } => Self::CutShort {
                 status,
                 kind,
                 detail,
                 retry_after,
+                cause,
             },
             other => other,
         }
@@ -362,6 +382,17 @@ impl ExchangeError {
                 step,
                 inner: Box::new(inner),
             },
+        }
+    }
+
+    /// What failed, for a code that covers several failures (`ERR_ID_JAG_METADATA`'s
+    /// `MetadataProblem`), so that callers switch on it rather than on the message.
+    pub fn kind(&self) -> Option<&'static str> {
+        match self {
+            Self::Metadata { problem, .. } => Some(problem.name()),
+            Self::Assertion(problem) => problem.kind(),
+            Self::IdJag { inner, .. } => inner.kind(),
+            _ => None,
         }
     }
 
@@ -388,3 +419,7 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "fields_tests.rs"]
+mod fields_tests;

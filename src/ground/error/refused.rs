@@ -10,7 +10,19 @@ pub enum AssertionProblem {
     /// Its `exp` (epoch seconds) has passed.
     Expired { exp: i64 },
     /// Full verification (`validateAssertion`) refused it; the reason names no token.
-    Invalid(String),
+    /// `claim` is set when the refusal is about that claim's value.
+    Invalid {
+        reason: String,
+        claim: Option<RefusedClaim>,
+    },
+}
+
+/// A claim whose value full verification refused: an operator fixes each differently
+/// (the login's scope for `aud`, the issuer setting for `iss`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedClaim {
+    Audience,
+    Issuer,
 }
 
 impl AssertionProblem {
@@ -19,7 +31,23 @@ impl AssertionProblem {
         match self {
             Self::NotJws => "ERR_ASSERTION_NOT_JWS",
             Self::Expired { .. } => "ERR_ASSERTION_EXPIRED",
-            Self::Invalid(_) => "ERR_ASSERTION_INVALID",
+            Self::Invalid { .. } => "ERR_ASSERTION_INVALID",
+        }
+    }
+
+    /// What was refused, for `ERR_ASSERTION_INVALID`: `audience` or `issuer` when a
+    /// claim's value was, else none.
+    pub fn kind(&self) -> Option<&'static str> {
+        match self {
+            Self::Invalid {
+                claim: Some(RefusedClaim::Audience),
+                ..
+            } => Some("audience"),
+            Self::Invalid {
+                claim: Some(RefusedClaim::Issuer),
+                ..
+            } => Some("issuer"),
+            _ => None,
         }
     }
 }
@@ -35,7 +63,7 @@ impl std::fmt::Display for AssertionProblem {
                 f,
                 "The access token given for the OBO exchange expired at {exp} (epoch seconds); a fresh one is needed"
             ),
-            Self::Invalid(reason) => write!(
+            Self::Invalid { reason, .. } => write!(
                 f,
                 "The access token given for the OBO exchange failed validation: {reason}"
             ),

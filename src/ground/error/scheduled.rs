@@ -162,6 +162,7 @@ mod tests {
         ScheduledFailure::Exchange(ExchangeError::Transport {
             kind: TransportKind::Timeout,
             detail: "t".into(),
+            cause: None,
         })
     }
 

@@ -62,6 +62,7 @@ fn retryable_classification() {
     let transport = |kind| ExchangeError::Transport {
         kind,
         detail: String::new(),
+        cause: None,
     };
     assert!(transport(TransportKind::Timeout).is_retryable());
     assert!(transport(TransportKind::Reset).is_retryable());
@@ -125,6 +126,7 @@ fn an_id_jag_step_wraps_once_and_answers_with_its_cause() {
     let timeout = ExchangeError::Transport {
         kind: TransportKind::Timeout,
         detail: String::new(),
+        cause: None,
     };
     assert_eq!(
         timeout.in_id_jag(IdJagStep::Assertion).code(),
@@ -158,6 +160,7 @@ fn leg_2_failures_name_the_mcp_servers_authorization_server() {
     let connect = ExchangeError::Transport {
         kind: TransportKind::Connect,
         detail: "refused".into(),
+        cause: None,
     };
     assert_eq!(
         leg2(connect.clone()),
@@ -170,6 +173,7 @@ fn leg_2_failures_name_the_mcp_servers_authorization_server() {
     let reset = ExchangeError::Transport {
         kind: TransportKind::Reset,
         detail: "eof".into(),
+        cause: None,
     };
     assert_eq!(
         leg2(reset),
@@ -191,6 +195,7 @@ fn leg_2_failures_name_the_mcp_servers_authorization_server() {
     );
     let metadata = ExchangeError::Metadata {
         url: "https://as.example/x".into(),
+        problem: MetadataProblem::IssuerMismatch,
         detail: "refused".into(),
         retryable: false,
     };
@@ -220,6 +225,7 @@ fn every_discovery_failure_has_a_code() {
     );
     let refused = ExchangeError::Metadata {
         url: "u".into(),
+        problem: MetadataProblem::NoJwtBearer,
         detail: "d".into(),
         retryable: false,
     };
