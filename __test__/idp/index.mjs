@@ -85,6 +85,8 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
   const state = {
     counters: { token: 0, obo: 0, refresh: 0, exchange: 0, idJag: 0, discovery: 0, jwks: 0, faults: 0 },
     faults: [],
+    /** Picks a fault for each token request the queue leaves without one (the soak's random faults), or undefined. */
+    faultPicker: undefined,
     /** What every JWKS request meets until it is cleared (a fault, as for the token endpoint), or undefined. */
     jwksFault: undefined,
     /** What the OBO grant answers as expires_in (a number, a numeric string, or undefined to omit). */
@@ -162,6 +164,13 @@ export async function startIdp({ tokenExchange = true, tls } = {}) {
     counters: state.counters,
     /** Queues faults for the next token requests, in order. */
     injectFaults: (...faults) => state.faults.push(...faults),
+    /**
+     * Asks `pick()` for a fault (or undefined) on every token request the queue has none for:
+     * faults by rate and schedule, for the soak. Undefined turns it off.
+     */
+    setFaultPicker: (pick) => {
+      state.faultPicker = pick
+    },
     /**
      * Makes every JWKS request (GET /jwks) meet `fault` until it is cleared with undefined:
      * `{ status: 404 | 503 }` answers that status, `{ drop: true }` destroys the socket,
@@ -606,7 +615,7 @@ function testMiddleware(state) {
     state.counters.token += 1
     state.lastClientAssertion = undefined
     state.lastErrorDetail = undefined
-    const fault = state.faults.shift()
+    const fault = state.faults.shift() ?? state.faultPicker?.()
     if (fault && (await applyFault(ctx, state, fault))) return
     await next()
     state.lastClientAssertion = ctx.oidc?.params?.client_assertion

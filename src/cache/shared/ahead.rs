@@ -27,7 +27,14 @@ impl SharedTier {
         let owner = seal::random_id();
         for skip_value in [false, true] {
             match tier.claim_once(&names, &owner, skip_value).await {
-                None | Some(None) => break,
+                // Failed or late: the script may have taken the lease under `owner`.
+                None => {
+                    return Refresh::Lead(Lease {
+                        names: Some(names),
+                        owner: Some(owner),
+                    })
+                }
+                Some(None) => break,
                 Some(Some(super::Claimed::Value(record))) => {
                     match tier.read(&names.value, &record) {
                         Some(token) if token.expires_at > current_expires_at => {

@@ -97,7 +97,9 @@ pub enum SharedClaim {
 }
 
 /// The right to write one entry, held as the lease's owner or not at all (a waiter
-/// that timed out, a forced exchange that found the lease taken, Redis unavailable).
+/// that timed out, a forced exchange that found the lease taken). After a claim that
+/// failed or answered late, `owner` is the id it claimed under: the script may have run
+/// and taken the lease, and `finish` and `abandon` compare before they delete.
 pub struct Lease {
     names: Option<EntryNames>,
     owner: Option<String>,
@@ -186,11 +188,13 @@ impl SharedTier {
         for _ in 0..MAX_ROUNDS {
             let claimed = tier.claim_once(&names, &owner, skip_value).await;
             match claimed {
-                // Redis skipped (breaker open), failed or slow: not a shared miss.
+                // Redis skipped (breaker open), failed or slow: not a shared miss. A late
+                // answer may still have taken the lease, so the owner goes along to release
+                // it; else the others would wait `max_wait` for it to run out.
                 None => {
                     return SharedClaim::Exchange(Lease {
                         names: Some(names),
-                        owner: None,
+                        owner: Some(owner),
                     })
                 }
                 Some(None) => break,

@@ -390,3 +390,64 @@ async fn clear_leaves_other_keys_alone() {
     let left: u64 = redis::cmd("DBSIZE").query_async(&mut redis).await.unwrap();
     assert_eq!(left, 3_000, "only the tier's names went");
 }
+
+/// A tier whose Redis runs every write `pause_ms` late (CLIENT PAUSE WRITE): its claim
+/// times out at the client (50 ms) and still runs, taking the lease, once the pause ends.
+async fn late_writes(server: &RedisServer, pause_ms: u64) -> (SharedTier, String) {
+    let mut slow = config(&server.url(), &[(1, 0xaa)]);
+    slow.op_timeout = Duration::from_millis(50);
+    let (tier, _) = tier(&slow);
+    // Connected, with the claim and release scripts loaded, before the pause.
+    assert_eq!(served(&tier, OTHER_SCOPE).await, None);
+    let lease = tier.inner.names.entry(&tier.inner.keys, KEY).lease;
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause_ms)
+        .arg("WRITE")
+        .query_async::<()>(&mut raw(server).await)
+        .await
+        .unwrap();
+    (tier, lease)
+}
+
+/// The lease's holder once the pause (1 s) is over: every paused write has run by then.
+async fn holder_after_pause(server: &RedisServer, lease: &str) -> Option<String> {
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    redis::cmd("GET")
+        .arg(lease)
+        .query_async(&mut raw(server).await)
+        .await
+        .unwrap()
+}
+
+/// A claim answered too late may still have taken the lease: the failed exchange then
+/// releases it, instead of leaving the other processes to wait `maxWaitMs` for it to run
+/// out (the soak's 10 s calls under load).
+#[tokio::test]
+async fn a_late_claims_lease_is_released_when_the_exchange_fails() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (a, lease_name) = late_writes(&server, 1_000).await;
+    let Claim::Exchange(lease) = a.claim(KEY).await else {
+        panic!("nothing to serve");
+    };
+    assert!(a.stats().timeouts >= 1, "the claim timed out at the client");
+    a.abandon(lease).await;
+    assert_eq!(holder_after_pause(&server, &lease_name).await, None);
+}
+
+/// The same for a refresh-ahead whose claim was answered too late.
+#[tokio::test]
+async fn a_late_refresh_claims_lease_is_released_when_the_refresh_fails() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (a, lease_name) = late_writes(&server, 1_000).await;
+    let Refresh::Lead(lease) = a.try_refresh(KEY, 0).await else {
+        panic!("the refresh leads");
+    };
+    assert!(a.stats().timeouts >= 1, "the claim timed out at the client");
+    a.abandon(lease).await;
+    assert_eq!(holder_after_pause(&server, &lease_name).await, None);
+}
