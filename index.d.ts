@@ -309,6 +309,7 @@ export declare class OboExchangeError extends Error {
    * `ERR_URL_NOT_ALLOWED` (a URL from the MCP server outside `allowedDomains`) and
    * `ERR_SSRF_BLOCKED` (without `allowedDomains`, a URL from the MCP server that leads to an
    * internal host or address); nothing was sent to a refused URL.
+   * `ERR_OBO_SETTLE` (retryable): the call's outcome could not be handed back to JavaScript.
    */
   code?: string
   /** `id_jag` only: where it failed, `discovery`, `leg1` (the enterprise IdP) or `leg2` (the MCP server's authorization server). */

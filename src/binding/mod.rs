@@ -12,5 +12,6 @@ pub mod plan;
 pub mod resolve;
 pub mod scheduled;
 pub mod service;
+pub mod settle;
 pub mod shared;
 pub mod stats;

@@ -3,7 +3,6 @@
 
 use futures_util::FutureExt;
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::JsString;
 use napi_derive::napi;
 use std::panic::AssertUnwindSafe;
@@ -13,8 +12,9 @@ use super::call::{check_target, NativeCallOptions};
 use super::events;
 use super::identity::unpack_identity;
 use super::options::{Hooks, NativeServiceOptions};
-use super::outcome::{NativeSettleFn, NativeSettled};
+use super::outcome::NativeSettled;
 use super::plan::{NativeIdJagChain, NativePlan};
+use super::settle::Channel;
 use super::stats::NativeStats;
 use crate::broker::{Call, OboService, Request};
 use crate::config::Config;
@@ -25,7 +25,7 @@ use crate::ground::identity::Target;
 #[napi]
 pub struct NativeOboService {
     service: OboService,
-    settle: Arc<NativeSettleFn>,
+    settle: Arc<Channel>,
 }
 
 #[napi]
@@ -47,7 +47,7 @@ impl NativeOboService {
         }
         Ok(Self {
             service,
-            settle: Arc::new(settle),
+            settle: Channel::new(settle),
         })
     }
 
@@ -126,10 +126,13 @@ impl NativeOboService {
     /// Starts an exchange that settles through the service's `settle(callId, …)`: from
     /// an exchange in flight for the same key, the cache if it was filled meanwhile, or a
     /// new exchange (always a new one when `fromCache` is false or `claims` is given).
-    /// Invalid arguments throw, and then nothing settles.
+    /// Invalid arguments throw, and then nothing settles; otherwise the call settles
+    /// exactly once (see `settle`).
     #[napi]
+    #[allow(clippy::too_many_arguments)]
     pub fn exchange(
         &self,
+        env: Env,
         call_id: f64,
         identity: String,
         access_token: String,
@@ -140,7 +143,7 @@ impl NativeOboService {
         let options = options.unwrap_or_default();
         let request = self.request(&identity, &access_token, &scopes, &options, from_cache)?;
         let exchange = AssertUnwindSafe(self.service.exchange(request));
-        let settle = Arc::clone(&self.settle);
+        let settlement = self.settle.open(&env, call_id)?;
         napi::bindgen_prelude::spawn(async move {
             let settled = match exchange.catch_unwind().await {
                 Ok(outcome) => outcome.into(),
@@ -149,10 +152,7 @@ impl NativeOboService {
                     detail: "internal error in the OBO exchange".into(),
                 })),
             };
-            settle.call(
-                (call_id, settled).into(),
-                ThreadsafeFunctionCallMode::NonBlocking,
-            );
+            settlement.settle(settled);
         });
         Ok(())
     }
