@@ -272,6 +272,14 @@ impl NativeOboService {
         }
     }
 
+    /// Whether any of the service's diagnostics channels has a subscriber (the wrapper
+    /// tells on a change, before a call that leaves the JS thread); events are built and
+    /// sent only then.
+    #[napi]
+    pub fn watch_events(&self, on: bool) {
+        self.service.watch_events(on);
+    }
+
     /// Which field of the user's token set `resolveOboToken` sends (see
     /// `OboService::subject_field`).
     #[napi]
