@@ -34,7 +34,8 @@ export declare class NativeOboService {
    * Starts an exchange that settles through the service's `settle(callId, …)`: from
    * an exchange in flight for the same key, the cache if it was filled meanwhile, or a
    * new exchange (always a new one when `fromCache` is false or `claims` is given).
-   * Invalid arguments throw, and then nothing settles.
+   * Invalid arguments throw, and then nothing settles; otherwise the call settles
+   * exactly once (see `settle`).
    */
   exchange(callId: number, identity: string, accessToken: string, scopes: string, fromCache: boolean, options?: NativeCallOptions | undefined | null): void
   /**
@@ -66,6 +67,12 @@ export declare class NativeOboService {
    * process's, in the background.
    */
   clear(): void
+  /**
+   * Whether any of the service's diagnostics channels has a subscriber (the wrapper
+   * tells on a change, before a call that leaves the JS thread); events are built and
+   * sent only then.
+   */
+  watchEvents(on: boolean): void
   /**
    * Which field of the user's token set `resolveOboToken` sends (see
    * `OboService::subject_field`).

@@ -315,6 +315,7 @@ export type OboErrorCode =
   | 'ERR_ID_JAG_CLAIMS'
   | 'ERR_URL_NOT_ALLOWED'
   | 'ERR_SSRF_BLOCKED'
+  | 'ERR_OBO_SETTLE'
   | 'LIBRECHAT_OBO_NO_BINARY'
 
 /**
@@ -381,7 +382,9 @@ export declare class OboExchangeError extends Error {
    * service's), `ERR_ID_JAG_CLAIMS` (a claims answer, which only On-Behalf-Of can pass on),
    * `ERR_URL_NOT_ALLOWED` (a URL from the MCP server outside `allowedDomains`) and
    * `ERR_SSRF_BLOCKED` (without `allowedDomains`, a URL from the MCP server that leads to an
-   * internal host or address); nothing was sent to a refused URL. Every code: `OboErrorCode`.
+   * internal host or address); nothing was sent to a refused URL.
+   * `ERR_OBO_SETTLE` (retryable): the call's outcome could not be handed back to JavaScript.
+   * Every code: `OboErrorCode`.
    */
   code?: OboErrorCode
   /**

@@ -44,3 +44,32 @@ test('a pending exchange keeps Node alive, each time, and an idle service lets i
   assert.ok(Date.now() - started < 15_000)
   assert.equal(ctx.idp.counters.obo, 2)
 })
+
+/**
+ * One call the IdP refuses (a wrong client secret), with a logger and an events subscriber:
+ * nothing of them may hold the child once the call settled.
+ */
+const REFUSED_CHILD = `
+const dc = require('node:diagnostics_channel')
+const { OboTokenService } = require(process.env.INDEX)
+const [issuer, clientId, clientSecret, scope, token] = JSON.parse(process.env.ARGS)
+dc.subscribe('librechat-obo:exchange:end', () => {})
+const service = new OboTokenService({ issuer, clientId, clientSecret, logger: () => {} })
+service.exchangeOboToken({ openidId: 'alice', tenantId: 'tenant' }, token, scope)
+  .catch((err) => process.stdout.write(err.oboFailureReason))
+`
+
+test('a process whose only call failed exits by itself once it settled', async () => {
+  const token = await ctx.idp.mintUserToken('alice')
+  const args = [ctx.idp.issuer, CLIENTS.post.clientId, `${CLIENTS.post.clientSecret}-wrong`, FILES, token]
+  const { error, stdout } = await new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['-e', REFUSED_CHILD],
+      { env: { ...process.env, INDEX, ARGS: JSON.stringify(args) }, encoding: 'utf8', timeout: 20_000 },
+      (error, stdout) => resolve({ error, stdout }),
+    )
+  })
+  assert.equal(error, null, `the child exited by itself, cleanly: ${error?.message}`)
+  assert.equal(stdout, 'exchange_failed', 'the call settled before Node exited')
+})

@@ -181,8 +181,24 @@ test('without subscribers nothing is published', async () => {
     await sleep(50)
     assert.equal(published, 0)
   } finally {
-    channel.publish = publish
+    // Not `channel.publish = publish`: that would pin the inactive channel's no-op publish
+    // on the object, and the channel would stay mute once subscribed.
+    delete channel.publish
   }
+})
+
+test('a subscriber that arrives after the service was made hears its next exchange', async (t) => {
+  const { service } = newService(ctx.idp)
+  await service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES)
+  const seen = listen(t)
+  await service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES)
+  await until(() => seen.some((m) => m.name === 'exchange:end'))
+  assert.deepEqual(
+    seen.map((m) => m.name),
+    ['exchange:start', 'exchange:end'],
+    'the exchange after the subscription, not the one before',
+  )
+  assert.equal(service.stats().exchanges, 2)
 })
 
 test("shared:breaker publishes only the breaker's state", async (t) => {

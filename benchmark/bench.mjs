@@ -2,7 +2,8 @@
 // in one run, against loopback servers started here. Prints ratios (package / reference)
 // and writes benchmark/results.json. BENCH_SCALE=0.1 shrinks every count for a quick look.
 // `--only churn` runs only the churn scenario (churn.mjs; about 4 minutes); `--only shared` only the
-// multi-process section (shared.mjs; needs redis-server).
+// multi-process section (shared.mjs; needs redis-server); `--only hits` only the cache-hit rows and
+// `--only cold` only the cold rows at c=1 (seconds each, for before/after comparisons).
 
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -43,9 +44,11 @@ async function msal({ tlsIdp, control, caFile }) {
   return JSON.parse(line)
 }
 
-// `--only churn` or `--only shared` runs that section alone.
+// `--only <section>` runs that section alone.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
-if (only !== undefined && only !== 'churn' && only !== 'shared') throw new Error(`--only takes 'churn' or 'shared', got '${only}'`)
+const SECTIONS = ['churn', 'shared', 'hits', 'cold']
+if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, got '${only}'`)
+const quick = only === 'hits' || only === 'cold'
 if (only === 'shared') {
   await runShared()
   process.exit(0)
@@ -74,14 +77,24 @@ try {
   for (const kind of IMPLS) {
     const f = {}
     const canned = await createExchange(kind, servers.canned)
-    f.hitSequential = await hitsSequential(canned)
-    f.hitConcurrent = await hitsConcurrent(canned)
+    if (only !== 'cold') {
+      f.hitSequential = await hitsSequential(canned)
+      f.hitConcurrent = await hitsConcurrent(canned)
+    }
+    if (only === 'hits') {
+      results.figures[kind] = f
+      continue
+    }
     await cold(canned, randomAssertions(count(500), `warm-${kind}`), 8, 'warm')
     f.coldCanned1 = await cold(canned, randomAssertions(count(2000), `c1-${kind}`), 1, `c1-${kind}`)
-    f.coldCanned64 = await cold(canned, randomAssertions(count(10_000), `c64-${kind}`), 64, `c64-${kind}`)
     const idp = await createExchange(kind, servers.idp)
     await cold(idp, await mint(5), 1, `warm-idp-${kind}`) // discovery, connections
     f.coldIdp1 = await cold(idp, await mint(count(300)), 1, `i1-${kind}`)
+    if (only === 'cold') {
+      results.figures[kind] = f
+      continue
+    }
+    f.coldCanned64 = await cold(canned, randomAssertions(count(10_000), `c64-${kind}`), 64, `c64-${kind}`)
     f.coldIdp64 = await cold(idp, await mint(count(1000)), 64, `i64-${kind}`)
     await getJson(`${servers.canned}/__config?delayMs=50`)
     f.fanOutCanned = await fanOut(canned, fakeAssertion(`fan-${kind}`), cannedCount)
@@ -91,12 +104,14 @@ try {
     results.figures[kind] = f
     console.error(`measured ${kind}`)
   }
-  results.churn = await churn(servers)
-  if (servers.tlsIdp) {
-    results.figures.msal = await msal(servers)
-    console.error('measured msal')
-  } else {
-    console.error('MSAL Node column skipped: openssl could not make a certificate for its TLS IdP')
+  if (!quick) {
+    results.churn = await churn(servers)
+    if (servers.tlsIdp) {
+      results.figures.msal = await msal(servers)
+      console.error('measured msal')
+    } else {
+      console.error('MSAL Node column skipped: openssl could not make a certificate for its TLS IdP')
+    }
   }
 } finally {
   servers.child.kill('SIGTERM')
@@ -124,8 +139,12 @@ const rows = [
   [`memory per cached entry (${count(100_000)} entries): RSS bytes`, (f) => f.memory.rss, 1],
   ['memory per cached entry: JS heap bytes', (f) => f.memory.heapUsed],
 ]
+/** The rows a quick section measured (all of them without `--only`). */
+const measured = (name) =>
+  only === 'hits' ? name.startsWith('cache hit') : only === 'cold' ? name.startsWith('cold') && name.includes('c=1:') : true
 const fmt = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2))
-results.table = rows.map(([name, pick, target, withMsal]) => {
+const shown = rows.filter(([name]) => measured(name))
+results.table = shown.map(([name, pick, target, withMsal]) => {
   const ratio = pick(native) / pick(reference)
   const msalValue = withMsal && msalFigures ? pick(msalFigures) : null
   return { figure: name, native: pick(native), reference: pick(reference), ratio, target: target ?? null, msal: msalValue }
@@ -142,6 +161,7 @@ for (const r of results.table) {
   )
 }
 if (msalFigures) console.log('\nMSAL Node: the local IdP over TLS (its hits use a 0.9 KB IdP-minted token, not the 1.4 KB one).')
+if (quick) process.exit(0)
 console.log(
   `\nfan-out target: exactly 1 IdP request for 1,000 calls: canned ${native.fanOutCanned.idpRequests}, local IdP ${native.fanOutIdp.idpRequests}`,
 )

@@ -11,7 +11,7 @@ const { Calls } = require('./calls.js')
 const { Front } = require('./front.js')
 const { checkOptions } = require('./options.js')
 const { fromEnv } = require('./environment.js')
-const { publish } = require('./events.js')
+const { publish, watched } = require('./events.js')
 const { OboExchangeError, typeError } = require('./errors.js')
 const { abortError, checkSignal, detach } = require('./abort.js')
 
@@ -153,6 +153,8 @@ class OboTokenService {
   #front
   /** The native exchanges in flight, and the function they settle through. */
   #calls = new Calls()
+  /** Whether the native side takes the events as watched (as it does from the start; `#watchEvents`). */
+  #watched = true
 
   /** @param {import('../index').OboServiceOptions} options */
   constructor(options) {
@@ -166,6 +168,7 @@ class OboTokenService {
     serviceFronts.set(this, this.#front)
     serviceScheduled.set(this, (keys, credsKey) => this.#native.scheduledGrant(keys, credsKey))
     serviceSubjects.set(this, this.#native.subjectField())
+    this.#watchEvents()
   }
 
   /**
@@ -241,7 +244,19 @@ class OboTokenService {
    * realm's, whose rejections the test's realm never sees. Refused arguments throw.
    */
   #exchange(identity, accessToken, scopes, fromCache, call) {
+    this.#watchEvents()
     return this.#calls.start((callId) => this.#native.exchange(callId, identity, accessToken, scopes, fromCache, call))
+  }
+
+  /**
+   * Tells the native side when the events gained their first subscriber or lost their last
+   * (`watched`); checked before each call that leaves the JS thread, never on a hit.
+   */
+  #watchEvents() {
+    const on = watched()
+    if (on === this.#watched) return
+    this.#watched = on
+    this.#native.watchEvents(on)
   }
 
   /**
@@ -294,6 +309,7 @@ class OboTokenService {
   invalidate(user, scopes, identityContext) {
     if (scopes !== undefined && scopes !== null && typeof scopes !== 'string') throw typeError('scopes', 'a string', scopes)
     const identity = packIdentity(user, identityContext)
+    this.#watchEvents()
     const dropped = this.#native.invalidate(identity, scopes ?? undefined)
     this.#front.forget(dropped, identity, scopes ?? undefined)
     return dropped.length
@@ -301,6 +317,7 @@ class OboTokenService {
 
   /** Drops every cached token. */
   clear() {
+    this.#watchEvents()
     this.#native.clear()
     this.#front.clear()
   }

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod resolve;
 pub mod scheduled;
 pub mod service;
+pub mod settle;
 pub mod shared;
 pub mod stats;
 pub mod thrown;

@@ -195,8 +195,8 @@ impl From<std::result::Result<Arc<OboToken>, ExchangeError>> for NativeSettled {
 /// The wrapper's `settle(callId, settled)`, one per service, through which every exchange
 /// settles. A promise per call from napi (`spawn_future`) costs a threadsafe function
 /// created and torn down per call, which on a miss served by the shared tier was more than
-/// the Redis round trip itself; this one is made once. Weak: the wrapper keeps Node alive
-/// while it has calls pending.
+/// the Redis round trip itself; this one is made once. Weak as made: `settle::Channel` refs
+/// it only while the service has calls pending.
 pub type NativeSettleFn = ThreadsafeFunction<
     FnArgs<(f64, NativeSettled)>,
     (),

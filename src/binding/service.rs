@@ -3,7 +3,6 @@
 
 use futures_util::FutureExt;
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::JsString;
 use napi_derive::napi;
 use std::panic::AssertUnwindSafe;
@@ -13,8 +12,9 @@ use super::call::{check_target, NativeCallOptions};
 use super::events;
 use super::identity::unpack_identity;
 use super::options::{Hooks, NativeServiceOptions};
-use super::outcome::{NativeExchangeError, NativeSettleFn, NativeSettled};
+use super::outcome::{NativeExchangeError, NativeSettled};
 use super::plan::{NativeChainOutcome, NativePlanOutcome};
+use super::settle::Channel;
 use super::stats::NativeStats;
 use super::thrown;
 use crate::broker::{Call, OboService, Request};
@@ -26,7 +26,7 @@ use crate::ground::identity::Target;
 #[napi]
 pub struct NativeOboService {
     service: OboService,
-    settle: Arc<NativeSettleFn>,
+    settle: Arc<Channel>,
 }
 
 #[napi]
@@ -47,7 +47,7 @@ impl NativeOboService {
         }
         Ok(Self {
             service,
-            settle: Arc::new(settle),
+            settle: Channel::new(settle),
         })
     }
 
@@ -127,7 +127,8 @@ impl NativeOboService {
     /// Starts an exchange that settles through the service's `settle(callId, …)`: from
     /// an exchange in flight for the same key, the cache if it was filled meanwhile, or a
     /// new exchange (always a new one when `fromCache` is false or `claims` is given).
-    /// Invalid arguments throw, and then nothing settles.
+    /// Invalid arguments throw, and then nothing settles; otherwise the call settles
+    /// exactly once (see `settle`).
     #[napi]
     #[allow(clippy::too_many_arguments)] // `env` is napi's, not the caller's
     pub fn exchange(
@@ -145,7 +146,7 @@ impl NativeOboService {
             .request(&identity, &access_token, &scopes, &options, from_cache)
             .map_err(|error| thrown::refused(env, error))?;
         let exchange = AssertUnwindSafe(self.service.exchange(request));
-        let settle = Arc::clone(&self.settle);
+        let settlement = self.settle.open(env, call_id)?;
         napi::bindgen_prelude::spawn(async move {
             let settled = match exchange.catch_unwind().await {
                 Ok(outcome) => outcome.into(),
@@ -155,10 +156,7 @@ impl NativeOboService {
                     cause: None,
                 })),
             };
-            settle.call(
-                (call_id, settled).into(),
-                ThreadsafeFunctionCallMode::NonBlocking,
-            );
+            settlement.settle(settled);
         });
         Ok(())
     }
@@ -279,6 +277,14 @@ impl NativeOboService {
         if let Some(shared) = self.service.clear_shared() {
             napi::bindgen_prelude::spawn(shared);
         }
+    }
+
+    /// Whether any of the service's diagnostics channels has a subscriber (the wrapper
+    /// tells on a change, before a call that leaves the JS thread); events are built and
+    /// sent only then.
+    #[napi]
+    pub fn watch_events(&self, on: bool) {
+        self.service.watch_events(on);
     }
 
     /// Which field of the user's token set `resolveOboToken` sends (see

@@ -5,8 +5,9 @@
 //! appears as `identity`, the first 16 hex digits of the SHA-256 of the identity tuple
 //! (tenant, issuer, subject), and the cache entry as `key`, the same of its cache key
 //! (which holds only the assertion's digest). Events are built only when a sink is
-//! set, and only for exchanges, refreshes and evictions, never for a hit.
+//! set and watched, and only for exchanges, refreshes and evictions, never for a hit.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -84,19 +85,36 @@ pub struct Event {
 /// Where events go (the bindings: a weak threadsafe function to JS).
 pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
 
-/// The service's event sink, set at most once after construction.
+/// The service's event sink, set at most once after construction, and whether anyone
+/// watches it.
 #[derive(Default)]
 pub struct Events {
     sink: OnceLock<EventSink>,
+    /// On with the sink, off while the bindings say nobody listens: an unwatched event
+    /// would cost two digests and a hop to the JS thread per exchange for the wrapper to
+    /// drop it.
+    watched: AtomicBool,
 }
 
 impl Events {
+    /// Sends the events to `sink` from now on (watched until told otherwise).
     pub fn set(&self, sink: EventSink) {
-        let _ = self.sink.set(sink);
+        if self.sink.set(sink).is_ok() {
+            self.watch(true);
+        }
     }
 
-    /// Sends the event `build` makes, if there is a sink (else builds nothing).
+    /// Whether the sink has anyone listening, as the bindings last saw it.
+    pub fn watch(&self, on: bool) {
+        self.watched.store(on, Ordering::Relaxed);
+    }
+
+    /// Sends the event `build` makes, if there is a sink and it is watched (else builds
+    /// nothing).
     fn emit(&self, build: impl FnOnce() -> Event) {
+        if !self.watched.load(Ordering::Relaxed) {
+            return;
+        }
         if let Some(sink) = self.sink.get() {
             sink(build());
         }
@@ -278,6 +296,29 @@ mod tests {
     #[test]
     fn nothing_is_built_without_a_sink() {
         let events = Events::default();
+        events.watch(true);
         events.emit(|| panic!("built without a sink"));
+    }
+
+    /// A sink that counts what reaches it.
+    fn counting() -> (Events, Arc<std::sync::atomic::AtomicUsize>) {
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let events = Events::default();
+        let seen = Arc::clone(&count);
+        events.set(Arc::new(move |_| {
+            seen.fetch_add(1, Ordering::Relaxed);
+        }));
+        (events, count)
+    }
+
+    #[test]
+    fn a_sink_is_watched_until_told_otherwise_and_nothing_is_built_meanwhile() {
+        let (events, count) = counting();
+        events.emit(|| Event::bare(Channel::SharedBreaker));
+        events.watch(false);
+        events.emit(|| panic!("built unwatched"));
+        events.watch(true);
+        events.emit(|| Event::bare(Channel::SharedBreaker));
+        assert_eq!(count.load(Ordering::Relaxed), 2);
     }
 }

@@ -138,6 +138,12 @@ impl OboService {
         self.inner.events.set(sink);
     }
 
+    /// Whether anyone listens to the events `observe` sends (the bindings ask the
+    /// wrapper); nothing is built or sent while nobody does.
+    pub fn watch_events(&self, on: bool) {
+        self.inner.events.watch(on);
+    }
+
     /// Checks a call in LibreChat's order and builds its request (see `Request::new`).
     pub fn prepare(&self, call: Call<'_>) -> Result<Request, RequestError> {
         Request::new(call)

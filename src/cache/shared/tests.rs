@@ -429,7 +429,7 @@ async fn a_late_claims_lease_is_released_when_the_exchange_fails() {
         return;
     };
     let (a, lease_name) = late_writes(&server, 1_000).await;
-    let Claim::Exchange(lease) = a.claim(KEY).await else {
+    let SharedClaim::Exchange(lease) = a.claim(KEY).await else {
         panic!("nothing to serve");
     };
     assert!(a.stats().timeouts >= 1, "the claim timed out at the client");

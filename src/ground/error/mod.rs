@@ -20,6 +20,10 @@ mod request;
 mod scheduled;
 mod ssrf;
 
+/// The code of a call whose outcome could not be handed back to JS; the exchange may well
+/// have succeeded (and cached its token), so calling again is the remedy (`binding::settle`).
+pub const UNSETTLED: &str = "ERR_OBO_SETTLE";
+
 pub use answer::AnswerProblem;
 pub use cause::{Cause, CauseLink};
 pub use config::{BuildError, ConfigError, INVALID_OPTION};
