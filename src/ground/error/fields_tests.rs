@@ -35,6 +35,10 @@ fn a_transport_failure_keeps_its_causes_in_every_clone() {
         link("Connection refused", None),
     ];
     assert_eq!(error.causes(8), expected);
+    assert!(
+        format!("{error:?}").contains("ConnectionRefused"),
+        "Debug shows the cause's own Debug: {error:?}"
+    );
     let shared = error.clone();
     drop(error);
     assert_eq!(shared.causes(8), expected, "a flight's clone keeps them");
