@@ -63,7 +63,7 @@ pub struct Endpoint<'a> {
 
 /// The members read, each as loosely as serde allows; the rest is ignored.
 #[derive(Deserialize)]
-struct Document {
+pub(crate) struct Document {
     issuer: Option<Value>,
     token_endpoint: Option<Value>,
     grant_types_supported: Option<Value>,
@@ -176,7 +176,7 @@ fn well_known(issuer: &Url, path: &str, insert: bool) -> Url {
 
 /// The URLs and names the service keeps must fit `bounds`: a 100,000-character
 /// `token_endpoint` would otherwise fail every exchange later, with an uncoded error.
-fn within_bounds(issuer: &str, metadata: &Metadata) -> Result<(), ExchangeError> {
+pub(crate) fn within_bounds(issuer: &str, metadata: &Metadata) -> Result<(), ExchangeError> {
     let source = format!("The discovery document of {issuer}");
     let grant_types = metadata.grant_types.as_deref().unwrap_or_default();
     let url = |field, value: &Option<Url>| match value {
@@ -190,7 +190,12 @@ fn within_bounds(issuer: &str, metadata: &Metadata) -> Result<(), ExchangeError>
 }
 
 /// The members the service uses, checked.
-fn read(configured: &Url, url: Url, document: Document, openid: bool) -> Result<Metadata, String> {
+pub(crate) fn read(
+    configured: &Url,
+    url: Url,
+    document: Document,
+    openid: bool,
+) -> Result<Metadata, String> {
     let named = match document.issuer {
         Some(Value::String(named)) => named,
         Some(_) => return Err("the document's issuer is not a string".into()),
