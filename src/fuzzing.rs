@@ -15,6 +15,7 @@ use url::Url;
 use crate::cache::grant_record::GrantRecord;
 use crate::cache::shared::{decode_record, hear, Eviction, Evictor, Keyring, Names};
 use crate::config::RingKey;
+use crate::ground::bounds;
 use crate::ground::error::ExchangeError;
 use crate::ground::expiry;
 use crate::ground::identity::{self, IdentityTuple, Target, SEPARATOR};
@@ -100,7 +101,7 @@ pub fn discovery_document(data: &[u8]) {
     let Some(issuer_text) = text(issuer) else {
         return;
     };
-    let Ok(configured) = Url::parse(issuer_text) else {
+    let Ok(configured) = bounds::parse_url(issuer_text) else {
         return;
     };
     let (openid, body) = match body.split_first() {

@@ -125,7 +125,7 @@ impl Discovery {
     }
 
     async fn discover(&self, http: &Client) -> Result<Metadata, ExchangeError> {
-        let issuer = Url::parse(&self.issuer)
+        let issuer = bounds::parse_url(&self.issuer)
             .map_err(|e| self.failed(format!("the issuer is not a URL ({e})"), false))?;
         let (url, document, openid) = self.fetch(&issuer, http).await?;
         let metadata =
@@ -215,7 +215,7 @@ pub(crate) fn read(
 fn endpoint(name: &str, value: Option<Value>) -> Result<Option<Url>, String> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Url::parse(&text).map(Some).map_err(|e| {
+        Some(Value::String(text)) => bounds::parse_url(&text).map(Some).map_err(|e| {
             format!(
                 "the document's {name} '{}' is not a URL ({e})",
                 bounds::quoted(&text)

@@ -182,7 +182,7 @@ pub(crate) fn server_token_endpoint(
     document
         .token_endpoint
         .as_deref()
-        .and_then(|endpoint| Url::parse(endpoint).ok())
+        .and_then(|endpoint| bounds::parse_url(endpoint).ok())
         .filter(secure)
         .ok_or_else(|| {
             refused(
@@ -233,7 +233,7 @@ fn check_profile(document: &ServerDocument) -> Result<(), String> {
 
 /// A secure URL without a fragment, or a refusal naming `what`.
 pub(crate) fn metadata_base(value: &str, what: &str) -> Result<Url, ExchangeError> {
-    Url::parse(value)
+    bounds::parse_url(value)
         .ok()
         .filter(|url| secure(url) && url.fragment().is_none())
         .ok_or_else(|| ExchangeError::Metadata {
