@@ -5,7 +5,12 @@
 //! rules and the typed configuration; the protocol (the wire); the ground (errors,
 //! identity, expiry, redaction).
 
+#![cfg_attr(feature = "fuzzing", allow(dead_code, unused_imports))]
+
+#[cfg(not(feature = "fuzzing"))]
 pub mod binding;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 
 mod broker;
 

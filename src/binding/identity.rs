@@ -6,7 +6,7 @@ use napi_derive::napi;
 
 use super::thrown;
 use crate::ground::error::RequestError;
-use crate::ground::identity::{refuse_separator, AssertionDigest, IdentitySource, SEPARATOR};
+use crate::ground::identity::{self, refuse_separator, AssertionDigest, IdentitySource};
 
 /// The packed fields in order, as the caller names them.
 const FIELDS: [&str; 6] = [
@@ -18,33 +18,13 @@ const FIELDS: [&str; 6] = [
     "identityContext.openidIssuer",
 ];
 
-/// Identity fields as the wrapper packs them: the user's `openidId`, `tenantId` and
-/// `openidIssuer`, then the identity context's `openidSubject`, `tenantId` and
-/// `openidIssuer`, joined with U+001F; an empty field is an absent one (LibreChat
-/// treats blank values as absent too). A field that contains U+001F cannot be packed:
-/// the wrapper passes it to `checkIdentityField` instead, so the split is unambiguous.
+/// The packed identity (`identity::unpack` reads it), or the refusal that names its
+/// shape. A field that contains U+001F cannot be packed: the wrapper passes it to
+/// `checkIdentityField` instead, so the split is unambiguous.
 pub fn unpack_identity(
     packed: &str,
 ) -> std::result::Result<(IdentitySource<'_>, IdentitySource<'_>), RequestError> {
-    let mut parts = packed.split(SEPARATOR);
-    let mut fields = [None; 6];
-    for field in &mut fields {
-        let part = parts.next().ok_or(RequestError::IdentityShape)?;
-        *field = (!part.is_empty()).then_some(part);
-    }
-    if parts.next().is_some() {
-        return Err(RequestError::IdentityShape);
-    }
-    let [user_subject, user_tenant, user_issuer, subject, tenant, issuer] = fields;
-    let source = |subject, tenant_id, openid_issuer| IdentitySource {
-        subject,
-        tenant_id,
-        openid_issuer,
-    };
-    Ok((
-        source(user_subject, user_tenant, user_issuer),
-        source(subject, tenant, issuer),
-    ))
+    identity::unpack(packed).ok_or(RequestError::IdentityShape)
 }
 
 /// The SHA-256 (64 lowercase hex digits) of an upstream access token, as cache keys

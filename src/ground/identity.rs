@@ -24,6 +24,33 @@ pub struct IdentitySource<'a> {
     pub openid_issuer: Option<&'a str>,
 }
 
+/// The user's and the identity context's sources, as the JS wrapper packs them into one
+/// string (one string crosses the boundary faster than two objects): the user's
+/// `openidId`, `tenantId` and `openidIssuer`, then the context's `openidSubject`,
+/// `tenantId` and `openidIssuer`, joined with U+001F. An empty field is an absent one
+/// (LibreChat treats blank values as absent too). `None` unless there are exactly six.
+pub fn unpack(packed: &str) -> Option<(IdentitySource<'_>, IdentitySource<'_>)> {
+    let mut parts = packed.split(SEPARATOR);
+    let mut fields = [None; 6];
+    for field in &mut fields {
+        let part = parts.next()?;
+        *field = (!part.is_empty()).then_some(part);
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    let [user_subject, user_tenant, user_issuer, subject, tenant, issuer] = fields;
+    let source = |subject, tenant_id, openid_issuer| IdentitySource {
+        subject,
+        tenant_id,
+        openid_issuer,
+    };
+    Some((
+        source(user_subject, user_tenant, user_issuer),
+        source(subject, tenant, issuer),
+    ))
+}
+
 /// The resolved (tenant, issuer, subject) tuple that scopes every cache entry. It
 /// borrows from its sources: a cache hit allocates nothing for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,5 +329,29 @@ mod tests {
         assert_eq!(normalize_issuer(" https://idp/// "), Some("https://idp"));
         assert_eq!(normalize_issuer("/.well-known/openid-configuration"), None);
         assert_eq!(normalize_issuer(""), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Six fields without U+001F, packed as the wrapper packs them, unpack to the
+        /// same fields (an empty one as absent), and nothing else unpacks.
+        #[test]
+        fn the_packed_identity_round_trips(
+            fields in proptest::array::uniform6("[^\u{1f}]{0,12}"),
+            extra in 0usize..3,
+        ) {
+            let packed = fields.join("\u{1f}");
+            let (user, context) = unpack(&packed).expect("six fields unpack");
+            let back = [user, context].map(|s| [s.subject, s.tenant_id, s.openid_issuer]);
+            let expected = fields.each_ref().map(|f| (!f.is_empty()).then_some(f.as_str()));
+            proptest::prop_assert_eq!(back.concat(), expected.to_vec());
+            let mut wrong = fields.to_vec();
+            wrong.truncate(5 - extra.min(4));
+            let short = wrong.join("\u{1f}");
+            proptest::prop_assert!(unpack(&short).is_none());
+            let long = format!("{packed}{}", "\u{1f}".repeat(extra + 1));
+            proptest::prop_assert!(unpack(&long).is_none());
+        }
     }
 }

@@ -69,12 +69,17 @@ impl Sensitive {
         self.forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
     }
 
-    /// Replaces every form of every value in `text` with `[redacted]`.
+    /// Replaces every form of every value in `text` with `[redacted]`. A value that
+    /// overlaps the marker itself (`ted]ted]`, or `redacted`) can show again across it;
+    /// then nothing of the text is kept.
     pub fn redact(&self, text: &mut String) {
         for form in &self.forms {
             if text.contains(form.as_str()) {
                 *text = text.replace(form.as_str(), REDACTED);
             }
+        }
+        if self.forms.iter().any(|form| text.contains(form.as_str())) {
+            text.clear();
         }
     }
 }
@@ -125,5 +130,51 @@ mod tests {
             redacted(&sensitive, "1234567 abcdefghij abcdefgh"),
             "1234567 [redacted] [redacted]"
         );
+    }
+
+    #[test]
+    fn a_secret_that_overlaps_the_marker_does_not_reappear_across_it() {
+        let mut sensitive = Sensitive::default();
+        sensitive.value("ted]ted]");
+        let text = redacted(&sensitive, "said ted]ted]ted] and redacted");
+        assert!(!text.contains("ted]ted]"), "{text}");
+        sensitive.value("redacted");
+        assert!(!redacted(&sensitive, "x redacted y").contains("redacted"));
+    }
+
+    /// Every form in which `basic(id, secret)` is sent or echoed, worked out here
+    /// independently of `Sensitive`.
+    fn sent_forms(id: &str, secret: &str) -> Vec<String> {
+        let form = |part: &str| byte_serialize(part.as_bytes()).collect::<String>();
+        vec![
+            secret.to_owned(),
+            form(secret),
+            form(secret).replace('+', "%20"),
+            BASE64_STANDARD.encode(format!("{}:{}", form(id), form(secret))),
+            BASE64_STANDARD.encode(format!("{id}:{secret}")),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Whichever form of the secret a server echoes, and whatever surrounds it, the
+        /// redacted text holds none of them.
+        #[test]
+        fn a_redacted_message_never_contains_the_secret(
+            id in "[a-z0-9-]{1,12}",
+            secret in "[a-zA-Z0-9~+/= %\\[\\]._-]{8,24}",
+            before in ".{0,16}",
+            after in ".{0,16}",
+            which in 0usize..5,
+        ) {
+            let mut sensitive = Sensitive::default();
+            sensitive.basic(&id, &secret);
+            let forms = sent_forms(&id, &secret);
+            let text = redacted(&sensitive, &format!("{before}{}{after}", forms[which]));
+            for form in &forms {
+                proptest::prop_assert!(!text.contains(form.as_str()), "{form} in {text}");
+            }
+        }
     }
 }

@@ -162,6 +162,8 @@ fn is_tchar(byte: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy;
+
     use super::*;
 
     fn scopes(list: &[&str]) -> Vec<String> {
@@ -262,5 +264,42 @@ mod tests {
             (challenge.error.as_deref(), challenge.scopes),
             (Some("insufficient_scope"), scopes(&["a"]))
         );
+    }
+
+    /// Challenge-shaped text: schemes, parameters, quotes, escapes and separators in any
+    /// order, so that the parser's every branch meets every other.
+    fn challenge_text() -> impl proptest::strategy::Strategy<Value = String> {
+        let piece = proptest::sample::select(vec![
+            "Bearer",
+            "Basic",
+            "error",
+            "scope",
+            "resource_metadata",
+            "realm",
+            "=",
+            "==",
+            "\"",
+            "\\",
+            ",",
+            " ",
+            "\t",
+            "a",
+            "\"a b\"",
+            "é",
+            "\u{1f}",
+        ]);
+        proptest::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// No header makes the parse panic, and a challenge it reads holds only scopes.
+        #[test]
+        fn no_challenge_parse_panics(header in proptest::prop_oneof![challenge_text(), ".{0,200}"]) {
+            if let Some(challenge) = bearer_challenge(&header) {
+                proptest::prop_assert!(challenge.scopes.iter().all(|s| !s.is_empty() && !s.contains(' ')));
+            }
+        }
     }
 }

@@ -63,7 +63,7 @@ pub struct Endpoint<'a> {
 
 /// The members read, each as loosely as serde allows; the rest is ignored.
 #[derive(Deserialize)]
-struct Document {
+pub(crate) struct Document {
     issuer: Option<Value>,
     token_endpoint: Option<Value>,
     grant_types_supported: Option<Value>,
@@ -125,7 +125,7 @@ impl Discovery {
     }
 
     async fn discover(&self, http: &Client) -> Result<Metadata, ExchangeError> {
-        let issuer = Url::parse(&self.issuer)
+        let issuer = bounds::parse_url(&self.issuer)
             .map_err(|e| self.failed(format!("the issuer is not a URL ({e})"), false))?;
         let (url, document, openid) = self.fetch(&issuer, http).await?;
         let metadata =
@@ -188,7 +188,7 @@ fn well_known(issuer: &Url, path: &str, insert: bool) -> Url {
 
 /// The URLs and names the service keeps must fit `bounds`: a 100,000-character
 /// `token_endpoint` would otherwise fail every exchange later, with an uncoded error.
-fn within_bounds(issuer: &str, metadata: &Metadata) -> Result<(), ExchangeError> {
+pub(crate) fn within_bounds(issuer: &str, metadata: &Metadata) -> Result<(), ExchangeError> {
     let source = format!("The discovery document of {issuer}");
     let grant_types = metadata.grant_types.as_deref().unwrap_or_default();
     let url = |field, value: &Option<Url>| match value {
@@ -202,7 +202,12 @@ fn within_bounds(issuer: &str, metadata: &Metadata) -> Result<(), ExchangeError>
 }
 
 /// The members the service uses, checked.
-fn read(configured: &Url, url: Url, document: Document, openid: bool) -> Result<Metadata, String> {
+pub(crate) fn read(
+    configured: &Url,
+    url: Url,
+    document: Document,
+    openid: bool,
+) -> Result<Metadata, String> {
     let named = match document.issuer {
         Some(Value::String(named)) => named,
         Some(_) => return Err("the document's issuer is not a string".into()),
@@ -222,7 +227,7 @@ fn read(configured: &Url, url: Url, document: Document, openid: bool) -> Result<
 fn endpoint(name: &str, value: Option<Value>) -> Result<Option<Url>, String> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Url::parse(&text).map(Some).map_err(|e| {
+        Some(Value::String(text)) => bounds::parse_url(&text).map(Some).map_err(|e| {
             format!(
                 "the document's {name} '{}' is not a URL ({e})",
                 bounds::quoted(&text)

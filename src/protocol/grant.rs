@@ -12,6 +12,8 @@
 //! jwt-bearer grant with that assertion at the MCP server's own authorization server
 //! (`id_jag.rs` runs the two legs).
 
+use std::time::Duration;
+
 use reqwest::{Client, Response};
 use serde_json::{Map, Value};
 use url::Url;
@@ -342,25 +344,36 @@ async fn read_fields(
             })
         }
     };
-    if !status.is_success() {
+    answer_fields(status.as_u16(), retry_after, &body, sensitive)
+}
+
+/// The fields of a whole answer `body` of `status`, or the error it stands for: the
+/// part of reading an answer that is only bytes, apart from the network.
+pub(crate) fn answer_fields(
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    sensitive: &Sensitive,
+) -> Result<Map<String, Value>, ExchangeError> {
+    if !(200..300).contains(&status) {
         return Err(ExchangeError::Idp {
-            status: status.as_u16(),
-            body: Box::new(IdpErrorBody::parse(&body, sensitive)),
+            status,
+            body: Box::new(IdpErrorBody::parse(body, sensitive)),
             retry_after,
         });
     }
-    match serde_json::from_slice::<Value>(&body) {
+    match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(fields)) => Ok(fields),
-        _ => Err(ExchangeError::MalformedResponse {
-            status: status.as_u16(),
-        }),
+        _ => Err(ExchangeError::MalformedResponse { status }),
     }
 }
 
 /// The token, which must be a bearer token of bounded size, and what else is kept of
 /// the answer (`token_type` and `scope` are not read: the package answers `Bearer` and
 /// the scopes asked for).
-fn parse_success(mut fields: Map<String, Value>) -> Result<GrantResponse, ExchangeError> {
+pub(crate) fn parse_success(
+    mut fields: Map<String, Value>,
+) -> Result<GrantResponse, ExchangeError> {
     let access_token = take_access_token(&mut fields)?;
     let issued_token_type = match fields.remove("issued_token_type") {
         Some(Value::String(kind)) => Some(kind),

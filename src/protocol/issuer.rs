@@ -45,7 +45,7 @@ impl DocumentIssuer {
     /// Checks the document's `issuer` against the configured one; `openid` says whether
     /// the document came from OpenID Connect discovery (rather than RFC 8414).
     pub fn check(configured: &Url, named: &str, openid: bool) -> Result<Self, String> {
-        let parsed = Url::parse(named).map_err(|e| {
+        let parsed = bounds::parse_url(named).map_err(|e| {
             format!(
                 "the document's issuer '{}' is not a URL ({e})",
                 bounds::quoted(named)

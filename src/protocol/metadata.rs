@@ -45,14 +45,14 @@ pub struct AuthorizationServer {
 }
 
 #[derive(Deserialize)]
-struct ResourceDocument {
+pub(crate) struct ResourceDocument {
     resource: Option<String>,
     #[serde(default)]
     authorization_servers: Vec<String>,
 }
 
 #[derive(Deserialize)]
-struct ServerDocument {
+pub(crate) struct ServerDocument {
     issuer: Option<String>,
     token_endpoint: Option<String>,
     grant_types_supported: Option<Vec<String>>,
@@ -87,6 +87,18 @@ pub async fn discover(
     let (url, document): (_, ResourceDocument) = fetch_first(&candidates)
         .await?
         .map_err(|(url, detail)| ExchangeError::NoResourceMetadata { url, detail })?;
+    let issuer = resource_issuer(&url, &document, resource, expected)?;
+    authorization_server(guard, issuer).await
+}
+
+/// The authorization server that the protected resource metadata read from `url` names
+/// for `resource`, once the document is checked (bounds, the exact resource).
+pub(crate) fn resource_issuer<'a>(
+    url: &Url,
+    document: &'a ResourceDocument,
+    resource: &str,
+    expected: Option<&str>,
+) -> Result<&'a str, ExchangeError> {
     let source = format!("The protected resource metadata at {url}");
     bounds::urls(
         &source,
@@ -96,7 +108,7 @@ pub async fn discover(
     .map_err(ExchangeError::Answer)?;
     if document.resource.as_deref() != Some(resource) {
         return Err(refused(
-            &url,
+            url,
             MetadataProblem::ResourceMismatch,
             format!(
                 "The protected resource metadata names the resource {}, not {resource}; it must name it exactly",
@@ -104,9 +116,8 @@ pub async fn discover(
             ),
         ));
     }
-    let issuer = choose(&document.authorization_servers, expected)
-        .map_err(|(problem, detail)| refused(&url, problem, detail))?;
-    authorization_server(guard, issuer).await
+    choose(&document.authorization_servers, expected)
+        .map_err(|(problem, detail)| refused(url, problem, detail))
 }
 
 /// The operator's authorization server if listed, else the first one.
@@ -149,30 +160,7 @@ async fn authorization_server(
     let (url, document): (_, ServerDocument) = fetch_first(&candidates)
         .await?
         .map_err(|(url, detail)| refused_str(&url, MetadataProblem::NotFound, &detail))?;
-    server_within_bounds(&url, &document)?;
-    if document.issuer.as_deref() != Some(issuer) {
-        return Err(refused(
-            &url,
-            MetadataProblem::IssuerMismatch,
-            format!(
-                "The authorization server metadata names the issuer {}, not {issuer}; it must name it exactly",
-                bounds::quoted(document.issuer.as_deref().unwrap_or("(none)"))
-            ),
-        ));
-    }
-    check_profile(&document).map_err(|(problem, detail)| refused(&url, problem, detail))?;
-    let token_endpoint = document
-        .token_endpoint
-        .as_deref()
-        .and_then(|endpoint| Url::parse(endpoint).ok())
-        .filter(secure)
-        .ok_or_else(|| {
-            refused(
-                &url,
-                MetadataProblem::NoTokenEndpoint,
-                "The authorization server metadata has no https token_endpoint".into(),
-            )
-        })?;
+    let token_endpoint = server_token_endpoint(&url, &document, issuer)?;
     let written = document.token_endpoint.as_deref().unwrap_or_default();
     guard.admit(Some(issuer), &token_endpoint, written).await?;
     Ok(AuthorizationServer {
@@ -180,6 +168,39 @@ async fn authorization_server(
         token_endpoint,
         auth_methods: document.token_endpoint_auth_methods_supported,
     })
+}
+
+/// The token endpoint of the authorization server metadata read from `url`, once the
+/// document is checked: bounds, the exact issuer, ID-JAG's lists, an https endpoint.
+pub(crate) fn server_token_endpoint(
+    url: &Url,
+    document: &ServerDocument,
+    issuer: &str,
+) -> Result<Url, ExchangeError> {
+    server_within_bounds(url, document)?;
+    if document.issuer.as_deref() != Some(issuer) {
+        return Err(refused(
+            url,
+            MetadataProblem::IssuerMismatch,
+            format!(
+                "The authorization server metadata names the issuer {}, not {issuer}; it must name it exactly",
+                bounds::quoted(document.issuer.as_deref().unwrap_or("(none)"))
+            ),
+        ));
+    }
+    check_profile(document).map_err(|(problem, detail)| refused(url, problem, detail))?;
+    document
+        .token_endpoint
+        .as_deref()
+        .and_then(|endpoint| bounds::parse_url(endpoint).ok())
+        .filter(secure)
+        .ok_or_else(|| {
+            refused(
+                url,
+                MetadataProblem::NoTokenEndpoint,
+                "The authorization server metadata has no https token_endpoint".into(),
+            )
+        })
 }
 
 /// The URL and the lists of the document must fit `bounds`, as the IdP's discovery
@@ -228,8 +249,8 @@ fn check_profile(document: &ServerDocument) -> Result<(), (MetadataProblem, Stri
 }
 
 /// A secure URL without a fragment, or a refusal naming `what`.
-fn metadata_base(value: &str, what: &str) -> Result<Url, ExchangeError> {
-    Url::parse(value)
+pub(crate) fn metadata_base(value: &str, what: &str) -> Result<Url, ExchangeError> {
+    bounds::parse_url(value)
         .ok()
         .filter(|url| secure(url) && url.fragment().is_none())
         .ok_or_else(|| ExchangeError::Metadata {
@@ -256,7 +277,7 @@ pub fn secure(url: &Url) -> bool {
 /// The well-known URLs of `base`: the suffix inserted between host and path (RFC 9728
 /// §3.1 drops only a slash right after the host, RFC 8414 §3.1 a terminating one); for a resource with a path, then the host's own document (the
 /// MCP spec's fallback); for an issuer, then the suffix after its path (OpenID's form).
-fn well_known(base: &Url, suffix: &str, resource: bool) -> Vec<Url> {
+pub(crate) fn well_known(base: &Url, suffix: &str, resource: bool) -> Vec<Url> {
     let path = match base.path() {
         "/" => "",
         path if resource => path,

@@ -75,7 +75,7 @@ pub async fn request_refresh(
     parse(post_form(http, endpoint, auth, form, refresh_token).await?)
 }
 
-fn parse(mut fields: Map<String, Value>) -> Result<OfflineGrant, ExchangeError> {
+pub(crate) fn parse(mut fields: Map<String, Value>) -> Result<OfflineGrant, ExchangeError> {
     let access_token = take_access_token(&mut fields)?;
     let mut text = |name: &str| match fields.remove(name) {
         Some(Value::String(value)) if !value.is_empty() => Some(value),

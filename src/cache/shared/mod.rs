@@ -45,9 +45,13 @@ pub use breaker::BreakerState;
 pub use client::{Notice, OnNotice};
 pub use seal::{key_from_creds_key, Keyring};
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use record::decode as decode_record;
+
 use client::Client;
 use lease::{Claimed, Scripts};
-use names::{EntryNames, Names};
+use names::EntryNames;
+pub(crate) use names::Names;
 
 /// What another process asked this one to drop from its local tier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,7 +427,7 @@ fn fill_message(entry: &str) -> Vec<u8> {
 
 /// A message on the channel: a fill wakes this process's waiters for that entry; an
 /// eviction from another process (that opens with our ring) drops local copies.
-fn hear(
+pub(crate) fn hear(
     payload: &[u8],
     keys: &Keyring,
     names: &Names,

@@ -255,4 +255,24 @@ mod tests {
             assert!(message.starts_with("CREDS_KEY must be 64 hex"), "{bad}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The name is the record's associated data: under its own name a record opens to
+        /// what was sealed, under any other it is forged.
+        #[test]
+        fn a_sealed_record_opens_only_under_its_own_name(
+            name in ".{0,40}",
+            other in ".{0,40}",
+            plain in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+        ) {
+            let keys = ring(&[(2, 0x11), (1, 0x22)]);
+            let record = keys.seal(&name, &plain);
+            proptest::prop_assert_eq!(keys.open(&name, &record), Ok(plain));
+            if other != name {
+                proptest::prop_assert_eq!(keys.open(&other, &record), Err(OpenError::Forged));
+            }
+        }
+    }
 }
