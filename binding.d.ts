@@ -16,7 +16,7 @@ export declare class NativeOboService {
    * format: the first seals, all open), or else with the key derived from `credsKey`.
    */
   scheduledGrant(encryptionKeys: Array<string>, credsKey?: string | undefined | null): NativeScheduledGrant
-  constructor(options: NativeServiceOptions)
+  constructor(options: Record<string, unknown>)
   /**
    * The hot path: `[id, expires_in, expires_at]` of the cached token for an
    * assertion known by its digest (`assertionDigest`), or `null`; one lookup, one
@@ -136,18 +136,6 @@ export declare function finishScheduledGrant(tokens: NativeUpstreamTokens): Nati
 /** The failure of a call made without a session provider. */
 export declare function missingUpstreamProvider(): NativeResolutionFailure
 
-/** `authorizationServer` (see `config::AuthorizationServerOptions`). */
-export interface NativeAuthorizationServer {
-  issuer?: string
-  clientId?: string
-  clientSecret?: string
-  clientAuthMethod?: string
-  clientAssertionKey?: string
-  clientAssertionKeyId?: string
-  clientAssertionCertificate?: string
-  clientAssertionAlg?: string
-}
-
 /** The Bearer challenge's parameters; absent ones are undefined, `scopes` may be empty. */
 export interface NativeBearerChallenge {
   error?: string
@@ -176,6 +164,30 @@ export interface NativeCallOptions {
   resource?: string
   /** ID-JAG: where the MCP server's 401 said its protected resource metadata is. */
   resourceMetadata?: string
+}
+
+/** One option as the wrapper reads it (see `config::Declaration`). */
+export interface NativeDeclaration {
+  /** The property (`opTimeoutMs`). */
+  key: string
+  /** As messages name it after `options.` (`sharedCache.opTimeoutMs`). */
+  path: string
+  kind: 'text' | 'integer' | 'flag' | 'texts' | 'fraction' | 'block' | 'logger'
+  /** The TypeScript type in `index.d.ts`. */
+  tsType: string
+  /** The doc comment's lines. */
+  doc: Array<string>
+  required: boolean
+  /** The variables `fromEnv` reads, the last one set winning. */
+  env: Array<string>
+  /** The variable names a file whose text is the value. */
+  file: boolean
+  /** An integer's range and default (when it has a fixed one). */
+  min?: number
+  max?: number
+  default?: number
+  /** A block's options. */
+  fields?: Array<NativeDeclaration>
 }
 
 /** What can be read off a thrown value (wrapper-sanitized). */
@@ -364,44 +376,6 @@ export declare const enum NativeScheduledReason {
   SessionRefreshFailed = 'session_refresh_failed',
 }
 
-/** Service options as the wrapper passes them (already type-checked). */
-export interface NativeServiceOptions {
-  issuer?: string
-  clientId?: string
-  clientSecret?: string
-  clientAuthMethod?: string
-  tokenEndpoint?: string
-  requestTimeoutMs?: number
-  expiryBufferSeconds?: number
-  maxCacheEntries?: number
-  maxRetries?: number
-  retryDelayMs?: number
-  proxy?: string
-  grantType?: string
-  /** `'auto'` (the default), `'send'` or `'omit'`. */
-  resourceIndicator?: string
-  subjectTokenType?: string
-  requestedTokenType?: string
-  clientAssertionKey?: string
-  clientAssertionKeyId?: string
-  clientAssertionCertificate?: string
-  clientAssertionAlg?: string
-  clientAssertionAudience?: string
-  validateAssertion?: NativeValidateAssertion
-  sharedCache?: NativeSharedCache
-  /** `grantType: 'id_jag'`: the client's registration at the MCP authorization server. */
-  authorizationServer?: NativeAuthorizationServer
-  /** LibreChat's `mcpSettings.allowedDomains`, for the URLs MCP servers name. */
-  allowedDomains?: Array<string>
-  logger?: (level: NativeLogLevel, message: string) => void
-  /** `refreshAhead`: a fraction, or `false` (off) / `true` (the default). */
-  refreshAhead?: boolean | number
-  /** The wrapper's diagnostics_channel publisher (not a user option). */
-  events?: (channel: string, event: NativeEvent) => void
-  /** Where exchanges settle (not a user option): see `NativeSettleFn`. */
-  settle: (callId: number, settled: NativeSettled) => void
-}
-
 /**
  * The outcome of an exchange that went to the IdP: `token` (with its `tokenId`) or
  * `error`.
@@ -411,21 +385,6 @@ export interface NativeSettled {
   /** `OboToken::id`, under which the wrapper keeps the token's JS string. */
   tokenId?: number
   error?: NativeExchangeError
-}
-
-/** `sharedCache`: the shared Redis tier (see `config::SharedCacheOptions`). */
-export interface NativeSharedCache {
-  /** `redis://` or `rediss://` (credentials inside the URL). */
-  url?: string
-  keyPrefix?: string
-  cluster?: boolean
-  /** PEM text of the CA (not a path). */
-  ca?: string
-  /** 32-byte keys as hex or base64, optionally `"<id>:<key>"`; the first one writes. */
-  encryptionKeys: Array<string>
-  opTimeoutMs?: number
-  lockTtlMs?: number
-  maxWaitMs?: number
 }
 
 /**
@@ -475,9 +434,8 @@ export interface NativeUpstreamTokens {
   expires_at?: number
 }
 
-/** `validateAssertion`: what the user's token must satisfy before it is exchanged. */
-export interface NativeValidateAssertion {
-  audiences: Array<string>
-  issuers?: Array<string>
-  leewaySeconds?: number
-}
+/**
+ * The service's option declarations, in the order written: the wrapper's type checks,
+ * `fromEnv`'s variables and the check of `index.d.ts` read them.
+ */
+export declare function optionDeclarations(): Array<NativeDeclaration>

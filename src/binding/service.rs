@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::call::{check_target, NativeCallOptions};
 use super::events;
 use super::identity::unpack_identity;
-use super::options::{Hooks, NativeServiceOptions};
+use super::options::{into_parts, Hooks, NativeServiceOptions};
 use super::outcome::{NativeSettleFn, NativeSettled};
 use super::plan::{NativeIdJagChain, NativePlan};
 use super::stats::NativeStats;
@@ -31,8 +31,11 @@ pub struct NativeOboService {
 #[napi]
 impl NativeOboService {
     #[napi(constructor)]
-    pub fn new(options: NativeServiceOptions) -> Result<Self> {
-        let (options, hooks) = options.into_parts();
+    pub fn new(
+        env: Env,
+        #[napi(ts_arg_type = "Record<string, unknown>")] options: NativeServiceOptions,
+    ) -> Result<Self> {
+        let (options, hooks) = into_parts(&env, options)?;
         let Hooks {
             logger,
             events: publish,
