@@ -167,6 +167,11 @@ export interface OboSharedCacheOptions {
   lockTtlMs?: number
   /** Longest wait for another instance's exchange, default min(10000, lockTtlMs). */
   maxWaitMs?: number
+  /**
+   * After 3 Redis failures in a row, how long Redis is skipped before one call probes it
+   * again, default 5000: longer spares a Redis that is down, shorter brings the tier back sooner.
+   */
+  breakerCooldownMs?: number
 }
 // End of the generated option interfaces.
 

@@ -33,6 +33,9 @@ declare_options! {
         lock_ttl_ms: Option<f64> as "lockTtlMs" = integer_in(100..=3_600_000),
         /// Longest wait for another instance's exchange, default min(10000, lockTtlMs).
         max_wait_ms: Option<f64> as "maxWaitMs" = integer_in(0..=3_600_000),
+        /// After 3 Redis failures in a row, how long Redis is skipped before one call probes it
+        /// again, default 5000: longer spares a Redis that is down, shorter brings the tier back sooner.
+        breaker_cooldown_ms: Option<f64> as "breakerCooldownMs" = integer(5_000, 100..=600_000),
     }
 }
 
@@ -137,7 +140,11 @@ impl SharedCacheConfig {
             lock_ttl: Duration::from_millis(lock_ttl),
             max_wait: Duration::from_millis(max_wait),
             breaker_threshold: 3,
-            breaker_cooldown: Duration::from_secs(5),
+            breaker_cooldown: Duration::from_millis(
+                SHARED_CACHE
+                    .breaker_cooldown_ms
+                    .integer(options.breaker_cooldown_ms)?,
+            ),
         })
     }
 }
@@ -261,6 +268,23 @@ mod tests {
         assert_eq!(config.max_wait, Duration::from_millis(10_000));
         assert_eq!(config.op_timeout, Duration::from_millis(50));
         assert!(!format!("{config:?}").contains("127.0.0.1"));
+    }
+
+    #[test]
+    fn the_breaker_cools_down_for_five_seconds_or_as_configured() {
+        assert_eq!(
+            check(options(&[HEX])).unwrap().breaker_cooldown,
+            Duration::from_secs(5)
+        );
+        let mut o = options(&[HEX]);
+        o.breaker_cooldown_ms = Some(30_000.0);
+        assert_eq!(check(o).unwrap().breaker_cooldown, Duration::from_secs(30));
+        let mut o = options(&[HEX]);
+        o.breaker_cooldown_ms = Some(50.0);
+        assert_eq!(
+            check(o).unwrap_err(),
+            "options.sharedCache.breakerCooldownMs must be an integer from 100 to 600000, got 50"
+        );
     }
 
     #[test]
