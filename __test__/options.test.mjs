@@ -68,6 +68,15 @@ describe('options are declared once', () => {
     }
   })
 
+  it('null and undefined leave every declared option unset', () => {
+    const base = { issuer: 'https://idp.example', clientId: 'c', clientSecret: 's' }
+    for (const d of DECLARATIONS.filter((d) => !(d.key in base))) {
+      for (const unset of [null, undefined]) assert.doesNotThrow(() => new OboTokenService({ ...base, [d.key]: unset }), d.key)
+    }
+    const nested = { sharedCache: { url: 'redis://127.0.0.1:1', encryptionKeys: ['0'.repeat(64)], ca: null, opTimeoutMs: undefined } }
+    assert.doesNotThrow(() => new OboTokenService({ ...base, ...nested }))
+  })
+
   it('the wrapper refuses a value of the wrong kind for every declared option, naming it', () => {
     const base = { issuer: 'https://idp.example', clientId: 'c', clientSecret: 's' }
     const wrong = { text: 1, integer: '1', flag: 'yes', texts: [1], fraction: 'soon', block: 'x', logger: 42 }
