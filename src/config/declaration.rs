@@ -319,6 +319,19 @@ mod tests {
     }
 
     #[test]
+    fn zero_is_a_whole_number_and_a_negative_one_is_not() {
+        let from_zero = integer(1, 0..=5).named("sample.fromZero", "fromZero", &[]);
+        assert_eq!(from_zero.integer(Some(0.0)), Ok(0));
+        for bad in [-1.0, -0.5] {
+            let err = from_zero.integer(Some(bad)).unwrap_err();
+            assert_eq!(
+                err.problem,
+                format!("must be an integer from 0 to 5, got {bad}")
+            );
+        }
+    }
+
+    #[test]
     fn a_required_text_is_trimmed_and_a_blank_one_is_missing() {
         let name = text().named("name", "name", &[]);
         assert_eq!(name.required_text(Some(" a ".into())), Ok("a".into()));
