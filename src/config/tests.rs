@@ -206,3 +206,28 @@ fn every_declaration_is_named_by_its_path_and_the_nested_ones_by_their_block() {
     assert!(OPTIONS.client_secret.secret && !OPTIONS.client_id.secret);
     assert_eq!(OPTIONS.issuer.env, ["OPENID_ISSUER"]);
 }
+
+#[test]
+fn token_types_are_refused_with_on_behalf_of_named_or_unset() {
+    let urn = "urn:ietf:params:oauth:token-type:jwt";
+    for grant in [None, Some("jwt_bearer")] {
+        let err = |subject: Option<&str>, requested: Option<&str>| {
+            Config::from_options(Options {
+                grant_type: grant.map(Into::into),
+                subject_token_type: subject.map(Into::into),
+                requested_token_type: requested.map(Into::into),
+                ..minimal()
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        assert_eq!(
+            err(Some(urn), None),
+            "options.subjectTokenType applies only to grantType 'token_exchange' or 'auto'"
+        );
+        assert_eq!(
+            err(None, Some(urn)),
+            "options.requestedTokenType applies only to grantType 'token_exchange' or 'auto'"
+        );
+    }
+}
