@@ -16,7 +16,7 @@ export declare class NativeOboService {
    * format: the first seals, all open), or else with the key derived from `credsKey`.
    */
   scheduledGrant(encryptionKeys: Array<string>, credsKey?: string | undefined | null): NativeScheduledGrant
-  constructor(options: NativeServiceOptions)
+  constructor(options: Record<string, unknown>)
   /**
    * The hot path: `[id, expires_in, expires_at]` of the cached token for an
    * assertion known by its digest (`assertionDigest`), or `null`; one lookup, one
@@ -34,8 +34,7 @@ export declare class NativeOboService {
    * Starts an exchange that settles through the service's `settle(callId, …)`: from
    * an exchange in flight for the same key, the cache if it was filled meanwhile, or a
    * new exchange (always a new one when `fromCache` is false or `claims` is given).
-   * Invalid arguments throw, and then nothing settles; otherwise the call settles
-   * exactly once (see `settle`).
+   * Invalid arguments throw, and then nothing settles.
    */
   exchange(callId: number, identity: string, accessToken: string, scopes: string, fromCache: boolean, options?: NativeCallOptions | undefined | null): void
   /**
@@ -53,26 +52,20 @@ export declare class NativeOboService {
    */
   invalidate(identity: string, scopes?: string | undefined | null): Array<number>
   /**
-   * The token endpoint and grant the next exchange would use (discovery included),
-   * or the discovery failure by value. `librechat-obo doctor` reports it.
+   * The token endpoint and grant the next exchange would use (discovery included);
+   * rejects only when discovery fails. `librechat-obo doctor` reports it.
    */
-  plan(): Promise<NativePlanOutcome>
+  plan(): Promise<NativePlan>
   /**
    * With `grantType: 'id_jag'`, the chain from `resource` to its authorization server,
-   * as an exchange would check it (the doctor's question), or the failure by value.
+   * as an exchange would check it (the doctor's question).
    */
-  idJagChain(resource: string, audience?: string | undefined | null): Promise<NativeChainOutcome>
+  idJagChain(resource: string, audience?: string | undefined | null): Promise<NativeIdJagChain>
   /**
    * Empties the cache; with a shared tier, the shared one too and every other
    * process's, in the background.
    */
   clear(): void
-  /**
-   * Whether any of the service's diagnostics channels has a subscriber (the wrapper
-   * tells on a change, before a call that leaves the JS thread); events are built and
-   * sent only then.
-   */
-  watchEvents(on: boolean): void
   /**
    * Which field of the user's token set `resolveOboToken` sends (see
    * `OboService::subject_field`).
@@ -85,12 +78,12 @@ export declare class NativeOboService {
 export declare class NativeScheduledGrant {
   /**
    * Enrols the grant stored under `name`: the offline On-Behalf-Of exchange of
-   * `assertion` for `scopes`. Empty arguments throw (at once, not in the promise).
+   * `assertion` for `scopes`. Empty arguments throw.
    */
   enroll(name: string, assertion: string, scopes: string): Promise<NativeScheduledOutcome>
   /**
    * The downstream token of the grant `stored` under `name` (its sealed record), renewed
-   * when it is nearly spent or `force` says so. Empty arguments throw (at once).
+   * when it is nearly spent or `force` says so. Empty arguments throw.
    */
   token(name: string, stored: string, scopes: string, force: boolean): Promise<NativeScheduledOutcome>
 }
@@ -143,18 +136,6 @@ export declare function finishScheduledGrant(tokens: NativeUpstreamTokens): Nati
 /** The failure of a call made without a session provider. */
 export declare function missingUpstreamProvider(): NativeResolutionFailure
 
-/** `authorizationServer` (see `config::AuthorizationServerOptions`). */
-export interface NativeAuthorizationServer {
-  issuer?: string
-  clientId?: string
-  clientSecret?: string
-  clientAuthMethod?: string
-  clientAssertionKey?: string
-  clientAssertionKeyId?: string
-  clientAssertionCertificate?: string
-  clientAssertionAlg?: string
-}
-
 /** The Bearer challenge's parameters; absent ones are undefined, `scopes` may be empty. */
 export interface NativeBearerChallenge {
   error?: string
@@ -185,19 +166,28 @@ export interface NativeCallOptions {
   resourceMetadata?: string
 }
 
-/**
- * `idJagChain`'s answer: the chain, or why there is none, carried by value (a napi
- * rejection would carry only a message); the wrapper throws the error.
- */
-export interface NativeChainOutcome {
-  chain?: NativeIdJagChain
-  error?: NativeExchangeError
-}
-
-/** One cause of a failed exchange (`CauseLink`). */
-export interface NativeErrorCause {
-  message: string
-  code?: string
+/** One option as the wrapper reads it (see `config::Declaration`). */
+export interface NativeDeclaration {
+  /** The property (`opTimeoutMs`). */
+  key: string
+  /** As messages name it after `options.` (`sharedCache.opTimeoutMs`). */
+  path: string
+  kind: 'text' | 'integer' | 'flag' | 'texts' | 'fraction' | 'block' | 'logger'
+  /** The TypeScript type in `index.d.ts`. */
+  tsType: string
+  /** The doc comment's lines. */
+  doc: Array<string>
+  required: boolean
+  /** The variables `fromEnv` reads, the last one set winning. */
+  env: Array<string>
+  /** The variable names a file whose text is the value. */
+  file: boolean
+  /** An integer's range and default (when it has a fixed one). */
+  min?: number
+  max?: number
+  default?: number
+  /** A block's options. */
+  fields?: Array<NativeDeclaration>
 }
 
 /** What can be read off a thrown value (wrapper-sanitized). */
@@ -256,12 +246,6 @@ export interface NativeExchangeError {
   wwwAuthenticate?: string
   /** The step of an ID-JAG exchange that failed: `discovery`, `leg1` or `leg2`. */
   idJagStep?: string
-  /** What failed, where `code` covers several failures (`ExchangeError::kind`). */
-  kind?: string
-  /** The option at fault, when the service's options are why the call failed. */
-  option?: string
-  /** The causes, outermost first; the wrapper links them as the error's `cause`. */
-  causes: Array<NativeErrorCause>
 }
 
 /** A grant this package sends, by its `grantType` option value. */
@@ -318,12 +302,6 @@ export interface NativePlan {
   /** The issuer the document names, as accepted (exactly, or by Entra's exception). */
   discoveredIssuer?: string
   refused?: NativeExchangeError
-}
-
-/** `plan`'s answer: the plan, or the discovery failure that prevents one, by value. */
-export interface NativePlanOutcome {
-  plan?: NativePlan
-  error?: NativeExchangeError
 }
 
 /** An `OboTokenResolutionError` to be: LibreChat's reason, flag and sentence. */
@@ -398,44 +376,6 @@ export declare const enum NativeScheduledReason {
   SessionRefreshFailed = 'session_refresh_failed',
 }
 
-/** Service options as the wrapper passes them (already type-checked). */
-export interface NativeServiceOptions {
-  issuer?: string
-  clientId?: string
-  clientSecret?: string
-  clientAuthMethod?: string
-  tokenEndpoint?: string
-  requestTimeoutMs?: number
-  expiryBufferSeconds?: number
-  maxCacheEntries?: number
-  maxRetries?: number
-  retryDelayMs?: number
-  proxy?: string
-  grantType?: string
-  /** `'auto'` (the default), `'send'` or `'omit'`. */
-  resourceIndicator?: string
-  subjectTokenType?: string
-  requestedTokenType?: string
-  clientAssertionKey?: string
-  clientAssertionKeyId?: string
-  clientAssertionCertificate?: string
-  clientAssertionAlg?: string
-  clientAssertionAudience?: string
-  validateAssertion?: NativeValidateAssertion
-  sharedCache?: NativeSharedCache
-  /** `grantType: 'id_jag'`: the client's registration at the MCP authorization server. */
-  authorizationServer?: NativeAuthorizationServer
-  /** LibreChat's `mcpSettings.allowedDomains`, for the URLs MCP servers name. */
-  allowedDomains?: Array<string>
-  logger?: (level: NativeLogLevel, message: string) => void
-  /** `refreshAhead`: a fraction, or `false` (off) / `true` (the default). */
-  refreshAhead?: boolean | number
-  /** The wrapper's diagnostics_channel publisher (not a user option). */
-  events?: (channel: string, event: NativeEvent) => void
-  /** Where exchanges settle (not a user option): see `NativeSettleFn`. */
-  settle: (callId: number, settled: NativeSettled) => void
-}
-
 /**
  * The outcome of an exchange that went to the IdP: `token` (with its `tokenId`) or
  * `error`.
@@ -445,21 +385,6 @@ export interface NativeSettled {
   /** `OboToken::id`, under which the wrapper keeps the token's JS string. */
   tokenId?: number
   error?: NativeExchangeError
-}
-
-/** `sharedCache`: the shared Redis tier (see `config::SharedCacheOptions`). */
-export interface NativeSharedCache {
-  /** `redis://` or `rediss://` (credentials inside the URL). */
-  url?: string
-  keyPrefix?: string
-  cluster?: boolean
-  /** PEM text of the CA (not a path). */
-  ca?: string
-  /** 32-byte keys as hex or base64, optionally `"<id>:<key>"`; the first one writes. */
-  encryptionKeys: Array<string>
-  opTimeoutMs?: number
-  lockTtlMs?: number
-  maxWaitMs?: number
 }
 
 /**
@@ -509,9 +434,8 @@ export interface NativeUpstreamTokens {
   expires_at?: number
 }
 
-/** `validateAssertion`: what the user's token must satisfy before it is exchanged. */
-export interface NativeValidateAssertion {
-  audiences: Array<string>
-  issuers?: Array<string>
-  leewaySeconds?: number
-}
+/**
+ * The service's option declarations, in the order written: the wrapper's type checks,
+ * `fromEnv`'s variables and the check of `index.d.ts` read them.
+ */
+export declare function optionDeclarations(): Array<NativeDeclaration>

@@ -855,3 +855,4 @@ module.exports.NativeOutcome = nativeBinding.NativeOutcome
 module.exports.NativeResolutionReason = nativeBinding.NativeResolutionReason
 module.exports.NativeResolutionStage = nativeBinding.NativeResolutionStage
 module.exports.NativeScheduledReason = nativeBinding.NativeScheduledReason
+module.exports.optionDeclarations = nativeBinding.optionDeclarations

@@ -6,6 +6,8 @@ export type OboLogLevel = 'debug' | 'info' | 'warn' | 'error'
 /** LibreChat's logger shape, or a plain function. A logger that throws is ignored. */
 export type OboLogger = ((level: OboLogLevel, message: string) => void) | Partial<Record<OboLogLevel, (message: string) => void>>
 
+// Generated from the option declarations (src/config/options.rs) by scripts/option-types.mjs: edit those, not this.
+/** The options of `OboTokenService`. */
 export interface OboServiceOptions {
   /** OpenID issuer; discovery reads `${issuer}/.well-known/openid-configuration` on first use. */
   issuer: string
@@ -72,17 +74,7 @@ export interface OboServiceOptions {
    * `aud`, `exp`, `nbf`; RS256/RS384/RS512/PS256/ES256/ES384 only. Refusals are
    * `ERR_ASSERTION_INVALID` and reach no token endpoint.
    */
-  validateAssertion?: {
-    /** Accepted `aud` values: the app's client id and/or application ID URI. */
-    audiences: string[]
-    /**
-     * Accepted `iss` values; default the issuer discovery accepted (for Entra's multi-tenant
-     * `{tenantid}` template, the template with the token's own `tid`).
-     */
-    issuers?: string[]
-    /** Clock skew allowed on `exp`/`nbf`, 0-300, default 60. */
-    leewaySeconds?: number
-  }
+  validateAssertion?: OboValidateAssertionOptions
   /**
    * The shared Redis tier, for several instances behind one Redis (LibreChat's `USE_REDIS`):
    * tokens exchanged by one instance are served by the others, N instances make one IdP
@@ -105,8 +97,6 @@ export interface OboServiceOptions {
   retryDelayMs?: number
   /** HTTP(S) proxy URL (LibreChat's `PROXY`); without it, no proxy is used. */
   proxy?: string
-  /** Receives debug/warn/error lines; never a token, an assertion or a secret. */
-  logger?: OboLogger
   /**
    * Refresh-ahead: from this share of a token's usable lifetime (lifetime minus
    * `expiryBufferSeconds`, a few percent of jitter added) on, a hit is answered at once and may
@@ -118,9 +108,11 @@ export interface OboServiceOptions {
    * expires and never reaches a caller.
    */
   refreshAhead?: number | boolean
+  /** Receives debug/warn/error lines; never a token, an assertion or a secret. */
+  logger?: OboLogger
 }
 
-/** `authorizationServer`: the client at the MCP authorization server (ID-JAG's second leg). */
+/** `authorizationServer`: see `OboServiceOptions.authorizationServer`. */
 export interface OboAuthorizationServerOptions {
   /**
    * The authorization server's issuer, which the MCP server's metadata must list; unset, the
@@ -138,7 +130,20 @@ export interface OboAuthorizationServerOptions {
   clientAssertionAlg?: 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384'
 }
 
-/** `sharedCache`: where the shared tier lives and how its records are sealed. */
+/** `validateAssertion`: see `OboServiceOptions.validateAssertion`. */
+export interface OboValidateAssertionOptions {
+  /** Accepted `aud` values: the app's client id and/or application ID URI. */
+  audiences: string[]
+  /**
+   * Accepted `iss` values; default the issuer discovery accepted (for Entra's multi-tenant
+   * `{tenantid}` template, the template with the token's own `tid`).
+   */
+  issuers?: string[]
+  /** Clock skew allowed on `exp`/`nbf`, 0-300, default 60. */
+  leewaySeconds?: number
+}
+
+/** `sharedCache`: see `OboServiceOptions.sharedCache`. */
 export interface OboSharedCacheOptions {
   /**
    * One `redis://` or `rediss://` URL, credentials inside (URL-encoded); or a comma list of a
@@ -162,7 +167,13 @@ export interface OboSharedCacheOptions {
   lockTtlMs?: number
   /** Longest wait for another instance's exchange, default min(10000, lockTtlMs). */
   maxWaitMs?: number
+  /**
+   * After 3 Redis failures in a row, how long Redis is skipped before one call probes it
+   * again, default 5000: longer spares a Redis that is down, shorter brings the tier back sooner.
+   */
+  breakerCooldownMs?: number
 }
+// End of the generated option interfaces.
 
 /** The fields of LibreChat's user object that identify the OpenID user. */
 export interface OboUser {

@@ -5,40 +5,33 @@
 
 const { readFileSync } = require('node:fs')
 const { argumentError, typeError } = require('./errors.js')
+const { DECLARATIONS } = require('./options.js')
 const { buildWithSharedCache } = require('./shared-cache.js')
 
-/** Variables `fromEnv` reads: LibreChat's first, then this package's extras. */
-const ENV_OPTIONS = [
-  ['OPENID_ISSUER', 'issuer'],
-  ['OPENID_CLIENT_ID', 'clientId'],
-  ['OPENID_CLIENT_SECRET', 'clientSecret'],
-  ['PROXY', 'proxy'],
-  ['OPENID_TOKEN_ENDPOINT_AUTH_METHOD', 'clientAuthMethod'],
-  ['LIBRECHAT_OBO_CLIENT_AUTH_METHOD', 'clientAuthMethod'],
-  ['LIBRECHAT_OBO_GRANT_TYPE', 'grantType'],
-  ['LIBRECHAT_OBO_RESOURCE_INDICATOR', 'resourceIndicator'],
-  ['LIBRECHAT_OBO_SUBJECT_TOKEN_TYPE', 'subjectTokenType'],
-  ['LIBRECHAT_OBO_REQUESTED_TOKEN_TYPE', 'requestedTokenType'],
-  ['LIBRECHAT_OBO_CLIENT_ASSERTION_KEY_FILE', 'clientAssertionKey', 'file'],
-  ['LIBRECHAT_OBO_CLIENT_ASSERTION_KEY_ID', 'clientAssertionKeyId'],
-  ['LIBRECHAT_OBO_CLIENT_ASSERTION_CERTIFICATE_FILE', 'clientAssertionCertificate', 'file'],
-  ['LIBRECHAT_OBO_CLIENT_ASSERTION_ALG', 'clientAssertionAlg'],
-  ['LIBRECHAT_OBO_CLIENT_ASSERTION_AUDIENCE', 'clientAssertionAudience'],
-  ['LIBRECHAT_OBO_VALIDATE_AUDIENCES', 'validateAssertion', 'list'],
-  ['LIBRECHAT_OBO_TOKEN_ENDPOINT', 'tokenEndpoint'],
-  ['LIBRECHAT_OBO_REQUEST_TIMEOUT_MS', 'requestTimeoutMs', 'integer'],
-  ['LIBRECHAT_OBO_EXPIRY_BUFFER_SECONDS', 'expiryBufferSeconds', 'integer'],
-  ['LIBRECHAT_OBO_MAX_CACHE_ENTRIES', 'maxCacheEntries', 'integer'],
-  ['LIBRECHAT_OBO_MAX_RETRIES', 'maxRetries', 'integer'],
-  ['LIBRECHAT_OBO_RETRY_DELAY_MS', 'retryDelayMs', 'integer'],
-  ['LIBRECHAT_OBO_REFRESH_AHEAD', 'refreshAhead', 'fraction'],
-]
+/** How a variable's text becomes a value of each declared kind (text as it is otherwise). */
+const FORMS = { integer: 'integer', texts: 'list', fraction: 'fraction' }
+
+/**
+ * `[variable, path, form]` for every variable of every declared option (LibreChat's and this
+ * package's extras), in the order declared; of two variables for one option the later wins.
+ */
+function variables(declarations) {
+  return declarations.flatMap((d) => [
+    ...d.env.map((variable) => [variable, d.path, d.file ? 'file' : FORMS[d.kind]]),
+    ...variables(d.fields ?? []),
+  ])
+}
+
+const ENV_OPTIONS = variables(DECLARATIONS)
+
+/** The top-level options `fromEnv` cannot do without, by their first variable. */
+const REQUIRED = DECLARATIONS.filter((d) => d.required && d.env.length > 0).map((d) => [d.env[0], d.key])
 
 /** Options from environment variables; a malformed value is named by its variable. */
 function optionsFromEnv(env) {
   if (env === null || typeof env !== 'object') throw typeError('env', 'an object', env)
   const options = {}
-  for (const [variable, option, kind] of ENV_OPTIONS) {
+  for (const [variable, path, kind] of ENV_OPTIONS) {
     const raw = env[variable]
     if (raw === undefined || raw === null || String(raw).trim() === '') continue
     const text = String(raw).trim()
@@ -48,9 +41,12 @@ function optionsFromEnv(env) {
     if (kind === 'fraction' && !/^(false|true|\d*\.?\d+)$/.test(text)) {
       throw argumentError(`env.${variable}`, `${variable} must be a number such as 0.8, or false, got '${text}'`)
     }
-    options[option] = parseVariable(variable, kind, text)
+    const [option, field] = path.split('.')
+    const value = parseVariable(variable, kind, text)
+    if (field) options[option] = { ...options[option], [field]: value }
+    else options[option] = value
   }
-  for (const [variable, option] of ENV_OPTIONS.slice(0, 2)) {
+  for (const [variable, option] of REQUIRED) {
     if (options[option] === undefined) throw new Error(`${variable} is required`)
   }
   return options
@@ -64,7 +60,7 @@ function parseVariable(variable, kind, text) {
     case 'file':
       return readPem(variable, text)
     case 'list':
-      return { audiences: text.split(/[\s,]+/).filter(Boolean) }
+      return text.split(/[\s,]+/).filter(Boolean)
     case 'fraction':
       return text === 'false' ? false : text === 'true' ? true : Number(text)
     default:
@@ -83,8 +79,8 @@ function readPem(variable, path) {
 
 /** Prefixes a refused option's message (`err.option` names it) with the variable that set it. */
 function nameVariable(err, env) {
-  const option = typeof err?.option === 'string' ? err.option : undefined
-  const candidates = option ? ENV_OPTIONS.filter(([, name]) => name === option) : []
+  const top = typeof err?.option === 'string' ? err.option.split('.')[0] : undefined
+  const candidates = top ? ENV_OPTIONS.filter(([, path]) => path.split('.')[0] === top) : []
   const entry = [...candidates].reverse().find(([variable]) => env[variable]) ?? candidates[0]
   if (entry) err.message = `${entry[0]} (${err.message})`
   return err

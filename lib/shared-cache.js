@@ -1,49 +1,14 @@
 'use strict'
 
-// The shared Redis tier's JavaScript side: the type check of `options.sharedCache`, and
-// the option read from LibreChat's own Redis variables (`USE_REDIS`, `REDIS_URI`, ...) with
-// the key from `OBO_CACHE_KEYS` / `OBO_CACHE_KEY`, else derived from `CREDS_KEY`. Values
+// The shared Redis tier's JavaScript side: the option `sharedCache` read from LibreChat's own
+// Redis variables (`USE_REDIS`, `REDIS_URI`, ...; its type check is the declarations', in
+// lib/options.js) with the key from `OBO_CACHE_KEYS` / `OBO_CACHE_KEY`, else derived from `CREDS_KEY`. Values
 // are checked by the native side; its messages are renamed here after the variable that
 // set the field. No message ever holds a key, a password or a URL (it may hold one).
 
 const { readFileSync } = require('node:fs')
 const { deriveSharedCacheKey } = require('./native.js')
-const { argumentError, typeError } = require('./errors.js')
-
-/** The fields of `sharedCache` and their types. */
-const SHARED_CACHE_TYPES = {
-  url: 'string',
-  keyPrefix: 'string',
-  cluster: 'boolean',
-  ca: 'string',
-  encryptionKeys: 'strings',
-  opTimeoutMs: 'number',
-  lockTtlMs: 'number',
-  maxWaitMs: 'number',
-}
-
-/** `options.sharedCache`, type-checked (values are the native side's); a missing key list is empty, which it refuses by name. */
-function checkSharedCache(value) {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw typeError('options.sharedCache', 'an object', value)
-  }
-  const checked = { encryptionKeys: [] }
-  for (const [field, item] of Object.entries(value)) {
-    const expected = SHARED_CACHE_TYPES[field]
-    const name = `options.sharedCache.${field}`
-    if (!expected) {
-      throw argumentError(name, `${name} is not a known option (known: ${Object.keys(SHARED_CACHE_TYPES).join(', ')})`)
-    }
-    if (item === undefined || item === null) continue
-    if (expected === 'strings') {
-      if (!Array.isArray(item) || !item.every((key) => typeof key === 'string')) throw typeError(name, 'an array of strings', item)
-    } else if (typeof item !== expected) {
-      throw typeError(name, `a ${expected}`, item)
-    }
-    checked[field] = item
-  }
-  return checked
-}
+const { argumentError } = require('./errors.js')
 
 /** LibreChat's `isEnabled`: the text `true`, in any case, around any spaces. */
 function isEnabled(value) {
@@ -190,4 +155,4 @@ function buildWithSharedCache(build, options, env, extra) {
   }
 }
 
-module.exports = { checkSharedCache, sharedCacheFromEnv, buildWithSharedCache }
+module.exports = { sharedCacheFromEnv, buildWithSharedCache }

@@ -1,7 +1,10 @@
-//! `NativeServiceOptions`: the service options as the wrapper passes them (already
-//! type-checked), converted to `config::Options`, whose validation names the option
-//! at fault. The enum-like options stay strings here so that a wrong value gets that
-//! message (`options.grantType must be …`), not napi's generic one.
+//! The service options as the wrapper passes them (already type-checked): the values
+//! are deserialized with serde straight into `config::Options`, whose declarations name
+//! them (nothing is copied field by field here), and the wrapper's functions are taken
+//! out as `Hooks`. The declarations go to JavaScript too (`optionDeclarations`), which
+//! derives its type checks, `fromEnv`'s variables and `index.d.ts`'s option interfaces
+//! from them. The enum-like options stay strings so that a wrong value gets the
+//! message naming the option (`options.grantType must be …`), not a generic one.
 
 use std::sync::Arc;
 
@@ -12,9 +15,7 @@ use napi_derive::napi;
 use super::events::NativeEventFn;
 use super::outcome::NativeSettleFn;
 use crate::broker::{Level, Logger};
-use crate::config::{
-    AuthorizationServerOptions, Options, RefreshAhead, SharedCacheOptions, ValidateAssertion,
-};
+use crate::config::{declarations, Declaration, Kind, Options};
 
 /// A log level as the JS logger receives it (LibreChat's logger method names).
 #[napi(string_enum = "lowercase")]
@@ -44,125 +45,6 @@ pub type NativeLogFn = ThreadsafeFunction<
     true,
 >;
 
-/// Service options as the wrapper passes them (already type-checked).
-#[napi(object, object_to_js = false)]
-pub struct NativeServiceOptions {
-    pub issuer: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub client_auth_method: Option<String>,
-    pub token_endpoint: Option<String>,
-    pub request_timeout_ms: Option<f64>,
-    pub expiry_buffer_seconds: Option<f64>,
-    pub max_cache_entries: Option<f64>,
-    pub max_retries: Option<f64>,
-    pub retry_delay_ms: Option<f64>,
-    pub proxy: Option<String>,
-    pub grant_type: Option<String>,
-    /// `'auto'` (the default), `'send'` or `'omit'`.
-    pub resource_indicator: Option<String>,
-    pub subject_token_type: Option<String>,
-    pub requested_token_type: Option<String>,
-    pub client_assertion_key: Option<String>,
-    pub client_assertion_key_id: Option<String>,
-    pub client_assertion_certificate: Option<String>,
-    pub client_assertion_alg: Option<String>,
-    pub client_assertion_audience: Option<String>,
-    pub validate_assertion: Option<NativeValidateAssertion>,
-    pub shared_cache: Option<NativeSharedCache>,
-    /// `grantType: 'id_jag'`: the client's registration at the MCP authorization server.
-    pub authorization_server: Option<NativeAuthorizationServer>,
-    /// LibreChat's `mcpSettings.allowedDomains`, for the URLs MCP servers name.
-    pub allowed_domains: Option<Vec<String>>,
-    #[napi(ts_type = "(level: NativeLogLevel, message: string) => void")]
-    pub logger: Option<NativeLogFn>,
-    /// `refreshAhead`: a fraction, or `false` (off) / `true` (the default).
-    pub refresh_ahead: Option<Either<bool, f64>>,
-    /// The wrapper's diagnostics_channel publisher (not a user option).
-    #[napi(ts_type = "(channel: string, event: NativeEvent) => void")]
-    pub events: Option<NativeEventFn>,
-    /// Where exchanges settle (not a user option): see `NativeSettleFn`.
-    #[napi(ts_type = "(callId: number, settled: NativeSettled) => void")]
-    pub settle: NativeSettleFn,
-}
-
-/// `validateAssertion`: what the user's token must satisfy before it is exchanged.
-#[napi(object, object_to_js = false)]
-pub struct NativeValidateAssertion {
-    pub audiences: Vec<String>,
-    pub issuers: Option<Vec<String>>,
-    pub leeway_seconds: Option<f64>,
-}
-
-impl From<NativeValidateAssertion> for ValidateAssertion {
-    fn from(v: NativeValidateAssertion) -> Self {
-        Self {
-            audiences: v.audiences,
-            issuers: v.issuers,
-            leeway_seconds: v.leeway_seconds,
-        }
-    }
-}
-
-/// `sharedCache`: the shared Redis tier (see `config::SharedCacheOptions`).
-#[napi(object, object_to_js = false)]
-pub struct NativeSharedCache {
-    /// `redis://` or `rediss://` (credentials inside the URL).
-    pub url: Option<String>,
-    pub key_prefix: Option<String>,
-    pub cluster: Option<bool>,
-    /// PEM text of the CA (not a path).
-    pub ca: Option<String>,
-    /// 32-byte keys as hex or base64, optionally `"<id>:<key>"`; the first one writes.
-    pub encryption_keys: Vec<String>,
-    pub op_timeout_ms: Option<f64>,
-    pub lock_ttl_ms: Option<f64>,
-    pub max_wait_ms: Option<f64>,
-}
-
-impl From<NativeSharedCache> for SharedCacheOptions {
-    fn from(v: NativeSharedCache) -> Self {
-        Self {
-            url: v.url,
-            key_prefix: v.key_prefix,
-            cluster: v.cluster,
-            ca: v.ca,
-            encryption_keys: v.encryption_keys,
-            op_timeout_ms: v.op_timeout_ms,
-            lock_ttl_ms: v.lock_ttl_ms,
-            max_wait_ms: v.max_wait_ms,
-        }
-    }
-}
-
-/// `authorizationServer` (see `config::AuthorizationServerOptions`).
-#[napi(object, object_to_js = false)]
-pub struct NativeAuthorizationServer {
-    pub issuer: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub client_auth_method: Option<String>,
-    pub client_assertion_key: Option<String>,
-    pub client_assertion_key_id: Option<String>,
-    pub client_assertion_certificate: Option<String>,
-    pub client_assertion_alg: Option<String>,
-}
-
-impl From<NativeAuthorizationServer> for AuthorizationServerOptions {
-    fn from(v: NativeAuthorizationServer) -> Self {
-        Self {
-            issuer: v.issuer,
-            client_id: v.client_id,
-            client_secret: v.client_secret,
-            client_auth_method: v.client_auth_method,
-            client_assertion_key: v.client_assertion_key,
-            client_assertion_key_id: v.client_assertion_key_id,
-            client_assertion_certificate: v.client_assertion_certificate,
-            client_assertion_alg: v.client_assertion_alg,
-        }
-    }
-}
-
 /// The wrapper's functions among the options.
 pub struct Hooks {
     pub logger: Option<Logger>,
@@ -170,10 +52,17 @@ pub struct Hooks {
     pub settle: NativeSettleFn,
 }
 
-impl NativeServiceOptions {
-    /// Splits the options into the core's and the wrapper's functions.
-    pub fn into_parts(self) -> (Options, Hooks) {
-        let logger = self.logger.map(|tsfn| {
+/// The options object as the wrapper passes it: the values (`NativeServiceValues`'s
+/// fields are `config::Options`'s, see `index.d.ts`) and the hooks below.
+pub type NativeServiceOptions<'env> = Object<'env>;
+
+/// Splits the wrapper's options into the core's values and the wrapper's functions.
+pub fn into_parts(env: &Env, options: NativeServiceOptions) -> Result<(Options, Hooks)> {
+    let values: Options = env.from_js_value(options)?;
+    let logger = options
+        .get::<Option<NativeLogFn>>("logger")?
+        .flatten()
+        .map(|tsfn| {
             let tsfn = Arc::new(tsfn);
             Arc::new(move |level: Level, message: String| {
                 tsfn.call(
@@ -182,41 +71,90 @@ impl NativeServiceOptions {
                 );
             }) as Logger
         });
-        let options = Options {
-            issuer: self.issuer,
-            client_id: self.client_id,
-            client_secret: self.client_secret,
-            client_auth_method: self.client_auth_method,
-            token_endpoint: self.token_endpoint,
-            request_timeout_ms: self.request_timeout_ms,
-            expiry_buffer_seconds: self.expiry_buffer_seconds,
-            max_cache_entries: self.max_cache_entries,
-            max_retries: self.max_retries,
-            retry_delay_ms: self.retry_delay_ms,
-            proxy: self.proxy,
-            grant_type: self.grant_type,
-            resource_indicator: self.resource_indicator,
-            subject_token_type: self.subject_token_type,
-            requested_token_type: self.requested_token_type,
-            client_assertion_key: self.client_assertion_key,
-            client_assertion_key_id: self.client_assertion_key_id,
-            client_assertion_certificate: self.client_assertion_certificate,
-            client_assertion_alg: self.client_assertion_alg,
-            client_assertion_audience: self.client_assertion_audience,
-            validate_assertion: self.validate_assertion.map(Into::into),
-            shared_cache: self.shared_cache.map(Into::into),
-            authorization_server: self.authorization_server.map(Into::into),
-            allowed_domains: self.allowed_domains,
-            refresh_ahead: self.refresh_ahead.map(|value| match value {
-                Either::A(on) => RefreshAhead::Switch(on),
-                Either::B(fraction) => RefreshAhead::Fraction(fraction),
-            }),
+    let settle = options
+        .get::<NativeSettleFn>("settle")?
+        .ok_or_else(|| Error::new(Status::InvalidArg, "options.settle is required"))?;
+    let hooks = Hooks {
+        logger,
+        events: options.get::<Option<NativeEventFn>>("events")?.flatten(),
+        settle,
+    };
+    Ok((values, hooks))
+}
+
+/// One option as the wrapper reads it (see `config::Declaration`).
+#[napi(object, object_from_js = false)]
+pub struct NativeDeclaration {
+    /// The property (`opTimeoutMs`).
+    pub key: String,
+    /// As messages name it after `options.` (`sharedCache.opTimeoutMs`).
+    pub path: String,
+    #[napi(ts_type = "'text' | 'integer' | 'flag' | 'texts' | 'fraction' | 'block' | 'logger'")]
+    pub kind: String,
+    /// The TypeScript type in `index.d.ts`.
+    pub ts_type: String,
+    /// The doc comment's lines.
+    pub doc: Vec<String>,
+    pub required: bool,
+    /// The variables `fromEnv` reads, the last one set winning.
+    pub env: Vec<String>,
+    /// The variable names a file whose text is the value.
+    pub file: bool,
+    /// An integer's range and default (when it has a fixed one).
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub default: Option<f64>,
+    /// A block's options.
+    pub fields: Option<Vec<NativeDeclaration>>,
+}
+
+impl From<&Declaration> for NativeDeclaration {
+    fn from(d: &Declaration) -> Self {
+        let (kind, ts_type) = match d.kind {
+            Kind::Text => ("text", "string"),
+            Kind::Integer { .. } => ("integer", "number"),
+            Kind::Flag => ("flag", "boolean"),
+            Kind::Texts => ("texts", "string[]"),
+            Kind::Fraction => ("fraction", "number | boolean"),
+            Kind::Block(_) => ("block", "object"),
+            Kind::Logger => ("logger", "Function"),
         };
-        let hooks = Hooks {
-            logger,
-            events: self.events,
-            settle: self.settle,
+        let (min, max, default) = match d.kind {
+            Kind::Integer { default, min, max } => (
+                Some(min as f64),
+                Some(max as f64),
+                default.map(|value| value as f64),
+            ),
+            _ => (None, None, None),
         };
-        (options, hooks)
+        let fields = match d.kind {
+            Kind::Block(fields) => Some(fields().into_iter().map(Self::from).collect()),
+            _ => None,
+        };
+        Self {
+            key: d.key.to_owned(),
+            path: d.path.to_owned(),
+            kind: kind.to_owned(),
+            ts_type: d.ts_type.unwrap_or(ts_type).to_owned(),
+            doc: d.doc.iter().map(|line| (*line).to_owned()).collect(),
+            required: d.required,
+            env: d
+                .env
+                .iter()
+                .map(|variable| (*variable).to_owned())
+                .collect(),
+            file: d.file,
+            min,
+            max,
+            default,
+            fields,
+        }
     }
+}
+
+/// The service's option declarations, in the order written: the wrapper's type checks,
+/// `fromEnv`'s variables and the check of `index.d.ts` read them.
+#[napi]
+pub fn option_declarations() -> Vec<NativeDeclaration> {
+    declarations().into_iter().map(Into::into).collect()
 }

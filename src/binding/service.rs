@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::call::{check_target, NativeCallOptions};
 use super::events;
 use super::identity::unpack_identity;
-use super::options::{Hooks, NativeServiceOptions};
+use super::options::{into_parts, Hooks, NativeServiceOptions};
 use super::outcome::{NativeExchangeError, NativeSettled};
 use super::plan::{NativeChainOutcome, NativePlanOutcome};
 use super::settle::Channel;
@@ -32,8 +32,11 @@ pub struct NativeOboService {
 #[napi]
 impl NativeOboService {
     #[napi(constructor)]
-    pub fn new(env: &Env, options: NativeServiceOptions) -> Result<Self> {
-        let (options, hooks) = options.into_parts();
+    pub fn new(
+        env: &Env,
+        #[napi(ts_arg_type = "Record<string, unknown>")] options: NativeServiceOptions,
+    ) -> Result<Self> {
+        let (options, hooks) = into_parts(env, options)?;
         let Hooks {
             logger,
             events: publish,

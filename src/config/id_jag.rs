@@ -1,9 +1,8 @@
 //! `grantType: 'id_jag'` and its `authorizationServer`: the client's registration at the
 //! MCP server's authorization server, and what the ID-JAG request's subject is.
 
-use super::{http_url, required};
+use super::declaration::{declare_options, text, ASSERTION_ALGS, CLIENT_AUTH_METHODS};
 use crate::ground::error::ConfigError;
-use crate::ground::redact::redacted_debug;
 use crate::protocol::client_auth::{ClientAuth, CredentialOptions, ServerClientAuth};
 use crate::protocol::grant::{
     GrantKind, GrantMode, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE,
@@ -11,31 +10,23 @@ use crate::protocol::grant::{
 use crate::protocol::metadata::secure;
 use crate::protocol::ssrf::AllowedDomains;
 
-/// `authorizationServer` as given (types already checked by the wrapper).
-#[derive(Default, Clone)]
-pub struct AuthorizationServerOptions {
-    /// The issuer the MCP server's metadata must list; unset, the first one listed.
-    pub issuer: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub client_auth_method: Option<String>,
-    pub client_assertion_key: Option<String>,
-    pub client_assertion_key_id: Option<String>,
-    pub client_assertion_certificate: Option<String>,
-    pub client_assertion_alg: Option<String>,
+declare_options! {
+    /// `authorizationServer`: the client at the MCP authorization server (ID-JAG's second leg).
+    pub struct AuthorizationServerOptions, declared in AUTHORIZATION_SERVER: AuthorizationServerDeclarations, under "authorizationServer." {
+        /// The authorization server's issuer, which the MCP server's metadata must list; unset, the
+        /// first one it lists. Credentials are sent only to the server discovery checked.
+        issuer: Option<String> as "issuer" = text(),
+        client_id: Option<String> as "clientId" = text().required(),
+        client_secret: Option<String> as "clientSecret" = text().secret(),
+        client_auth_method: Option<String> as "clientAuthMethod" = text().ts(CLIENT_AUTH_METHODS),
+        /// `private_key_jwt`: PEM key; the assertion's `aud` is the token endpoint.
+        client_assertion_key: Option<String> as "clientAssertionKey" = text().secret(),
+        client_assertion_key_id: Option<String> as "clientAssertionKeyId" = text(),
+        /// `private_key_jwt`: the key's PEM certificate (`x5t#S256`), when the server knows the key by it.
+        client_assertion_certificate: Option<String> as "clientAssertionCertificate" = text(),
+        client_assertion_alg: Option<String> as "clientAssertionAlg" = text().ts(ASSERTION_ALGS),
+    }
 }
-
-redacted_debug!(AuthorizationServerOptions {
-    shown: [
-        issuer,
-        client_id,
-        client_auth_method,
-        client_assertion_key_id,
-        client_assertion_certificate,
-        client_assertion_alg
-    ],
-    hidden: [client_secret, client_assertion_key],
-});
 
 /// The validated ID-JAG settings of a service.
 #[derive(Debug, Clone)]
@@ -90,17 +81,18 @@ fn authorization_server(options: AuthorizationServerOptions) -> Result<IdJagConf
     let issuer = options
         .issuer
         .map(|issuer| {
-            let url = http_url("authorizationServer.issuer", issuer.clone())?;
+            let url = AUTHORIZATION_SERVER.issuer.http_url(issuer.clone())?;
             if !secure(&url) {
-                return Err(ConfigError::new(
-                    "authorizationServer.issuer",
+                return Err(AUTHORIZATION_SERVER.issuer.error(
                     "must be https (plain http only on a loopback host): the client's credentials go to it",
                 ));
             }
             Ok(issuer.trim().to_owned())
         })
         .transpose()?;
-    let client_id = required("authorizationServer.clientId", options.client_id)?;
+    let client_id = AUTHORIZATION_SERVER
+        .client_id
+        .required_text(options.client_id)?;
     let configured = options.client_auth_method.is_some();
     let client_auth = ClientAuth::new(
         client_id,
@@ -132,18 +124,14 @@ pub fn allowed_domains(entries: Option<&[String]>) -> Result<Option<AllowedDomai
     })
 }
 
-/// A credential error of the block, named as the caller wrote it (the option, and any
-/// other option its text names).
+/// A credential error of the block, named as the caller wrote it: the block's option of
+/// the same name, and any other option its text names.
 fn nested(error: ConfigError) -> ConfigError {
-    let option = match error.option {
-        "clientAuthMethod" => "authorizationServer.clientAuthMethod",
-        "clientSecret" => "authorizationServer.clientSecret",
-        "clientAssertionKey" => "authorizationServer.clientAssertionKey",
-        "clientAssertionKeyId" => "authorizationServer.clientAssertionKeyId",
-        "clientAssertionCertificate" => "authorizationServer.clientAssertionCertificate",
-        "clientAssertionAlg" => "authorizationServer.clientAssertionAlg",
-        other => other,
-    };
+    let option = AUTHORIZATION_SERVER
+        .all()
+        .into_iter()
+        .find(|field| field.key == error.option)
+        .map_or(error.option, |field| field.path);
     ConfigError {
         option,
         problem: error

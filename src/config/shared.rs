@@ -8,28 +8,36 @@ use std::time::Duration;
 use base64::prelude::{Engine, BASE64_STANDARD, BASE64_URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 
-use super::integer;
+use super::declaration::{declare_options, flag, integer, integer_in, text, texts};
 use crate::ground::error::ConfigError;
 use crate::ground::redact::redacted_debug;
 
-/// `sharedCache` as given (types already checked by the wrapper).
-#[derive(Default, Clone)]
-pub struct SharedCacheOptions {
-    pub url: Option<String>,
-    pub key_prefix: Option<String>,
-    pub cluster: Option<bool>,
-    /// PEM text of the CA that signs the server's certificate (`rediss://` only).
-    pub ca: Option<String>,
-    pub encryption_keys: Vec<String>,
-    pub op_timeout_ms: Option<f64>,
-    pub lock_ttl_ms: Option<f64>,
-    pub max_wait_ms: Option<f64>,
+declare_options! {
+    /// `sharedCache`: where the shared tier lives and how its records are sealed.
+    pub struct SharedCacheOptions, declared in SHARED_CACHE: SharedCacheDeclarations, under "sharedCache." {
+        /// One `redis://` or `rediss://` URL, credentials inside (URL-encoded); or a comma list of a
+        /// Redis Cluster's nodes (seeds: the rest of the cluster is discovered).
+        url: Option<String> as "url" = text().required().secret(),
+        /// LibreChat's resolved `REDIS_KEY_PREFIX`: names are `<prefix>::OBO_L2:…` (`OBO_L2:…` when empty).
+        key_prefix: Option<String> as "keyPrefix" = text(),
+        /// Redis Cluster: `true` for a cluster reached through one URL; a list of URLs is one already.
+        cluster: Option<bool> as "cluster" = flag(),
+        /// PEM text (not a path) of the CA that signs the server's certificate; `rediss://` only.
+        ca: Option<String> as "ca" = text().secret(),
+        /// 32-byte keys as 64 hex characters or base64, each optionally `"<id>:<key>"` (id 1-255):
+        /// the first seals, every one opens. Rotate with `["2:<new>", "1:<old>"]`.
+        encryption_keys: Vec<String> as "encryptionKeys" = texts().required().secret(),
+        /// Hard limit on each Redis operation, default 50.
+        op_timeout_ms: Option<f64> as "opTimeoutMs" = integer(50, 1..=10_000),
+        /// Lease of a cross-process exchange, default 2 × requestTimeoutMs + 1000.
+        lock_ttl_ms: Option<f64> as "lockTtlMs" = integer_in(100..=3_600_000),
+        /// Longest wait for another instance's exchange, default min(10000, lockTtlMs).
+        max_wait_ms: Option<f64> as "maxWaitMs" = integer_in(0..=3_600_000),
+        /// After 3 Redis failures in a row, how long Redis is skipped before one call probes it
+        /// again, default 5000: longer spares a Redis that is down, shorter brings the tier back sooner.
+        breaker_cooldown_ms: Option<f64> as "breakerCooldownMs" = integer(5_000, 100..=600_000),
+    }
 }
-
-redacted_debug!(SharedCacheOptions {
-    shown: [key_prefix, cluster, op_timeout_ms, lock_ttl_ms, max_wait_ms],
-    hidden: [url, ca, encryption_keys],
-});
 
 /// One encryption key of the ring: its id (the record's first byte) and its bytes.
 #[derive(Clone, PartialEq, Eq)]
@@ -93,51 +101,35 @@ impl SharedCacheConfig {
             .url
             .map(|u| u.trim().to_owned())
             .filter(|u| !u.is_empty())
-            .ok_or_else(|| ConfigError::new("sharedCache.url", "is required"))?;
+            .ok_or_else(|| SHARED_CACHE.url.error("is required"))?;
         let nodes: Vec<String> = url.split(',').map(|u| u.trim().to_owned()).collect();
         for one in &nodes {
             let scheme = url::Url::parse(one).map(|u| u.scheme().to_owned());
             if !matches!(scheme.as_deref(), Ok("redis" | "rediss")) {
-                return Err(ConfigError::new(
-                    "sharedCache.url",
+                return Err(SHARED_CACHE.url.error(
                     "must be a redis:// or rediss:// URL, or a comma-separated list of them",
                 ));
             }
         }
         let cluster = options.cluster.unwrap_or(nodes.len() > 1);
         if !cluster && nodes.len() > 1 {
-            return Err(ConfigError::new(
-                "sharedCache.cluster",
+            return Err(SHARED_CACHE.cluster.error(
                 "cannot be false when sharedCache.url names several servers: a list is a Redis Cluster's seed nodes",
             ));
         }
         if options.ca.is_some() && !nodes.iter().all(|u| u.starts_with("rediss://")) {
-            return Err(ConfigError::new(
-                "sharedCache.ca",
-                "applies only to rediss:// URLs",
-            ));
+            return Err(SHARED_CACHE.ca.error("applies only to rediss:// URLs"));
         }
         let key_prefix = options.key_prefix.unwrap_or_default().trim().to_owned();
-        let keys = ring_keys("sharedCache.encryptionKeys", &options.encryption_keys)?;
-        let op_timeout = integer(
-            "sharedCache.opTimeoutMs",
-            options.op_timeout_ms,
-            50,
-            1..=10_000,
-        )?;
+        let keys = ring_keys(SHARED_CACHE.encryption_keys.path, &options.encryption_keys)?;
+        let op_timeout = SHARED_CACHE.op_timeout_ms.integer(options.op_timeout_ms)?;
         let default_lease = 2 * request_timeout.as_millis() as u64 + 1_000;
-        let lock_ttl = integer(
-            "sharedCache.lockTtlMs",
-            options.lock_ttl_ms,
-            default_lease,
-            100..=3_600_000,
-        )?;
-        let max_wait = integer(
-            "sharedCache.maxWaitMs",
-            options.max_wait_ms,
-            DEFAULT_MAX_WAIT_MS.min(lock_ttl),
-            0..=3_600_000,
-        )?;
+        let lock_ttl = SHARED_CACHE
+            .lock_ttl_ms
+            .integer_or(options.lock_ttl_ms, default_lease)?;
+        let max_wait = SHARED_CACHE
+            .max_wait_ms
+            .integer_or(options.max_wait_ms, DEFAULT_MAX_WAIT_MS.min(lock_ttl))?;
         Ok(Self {
             nodes,
             cluster,
@@ -148,7 +140,11 @@ impl SharedCacheConfig {
             lock_ttl: Duration::from_millis(lock_ttl),
             max_wait: Duration::from_millis(max_wait),
             breaker_threshold: 3,
-            breaker_cooldown: Duration::from_secs(5),
+            breaker_cooldown: Duration::from_millis(
+                SHARED_CACHE
+                    .breaker_cooldown_ms
+                    .integer(options.breaker_cooldown_ms)?,
+            ),
         })
     }
 }
@@ -272,6 +268,23 @@ mod tests {
         assert_eq!(config.max_wait, Duration::from_millis(10_000));
         assert_eq!(config.op_timeout, Duration::from_millis(50));
         assert!(!format!("{config:?}").contains("127.0.0.1"));
+    }
+
+    #[test]
+    fn the_breaker_cools_down_for_five_seconds_or_as_configured() {
+        assert_eq!(
+            check(options(&[HEX])).unwrap().breaker_cooldown,
+            Duration::from_secs(5)
+        );
+        let mut o = options(&[HEX]);
+        o.breaker_cooldown_ms = Some(30_000.0);
+        assert_eq!(check(o).unwrap().breaker_cooldown, Duration::from_secs(30));
+        let mut o = options(&[HEX]);
+        o.breaker_cooldown_ms = Some(50.0);
+        assert_eq!(
+            check(o).unwrap_err(),
+            "options.sharedCache.breakerCooldownMs must be an integer from 100 to 600000, got 50"
+        );
     }
 
     #[test]

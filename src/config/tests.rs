@@ -157,3 +157,77 @@ fn errors_name_the_option() {
         "options.clientSecret is required for client_secret_post"
     );
 }
+
+#[test]
+fn the_wrapper_s_object_deserializes_by_the_declared_names() {
+    let options: Options = serde_json::from_value(serde_json::json!({
+        "issuer": "https://idp.example",
+        "clientId": "middle-tier",
+        "maxRetries": 2,
+        "refreshAhead": false,
+        "validateAssertion": { "audiences": ["api"], "leewaySeconds": 5 },
+        "sharedCache": { "url": "redis://127.0.0.1", "opTimeoutMs": 70 },
+        "authorizationServer": { "clientId": "files" },
+        "logger": null,
+        "settle": {},
+    }))
+    .unwrap();
+    assert_eq!(options.issuer.as_deref(), Some("https://idp.example"));
+    assert_eq!(options.client_id.as_deref(), Some("middle-tier"));
+    assert_eq!(options.max_retries, Some(2.0));
+    assert_eq!(options.refresh_ahead, Some(RefreshAhead::Switch(false)));
+    let validate = options.validate_assertion.unwrap();
+    assert_eq!(
+        (validate.audiences, validate.leeway_seconds),
+        (vec!["api".to_owned()], Some(5.0))
+    );
+    let shared = options.shared_cache.unwrap();
+    assert_eq!(shared.op_timeout_ms, Some(70.0));
+    assert!(
+        shared.encryption_keys.is_empty(),
+        "a missing key list is empty, refused by name"
+    );
+    let server = options.authorization_server.unwrap();
+    assert_eq!(server.client_id.as_deref(), Some("files"));
+}
+
+#[test]
+fn every_declaration_is_named_by_its_path_and_the_nested_ones_by_their_block() {
+    let paths: Vec<_> = declarations().iter().map(|d| d.path).collect();
+    assert_eq!(paths.first(), Some(&"issuer"));
+    assert_eq!(paths.last(), Some(&"logger"));
+    assert!(paths.contains(&"maxRetries"));
+    let Kind::Block(fields) = OPTIONS.shared_cache.kind else {
+        panic!("sharedCache is a block")
+    };
+    assert!(fields()
+        .iter()
+        .all(|field| field.path == format!("sharedCache.{}", field.key)));
+    assert!(OPTIONS.client_secret.secret && !OPTIONS.client_id.secret);
+    assert_eq!(OPTIONS.issuer.env, ["OPENID_ISSUER"]);
+}
+
+#[test]
+fn token_types_are_refused_with_on_behalf_of_named_or_unset() {
+    let urn = "urn:ietf:params:oauth:token-type:jwt";
+    for grant in [None, Some("jwt_bearer")] {
+        let err = |subject: Option<&str>, requested: Option<&str>| {
+            Config::from_options(Options {
+                grant_type: grant.map(Into::into),
+                subject_token_type: subject.map(Into::into),
+                requested_token_type: requested.map(Into::into),
+                ..minimal()
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        assert_eq!(
+            err(Some(urn), None),
+            "options.subjectTokenType applies only to grantType 'token_exchange' or 'auto'"
+        );
+        assert_eq!(
+            err(None, Some(urn)),
+            "options.requestedTokenType applies only to grantType 'token_exchange' or 'auto'"
+        );
+    }
+}
