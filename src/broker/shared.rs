@@ -16,7 +16,7 @@ use crate::cache::token::OboToken;
 use crate::cache::traffic::UNKNOWN_EXCHANGE_MS;
 use crate::config::Config;
 use crate::ground::error::{ConfigError, RequestError};
-use crate::ground::identity::{IdentitySource, IdentityTuple};
+use crate::ground::identity::{IdentitySource, IdentityTuple, Invalidation};
 
 use super::request::Request;
 
@@ -127,10 +127,9 @@ impl OboService {
         let Some(tier) = self.inner.shared.clone() else {
             return Ok(None);
         };
-        let prefix = identity.key_prefix();
-        let scopes = scopes.map(str::to_owned);
+        let dropped = Invalidation::new(&identity, scopes);
         Ok(Some(async move {
-            tier.invalidate(&prefix, scopes.as_deref()).await;
+            tier.invalidate(&dropped).await;
         }))
     }
 
