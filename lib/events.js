@@ -45,4 +45,4 @@ function publish(name, event) {
   }
 }
 
-module.exports = { publish, PREFIX, NATIVE_CHANNELS }
+module.exports = { publish }

@@ -190,4 +190,4 @@ function buildWithSharedCache(build, options, env, extra) {
   }
 }
 
-module.exports = { checkSharedCache, sharedCacheFromEnv, buildWithSharedCache }
+module.exports = { checkSharedCache, buildWithSharedCache }
