@@ -18,10 +18,12 @@
 //
 // The front still coalesces calls with identical arguments before they cross (`join`):
 // not a second rule (equal arguments mean one native key, so the native table would join
-// them anyway), but the boundary's cost. Each crossing is a native call, a task and a
-// settle hop back to this thread; with 1,000 concurrent callers of one key that took the
-// bench's fan-out from 15 ms to 690 ms (local IdP) when the front let every caller cross.
-// Its joiners are misses the native side never saw, so `stats()` adds them (`joined`).
+// them anyway), but the boundary's cost. Each crossing is a native call, a tokio task and
+// a settle hop back to this thread, per caller; a join is one promise. (The bench's fan-out
+// figure is where that shows; on the shared 2-core machine, under other builds, runs with
+// and without the join were too noisy to tell apart, so the join stays until a quiet run
+// says it may go.) Its joiners are misses the native side never saw, so `stats()` adds
+// them (`joined`).
 
 const { assertionDigest } = require('./native.js')
 const { Memo } = require('./memo.js')
