@@ -18,18 +18,16 @@ export declare class NativeOboService {
   scheduledGrant(encryptionKeys: Array<string>, credsKey?: string | undefined | null): NativeScheduledGrant
   constructor(options: Record<string, unknown>)
   /**
-   * The hot path: `[id, expires_in, expires_at]` of the cached token for an
-   * assertion known by its digest (`assertionDigest`), or `null`; one lookup, one
-   * hit counted. Synchronous, on the JS thread. `knownId` is the id of the token the
+   * The hot path: the cached token for an assertion known by its digest
+   * (`assertionDigest`), as a `Hit` of fixed layout, or `null`; one lookup, one hit
+   * counted. Synchronous, on the JS thread. `knownId` is the id of the token the
    * wrapper remembers for this call (0 for none): only when the cached token is
-   * another one are its strings appended, `[id, expires_in, expires_at,
-   * access_token, issued_token_type]`, so a hit usually crosses as three numbers and
-   * the wrapper builds the response itself (a JS literal is far cheaper than five
-   * napi property sets). A hit that starts the token's refresh-ahead answers the long
-   * form with a sixth element, `true`: the wrapper then calls `refresh` with the
-   * assertion. Invalid arguments throw. `identity` is packed (see `unpack_identity`).
+   * another one, or its refresh-ahead is due, does the `Hit` carry its `Strings`, so
+   * a hit usually crosses as three numbers and the wrapper builds the response itself
+   * (a JS literal is far cheaper than napi property sets). Invalid arguments throw.
+   * `identity` is packed (see `unpack_identity`).
    */
-  cached(identity: string, digest: string, scopes: string, knownId: number, audience?: string | undefined | null, resource?: string | undefined | null): [number, number, number] | [number, number, number, string, string | undefined] | [number, number, number, string, string | undefined, true] | null
+  cached(identity: string, digest: string, scopes: string, knownId: number, audience?: string | undefined | null, resource?: string | undefined | null): [number, number, number, [string, string | null, boolean] | null] | null
   /**
    * Starts an exchange that settles through the service's `settle(callId, …)`: from
    * an exchange in flight for the same key, the cache if it was filled meanwhile, or a

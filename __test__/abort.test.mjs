@@ -1,6 +1,6 @@
 // AbortSignal end to end against the local IdP: an aborted caller rejects with its AbortError
 // and is detached; the exchange goes on for the others and fills the cache; nothing is left
-// behind (flights here, leases in Redis, handles that keep a process alive).
+// behind (flights, leases in Redis, handles that keep a process alive).
 
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url'
 import { CLIENTS } from './idp/index.mjs'
 import { useIdp, newService, rejection, FILES } from './helpers.mjs'
 import { redisSuite, startRedis, keysMatching, until } from './redis.mjs'
-import { frontOf } from '../lib/service.js'
 import obo from '../index.js'
 
 const { createOboFetch } = obo
@@ -50,7 +49,7 @@ describe('exchangeOboToken with a signal', () => {
     assert.equal(err, controller.signal.reason)
     assert.equal(err.name, 'AbortError')
     assert.equal(ctx.idp.counters.obo, 0)
-    assert.deepEqual([service.stats().misses, service.stats().exchanges, frontOf(service).inFlight], [0, 0, 0])
+    assert.deepEqual([service.stats().misses, service.stats().exchanges], [0, 0])
   })
 
   it('a caller that aborts while it waits is detached: the others get the token, the cache is filled, no flight is left', async () => {
@@ -64,7 +63,8 @@ describe('exchangeOboToken with a signal', () => {
     assert.equal((await rejection(leaving)).name, 'AbortError')
     const [a, b] = await Promise.all(staying)
     assert.equal(a.access_token, b.access_token)
-    assert.equal(frontOf(service).inFlight, 0)
+    // One leader, two joiners (the aborted one too), one exchange.
+    assert.deepEqual([service.stats().misses, service.stats().coalesced, service.stats().exchanges], [3, 2, 1])
     const hits = service.stats().hits
     const cached = await service.exchangeOboToken(alice, token, FILES, true, undefined, { signal: new AbortController().signal })
     assert.equal(cached.access_token, a.access_token)
@@ -100,10 +100,10 @@ describe('exchangeOboToken with a signal', () => {
     ctx.idp.setOboDelay(400)
     const result = await runChild(serviceOptions(ctx.idp), { user: alice, token: await ctx.idp.mintUserToken('alice'), scopes: FILES })
     assert.deepEqual(
-      { aborted: result.aborted, other: result.other, sameToken: result.sameToken, inFlight: result.inFlight },
-      { aborted: 'AbortError', other: 'token', sameToken: true, inFlight: 0 },
+      { aborted: result.aborted, other: result.other, sameToken: result.sameToken },
+      { aborted: 'AbortError', other: 'token', sameToken: true },
     )
-    assert.equal(result.stats.exchanges, 1)
+    assert.deepEqual([result.stats.exchanges, result.stats.coalesced], [1, 1])
   })
 })
 
@@ -122,7 +122,6 @@ describe('resolveOboToken and createOboFetch with a signal', () => {
     const again = await obo.resolveOboToken(alice, { scopes: FILES }, service, async () => ({ access_token: token }))
     assert.ok(again.access_token)
     assert.equal(ctx.idp.counters.obo, 1)
-    assert.equal(frontOf(service).inFlight, 0)
   })
 
   it('createOboFetch: its own signal aborted sends nothing; a request aborted while its token is resolved rejects', async () => {
@@ -204,14 +203,13 @@ redisSuite('AbortSignal with the shared tier', () => {
     assert.ok(served.access_token)
     assert.equal(b.stats().sharedHits, 1, 'B was served from Redis')
     assert.equal(ctx.idp.counters.obo, 1)
-    assert.deepEqual([frontOf(a).inFlight, frontOf(b).inFlight], [0, 0])
   })
 
   it('a process that aborted an exchange under the shared tier exits by itself', async () => {
     await redis.command('FLUSHALL')
     ctx.idp.setOboDelay(400)
     const result = await runChild(shared(ctx.idp), { user: alice, token: await ctx.idp.mintUserToken('alice'), scopes: FILES })
-    assert.deepEqual([result.aborted, result.other, result.sameToken, result.inFlight], ['AbortError', 'token', true, 0])
+    assert.deepEqual([result.aborted, result.other, result.sameToken], ['AbortError', 'token', true])
     assert.deepEqual(await keysMatching(redis, `${PREFIX}::OBO_L2:l:*`), [])
   })
 })

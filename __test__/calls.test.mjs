@@ -30,7 +30,6 @@ test('a pending exchange keeps Node alive, each time, and an idle service lets i
   assert.notEqual(tokens[0], tokens[1])
   ctx.idp.setOboDelay(150)
   const args = [ctx.idp.issuer, CLIENTS.post.clientId, CLIENTS.post.clientSecret, FILES, ...tokens]
-  const started = Date.now()
   const { error, stdout } = await new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -39,9 +38,9 @@ test('a pending exchange keeps Node alive, each time, and an idle service lets i
       (error, stdout) => resolve({ error, stdout }),
     )
   })
+  // No clock: the child's 20 s timeout bounds the wait, and a child killed by it fails here.
   assert.equal(error, null, `the child exited by itself, cleanly: ${error?.message}`)
   assert.equal(stdout, 'first second', 'both exchanges settled before Node exited')
-  assert.ok(Date.now() - started < 15_000)
   assert.equal(ctx.idp.counters.obo, 2)
 })
 

@@ -226,7 +226,7 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
       const started = Date.now()
       const { status, body } = await requestIdJag(await idp.mintIdToken('alice'))
       assert.equal(status, 200, body?.error_description)
-      assert.ok(Date.now() - started >= 140)
+      assert.ok(Date.now() - started >= 140) // a lower bound: the delay applied; busy machines only add
       assert.equal(body.expires_in, 60)
       const claims = jose.decodeJwt(body.access_token)
       assert.equal(claims.exp - claims.iat, 60)
@@ -356,7 +356,7 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
       as.setDelay(150)
       const started = Date.now()
       assert.equal((await redeem(assertion)).status, 200)
-      assert.ok(Date.now() - started >= 140)
+      assert.ok(Date.now() - started >= 140) // a lower bound: the delay applied; busy machines only add
       assert.deepEqual([as.counters.token, as.counters.faults, as.counters.grants], [3, 2, 1])
     })
 

@@ -26,9 +26,8 @@ describe('the JWKS fault switch', () => {
     ctx.idp.setJwksFault({ drop: true })
     await assert.rejects(jwks(), TypeError)
     ctx.idp.setJwksFault({ delayMs: 2000 })
-    const started = Date.now()
+    // No clock: the TimeoutError says the client gave up before the held answer came.
     await assert.rejects(jwks({ signal: AbortSignal.timeout(200) }), { name: 'TimeoutError' })
-    assert.ok(Date.now() - started < 1500)
     assert.equal(ctx.idp.counters.jwks, 2)
   })
 

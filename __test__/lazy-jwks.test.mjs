@@ -52,9 +52,9 @@ describe('lazy JWKS (fail until the Rust change lands)', () => {
   it('lazy JWKS: with validateAssertion, a JWKS that hangs past requestTimeoutMs fails as ERR_JWKS_UNAVAILABLE, retryable', async () => {
     ctx.idp.setJwksFault({ delayMs: 3000 })
     const { service } = newService(ctx.idp, { validateAssertion: VALIDATE, requestTimeoutMs: 500, maxRetries: 0 })
-    const started = Date.now()
+    // No clock: the held JWKS does answer after 3 s, and the default request timeout is
+    // longer, so only requestTimeoutMs applied to the JWKS turns this call into a failure.
     const err = await rejection(service.exchangeOboToken(alice, await ctx.idp.mintUserToken('alice'), FILES))
-    assert.ok(Date.now() - started < 2500, 'the request timeout applies to the JWKS')
     assertJwksUnavailable(err, 'JWKS hang')
     assert.equal(ctx.idp.counters.token, 0, 'no token request')
   })

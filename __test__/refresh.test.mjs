@@ -54,11 +54,12 @@ test('a hit past the refresh point is answered at once and starts one background
   const first = await service.exchangeOboToken(alice, upstream, FILES)
   await sleep(PAST_POINT)
   ctx.idp.setOboDelay(300)
-  const started = performance.now()
-  const served = await service.exchangeOboToken(alice, upstream, FILES)
-  const waited = performance.now() - started
+  // "At once" without a clock: the hit's promise is already settled when it is returned,
+  // so it wins a race against a promise made after it; a caller that waited for the
+  // refresh (300 ms at the IdP) would lose.
+  const pending = service.exchangeOboToken(alice, upstream, FILES)
+  const served = await Promise.race([pending, Promise.resolve('not settled')])
   assert.equal(served.access_token, first.access_token, 'the cached token, at once')
-  assert.ok(waited < 100, `the caller waited ${waited} ms for a 300 ms IdP`)
   const meanwhile = await Promise.all([1, 2, 3].map(() => service.exchangeOboToken(alice, upstream, FILES)))
   assert.ok(meanwhile.every((r) => r.access_token === first.access_token))
   await until(() => service.stats().refreshesSucceeded === 1)

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { startIdp, CLIENTS, TENANT, USERS } from './idp/index.mjs'
 import { redisSuite, startRedis, startRedisCluster, keysMatching, until } from './redis.mjs'
-import { sharedCacheFromEnv } from '../lib/shared-cache.js'
+import { fromEnv } from '../lib/environment.js'
 import obo from '../index.js'
 
 const { OboTokenService } = obo
@@ -28,6 +28,12 @@ const base = (issuer = 'http://127.0.0.1:9') => ({
   OPENID_CLIENT_SECRET: CLIENTS.post.clientSecret,
 })
 const redisEnv = (extra = {}) => ({ USE_REDIS: 'true', REDIS_URI: 'redis://127.0.0.1:6390', OBO_CACHE_KEY: KEY, ...extra })
+
+/**
+ * The options `OboTokenService.fromEnv` would build a service with, `sharedCache` among them:
+ * the environment module's own entry, with a build that hands the options back.
+ */
+const sharedCacheFromEnv = (env) => fromEnv((options) => options, { ...base(), ...env })
 
 /** A service from `env` with the warnings it logged. */
 function build(env) {

@@ -1,12 +1,29 @@
 'use strict'
 
-// The front: what the wrapper keeps beside the native cache so that a hit stays cheap,
-// and the joins of a miss. Per upstream token string it keeps the token's SHA-256 (V8
-// keeps a string's hash in the string, so finding the same string again is a pointer
-// comparison, cheaper than a UTF-8 copy plus SHA-256 in Rust) and the JS strings of the
-// OBO tokens last served for it, each with its native id: a hit passes that id, and the
-// native side answers three numbers, adding the strings only when its cached token is
-// another one. All of it only saves work: the native cache decides what is served.
+// The front: what the wrapper keeps beside the native cache so that a hit stays cheap.
+// Per upstream token string it keeps the token's SHA-256 (V8 keeps a string's hash in the
+// string, so finding the same string again is a pointer comparison, cheaper than a UTF-8
+// copy plus SHA-256 in Rust) and the JS strings of the OBO tokens last served for it, each
+// with its native id: a hit passes that id, and the native side answers numbers, adding
+// the strings only when its cached token is another one.
+//
+// Where each rule lives (DESIGN: JS checks types, Rust owns the rules; a hit stays on the
+// calling thread). Nothing here decides: what is served, single-flight and what
+// `invalidate` drops are the native side's. Its flight table (src/cache/flights.rs, keyed
+// by the full cache key, so calls that normalize to one key share one flight) is the one
+// single-flight rule of a process, the Redis lease (src/cache/shared/lease.rs) the same
+// rule across processes, and `Invalidation` (src/ground/identity.rs) the one prefix rule:
+// `forget` drops exactly the ids the native side says it dropped. A front entry the native
+// cache no longer holds is never served: the lookup names its id and gets the native answer.
+//
+// The front still coalesces calls with identical arguments before they cross (`join`):
+// not a second rule (equal arguments mean one native key, so the native table would join
+// them anyway), but the boundary's cost. Each crossing is a native call, a tokio task and
+// a settle hop back to this thread, per caller; a join is one promise. (The bench's fan-out
+// figure is where that shows; on the shared 2-core machine, under other builds, runs with
+// and without the join were too noisy to tell apart, so the join stays until a quiet run
+// says it may go.) Its joiners are misses the native side never saw, so `stats()` adds
+// them (`joined`).
 
 const { assertionDigest } = require('./native.js')
 const { Memo } = require('./memo.js')
@@ -22,6 +39,15 @@ const MEMO_BOUND = 10_000
 const DEFAULT_MAX_CACHE_ENTRIES = 100_000
 const SEPARATOR = '\u001f'
 
+/**
+ * Positions in the fixed layout of the native `cached` answer (`Hit` in
+ * src/binding/service.rs): always four elements; `strings` is null when the cached
+ * token is the one the front named by id (and its refresh is not due), else the fixed
+ * `STRINGS` layout.
+ */
+const HIT = Object.freeze({ id: 0, expiresIn: 1, expiresAt: 2, strings: 3 })
+const STRINGS = Object.freeze({ accessToken: 0, issuedTokenType: 1, refreshDue: 2 })
+
 /** The slot of a call's token in its upstream entry: the scopes, and the RFC 8693 target if any. */
 function slotOf(scopes, call) {
   if (call === undefined || (call.audience === undefined && call.resource === undefined)) return scopes
@@ -30,17 +56,16 @@ function slotOf(scopes, call) {
 
 class Front {
   #native
-  /** Upstream token string → `{ digest, tokens: Map<slot, { id, identity, access_token, issued_token_type? }> }`. */
+  /** Upstream token string → `{ digest, tokens: Map<slot, { id, access_token, issued_token_type? }> }`. */
   #entries
   /** Exchanges in flight by their exact arguments: joiners share one promise. */
   #flights = new Map()
   /** Calls that joined a flight here, without reaching the native side. */
   joined = 0
 
-  /** `memoLimit` (tests only) overrides the size taken from `maxCacheEntries`. */
-  constructor(native, maxCacheEntries = DEFAULT_MAX_CACHE_ENTRIES, memoLimit) {
+  constructor(native, maxCacheEntries = DEFAULT_MAX_CACHE_ENTRIES) {
     this.#native = native
-    this.#entries = new Memo(memoLimit ?? Math.max(1, Math.min(maxCacheEntries, MEMO_BOUND)))
+    this.#entries = new Memo(Math.max(1, Math.min(maxCacheEntries, MEMO_BOUND)))
   }
 
   /** The remembered entry of an upstream token, made on first sight. */
@@ -56,7 +81,7 @@ class Front {
   /**
    * The cached response for this call, or undefined: one native lookup, which counts one
    * hit, and usually only numbers cross the boundary. A hit past its token's refresh
-   * point (a sixth element) also hands this call's assertion to the native side for one
+   * point (`refreshDue` in the strings) also hands this call's assertion to the native side for one
    * background refresh-ahead; the caller is answered at once either way.
    */
   hit(identity, accessToken, scopes, call) {
@@ -65,15 +90,20 @@ class Front {
     let token = entry.tokens.get(slot)
     const found = this.#native.cached(identity, entry.digest, scopes, token?.id ?? 0, call?.audience, call?.resource)
     if (found === null) return undefined
-    if (found.length > 3) {
-      token =
-        found[4] == null
-          ? { id: found[0], identity, access_token: found[3] }
-          : { id: found[0], identity, access_token: found[3], issued_token_type: found[4] }
+    const strings = found[HIT.strings]
+    if (strings !== null) {
+      token = { id: found[HIT.id], access_token: strings[STRINGS.accessToken] }
+      if (strings[STRINGS.issuedTokenType] != null) token.issued_token_type = strings[STRINGS.issuedTokenType]
       entry.tokens.set(slot, token)
-      if (found.length > 5) this.#refresh(identity, accessToken, scopes, call)
+      if (strings[STRINGS.refreshDue]) this.#refresh(identity, accessToken, scopes, call)
     }
-    const response = { access_token: token.access_token, token_type: 'Bearer', expires_in: found[1], expires_at: found[2], scope: scopes }
+    const response = {
+      access_token: token.access_token,
+      token_type: 'Bearer',
+      expires_in: found[HIT.expiresIn],
+      expires_at: found[HIT.expiresAt],
+      scope: scopes,
+    }
     if (token.issued_token_type !== undefined) response.issued_token_type = token.issued_token_type
     return response
   }
@@ -88,8 +118,8 @@ class Front {
   }
 
   /** Remembers the token an exchange settled to, for the next hits of the same call. */
-  remember(identity, accessToken, scopes, call, id, response) {
-    const token = { id, identity, access_token: response.access_token }
+  remember(accessToken, scopes, call, id, response) {
+    const token = { id, access_token: response.access_token }
     if (response.issued_token_type !== undefined) token.issued_token_type = response.issued_token_type
     this.#entry(accessToken).tokens.set(slotOf(scopes, call), token)
   }
@@ -111,17 +141,15 @@ class Front {
   }
 
   /**
-   * Forgets the tokens the native side dropped (`ids`) and any token this identity was
-   * served (for `scopes` only, when given); an upstream token left with none is
-   * forgotten too. Runs at logout, so a scan is fine.
+   * Forgets the tokens the native side dropped (`ids`, what `invalidate` returned); an
+   * upstream token left with none is forgotten too. Runs at logout, so a scan is fine.
    */
-  forget(ids, identity, scopes) {
+  forget(ids) {
     const dropped = new Set(ids)
     for (const [accessToken, entry] of this.#entries.entries()) {
       let removed = false
       for (const [slot, token] of entry.tokens) {
-        const same = token.identity === identity && (scopes === undefined || slot === scopes || slot.startsWith(scopes + SEPARATOR))
-        if (dropped.has(token.id) || same) {
+        if (dropped.has(token.id)) {
           entry.tokens.delete(slot)
           removed = true
         }
@@ -135,12 +163,7 @@ class Front {
     this.#entries.clear()
   }
 
-  /** Exchanges in flight here now (tests: an aborted caller leaves none behind). */
-  get inFlight() {
-    return this.#flights.size
-  }
-
-  /** Upstream tokens remembered now (tests). */
+  /** Upstream tokens remembered now. */
   get size() {
     return this.#entries.size
   }

@@ -100,23 +100,15 @@ function checkCallOptions(options) {
   return checked
 }
 
-/** Each service's normalized logger, for `resolveOboToken` to log through. */
-const serviceLoggers = new WeakMap()
-/** Each service's native `plan()`, for the doctor. */
-const servicePlans = new WeakMap()
-/** Each service's native `idJagChain(resource, audience)`, for the doctor. */
-const serviceChains = new WeakMap()
 /**
- * Which of the user's tokens each service exchanges: `access_token`, or with grantType
- * 'id_jag' the `id_token` (or the `refresh_token`, when subjectTokenType names it).
+ * Readers of a service's private parts for the sibling modules that need them (resolve:
+ * the logger and subject field; the doctor: the native plan and chain; ScheduledOboGrant:
+ * the native handle). Set once in the class's static block, where `#fields` are in scope;
+ * each answers undefined for anything but an OboTokenService.
  */
-const serviceSubjects = new WeakMap()
-/** Each service's native `scheduledGrant(encryptionKeys, credsKey)`, for ScheduledOboGrant. */
-const serviceScheduled = new WeakMap()
-/** Each service's front, for tests. */
-const serviceFronts = new WeakMap()
-/** An option key for tests only: the front's memo size instead of the one from `maxCacheEntries`. */
-const MEMO_LIMIT = Symbol('memoLimit')
+let loggerOf
+let subjectOf
+let nativeOf
 
 /** A caller's own copy of a shared response. */
 function copyResponse(response) {
@@ -149,25 +141,29 @@ function ownRealmError(err) {
 class OboTokenService {
   #native
   #log
-  /** The digests, token strings and joins kept on this side of a hit. */
+  /** Which of the user's tokens this service exchanges (see `subjectOf`). */
+  #subject
+  /** The digests and token strings kept on this side of a hit. */
   #front
   /** The native exchanges in flight, and the function they settle through. */
   #calls = new Calls()
   /** Whether the native side takes the events as watched (as it does from the start; `#watchEvents`). */
   #watched = true
 
+  static {
+    const mine = (service) => typeof service === 'object' && service !== null && #native in service
+    loggerOf = (service) => (mine(service) ? service.#log : undefined)
+    subjectOf = (service) => (mine(service) ? service.#subject : undefined)
+    nativeOf = (service) => (mine(service) ? service.#native : undefined)
+  }
+
   /** @param {import('../index').OboServiceOptions} options */
   constructor(options) {
     const native = checkOptions(options)
     this.#log = native.logger ?? (() => {})
     this.#native = new NativeOboService({ ...native, events: publish, settle: this.#calls.settle })
-    this.#front = new Front(this.#native, native.maxCacheEntries, options[MEMO_LIMIT])
-    serviceLoggers.set(this, this.#log)
-    servicePlans.set(this, () => this.#native.plan())
-    serviceChains.set(this, (resource, audience) => this.#native.idJagChain(resource, audience))
-    serviceFronts.set(this, this.#front)
-    serviceScheduled.set(this, (keys, credsKey) => this.#native.scheduledGrant(keys, credsKey))
-    serviceSubjects.set(this, this.#native.subjectField())
+    this.#front = new Front(this.#native, native.maxCacheEntries)
+    this.#subject = this.#native.subjectField()
     this.#watchEvents()
   }
 
@@ -219,7 +215,7 @@ class OboTokenService {
         if (hit !== undefined) return Promise.resolve(hit)
         return this.#joinOrStart(identity, token, scope, call)
       }
-      const remember = (id, response) => this.#front.remember(identity, token, scope, call, id, response)
+      const remember = (id, response) => this.#front.remember(token, scope, call, id, response)
       return this.#settled(this.#exchange(identity, token, scope, useCache, call), undefined, remember)
     } catch (err) {
       return Promise.reject(ownRealmError(err))
@@ -259,15 +255,13 @@ class OboTokenService {
     this.#native.watchEvents(on)
   }
 
-  /**
-   * A miss: joins the exchange in flight for exactly these arguments, or starts one. The
-   * key holds the digest, never the token; equal keys mean equal native cache keys, and
-   * calls that differ here but normalize to one native key still share its flight there.
-   * Each caller gets its own response object.
+   * A miss: joins the front's flight for exactly these arguments, or starts a native
+   * exchange (which the native flight table joins to one for the key). The key holds the
+   * digest, never the token. Each caller gets its own response object.
    */
   #joinOrStart(identity, accessToken, scopes, call) {
     const key = [identity, scopes, this.#front.digest(accessToken), call?.audience ?? '', call?.resource ?? ''].join(SEPARATOR)
-    const remember = (id, response) => this.#front.remember(identity, accessToken, scopes, call, id, response)
+    const remember = (id, response) => this.#front.remember(accessToken, scopes, call, id, response)
     // The native call runs (and may throw) before the flight is stored; `forget` runs
     // as it settles.
     const flight = this.#front.join(key, (forget) =>
@@ -311,7 +305,7 @@ class OboTokenService {
     const identity = packIdentity(user, identityContext)
     this.#watchEvents()
     const dropped = this.#native.invalidate(identity, scopes ?? undefined)
-    this.#front.forget(dropped, identity, scopes ?? undefined)
+    this.#front.forget(dropped)
     return dropped.length
   }
 
@@ -322,7 +316,7 @@ class OboTokenService {
     this.#front.clear()
   }
 
-  /** Counters since creation, and the number of cached tokens. */
+  /** Counters since creation, and the number of cached tokens; the front's joiners are misses, coalesced. */
   stats() {
     const stats = this.#native.stats()
     stats.misses += this.#front.joined
@@ -331,14 +325,9 @@ class OboTokenService {
   }
 }
 
-/** The normalized logger of a service (resolveOboToken logs through it), or undefined. */
-function loggerOf(service) {
-  return serviceLoggers.get(service)
-}
-
 /** The token endpoint and grant a service's next exchange would use (the doctor's question). */
 async function planOf(service) {
-  const { plan, error } = await servicePlans.get(service)()
+  const { plan, error } = await nativeOf(service).plan()
   if (error) throw new OboExchangeError(error.message, error)
   return plan
 }
@@ -348,14 +337,9 @@ async function planOf(service) {
  * (`{ issuer, tokenEndpoint }`), checked as an exchange checks it; rejects with the reason.
  */
 async function chainOf(service, resource, audience) {
-  const { chain, error } = await serviceChains.get(service)(resource, audience ?? undefined)
+  const { chain, error } = await nativeOf(service).idJagChain(resource, audience ?? undefined)
   if (error) throw new OboExchangeError(error.message, error)
   return chain
-}
-
-/** The token set field a service exchanges (`access_token`, `id_token` or `refresh_token`). */
-function subjectOf(service) {
-  return serviceSubjects.get(service)
 }
 
 /**
@@ -364,18 +348,13 @@ function subjectOf(service) {
  * Refused keys throw (in this realm).
  */
 function scheduledGrantOf(service, encryptionKeys, credsKey) {
-  const make = serviceScheduled.get(service)
-  if (!make) return undefined
+  const native = nativeOf(service)
+  if (!native) return undefined
   try {
-    return make(encryptionKeys, credsKey)
+    return native.scheduledGrant(encryptionKeys, credsKey)
   } catch (err) {
     throw ownRealmError(err)
   }
 }
 
-/** A service's front (tests). */
-function frontOf(service) {
-  return serviceFronts.get(service)
-}
-
-module.exports = { OboTokenService, loggerOf, planOf, chainOf, frontOf, subjectOf, scheduledGrantOf, ownRealmError, MEMO_LIMIT }
+module.exports = { OboTokenService, loggerOf, planOf, chainOf, subjectOf, scheduledGrantOf, ownRealmError }

@@ -155,4 +155,4 @@ function buildWithSharedCache(build, options, env, extra) {
   }
 }
 
-module.exports = { sharedCacheFromEnv, buildWithSharedCache }
+module.exports = { buildWithSharedCache }

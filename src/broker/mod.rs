@@ -27,7 +27,9 @@ use crate::cache::token::OboToken;
 use crate::config::Config;
 use crate::ground::error::{BuildError, ExchangeError, RequestError};
 use crate::ground::expiry;
-use crate::ground::identity::{AssertionDigest, IdentitySource, IdentityTuple, Target, SEPARATOR};
+use crate::ground::identity::{
+    AssertionDigest, IdentitySource, IdentityTuple, Invalidation, Target,
+};
 use crate::protocol::assertion;
 use crate::protocol::discovery::Discovery;
 use crate::protocol::grant;
@@ -215,12 +217,8 @@ impl OboService {
         scopes: Option<&str>,
     ) -> Result<Vec<u64>, RequestError> {
         let identity = IdentityTuple::resolve(user, context).ok_or(RequestError::NotOpenIdUser)?;
-        let mut prefix = identity.key_prefix();
-        if let Some(scopes) = scopes {
-            prefix.push_str(scopes);
-            prefix.push(SEPARATOR);
-        }
-        Ok(self.inner.cache.remove_prefix(&prefix))
+        let dropped = Invalidation::new(&identity, scopes);
+        Ok(self.inner.cache.remove_prefix(dropped.prefix()))
     }
 
     pub fn clear(&self) {

@@ -13,7 +13,7 @@ use crate::cache::local::TokenCache;
 use crate::cache::shared::{BreakerState, Eviction, Notice, SharedTier};
 use crate::config::Config;
 use crate::ground::error::{ConfigError, RequestError};
-use crate::ground::identity::{IdentitySource, IdentityTuple};
+use crate::ground::identity::{IdentitySource, IdentityTuple, Invalidation};
 
 /// The tier for `config`, if configured; its evictions go to `cache`, its breaker
 /// changes to the log and to `librechat-obo:shared:breaker`. No I/O here.
@@ -63,10 +63,9 @@ impl OboService {
         let Some(tier) = self.inner.shared.clone() else {
             return Ok(None);
         };
-        let prefix = identity.key_prefix();
-        let scopes = scopes.map(str::to_owned);
+        let dropped = Invalidation::new(&identity, scopes);
         Ok(Some(async move {
-            tier.invalidate(&prefix, scopes.as_deref()).await;
+            tier.invalidate(&dropped).await;
         }))
     }
 

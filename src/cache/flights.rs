@@ -3,6 +3,15 @@
 //! Joiners get the leader's result or its failure, and the slot is freed as soon as
 //! the exchange ends (after a success has been written to the cache, so a late caller
 //! finds either the flight or the cached token, never neither).
+//!
+//! This is the one single-flight of a process (DESIGN: the cache layer owns what is
+//! served and when). It sits beside the local tier and is keyed by the full cache key,
+//! so it sees calls exactly as the cache does: two calls that differ only in how their
+//! identity is spelled share one flight. The wrapper (lib/front.js) joins calls with
+//! identical arguments before they cross, only to save the crossing (its doc says what
+//! that costs); equal arguments mean one key here, so it adds no rule. The shared tier's
+//! Redis lease (`cache/shared/lease.rs`) is the same rule one level up,
+//! across processes: a flight's leader takes it, so N processes make one IdP request.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -146,6 +146,48 @@ impl<'a> IdentityTuple<'a> {
     }
 }
 
+/// What `invalidate(user[, scopes])` drops: every key of one identity, or only those
+/// of one scope string (any assertion, any RFC 8693 target). The one statement of the
+/// rule: the local tier drops the keys that start with `prefix`, the shared tier names
+/// its index members from the same parts, and other processes get `prefix` in the
+/// eviction they apply; the wrapper forgets the ids the local tier reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalidation {
+    /// `tenant␟issuer␟subject␟`.
+    identity: String,
+    /// `tenant␟issuer␟subject␟scopes␟`, when one scope string is dropped.
+    scoped: Option<String>,
+}
+
+impl Invalidation {
+    pub fn new(identity: &IdentityTuple, scopes: Option<&str>) -> Self {
+        let identity = identity.key_prefix();
+        let scoped = scopes.map(|scopes| {
+            let mut scoped = String::with_capacity(identity.len() + scopes.len() + 1);
+            scoped.push_str(&identity);
+            scoped.push_str(scopes);
+            scoped.push(SEPARATOR);
+            scoped
+        });
+        Self { identity, scoped }
+    }
+
+    /// The identity's part of every key, `tenant␟issuer␟subject␟`.
+    pub fn identity_prefix(&self) -> &str {
+        &self.identity
+    }
+
+    /// `tenant␟issuer␟subject␟scopes␟` when only one scope string is dropped.
+    pub fn scoped_prefix(&self) -> Option<&str> {
+        self.scoped.as_deref()
+    }
+
+    /// What every dropped key starts with.
+    pub fn prefix(&self) -> &str {
+        self.scoped.as_deref().unwrap_or(&self.identity)
+    }
+}
+
 /// RFC 8693 `audience` and `resource` of a request: part of what a token is for.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Target<'a> {
@@ -313,6 +355,39 @@ mod tests {
             bad.check_separators(),
             Err(RequestError::SeparatorInValue("audience"))
         );
+    }
+
+    #[test]
+    fn an_invalidation_drops_the_identity_or_one_scope_string_of_it() {
+        let tuple =
+            IdentityTuple::resolve(&source("s", Some("t"), Some("https://i")), None).unwrap();
+        let all = Invalidation::new(&tuple, None);
+        assert_eq!(all.identity_prefix(), "t\u{1f}https://i\u{1f}s\u{1f}");
+        assert_eq!(
+            (all.prefix(), all.scoped_prefix()),
+            (all.identity_prefix(), None)
+        );
+        let one = Invalidation::new(&tuple, Some("x y"));
+        assert_eq!(one.identity_prefix(), all.identity_prefix());
+        assert_eq!(one.prefix(), "t\u{1f}https://i\u{1f}s\u{1f}x y\u{1f}");
+        assert_eq!(one.scoped_prefix(), Some(one.prefix()));
+        let target = Target {
+            audience: Some("a"),
+            resource: None,
+        };
+        for key in [
+            tuple.cache_key("x y", "abc", &Target::default()),
+            tuple.cache_key("x y", "abc", &target),
+        ] {
+            assert!(key.starts_with(one.prefix()), "{key}");
+        }
+        for other in ["x", "x y z", "x yz"] {
+            let key = tuple.cache_key(other, "abc", &Target::default());
+            assert!(
+                key.starts_with(all.prefix()) && !key.starts_with(one.prefix()),
+                "{key}"
+            );
+        }
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub use ahead::Refresh;
 use crate::cache::token::OboToken;
 use crate::config::SharedCacheConfig;
 use crate::ground::expiry;
-use crate::ground::identity::SEPARATOR;
+use crate::ground::identity::Invalidation;
 
 pub use breaker::BreakerState;
 pub use client::{Notice, OnNotice};
@@ -305,16 +305,12 @@ impl SharedTier {
             .await;
     }
 
-    /// Drops the shared entries of one identity (`tenant␟issuer␟subject␟`), or of one
-    /// scope string of it, and has every process drop its local copies.
-    pub async fn invalidate(&self, identity_prefix: &str, scopes: Option<&str>) {
+    /// Drops the shared entries of one identity, or of one scope string of it, and has
+    /// every process drop its local copies.
+    pub async fn invalidate(&self, dropped: &Invalidation) {
         let tier = &self.inner;
-        let names = tier.names.identity(&tier.keys, identity_prefix, scopes);
-        let local_prefix = match scopes {
-            Some(scopes) => format!("{identity_prefix}{scopes}{SEPARATOR}"),
-            None => identity_prefix.to_owned(),
-        };
-        let eviction = tier.eviction(&Eviction::Prefix(local_prefix));
+        let names = tier.names.identity(&tier.keys, dropped);
+        let eviction = tier.eviction(&Eviction::Prefix(dropped.prefix().to_owned()));
         tier.client
             .run(|mut c: Connection| {
                 let mut call = tier.scripts.invalidate.prepare_invoke();

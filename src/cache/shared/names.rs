@@ -11,7 +11,7 @@
 //! - channel `<ns>events`: fills (`f<e>`) and sealed evictions (`x<sealed>`)
 
 use super::seal::Keyring;
-use crate::ground::identity::SEPARATOR;
+use crate::ground::identity::{Invalidation, SEPARATOR};
 
 const NAMESPACE: &str = "OBO_L2:";
 
@@ -93,18 +93,12 @@ impl Names {
         }
     }
 
-    /// The names for dropping every entry of `identity_prefix` (`tenant␟issuer␟subject␟`),
-    /// or only those of one scope string.
-    pub fn identity(
-        &self,
-        keys: &Keyring,
-        identity_prefix: &str,
-        scopes: Option<&str>,
-    ) -> IdentityNames {
-        let tag = keys.name("identity", identity_prefix);
-        let member_prefix = scopes.map_or_else(String::new, |scopes| {
-            let scoped = format!("{identity_prefix}{scopes}{SEPARATOR}");
-            format!("{}:", &keys.name("scopes", &scoped)[..16])
+    /// The names for dropping every entry of one identity, or only those of one scope
+    /// string of it.
+    pub fn identity(&self, keys: &Keyring, dropped: &Invalidation) -> IdentityNames {
+        let tag = keys.name("identity", dropped.identity_prefix());
+        let member_prefix = dropped.scoped_prefix().map_or_else(String::new, |scoped| {
+            format!("{}:", &keys.name("scopes", scoped)[..16])
         });
         IdentityNames {
             index: format!("{}i:{{{tag}}}", self.namespace),
@@ -118,6 +112,7 @@ impl Names {
 mod tests {
     use super::*;
     use crate::config::RingKey;
+    use crate::ground::identity::IdentityTuple;
 
     const KEY: &str = "tenant\u{1f}https://idp\u{1f}alice\u{1f}api://mcp/.default\u{1f}abcdef";
 
@@ -154,12 +149,19 @@ mod tests {
                 assert!(!name.contains(secret), "{name} holds {secret}");
             }
         }
-        let identity = "tenant\u{1f}https://idp\u{1f}alice\u{1f}";
-        let all = names.identity(&keys, identity, None);
+        let alice = IdentityTuple {
+            tenant_id: "tenant",
+            openid_issuer: "https://idp",
+            subject: "alice",
+        };
+        let all = names.identity(&keys, &Invalidation::new(&alice, None));
         assert_eq!(all.index, a.index);
         assert!(a.value.starts_with(&all.value_prefix));
         assert!(all.member_prefix.is_empty());
-        let one = names.identity(&keys, identity, Some("api://mcp/.default"));
+        let one = names.identity(
+            &keys,
+            &Invalidation::new(&alice, Some("api://mcp/.default")),
+        );
         assert!(a.member.starts_with(&one.member_prefix));
         assert!(!other_scope.member.starts_with(&one.member_prefix));
     }

@@ -1,9 +1,10 @@
 //! A real `redis-server` for tests: started on a free 127.0.0.1 port with persistence
 //! off, stopped by its pid when the guard drops (also when the test panics).
 //!
-//! `REDIS_SERVER` names another server binary (Valkey's, in CI). Without one on the
-//! machine, `start` says how to run these tests and answers `None` (the test returns
-//! early, as skipped), unless `CI` is set, where a missing server fails the test.
+//! `REDIS_SERVER` names another server binary (Valkey's, in CI). The tests that need one
+//! carry `#[cfg_attr(not(has_redis), ignore = "…")]`: build.rs sets `has_redis` when the
+//! server runs on the machine, or when `CI` is set (a missing server must then fail the
+//! tests). Without it they show as ignored, with how to run them, never as passed.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,17 +23,17 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// A server on a free port, or `None` (skip) when `redis-server` is absent.
-    pub fn start() -> Option<Self> {
+    /// A server on a free port; panics when `redis-server` is absent.
+    pub fn start() -> Self {
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
                 .map(|a| a.port())
                 .expect("a free loopback port");
             match Self::start_on(port) {
-                Some(Ok(server)) => return Some(server),
+                Some(Ok(server)) => return server,
                 Some(Err(())) => continue,
-                None => return None,
+                None => missing(),
             }
         }
         panic!("redis-server did not start on any of 5 free ports");
@@ -67,10 +68,7 @@ impl RedisServer {
             .spawn();
         let child = match spawned {
             Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                skip_or_fail();
-                return None;
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => panic!("cannot run {}: {e}", binary()),
         };
         let mut server = Self { child, port, dir };
@@ -136,8 +134,8 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
-    /// The cluster, or `None` (skip) when `redis-server` is absent.
-    pub fn start() -> Option<Self> {
+    /// The cluster; panics when `redis-server` is absent.
+    pub fn start() -> Self {
         let mut nodes = Vec::new();
         for _ in 0..10 {
             if nodes.len() == 3 {
@@ -156,13 +154,13 @@ impl RedisCluster {
             match RedisServer::start_with(port, &flags) {
                 Some(Ok(node)) => nodes.push(node),
                 Some(Err(())) => continue,
-                None => return None,
+                None => missing(),
             }
         }
         assert_eq!(nodes.len(), 3, "three cluster nodes started");
         let cluster = Self { nodes };
         cluster.create();
-        Some(cluster)
+        cluster
     }
 
     /// `redis-cli --cluster create`, then waits (bounded) until every node says ok.
@@ -208,19 +206,11 @@ impl RedisServer {
     }
 }
 
-/// Fails under CI; elsewhere says once, on the real stderr (libtest does not capture a
-/// direct write, so the line shows even though the test "passes"), how to run the tests.
-fn skip_or_fail() {
-    static SAID: std::sync::Once = std::sync::Once::new();
-    let how = "these tests need Debian's redis-server on the PATH \
-               (apt-get install -y --no-install-recommends redis-server), then `cargo test --lib shared`";
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set and {} is missing: {how}", binary());
-    }
-    SAID.call_once(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: the shared-cache (Redis) tests: {how}"
-        );
-    });
+/// A test that needs Redis found none: build.rs saw one at build time (or `CI` is set).
+fn missing() -> ! {
+    panic!(
+        "{} is missing: these tests need Debian's redis-server on the PATH \
+         (apt-get install -y --no-install-recommends redis-server), or REDIS_SERVER set",
+        binary()
+    )
 }

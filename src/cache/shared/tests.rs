@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use super::test_redis::RedisServer;
 use super::*;
 use crate::config::RingKey;
+use crate::ground::identity::IdentityTuple;
 
 pub(super) const KEY: &str =
     "tenant\u{1f}https://idp\u{1f}alice\u{1f}api://mcp/.default\u{1f}0123abcd";
@@ -84,10 +85,12 @@ pub(super) async fn served(tier: &SharedTier, key: &str) -> Option<String> {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "needs redis-server on the PATH (apt-get install redis-server) or REDIS_SERVER; build.rs found none"
+)]
 async fn records_that_do_not_open_are_counted_misses_and_rotation_reads_old_ones() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
+    let server = RedisServer::start();
     let mut redis = raw(&server).await;
     let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
     let (b, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
@@ -151,10 +154,12 @@ async fn records_that_do_not_open_are_counted_misses_and_rotation_reads_old_ones
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "needs redis-server on the PATH (apt-get install redis-server) or REDIS_SERVER; build.rs found none"
+)]
 async fn a_waiter_is_woken_by_the_leaders_fill() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
+    let server = RedisServer::start();
     let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
     let (b, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
     waiter_is_woken_by_the_fill(&a, &b).await;
@@ -189,10 +194,12 @@ pub(super) async fn waiter_is_woken_by_the_fill(a: &SharedTier, b: &SharedTier) 
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "needs redis-server on the PATH (apt-get install redis-server) or REDIS_SERVER; build.rs found none"
+)]
 async fn a_dead_leaders_lease_costs_only_its_remaining_time() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
+    let server = RedisServer::start();
     let mut redis = raw(&server).await;
     let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
     let names = a.inner.names.entry(&a.inner.keys, KEY);
@@ -224,19 +231,20 @@ async fn a_dead_leaders_lease_costs_only_its_remaining_time() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "needs redis-server on the PATH (apt-get install redis-server) or REDIS_SERVER; build.rs found none"
+)]
 async fn an_abandoned_lease_is_free_at_once() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
+    let server = RedisServer::start();
     let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
     let (b, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
     let SharedClaim::Exchange(lease) = a.claim(KEY).await else {
         panic!("A leads");
     };
     a.abandon(lease).await;
-    let started = Instant::now();
+    // "At once" by count, not by clock: B leads with no wait counted.
     assert!(matches!(b.claim(KEY).await, SharedClaim::Exchange(_)));
-    assert!(started.elapsed() < Duration::from_millis(1_000));
     let stats = b.stats();
     assert_eq!(
         (stats.leader_exchanges, stats.waits),
@@ -246,10 +254,12 @@ async fn an_abandoned_lease_is_free_at_once() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "needs redis-server on the PATH (apt-get install redis-server) or REDIS_SERVER; build.rs found none"
+)]
 async fn release_is_compare_and_delete() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
+    let server = RedisServer::start();
     let mut redis = raw(&server).await;
     let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
     let SharedClaim::Exchange(lease) = a.claim(KEY).await else {
@@ -273,17 +283,24 @@ async fn release_is_compare_and_delete() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "needs redis-server on the PATH (apt-get install redis-server) or REDIS_SERVER; build.rs found none"
+)]
 async fn evictions_reach_the_other_tier_sealed() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
+    let server = RedisServer::start();
     let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
     let (b, heard) = tier(&config(&server.url(), &[(1, 0xaa)]));
     fill(&a, KEY, "at-1").await;
     assert_eq!(served(&b, KEY).await.as_deref(), Some("at-1"));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let identity = "tenant\u{1f}https://idp\u{1f}alice\u{1f}";
-    a.invalidate(identity, Some("api://mcp/.default")).await;
+    let alice = IdentityTuple {
+        tenant_id: "tenant",
+        openid_issuer: "https://idp",
+        subject: "alice",
+    };
+    a.invalidate(&Invalidation::new(&alice, Some("api://mcp/.default")))
+        .await;
     let _ = a.forced_lease(OTHER_SCOPE).await;
     a.clear().await;
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -293,7 +310,9 @@ async fn evictions_reach_the_other_tier_sealed() {
     assert_eq!(
         *heard.lock().unwrap(),
         vec![
-            Eviction::Prefix(format!("{identity}api://mcp/.default\u{1f}")),
+            Eviction::Prefix(
+                "tenant\u{1f}https://idp\u{1f}alice\u{1f}api://mcp/.default\u{1f}".into()
+            ),
             Eviction::Key(OTHER_SCOPE.into()),
             Eviction::All
         ]
@@ -303,10 +322,12 @@ async fn evictions_reach_the_other_tier_sealed() {
 
 /// Dropping the tier closes its connections: the subscriber's task ends with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "needs redis-server on the PATH (apt-get install redis-server) or REDIS_SERVER; build.rs found none"
+)]
 async fn a_dropped_tier_leaves_no_connection_behind() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
+    let server = RedisServer::start();
     let redis = raw(&server).await;
     let clients = |mut redis: redis::aio::MultiplexedConnection| async move {
         let list: String = redis::cmd("CLIENT")
@@ -334,10 +355,12 @@ async fn a_dropped_tier_leaves_no_connection_behind() {
 /// A waiter wakes for its own entry's fill only: another entry filled meanwhile does not
 /// send it back to Redis (one wait, not two).
 #[tokio::test]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "needs redis-server on the PATH (apt-get install redis-server) or REDIS_SERVER; build.rs found none"
+)]
 async fn a_waiter_sleeps_through_other_entries_fills() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
+    let server = RedisServer::start();
     let (a, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
     let (b, _) = tier(&config(&server.url(), &[(1, 0xaa)]));
     assert_eq!(
@@ -364,10 +387,12 @@ async fn a_waiter_sleeps_through_other_entries_fills() {
 /// `clear` drops the tier's names only: LibreChat's own keys in the same Redis stay, and
 /// SCAN batches that match nothing (most of them, here) are stepped over.
 #[tokio::test]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "needs redis-server on the PATH (apt-get install redis-server) or REDIS_SERVER; build.rs found none"
+)]
 async fn clear_leaves_other_keys_alone() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
+    let server = RedisServer::start();
     let mut redis = raw(&server).await;
     let mut others = redis::pipe();
     for i in 0..3_000 {
@@ -424,10 +449,12 @@ async fn holder_after_pause(server: &RedisServer, lease: &str) -> Option<String>
 /// releases it, instead of leaving the other processes to wait `maxWaitMs` for it to run
 /// out (the soak's 10 s calls under load).
 #[tokio::test]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "needs redis-server on the PATH (apt-get install redis-server) or REDIS_SERVER; build.rs found none"
+)]
 async fn a_late_claims_lease_is_released_when_the_exchange_fails() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
+    let server = RedisServer::start();
     let (a, lease_name) = late_writes(&server, 1_000).await;
     let SharedClaim::Exchange(lease) = a.claim(KEY).await else {
         panic!("nothing to serve");
@@ -439,10 +466,12 @@ async fn a_late_claims_lease_is_released_when_the_exchange_fails() {
 
 /// The same for a refresh-ahead whose claim was answered too late.
 #[tokio::test]
+#[cfg_attr(
+    not(has_redis),
+    ignore = "needs redis-server on the PATH (apt-get install redis-server) or REDIS_SERVER; build.rs found none"
+)]
 async fn a_late_refresh_claims_lease_is_released_when_the_refresh_fails() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
+    let server = RedisServer::start();
     let (a, lease_name) = late_writes(&server, 1_000).await;
     let Refresh::Lead(lease) = a.try_refresh(KEY, 0).await else {
         panic!("the refresh leads");
