@@ -255,6 +255,7 @@ class OboTokenService {
     this.#native.watchEvents(on)
   }
 
+  /**
    * A miss: joins the front's flight for exactly these arguments, or starts a native
    * exchange (which the native flight table joins to one for the key). The key holds the
    * digest, never the token. Each caller gets its own response object.
