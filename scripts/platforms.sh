@@ -19,6 +19,7 @@
 # Everything downloaded stays in target/platforms/ and target/cross/ for the next run; scratch
 # space is removed at the end. Servers (IdP, redis-server) are the harness's, stopped by pid.
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/cross.sh
 source scripts/lib/cross.sh

@@ -39,6 +39,7 @@ function run(fixtures) {
     child = spawn(command, args, { env: { ...process.env, OBO_SMOKE: JSON.stringify(fixtures) }, stdio: ['ignore', 'pipe', 'pipe'] })
     const timer = setTimeout(() => {
       output += `\nharness: no result after ${seconds} s, stopped\n`
+      console.error(`harness: no result after ${seconds} s, stopped`)
       child.kill('SIGKILL')
     }, Number(seconds) * 1000)
     for (const stream of [child.stdout, child.stderr]) {
@@ -49,6 +50,7 @@ function run(fixtures) {
     }
     child.on('error', (err) => {
       output += `\nharness: ${err.message}\n`
+      console.error(`harness: ${command}: ${err.message}`)
     })
     child.on('close', (code) => {
       clearTimeout(timer)

@@ -6,6 +6,7 @@
 # shared tier against redis-server unless SMOKE_REDIS=off).
 #   bash scripts/platforms/package-smoke.sh <platform> <binary>     e.g. linux-arm64-musl x.node
 set -euo pipefail
+shopt -s inherit_errexit
 [ $# -eq 2 ] || { echo "usage: $0 <platform> <binary>" >&2; exit 2; }
 binary="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
 cd "$(dirname "$0")/../.."
