@@ -200,13 +200,14 @@ started=$SECONDS
 apt_install qemu-aarch64-static:qemu-user-static x86_64-w64-mingw32-gcc:mingw-w64 wine:wine wine:wine64 redis-server:redis-server
 cross_tools
 
+# The musl suite last: it is the longest (the whole node:test suite), the others are one smoke run.
 attempt linux-x64-gnu linux_x64_gnu
-attempt linux-x64-musl linux_x64_musl
 attempt linux-arm64-gnu linux_arm64 gnu
 attempt linux-arm64-musl linux_arm64 musl
 attempt win32-x64 win32_x64
 attempt darwin-x64 darwin x86_64-apple-darwin darwin-x64
 attempt darwin-arm64 darwin aarch64-apple-darwin darwin-arm64
+attempt linux-x64-musl linux_x64_musl
 
 table="$(
   echo '| target | size | how it was run | tests | require |'
