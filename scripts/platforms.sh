@@ -37,14 +37,25 @@ export WINEPREFIX="$cache/wine" WINEDEBUG=-all WINEDLLOVERRIDES='mscoree,mshtml=
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/platforms.XXXXXX")"
 wine_started=''
+rows=() failed=()
+# The table of what was proven, also when the run ends early (a failure, its time bound, ^C).
+table() {
+  [ ${#rows[@]} -gt 0 ] || return 0
+  {
+    echo '| target | size | how it was run | tests | require |'
+    echo '|---|---|---|---|---|'
+    for r in "${rows[@]}"; do echo "| ${r//|/ | } |"; done
+  } >"$cache/table.md"
+  printf '\n' && cat "$cache/table.md"
+}
 cleanup() {
+  table
   # Wine's server for this prefix only (it would linger a few seconds by itself).
   [ -z "$wine_started" ] || wineserver -k 2>/dev/null || true
   rm -rf "$scratch"
 }
 trap cleanup EXIT
 mkdir -p "$cache/out"
-rows=() failed=()
 
 # `napi build --release` of the addon into directory $1, with napi's options after it.
 napi_build() {
@@ -209,11 +220,5 @@ attempt darwin-x64 darwin x86_64-apple-darwin darwin-x64
 attempt darwin-arm64 darwin aarch64-apple-darwin darwin-arm64
 attempt linux-x64-musl linux_x64_musl
 
-table="$(
-  echo '| target | size | how it was run | tests | require |'
-  echo '|---|---|---|---|---|'
-  for r in "${rows[@]}"; do echo "| ${r//|/ | } |"; done
-)"
-printf '\n%s\n' "$table" | tee "$cache/table.md"
 echo "platforms: $((SECONDS - started)) s"
 [ ${#failed[@]} -eq 0 ] || { echo "failed: ${failed[*]}" >&2; exit 1; }
