@@ -161,9 +161,11 @@ libnode() {
 }
 
 # Wine 8 lacks bcryptprimitives.dll's ProcessPrng (Rust's std uses it since 1.78; Windows 10 has
-# it): a test-only DLL, put beside node.exe, that forwards to advapi32's RtlGenRandom.
+# it): a test-only DLL that forwards to advapi32's RtlGenRandom, in this Wine prefix's system32
+# (Node loads an addon with the addon's own directory searched, not node.exe's).
 prng_shim() {
-  x86_64-w64-mingw32-gcc -O2 -shared -o "$1/bcryptprimitives.dll" scripts/platforms/bcryptprimitives.c -ladvapi32
+  x86_64-w64-mingw32-gcc -O2 -shared -o "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" \
+    scripts/platforms/bcryptprimitives.c -ladvapi32
 }
 
 win32_x64() {
@@ -171,16 +173,18 @@ win32_x64() {
   LIBNODE_PATH="$(libnode)" napi_build "$cache/out/win32-x64" --target x86_64-pc-windows-gnu
   local binary="$cache/out/win32-x64/librechat-obo.win32-x64-gnu.node" node project
   node="$(node_wheel win_amd64 "$NODE_VERSION" "$cache/node-win32-x64")"
-  prng_shim "$(dirname "$node")"
   wine_started=1
   if [ ! -f "$WINEPREFIX/system.reg" ]; then
     timeout 300 wine wineboot --init </dev/null >/dev/null 2>&1
     # Node 20 refuses Wine's default (Windows 7).
     timeout 120 wine winecfg /v win10 </dev/null >/dev/null 2>&1
   fi
+  prng_shim
   # Node loads the msvc package's name; the gnu build stands in for it.
   project="$(user_project "$scratch" win32-x64-msvc "$binary" --os=win32 --cpu=x64)"
-  smoke win32-x64 "$project" wine "$node"
+  # Under Wine, node.exe cannot open a Unix pipe as its stdout or stderr (EBADF): a file, then.
+  # shellcheck disable=SC2016 # $0 and $1 are the inner shell's: node.exe and smoke.mjs.
+  smoke win32-x64 "$project" sh -c 'wine "$0" "$1" >wine.log 2>&1; status=$?; cat wine.log; exit $status' "$node"
   row win32-x64 "$binary" "smoke test under Wine $(wine --version | grep -oP '[\d.]+' | head -1) (Windows 10 mode), node.exe $NODE_VERSION (win_amd64 wheel); x86_64-pc-windows-gnu build (mingw-w64)" "$scratch/win32-x64.log"
 }
 
