@@ -1,12 +1,14 @@
 // What a user sees when no binary fits: the package installed as `npm install --omit=optional`
 // leaves it (the main package, its dependency, no platform package), then `require`d and
 // `import`ed in a child Node. The error must name the platform detected and the package to
-// install, in one message, without the generated loader's chain of nested causes.
+// install, in one message, without the generated loader's chain of nested causes. The last suite
+// has npm itself leave the platform package out: both packed, the main one with the
+// optionalDependencies `napi prepublish` gives it, installed with --omit=optional.
 
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -116,5 +118,55 @@ describe('no binary for this platform', () => {
     const error = caught(project, { NAPI_RS_NATIVE_LIBRARY_PATH: missing })
     assert.equal(error.cause, false)
     assert.ok(error.message.includes(`NAPI_RS_NATIVE_LIBRARY_PATH=${missing} did not load`), error.message)
+  })
+})
+
+describe('npm install --omit=optional leaves the platform package out', {
+  skip: !existsSync(join(root, 'npm', platform)) && `no npm/${platform}`,
+}, () => {
+  let work
+  before(() => {
+    work = mkdtempSync(join(tmpdir(), 'librechat-obo-omit-'))
+  })
+  after(() => {
+    if (work) rmSync(work, { recursive: true, force: true })
+  })
+
+  /** Packs directory `dir` into the work directory; returns the tarball's path. */
+  const pack = (dir) => {
+    const [packed] = JSON.parse(
+      execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: dir, encoding: 'utf8', timeout: 120_000 }),
+    )
+    return join(work, packed.filename)
+  }
+
+  it('require then names the platform and the package npm left out, with no causes', () => {
+    // The platform package as napi lays it out; no binary, since npm must not install it anyway.
+    const platformTarball = pack(join(root, 'npm', platform))
+    // The main package as `napi prepublish` publishes it: its optionalDependencies name every
+    // platform package (this one as the tarball above, so no registry is asked).
+    const staged = join(work, 'main')
+    for (const file of files) cpSync(join(root, file), join(staged, file), { recursive: true })
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+    manifest.optionalDependencies = { [pkg]: `file:${platformTarball}` }
+    writeFileSync(join(staged, 'package.json'), JSON.stringify(manifest))
+    const mainTarball = pack(staged)
+
+    const project = join(work, 'app')
+    mkdirSync(project)
+    writeFileSync(join(project, 'package.json'), '{"name":"app","private":true}')
+    execFileSync('npm', ['install', '--omit=optional', '--prefer-offline', '--no-audit', '--no-fund', mainTarball], {
+      cwd: project,
+      timeout: 120_000,
+    })
+    const lock = JSON.parse(readFileSync(join(project, 'package-lock.json'), 'utf8'))
+    assert.equal(lock.packages[`node_modules/${pkg}`]?.optional, true, 'npm knows the platform package')
+    assert.ok(!existsSync(join(project, 'node_modules', pkg)), 'and left it out')
+
+    const error = caught(project)
+    assert.deepEqual([error.code, error.platform, error.package, error.cause], ['LIBRECHAT_OBO_NO_BINARY', platform, pkg, false])
+    assert.ok(error.message.includes(`for ${platform}. The package ${pkg} is not installed`), error.message)
+    assert.ok(error.message.includes(`--omit=optional`), error.message)
+    assert.ok(error.message.endsWith(`Install it: npm install ${pkg}@${version}`), error.message)
   })
 })
