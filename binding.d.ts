@@ -32,7 +32,8 @@ export declare class NativeOboService {
    * Starts an exchange that settles through the service's `settle(callId, …)`: from
    * an exchange in flight for the same key, the cache if it was filled meanwhile, or a
    * new exchange (always a new one when `fromCache` is false or `claims` is given).
-   * Invalid arguments throw, and then nothing settles.
+   * Invalid arguments throw, and then nothing settles; otherwise the call settles
+   * exactly once (see `settle`).
    */
   exchange(callId: number, identity: string, accessToken: string, scopes: string, fromCache: boolean, options?: NativeCallOptions | undefined | null): void
   /**
@@ -50,20 +51,26 @@ export declare class NativeOboService {
    */
   invalidate(identity: string, scopes?: string | undefined | null): Array<number>
   /**
-   * The token endpoint and grant the next exchange would use (discovery included);
-   * rejects only when discovery fails. `librechat-obo doctor` reports it.
+   * The token endpoint and grant the next exchange would use (discovery included),
+   * or the discovery failure by value. `librechat-obo doctor` reports it.
    */
-  plan(): Promise<NativePlan>
+  plan(): Promise<NativePlanOutcome>
   /**
    * With `grantType: 'id_jag'`, the chain from `resource` to its authorization server,
-   * as an exchange would check it (the doctor's question).
+   * as an exchange would check it (the doctor's question), or the failure by value.
    */
-  idJagChain(resource: string, audience?: string | undefined | null): Promise<NativeIdJagChain>
+  idJagChain(resource: string, audience?: string | undefined | null): Promise<NativeChainOutcome>
   /**
    * Empties the cache; with a shared tier, the shared one too and every other
    * process's, in the background.
    */
   clear(): void
+  /**
+   * Whether any of the service's diagnostics channels has a subscriber (the wrapper
+   * tells on a change, before a call that leaves the JS thread); events are built and
+   * sent only then.
+   */
+  watchEvents(on: boolean): void
   /**
    * Which field of the user's token set `resolveOboToken` sends (see
    * `OboService::subject_field`).
@@ -76,12 +83,12 @@ export declare class NativeOboService {
 export declare class NativeScheduledGrant {
   /**
    * Enrols the grant stored under `name`: the offline On-Behalf-Of exchange of
-   * `assertion` for `scopes`. Empty arguments throw.
+   * `assertion` for `scopes`. Empty arguments throw (at once, not in the promise).
    */
   enroll(name: string, assertion: string, scopes: string): Promise<NativeScheduledOutcome>
   /**
    * The downstream token of the grant `stored` under `name` (its sealed record), renewed
-   * when it is nearly spent or `force` says so. Empty arguments throw.
+   * when it is nearly spent or `force` says so. Empty arguments throw (at once).
    */
   token(name: string, stored: string, scopes: string, force: boolean): Promise<NativeScheduledOutcome>
 }
@@ -164,6 +171,15 @@ export interface NativeCallOptions {
   resourceMetadata?: string
 }
 
+/**
+ * `idJagChain`'s answer: the chain, or why there is none, carried by value (a napi
+ * rejection would carry only a message); the wrapper throws the error.
+ */
+export interface NativeChainOutcome {
+  chain?: NativeIdJagChain
+  error?: NativeExchangeError
+}
+
 /** One option as the wrapper reads it (see `config::Declaration`). */
 export interface NativeDeclaration {
   /** The property (`opTimeoutMs`). */
@@ -186,6 +202,12 @@ export interface NativeDeclaration {
   default?: number
   /** A block's options. */
   fields?: Array<NativeDeclaration>
+}
+
+/** One cause of a failed exchange (`CauseLink`). */
+export interface NativeErrorCause {
+  message: string
+  code?: string
 }
 
 /** What can be read off a thrown value (wrapper-sanitized). */
@@ -244,6 +266,12 @@ export interface NativeExchangeError {
   wwwAuthenticate?: string
   /** The step of an ID-JAG exchange that failed: `discovery`, `leg1` or `leg2`. */
   idJagStep?: string
+  /** What failed, where `code` covers several failures (`ExchangeError::kind`). */
+  kind?: string
+  /** The option at fault, when the service's options are why the call failed. */
+  option?: string
+  /** The causes, outermost first; the wrapper links them as the error's `cause`. */
+  causes: Array<NativeErrorCause>
 }
 
 /** A grant this package sends, by its `grantType` option value. */
@@ -300,6 +328,12 @@ export interface NativePlan {
   /** The issuer the document names, as accepted (exactly, or by Entra's exception). */
   discoveredIssuer?: string
   refused?: NativeExchangeError
+}
+
+/** `plan`'s answer: the plan, or the discovery failure that prevents one, by value. */
+export interface NativePlanOutcome {
+  plan?: NativePlan
+  error?: NativeExchangeError
 }
 
 /** An `OboTokenResolutionError` to be: LibreChat's reason, flag and sentence. */
