@@ -45,4 +45,13 @@ function publish(name, event) {
   }
 }
 
+/**
+ * Whether any native channel has a subscriber. The native side builds and sends events only
+ * while one has (the wrapper tells it on a change), since each costs a hop to this thread.
+ */
+function watched() {
+  for (const channel of channels.values()) if (channel.hasSubscribers) return true
+  return false
+}
+
 module.exports = { publish, watched }
