@@ -37,14 +37,19 @@ export WINEPREFIX="$cache/wine" WINEDEBUG=-all WINEDLLOVERRIDES='mscoree,mshtml=
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/platforms.XXXXXX")"
 wine_started=''
-rows=() failed=()
+failed=()
+# One line per target, `target|size|how|tests|require`, in a file: each target runs in a subshell.
+rows="$scratch/rows"
+add_row() {
+  echo "$1" >>"$rows"
+}
 # The table of what was proven, also when the run ends early (a failure, its time bound, ^C).
 table() {
-  [ ${#rows[@]} -gt 0 ] || return 0
+  [ -s "$rows" ] || return 0
   {
     echo '| target | size | how it was run | tests | require |'
     echo '|---|---|---|---|---|'
-    for r in "${rows[@]}"; do echo "| ${r//|/ | } |"; done
+    sed 's/|/ | /g; s/^/| /; s/$/ |/' "$rows"
   } >"$cache/table.md"
   printf '\n' && cat "$cache/table.md"
 }
@@ -72,7 +77,7 @@ row() {
   pass="$(grep -oP '^(result: pass=|[#ℹ] pass )\K\d+' "$log" | tail -1)"
   fail="$(grep -oP '^(result: .*fail=|[#ℹ] fail )\K\d+' "$log" | tail -1)"
   ms="$(grep -oP 'require(_ms=| librechat-obo: )\K[\d.]+' "$log" | tail -1)"
-  rows+=("$target|$size|$how|${pass:-0} passed, ${fail:-?} failed|${ms:-?} ms")
+  add_row "$target|$size|$how|${pass:-0} passed, ${fail:-?} failed|${ms:-?} ms"
 }
 
 # The smoke test of target $1 in project $2, run with the command after them (see smoke_run).
@@ -193,7 +198,7 @@ darwin() {
   local target="$1" platform="$2"
   rustup target add "$target" >/dev/null
   PATH="$CROSS_VENV/bin:$PATH" timeout "$BUILD_SECONDS" cargo-zigbuild check --locked --target "$target"
-  rows+=("$platform|-|compiled (cargo zigbuild check), not linked or run here: linking needs Apple's SDK|-|-")
+  add_row "$platform|-|compiled (cargo zigbuild check), not linked or run here: linking needs Apple's SDK|-|-"
 }
 
 # Runs one target; a failure is reported in the table and the exit status, the others still run.
@@ -207,7 +212,7 @@ attempt() {
   set -e
   if [ "$status" -ne 0 ]; then
     failed+=("$name")
-    rows+=("$name|-|FAILED (status $status; the log is above)|-|-")
+    add_row "$name|-|FAILED (status $status; the log is above)|-|-"
   fi
 }
 
