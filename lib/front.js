@@ -37,6 +37,7 @@ const { Memo } = require('./memo.js')
  */
 const MEMO_BOUND = 10_000
 const DEFAULT_MAX_CACHE_ENTRIES = 100_000
+/** U+001F, which joins the fields of a packed identity and of the keys here (the native side's too). */
 const SEPARATOR = '\u001f'
 
 /**
@@ -169,4 +170,4 @@ class Front {
   }
 }
 
-module.exports = { Front }
+module.exports = { Front, SEPARATOR }

@@ -8,14 +8,12 @@
 
 const { NativeOboService, checkIdentityField } = require('./native.js')
 const { Calls } = require('./calls.js')
-const { Front } = require('./front.js')
+const { Front, SEPARATOR } = require('./front.js')
 const { checkOptions } = require('./options.js')
 const { fromEnv } = require('./environment.js')
 const { publish, watched } = require('./events.js')
 const { OboExchangeError, typeError } = require('./errors.js')
 const { abortError, checkSignal, detach } = require('./abort.js')
-
-const SEPARATOR = '\u001f'
 
 /**
  * One identity field, type-checked; absent is the empty string. A field that contains

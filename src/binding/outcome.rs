@@ -111,15 +111,15 @@ impl From<CauseLink> for NativeErrorCause {
 }
 
 impl NativeExchangeError {
-    /// A call this service cannot make because of how it was built: `option` says
-    /// which option, and nothing was sent.
-    pub fn invalid_option(option: &str, message: String) -> Self {
+    /// A failure this side makes itself, with `code` and nothing from an IdP: no status,
+    /// no IdP fields, no causes.
+    pub fn local(code: &str, message: String, retryable: bool) -> Self {
         Self {
             message,
-            retryable: false,
+            retryable,
             obo_failure_reason: NativeOboFailureReason::ExchangeFailed,
             status: None,
-            code: Some(INVALID_OPTION.to_owned()),
+            code: Some(code.to_owned()),
             error: None,
             error_description: None,
             error_codes: None,
@@ -130,8 +130,17 @@ impl NativeExchangeError {
             www_authenticate: None,
             id_jag_step: None,
             kind: None,
-            option: Some(option.to_owned()),
+            option: None,
             causes: Vec::new(),
+        }
+    }
+
+    /// A call this service cannot make because of how it was built: `option` says
+    /// which option, and nothing was sent.
+    pub fn invalid_option(option: &str, message: String) -> Self {
+        Self {
+            option: Some(option.to_owned()),
+            ..Self::local(INVALID_OPTION, message, false)
         }
     }
 }

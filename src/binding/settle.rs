@@ -22,7 +22,7 @@ use napi::{Env, Result, Status};
 
 use crate::ground::error::UNSETTLED;
 
-use super::outcome::{NativeExchangeError, NativeOboFailureReason, NativeSettleFn, NativeSettled};
+use super::outcome::{NativeExchangeError, NativeSettleFn, NativeSettled};
 
 /// Where settlements go: the service's `Channel`, or in the tests one that refuses on cue.
 pub trait Outlet: Send + Sync + 'static {
@@ -137,25 +137,11 @@ fn unsettled(what: String) -> NativeSettled {
     NativeSettled {
         token: None,
         token_id: None,
-        error: Some(NativeExchangeError {
-            message: format!("{what}; the exchange may have completed: call again"),
-            retryable: true,
-            obo_failure_reason: NativeOboFailureReason::ExchangeFailed,
-            status: None,
-            code: Some(UNSETTLED.to_owned()),
-            error: None,
-            error_description: None,
-            error_codes: None,
-            suberror: None,
-            claims: None,
-            trace_id: None,
-            correlation_id: None,
-            www_authenticate: None,
-            id_jag_step: None,
-            kind: None,
-            option: None,
-            causes: Vec::new(),
-        }),
+        error: Some(NativeExchangeError::local(
+            UNSETTLED,
+            format!("{what}; the exchange may have completed: call again"),
+            true,
+        )),
     }
 }
 
