@@ -87,9 +87,10 @@ pub fn parse_url(text: &str) -> Result<url::Url, url::ParseError> {
 
 /// The labels of the host of `text`, read as the URL parser reads them: after the scheme
 /// and any slashes or backslashes, up to the path, query or fragment; after the userinfo;
-/// before the port; percent-decoded; split at dots only (IDNA takes everything between two
-/// dots as one label, brackets and control characters included). A bracketed host is an
-/// IPv6 address, which IDNA never sees.
+/// before the port (a colon after a `[` is not one, as the parser reads it); percent-decoded;
+/// split at dots only (IDNA takes everything between two dots as one label, brackets and
+/// control characters included). A host that starts with `[` is an IPv6 address, which
+/// IDNA never sees.
 fn host_labels(text: &str) -> impl Iterator<Item = Vec<u8>> + '_ {
     let after_scheme = text.split_once(':').map_or("", |(_, rest)| rest);
     let authority = after_scheme.trim_start_matches(['/', '\\']);
@@ -100,6 +101,8 @@ fn host_labels(text: &str) -> impl Iterator<Item = Vec<u8>> + '_ {
     let host = authority.rsplit('@').next().unwrap_or_default();
     let host = if host.starts_with('[') {
         ""
+    } else if host.contains('[') {
+        host
     } else {
         host.split(':').next().unwrap_or_default()
     };
@@ -281,6 +284,11 @@ mod tests {
         let labels: Vec<Vec<u8>> = host_labels("http:XN--ab\u{0}]cd.example:443/x").collect();
         assert_eq!(labels, [b"XN--ab\0]cd".to_vec(), b"example".to_vec()]);
         assert!(host_labels("https://[::1]:8443/").all(|label| label.is_empty()));
+        // And then a colon after a bracket, which the parser does not take for the port.
+        let labels: Vec<Vec<u8>> = host_labels("http:XN--ab[c:XN--de.example").collect();
+        assert_eq!(labels, [b"XN--ab[c:XN--de".to_vec(), b"example".to_vec()]);
+        let colon = format!("http:XN--re--0revlse[Ahttp:XN--rev{}", "h".repeat(300));
+        assert_eq!(parse_url(&colon), Err(url::ParseError::IdnaError));
         for hidden in [
             format!("https://x.%78n--{}.example/", "a".repeat(60)),
             format!("https:\\\\user@{}.example", "é".repeat(32)),
