@@ -220,7 +220,11 @@ async fn a_dead_leaders_lease_costs_only_its_remaining_time() {
         waited >= Duration::from_millis(600) && waited < Duration::from_millis(2_000),
         "{waited:?}"
     );
-    assert_eq!((a.stats().waits, a.stats().leader_exchanges), (1, 1));
+    // It waited (more than one wait when a Redis reply is late on a busy machine) and then
+    // led exactly one exchange.
+    let stats = a.stats();
+    assert!(stats.waits >= 1, "{stats:?}");
+    assert_eq!(stats.leader_exchanges, 1);
     a.finish(lease, &token("at")).await;
     let left: Option<String> = redis::cmd("GET")
         .arg(&names.lease)
