@@ -6,7 +6,7 @@ import { describe, it, before, after, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { startIdp, USERS, TENANT } from './idp/index.mjs'
 import { AS_CLIENTS } from './idp/mcp-as.mjs'
-import { startIdJagServers, readyIdJag } from './id-jag-servers.mjs'
+import { useIdJagServers } from './id-jag-servers.mjs'
 import { newService, rejection, FILES, OboExchangeError } from './helpers.mjs'
 import obo from '../index.js'
 
@@ -129,16 +129,13 @@ describe('a broken or hostile IdP', { timeout: 60_000 }, () => {
 })
 
 describe('a broken or hostile MCP authorization server (ID-JAG leg 2)', { timeout: 60_000 }, () => {
-  let servers
+  const servers = useIdJagServers()
   let idp
   let as
   let mcp
-  before(async () => {
-    servers = await startIdJagServers()
+  before(() => {
     ;({ idp, as, mcp } = servers)
   })
-  after(() => servers?.close())
-  beforeEach(() => readyIdJag(servers))
 
   /** The MCP server and its authorization server are on 127.0.0.1, which the SSRF policy refuses unless listed. */
   const idJagService = (client, options = {}) => {

@@ -4,7 +4,7 @@
 // the package's reasons, not the infrastructure's: leg 1 (ID token or refresh token → ID-JAG),
 // leg 2 (ID-JAG → access token), a real MCP request with that token, and every refusal.
 
-import { describe, it, before, after, beforeEach } from 'node:test'
+import { describe, it, before, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import * as jose from 'jose'
@@ -12,23 +12,20 @@ import { CLIENTS, USERS, TENANT, JWT_BEARER, TOKEN_EXCHANGE, ACCESS_TOKEN_TYPE }
 import { ID_JAG_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE, ID_JAG_PROFILE, ID_JAG_TYP } from './idp/id-jag.mjs'
 import { AS_CLIENTS } from './idp/mcp-as.mjs'
 import { startMcpServer } from './mcp/server.mjs'
-import { startIdJagServers, readyIdJag } from './id-jag-servers.mjs'
+import { useIdJagServers } from './id-jag-servers.mjs'
 
 /** An authorization server the IdP may be told to trust; never contacted. */
 const OTHER_AS = 'https://other-as.example'
 
 describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
-  let servers
+  const servers = useIdJagServers()
   let idp
   let as
   let mcp
-  before(async () => {
-    servers = await startIdJagServers()
+  before(() => {
     ;({ idp, as, mcp } = servers)
   })
-  after(() => servers?.close())
   beforeEach(() => {
-    readyIdJag(servers)
     idp.setIdJagTtl(300)
     idp.setIdJagDelay(0)
     idp.distrustAuthorizationServer(OTHER_AS)

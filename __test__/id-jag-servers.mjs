@@ -2,6 +2,7 @@
 // enterprise IdP (leg 1), an MCP authorization server that accepts its ID-JAGs (leg 2), and an
 // MCP server whose tokens that authorization server issues.
 
+import { before, after, beforeEach } from 'node:test'
 import { startIdp } from './idp/index.mjs'
 import { ID_JAG_PROFILE } from './idp/id-jag.mjs'
 import { startMcpAuthorizationServer, AS_CLIENTS } from './idp/mcp-as.mjs'
@@ -16,7 +17,7 @@ function closeAll({ idp, as, mcp }) {
  * Starts the three, the MCP server granting `scope`. If one fails to start, those already
  * started are stopped before the error is thrown; `close` stops all three.
  */
-export async function startIdJagServers({ scope = 'files.read' } = {}) {
+async function startIdJagServers({ scope = 'files.read' } = {}) {
   const servers = {}
   try {
     servers.idp = await startIdp()
@@ -34,10 +35,24 @@ export async function startIdJagServers({ scope = 'files.read' } = {}) {
  * authorization server's `secret` client, which issues tokens for the MCP server under the
  * ID-JAG profile.
  */
-export function readyIdJag({ idp, as, mcp }) {
+function readyIdJag({ idp, as, mcp }) {
   idp.resetCounters()
   as.resetCounters()
   idp.trustAuthorizationServer(as.issuer, { clientId: AS_CLIENTS.secret.clientId })
   as.setResource(mcp.resource)
   as.setGrantProfiles([ID_JAG_PROFILE])
+}
+
+/**
+ * The three for the enclosing suite: started before its tests, stopped after them, and
+ * `readyIdJag` before each test. The object is filled when the suite starts.
+ */
+export function useIdJagServers(options) {
+  const servers = {}
+  before(async () => {
+    Object.assign(servers, await startIdJagServers(options))
+  })
+  after(() => servers.close?.())
+  beforeEach(() => readyIdJag(servers))
+  return servers
 }

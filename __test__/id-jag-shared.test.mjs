@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { CLIENTS, USERS, TENANT } from './idp/index.mjs'
 import { AS_CLIENTS } from './idp/mcp-as.mjs'
-import { startIdJagServers, readyIdJag } from './id-jag-servers.mjs'
+import { useIdJagServers } from './id-jag-servers.mjs'
 import { redisSuite, startRedis, until } from './redis.mjs'
 import obo from '../index.js'
 
@@ -18,19 +18,17 @@ const alice = { openidId: USERS.alice.oid, tenantId: TENANT }
 
 redisSuite('ID-JAG with the shared tier', () => {
   let redis
-  let servers
+  const servers = useIdJagServers()
   let idp
   let as
   let mcp
   before(async () => {
     redis = await startRedis()
-    servers = await startIdJagServers()
     ;({ idp, as, mcp } = servers)
   })
-  after(() => Promise.allSettled([servers?.close(), redis?.stop()]))
+  after(() => redis?.stop())
   beforeEach(async () => {
     await redis.command('FLUSHALL')
-    readyIdJag(servers)
     idp.setIdJagDelay(0)
   })
 

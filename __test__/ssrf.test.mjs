@@ -11,7 +11,7 @@ import { lookup } from 'node:dns/promises'
 import { hostname } from 'node:os'
 import { USERS, TENANT } from './idp/index.mjs'
 import { AS_CLIENTS } from './idp/mcp-as.mjs'
-import { startIdJagServers, readyIdJag } from './id-jag-servers.mjs'
+import { useIdJagServers } from './id-jag-servers.mjs'
 import { newService, rejection } from './helpers.mjs'
 import obo from '../index.js'
 
@@ -47,7 +47,7 @@ const challenger = (hint) =>
   })
 
 describe('SSRF policy for URLs from MCP servers', { timeout: 60_000 }, () => {
-  let servers
+  const servers = useIdJagServers({ scope: SCOPE })
   let idp
   let as
   let mcp
@@ -56,14 +56,12 @@ describe('SSRF policy for URLs from MCP servers', { timeout: 60_000 }, () => {
   let hint = () => ''
   let server
   before(async () => {
-    servers = await startIdJagServers({ scope: SCOPE })
     ;({ idp, as, mcp } = servers)
     bait = await listen((_, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'))
     server = await challenger(() => hint())
   })
-  after(() => Promise.allSettled([server?.close(), bait?.close(), servers?.close()]))
+  after(() => Promise.allSettled([server?.close(), bait?.close()]))
   beforeEach(() => {
-    readyIdJag(servers)
     as.setMetadataOverride(undefined)
     mcp.setMetadataOverride(undefined)
     bait.counts.connections = 0
