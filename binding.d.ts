@@ -445,10 +445,12 @@ export interface NativeStats {
   servedDuringRefresh: number
 }
 
-/** LibreChat's token response shape. */
+/**
+ * A settled token's fields, which the wrapper makes LibreChat's token response of
+ * (`tokenResponse` in lib/front.js, the one place that shape is written, also for hits).
+ */
 export interface NativeTokenResponse {
   access_token: string
-  token_type: string
   /** Seconds, as the IdP granted (normalized). */
   expires_in: number
   /** Epoch milliseconds, stamped when the token was requested. */

@@ -5,9 +5,8 @@
 import { describe, it, before, after, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { startIdp, USERS, TENANT } from './idp/index.mjs'
-import { ID_JAG_PROFILE } from './idp/id-jag.mjs'
-import { startMcpAuthorizationServer, AS_CLIENTS } from './idp/mcp-as.mjs'
-import { startMcpServer } from './mcp/server.mjs'
+import { AS_CLIENTS } from './idp/mcp-as.mjs'
+import { useIdJagServers } from './id-jag-servers.mjs'
 import { newService, rejection, FILES, OboExchangeError } from './helpers.mjs'
 import obo from '../index.js'
 
@@ -130,21 +129,12 @@ describe('a broken or hostile IdP', { timeout: 60_000 }, () => {
 })
 
 describe('a broken or hostile MCP authorization server (ID-JAG leg 2)', { timeout: 60_000 }, () => {
+  const servers = useIdJagServers()
   let idp
   let as
   let mcp
-  before(async () => {
-    idp = await startIdp()
-    as = await startMcpAuthorizationServer({ idpIssuer: idp.issuer })
-    mcp = await startMcpServer({ issuer: as.issuer, audience: 'self', scope: 'files.read', clientId: AS_CLIENTS.secret.clientId })
-  })
-  after(() => Promise.allSettled([mcp?.close(), as?.close(), idp?.close()]))
-  beforeEach(() => {
-    idp.resetCounters()
-    as.resetCounters()
-    idp.trustAuthorizationServer(as.issuer, { clientId: AS_CLIENTS.secret.clientId })
-    as.setResource(mcp.resource)
-    as.setGrantProfiles([ID_JAG_PROFILE])
+  before(() => {
+    ;({ idp, as, mcp } = servers)
   })
 
   /** The MCP server and its authorization server are on 127.0.0.1, which the SSRF policy refuses unless listed. */

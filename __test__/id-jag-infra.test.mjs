@@ -4,39 +4,33 @@
 // the package's reasons, not the infrastructure's: leg 1 (ID token or refresh token → ID-JAG),
 // leg 2 (ID-JAG → access token), a real MCP request with that token, and every refusal.
 
-import { describe, it, before, after, beforeEach } from 'node:test'
+import { describe, it, before, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import * as jose from 'jose'
-import { startIdp, CLIENTS, USERS, TENANT, JWT_BEARER, TOKEN_EXCHANGE, ACCESS_TOKEN_TYPE } from './idp/index.mjs'
+import { CLIENTS, USERS, TENANT, JWT_BEARER, TOKEN_EXCHANGE, ACCESS_TOKEN_TYPE } from './idp/index.mjs'
 import { ID_JAG_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE, ID_JAG_PROFILE, ID_JAG_TYP } from './idp/id-jag.mjs'
-import { startMcpAuthorizationServer, AS_CLIENTS } from './idp/mcp-as.mjs'
+import { AS_CLIENTS } from './idp/mcp-as.mjs'
 import { startMcpServer } from './mcp/server.mjs'
+import { useIdJagServers } from './id-jag-servers.mjs'
 
 /** An authorization server the IdP may be told to trust; never contacted. */
 const OTHER_AS = 'https://other-as.example'
 
 describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
+  const servers = useIdJagServers()
   let idp
   let as
   let mcp
-  before(async () => {
-    idp = await startIdp()
-    as = await startMcpAuthorizationServer({ idpIssuer: idp.issuer })
-    mcp = await startMcpServer({ issuer: as.issuer, audience: 'self', scope: 'files.read', clientId: AS_CLIENTS.secret.clientId })
+  before(() => {
+    ;({ idp, as, mcp } = servers)
   })
-  after(() => Promise.allSettled([mcp?.close(), as?.close(), idp?.close()]))
   beforeEach(() => {
-    idp.resetCounters()
     idp.setIdJagTtl(300)
     idp.setIdJagDelay(0)
-    idp.trustAuthorizationServer(as.issuer, { clientId: AS_CLIENTS.secret.clientId })
     idp.distrustAuthorizationServer(OTHER_AS)
-    as.resetCounters()
-    as.setResource(mcp.resource)
     as.setScopes(['files.read', 'files.write'])
     as.setTokenTtl(3600)
-    as.setGrantProfiles([ID_JAG_PROFILE])
     as.setMetadataOverride(undefined)
     mcp.setMetadataOverride(undefined)
   })

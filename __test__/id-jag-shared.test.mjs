@@ -6,10 +6,9 @@
 import { before, after, beforeEach, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { startIdp, CLIENTS, USERS, TENANT } from './idp/index.mjs'
-import { ID_JAG_PROFILE } from './idp/id-jag.mjs'
-import { startMcpAuthorizationServer, AS_CLIENTS } from './idp/mcp-as.mjs'
-import { startMcpServer } from './mcp/server.mjs'
+import { CLIENTS, USERS, TENANT } from './idp/index.mjs'
+import { AS_CLIENTS } from './idp/mcp-as.mjs'
+import { useIdJagServers } from './id-jag-servers.mjs'
 import { redisSuite, startRedis, until } from './redis.mjs'
 import obo from '../index.js'
 
@@ -19,23 +18,17 @@ const alice = { openidId: USERS.alice.oid, tenantId: TENANT }
 
 redisSuite('ID-JAG with the shared tier', () => {
   let redis
+  const servers = useIdJagServers()
   let idp
   let as
   let mcp
   before(async () => {
     redis = await startRedis()
-    idp = await startIdp()
-    as = await startMcpAuthorizationServer({ idpIssuer: idp.issuer })
-    mcp = await startMcpServer({ issuer: as.issuer, audience: 'self', scope: 'files.read', clientId: AS_CLIENTS.secret.clientId })
-    as.setResource(mcp.resource)
-    as.setGrantProfiles([ID_JAG_PROFILE])
-    idp.trustAuthorizationServer(as.issuer, { clientId: AS_CLIENTS.secret.clientId })
+    ;({ idp, as, mcp } = servers)
   })
-  after(() => Promise.allSettled([mcp?.close(), as?.close(), idp?.close(), redis?.stop()]))
+  after(() => redis?.stop())
   beforeEach(async () => {
     await redis.command('FLUSHALL')
-    idp.resetCounters()
-    as.resetCounters()
     idp.setIdJagDelay(0)
   })
 

@@ -139,7 +139,8 @@ describe('promises and errors belong to the caller realm (jest)', () => {
     const service = badSecret()
     const assertion = await ctx.idp.mintUserToken('alice')
     const [first, joined] = [service.exchangeOboToken(alice, assertion, FILES), service.exchangeOboToken(alice, assertion, FILES)]
-    const errors = [await rejectsInRealm(first, 'a miss'), await rejectsInRealm(joined, 'a join')]
+    // Both awaited at once: the two settle in whichever order the native side answers them.
+    const errors = await Promise.all([rejectsInRealm(first, 'a miss'), rejectsInRealm(joined, 'a join')])
     for (const err of errors) {
       assert.ok(err instanceof obo.OboExchangeError)
       assert.deepEqual([err.status, err.error, err.retryable], [401, 'invalid_client', false])

@@ -9,10 +9,9 @@ import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import { lookup } from 'node:dns/promises'
 import { hostname } from 'node:os'
-import { startIdp, USERS, TENANT } from './idp/index.mjs'
-import { ID_JAG_PROFILE } from './idp/id-jag.mjs'
-import { startMcpAuthorizationServer, AS_CLIENTS } from './idp/mcp-as.mjs'
-import { startMcpServer } from './mcp/server.mjs'
+import { USERS, TENANT } from './idp/index.mjs'
+import { AS_CLIENTS } from './idp/mcp-as.mjs'
+import { useIdJagServers } from './id-jag-servers.mjs'
 import { newService, rejection } from './helpers.mjs'
 import obo from '../index.js'
 
@@ -48,6 +47,7 @@ const challenger = (hint) =>
   })
 
 describe('SSRF policy for URLs from MCP servers', { timeout: 60_000 }, () => {
+  const servers = useIdJagServers({ scope: SCOPE })
   let idp
   let as
   let mcp
@@ -56,19 +56,12 @@ describe('SSRF policy for URLs from MCP servers', { timeout: 60_000 }, () => {
   let hint = () => ''
   let server
   before(async () => {
-    idp = await startIdp()
-    as = await startMcpAuthorizationServer({ idpIssuer: idp.issuer })
-    mcp = await startMcpServer({ issuer: as.issuer, audience: 'self', scope: SCOPE, clientId: AS_CLIENTS.secret.clientId })
+    ;({ idp, as, mcp } = servers)
     bait = await listen((_, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'))
     server = await challenger(() => hint())
   })
-  after(() => Promise.allSettled([server?.close(), bait?.close(), mcp?.close(), as?.close(), idp?.close()]))
+  after(() => Promise.allSettled([server?.close(), bait?.close()]))
   beforeEach(() => {
-    idp.resetCounters()
-    idp.trustAuthorizationServer(as.issuer, { clientId: AS_CLIENTS.secret.clientId })
-    as.resetCounters()
-    as.setResource(mcp.resource)
-    as.setGrantProfiles([ID_JAG_PROFILE])
     as.setMetadataOverride(undefined)
     mcp.setMetadataOverride(undefined)
     bait.counts.connections = 0

@@ -3,7 +3,8 @@
 // and writes benchmark/results.json. BENCH_SCALE=0.1 shrinks every count for a quick look.
 // `--only churn` runs only the churn scenario (churn.mjs; about 4 minutes); `--only shared` only the
 // multi-process section (shared.mjs; needs redis-server); `--only hits` only the cache-hit rows and
-// `--only cold` only the cold rows at c=1 (seconds each, for before/after comparisons).
+// `--only cold` only the cold rows at c=1, `--only fanout` only the fan-out rows (seconds each, for
+// before/after comparisons).
 
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -46,9 +47,9 @@ async function msal({ tlsIdp, control, caFile }) {
 
 // `--only <section>` runs that section alone.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
-const SECTIONS = ['churn', 'shared', 'hits', 'cold']
+const SECTIONS = ['churn', 'shared', 'hits', 'cold', 'fanout']
 if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, got '${only}'`)
-const quick = only === 'hits' || only === 'cold'
+const quick = only === 'hits' || only === 'cold' || only === 'fanout'
 if (only === 'shared') {
   await runShared()
   process.exit(0)
@@ -77,6 +78,18 @@ try {
   for (const kind of IMPLS) {
     const f = {}
     const canned = await createExchange(kind, servers.canned)
+    const idp = await createExchange(kind, servers.idp)
+    const fanOuts = async () => {
+      await getJson(`${servers.canned}/__config?delayMs=50`)
+      f.fanOutCanned = await fanOut(canned, fakeAssertion(`fan-${kind}`), cannedCount)
+      await getJson(`${servers.canned}/__config?delayMs=0`)
+      f.fanOutIdp = await fanOut(idp, (await mint(1))[0], idpCount)
+    }
+    if (only === 'fanout') {
+      await fanOuts()
+      results.figures[kind] = f
+      continue
+    }
     if (only !== 'cold') {
       f.hitSequential = await hitsSequential(canned)
       f.hitConcurrent = await hitsConcurrent(canned)
@@ -87,7 +100,6 @@ try {
     }
     await cold(canned, randomAssertions(count(500), `warm-${kind}`), 8, 'warm')
     f.coldCanned1 = await cold(canned, randomAssertions(count(2000), `c1-${kind}`), 1, `c1-${kind}`)
-    const idp = await createExchange(kind, servers.idp)
     await cold(idp, await mint(5), 1, `warm-idp-${kind}`) // discovery, connections
     f.coldIdp1 = await cold(idp, await mint(count(300)), 1, `i1-${kind}`)
     if (only === 'cold') {
@@ -96,10 +108,7 @@ try {
     }
     f.coldCanned64 = await cold(canned, randomAssertions(count(10_000), `c64-${kind}`), 64, `c64-${kind}`)
     f.coldIdp64 = await cold(idp, await mint(count(1000)), 64, `i64-${kind}`)
-    await getJson(`${servers.canned}/__config?delayMs=50`)
-    f.fanOutCanned = await fanOut(canned, fakeAssertion(`fan-${kind}`), cannedCount)
-    await getJson(`${servers.canned}/__config?delayMs=0`)
-    f.fanOutIdp = await fanOut(idp, (await mint(1))[0], idpCount)
+    await fanOuts()
     f.memory = await memory(kind, servers.canned)
     results.figures[kind] = f
     console.error(`measured ${kind}`)
@@ -141,7 +150,13 @@ const rows = [
 ]
 /** The rows a quick section measured (all of them without `--only`). */
 const measured = (name) =>
-  only === 'hits' ? name.startsWith('cache hit') : only === 'cold' ? name.startsWith('cold') && name.includes('c=1:') : true
+  only === 'hits'
+    ? name.startsWith('cache hit')
+    : only === 'cold'
+      ? name.startsWith('cold') && name.includes('c=1:')
+      : only === 'fanout'
+        ? name.startsWith('fan-out')
+        : true
 const fmt = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2))
 const shown = rows.filter(([name]) => measured(name))
 results.table = shown.map(([name, pick, target, withMsal]) => {

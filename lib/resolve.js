@@ -226,7 +226,12 @@ async function resolveOboToken(user, oboConfig, resolver, upstreamTokenProvider,
     log('warn', `[OBO] ${stamp.failure.userMessage}`)
     throw resolutionError(stamp.failure)
   }
-  return { access_token: answer.access_token, token_type: 'Bearer', obtained_at: stamp.obtainedAt, expires_at: stamp.expiresAt }
+  return resolvedToken(answer.access_token, stamp)
+}
+
+/** What `resolveOboToken` resolves to (LibreChat's shape), from a token and its stamp (`expires_at` in epoch ms). */
+function resolvedToken(accessToken, stamp) {
+  return { access_token: accessToken, token_type: 'Bearer', obtained_at: stamp.obtainedAt, expires_at: stamp.expiresAt }
 }
 
 /** LibreChat's test for a scheduled-chat grant's answer: tagged `scheduledObo: true`, nothing looser. */
@@ -243,7 +248,7 @@ function handOn(grant) {
   const tokens = upstreamTokens(grant, 'access_token') ?? {}
   const stamp = finishScheduledGrant(tokens)
   if (stamp.failure) throw resolutionError(stamp.failure)
-  return { access_token: tokens.access_token, token_type: 'Bearer', obtained_at: stamp.obtainedAt, expires_at: stamp.expiresAt }
+  return resolvedToken(tokens.access_token, stamp)
 }
 
 module.exports = { resolveOboToken, checkResolveArguments }

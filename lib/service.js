@@ -8,7 +8,7 @@
 
 const { NativeOboService, checkIdentityField } = require('./native.js')
 const { Calls } = require('./calls.js')
-const { Front, SEPARATOR } = require('./front.js')
+const { Front, SEPARATOR, tokenResponse } = require('./front.js')
 const { checkOptions } = require('./options.js')
 const { fromEnv } = require('./environment.js')
 const { publish, watched } = require('./events.js')
@@ -275,8 +275,7 @@ class OboTokenService {
    */
   #settle({ token, tokenId, error }, remember) {
     if (error) throw new OboExchangeError(error.message, error)
-    const response = { ...token }
-    if (response.issued_token_type == null) delete response.issued_token_type
+    const response = tokenResponse(token, token.expires_in, token.expires_at, token.scope)
     remember?.(tokenId, response)
     return response
   }

@@ -13,13 +13,12 @@ use super::thrown::MAX_CAUSES;
 use crate::cache::token::OboToken;
 use crate::ground::error::{CauseLink, ExchangeError, FailureReason, INVALID_OPTION};
 
-/// LibreChat's token response shape.
+/// A settled token's fields, which the wrapper makes LibreChat's token response of
+/// (`tokenResponse` in lib/front.js, the one place that shape is written, also for hits).
 #[napi(object, object_from_js = false)]
 pub struct NativeTokenResponse {
     #[napi(js_name = "access_token")]
     pub access_token: String,
-    #[napi(js_name = "token_type")]
-    pub token_type: String,
     /// Seconds, as the IdP granted (normalized).
     #[napi(js_name = "expires_in")]
     pub expires_in: f64,
@@ -37,7 +36,6 @@ impl From<&OboToken> for NativeTokenResponse {
     fn from(token: &OboToken) -> Self {
         Self {
             access_token: token.access_token.clone(),
-            token_type: "Bearer".to_owned(),
             expires_in: token.expires_in as f64,
             expires_at: token.expires_at as f64,
             scope: token.scope.clone(),
