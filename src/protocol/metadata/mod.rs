@@ -359,5 +359,4 @@ fn refused_str(url: &str, problem: MetadataProblem, detail: &str) -> ExchangeErr
 }
 
 #[cfg(test)]
-#[path = "metadata_tests.rs"]
 mod tests;
