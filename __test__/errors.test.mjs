@@ -33,19 +33,35 @@ describe('IdP errors reach JavaScript', () => {
     assert.equal(ctx.idp.counters.token, 1)
   })
 
-  it('keeps the causes of a failure below HTTP as its cause chain, with no secret at any level', async () => {
-    const { service } = newService(ctx.idp, { tokenEndpoint: 'http://127.0.0.1:9/token', maxRetries: 0 })
-    const assertion = await ctx.idp.mintUserToken('alice')
-    const err = await rejection(service.exchangeOboToken(alice, assertion, FILES))
-    assert.equal(err.code, 'ECONNREFUSED')
+  /** `err.cause` is the HTTP client's error with its own causes, each one in the message and none holding a secret or the URL. */
+  function assertCausedBelowHttp(err, secrets) {
     const chain = []
     for (let cause = err.cause; cause && chain.length < 10; cause = cause.cause) chain.push(cause)
     assert.ok(chain.length >= 2, `the HTTP client's errors, each with its own cause: ${err.message}`)
     for (const cause of chain) {
       assert.ok(cause instanceof Error)
       assert.ok(err.message.includes(cause.message), `${cause.message} is in the message: ${err.message}`)
-      for (const secret of [assertion, CLIENTS.post.clientSecret, '127.0.0.1:9']) assert.ok(!cause.message.includes(secret))
+      for (const secret of [...secrets, '127.0.0.1:9']) assert.ok(!cause.message.includes(secret))
     }
+  }
+
+  it('keeps the causes of a failure below HTTP as its cause chain, with no secret at any level', async () => {
+    const { service } = newService(ctx.idp, { tokenEndpoint: 'http://127.0.0.1:9/token', maxRetries: 0 })
+    const assertion = await ctx.idp.mintUserToken('alice')
+    const err = await rejection(service.exchangeOboToken(alice, assertion, FILES))
+    assert.equal(err.code, 'ECONNREFUSED')
+    assertCausedBelowHttp(err, [assertion, CLIENTS.post.clientSecret])
+  })
+
+  it('keeps the causes of a discovery that could not connect, as a token request does', async () => {
+    const { service } = newService(ctx.idp, { issuer: 'http://127.0.0.1:9', maxRetries: 0 })
+    const assertion = await ctx.idp.mintUserToken('alice')
+    const err = await rejection(service.exchangeOboToken(alice, assertion, FILES))
+    assert.ok(err instanceof OboExchangeError)
+    assert.equal(err.code, 'ERR_IDP_DISCOVERY')
+    assert.equal(err.retryable, true)
+    assert.match(err.message, /^OpenID discovery failed for http:\/\/127\.0\.0\.1:9: the discovery request could not connect/)
+    assertCausedBelowHttp(err, [assertion, CLIENTS.post.clientSecret])
   })
 
   it('offers a WWW-Authenticate value for missing consent, and none for other errors', async () => {

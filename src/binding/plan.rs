@@ -53,13 +53,8 @@ pub struct NativeChainOutcome {
 
 impl From<Result<AuthorizationServer, ExchangeError>> for NativeChainOutcome {
     fn from(found: Result<AuthorizationServer, ExchangeError>) -> Self {
-        match found {
-            Ok(server) => Self {
-                chain: Some(server.into()),
-                error: None,
-            },
-            Err(error) => Self::failed((&error).into()),
-        }
+        let (chain, error) = by_value(found);
+        Self { chain, error }
     }
 }
 
@@ -81,16 +76,19 @@ pub struct NativePlanOutcome {
 
 impl From<Result<Plan, ExchangeError>> for NativePlanOutcome {
     fn from(planned: Result<Plan, ExchangeError>) -> Self {
-        match planned {
-            Ok(plan) => Self {
-                plan: Some(plan.into()),
-                error: None,
-            },
-            Err(error) => Self {
-                plan: None,
-                error: Some((&error).into()),
-            },
-        }
+        let (plan, error) = by_value(planned);
+        Self { plan, error }
+    }
+}
+
+/// An outcome as the two fields of a napi object carry it by value: the value, or the
+/// error, never both.
+fn by_value<T, V: From<T>>(
+    outcome: Result<T, ExchangeError>,
+) -> (Option<V>, Option<NativeExchangeError>) {
+    match outcome {
+        Ok(value) => (Some(value.into()), None),
+        Err(error) => (None, Some((&error).into())),
     }
 }
 

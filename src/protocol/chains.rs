@@ -1,5 +1,5 @@
 //! The authorization server of an ID-JAG service, found through the metadata chain
-//! (`metadata.rs`) and remembered the way `discovery.rs` remembers the IdP's document:
+//! (`metadata`) and remembered the way `discovery.rs` remembers the IdP's document:
 //! one discovery per chain however many calls need it, kept an hour, and a failure
 //! answering the calls queued behind it for a few seconds rather than each waiting out
 //! the same timeouts.

@@ -92,7 +92,7 @@ impl Discovery {
         let url = metadata
             .token_endpoint
             .as_ref()
-            .ok_or_else(|| self.failed("the discovery document has no token_endpoint", false))?;
+            .ok_or_else(|| self.failed("the discovery document has no token_endpoint"))?;
         Ok(Endpoint {
             url,
             grant_types: metadata.grant_types.as_deref(),
@@ -103,10 +103,7 @@ impl Discovery {
     pub async fn keys(&self, http: &Client) -> Result<(&Url, &DocumentIssuer), ExchangeError> {
         let metadata = self.metadata(http).await?;
         let jwks_uri = metadata.jwks_uri.as_ref().ok_or_else(|| {
-            self.failed(
-                "the discovery document has no jwks_uri, which validateAssertion needs",
-                false,
-            )
+            self.failed("the discovery document has no jwks_uri, which validateAssertion needs")
         })?;
         Ok((jwks_uri, &metadata.issuer))
     }
@@ -116,20 +113,23 @@ impl Discovery {
         self.metadata.get_or_try_init(|| self.discover(http)).await
     }
 
-    fn failed(&self, detail: impl Into<String>, retryable: bool) -> ExchangeError {
+    /// A discovery that failed past the fetch (an issuer that is not a URL, a document
+    /// that is wrong): nothing failed below HTTP, and asking again gives the same answer.
+    fn failed(&self, detail: impl Into<String>) -> ExchangeError {
         ExchangeError::Discovery {
             issuer: self.issuer.clone(),
             detail: detail.into(),
-            retryable,
+            retryable: false,
+            cause: None,
         }
     }
 
     async fn discover(&self, http: &Client) -> Result<Metadata, ExchangeError> {
         let issuer = bounds::parse_url(&self.issuer)
-            .map_err(|e| self.failed(format!("the issuer is not a URL ({e})"), false))?;
+            .map_err(|e| self.failed(format!("the issuer is not a URL ({e})")))?;
         let (url, document, openid) = self.fetch(&issuer, http).await?;
         let metadata =
-            read(&issuer, url, document, openid).map_err(|detail| self.failed(detail, false))?;
+            read(&issuer, url, document, openid).map_err(|detail| self.failed(detail))?;
         within_bounds(&self.issuer, &metadata)?;
         Ok(metadata)
     }
@@ -144,7 +144,10 @@ impl Discovery {
         let status = match fetch_json(http, &openid).await {
             Ok(document) => return Ok((openid, document, true)),
             Err(DocumentError::Absent { status }) => status,
-            Err(error) => return Err(self.fetch_failed(&error, &openid)),
+            Err(error) => {
+                let detail = format!("{} ({openid})", error.describe("the discovery"));
+                return Err(self.fetch_failed(detail, &error));
+            }
         };
         let oauth = well_known(issuer, OAUTH_PATH, true);
         match fetch_json(http, &oauth).await {
@@ -154,20 +157,23 @@ impl Discovery {
                     DocumentError::Absent { status } => format!("HTTP {status}"),
                     other => other.describe("the discovery"),
                 };
-                Err(self.failed(
+                Err(self.fetch_failed(
                     format!("no document at {openid} (HTTP {status}) nor at {oauth} ({why})"),
-                    error.is_transient(),
+                    &error,
                 ))
             }
         }
     }
 
-    /// A failed fetch of the document at `url`, transient as the fetcher judges it.
-    fn fetch_failed(&self, error: &DocumentError, url: &Url) -> ExchangeError {
-        self.failed(
-            format!("{} ({url})", error.describe("the discovery")),
-            error.is_transient(),
-        )
+    /// A fetch that failed with `error`, said as `detail`: transient as the fetcher
+    /// judges it, and caused by what failed below HTTP, when that was it.
+    fn fetch_failed(&self, detail: String, error: &DocumentError) -> ExchangeError {
+        ExchangeError::Discovery {
+            issuer: self.issuer.clone(),
+            detail,
+            retryable: error.is_transient(),
+            cause: error.cause(),
+        }
     }
 }
 

@@ -15,10 +15,10 @@ use url::Url;
 
 use super::http::{read_body, transport_parts, BodyError};
 use crate::ground::bounds::MAX_DOCUMENT_BYTES;
-use crate::ground::error::{TransportKind, TRANSIENT_STATUSES};
+use crate::ground::error::{Cause, TransportKind, TRANSIENT_STATUSES};
 
 /// Why a document could not be had.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum DocumentError {
     /// The server answered that there is no document here: a 4xx other than 429.
     Absent { status: u16 },
@@ -26,11 +26,13 @@ pub enum DocumentError {
     /// a redirect (the client follows none).
     Status { status: u16 },
     /// No whole answer arrived: the request failed below HTTP, or, with the `status` of
-    /// the head that did arrive, the body broke off.
+    /// the head that did arrive, the body broke off. `detail` is the cause's chain on one
+    /// line (for sentences); `cause` keeps it as a chain, for the caller's error to keep.
     Transport {
         kind: TransportKind,
         detail: String,
         status: Option<u16>,
+        cause: Cause,
     },
     /// The body grew past `MAX_DOCUMENT_BYTES`; reading stopped there.
     TooLarge,
@@ -49,6 +51,17 @@ impl DocumentError {
         }
     }
 
+    /// What failed below HTTP, for the caller's error to keep as its `source`: only a
+    /// transport failure has one (a status or a bad document is the whole story).
+    pub fn cause(&self) -> Option<Cause> {
+        match self {
+            Self::Transport { cause, .. } => Some(cause.clone()),
+            Self::Absent { .. } | Self::Status { .. } | Self::TooLarge | Self::Unreadable(_) => {
+                None
+            }
+        }
+    }
+
     /// The failure as a sentence about `subject`, the document's kind with its article as
     /// the sentence starts with it ("The metadata", "the JWKS"): the caller's error adds
     /// where the document was and what it was for.
@@ -61,11 +74,13 @@ impl DocumentError {
                 kind,
                 detail,
                 status: None,
+                ..
             } => format!("{subject} request {}: {detail}", kind.describe("the server")),
             Self::Transport {
                 kind,
                 detail,
                 status: Some(status),
+                ..
             } => format!(
                 "{subject} request {} after it answered HTTP {status}, before the whole document arrived: {detail}",
                 kind.describe("the server")
@@ -101,12 +116,16 @@ pub async fn fetch_json<T: DeserializeOwned>(http: &Client, url: &Url) -> Result
     serde_json::from_slice(&body).map_err(|e| DocumentError::Unreadable(e.to_string()))
 }
 
+/// A failure below HTTP, kept whole without its URL (as `http::transport_error` keeps a
+/// token request's): the document's URL is in the caller's error already.
 fn transport(error: reqwest::Error, status: Option<u16>) -> DocumentError {
-    let (kind, detail) = transport_parts(&error.without_url());
+    let error = error.without_url();
+    let (kind, detail) = transport_parts(&error);
     DocumentError::Transport {
         kind,
         detail,
         status,
+        cause: Cause::new(error),
     }
 }
 
@@ -146,18 +165,20 @@ mod tests {
     async fn the_transient_statuses_are_the_token_requests_and_others_are_not() {
         for status in TRANSIENT_STATUSES {
             let error = fetch(json(status, "{}")).await.unwrap_err();
-            assert_eq!(error, DocumentError::Status { status });
+            assert!(matches!(error, DocumentError::Status { status: s } if s == status));
             assert!(error.is_transient(), "{status}");
+            assert!(error.cause().is_none(), "a status has no cause below it");
         }
         for status in [501, 505, 302] {
             let error = fetch(json(status, "{}")).await.unwrap_err();
-            assert_eq!(error, DocumentError::Status { status });
+            assert!(matches!(error, DocumentError::Status { status: s } if s == status));
             assert!(!error.is_transient(), "{status}");
         }
         for status in [400, 401, 403, 404, 410] {
             let error = fetch(json(status, "{}")).await.unwrap_err();
-            assert_eq!(error, DocumentError::Absent { status });
+            assert!(matches!(error, DocumentError::Absent { status: s } if s == status));
             assert!(!error.is_transient(), "{status}");
+            assert!(error.cause().is_none());
         }
     }
 
@@ -169,12 +190,14 @@ mod tests {
             "{garbage:?}"
         );
         assert!(!garbage.is_transient());
+        assert!(garbage.cause().is_none());
         let wrong_shape = fetch(json(200, "[1]")).await.unwrap_err();
         assert!(matches!(wrong_shape, DocumentError::Unreadable(_)));
         let huge = format!(r#"{{"issuer":"{}"}}"#, "x".repeat(MAX_DOCUMENT_BYTES));
         let error = fetch(json(200, &huge)).await.unwrap_err();
-        assert_eq!(error, DocumentError::TooLarge);
+        assert!(matches!(error, DocumentError::TooLarge), "{error:?}");
         assert!(!error.is_transient());
+        assert!(error.cause().is_none());
         let at_bound = format!(
             r#"{{"issuer":"{}"}}"#,
             "x".repeat(MAX_DOCUMENT_BYTES - r#"{"issuer":""}"#.len())
@@ -216,13 +239,32 @@ mod tests {
         );
         assert!(cut.is_transient());
         let failing = fetch(cut_short(503)).await.unwrap_err();
-        assert_eq!(
-            failing,
-            DocumentError::Status { status: 503 },
-            "no body read"
+        assert!(
+            matches!(failing, DocumentError::Status { status: 503 }),
+            "no body read: {failing:?}"
         );
         let dropped = fetch(Reply::Drop).await.unwrap_err();
         assert!(dropped.is_transient(), "{dropped:?}");
+    }
+
+    /// The cause is the HTTP client's error with its own chain, the one `detail` spells
+    /// out, and without the URL, as `detail` is.
+    fn assert_kept_cause(error: &DocumentError) {
+        let DocumentError::Transport { detail, .. } = error else {
+            panic!("not a transport failure: {error:?}");
+        };
+        let kept = error.cause().expect("a transport failure has a cause");
+        assert_eq!(crate::ground::error::error_chain(&kept), *detail);
+        assert!(std::error::Error::source(&kept).is_some(), "{detail}");
+        assert!(!detail.contains("127.0.0.1"), "{detail}");
+    }
+
+    #[tokio::test]
+    async fn a_transport_failure_keeps_the_http_clients_error_as_its_cause() {
+        let url = Url::parse("http://127.0.0.1:9/doc").unwrap();
+        let refused = fetch_json::<Doc>(&Client::new(), &url).await.unwrap_err();
+        assert_kept_cause(&refused);
+        assert_kept_cause(&fetch(cut_short(200)).await.unwrap_err());
     }
 
     #[test]
@@ -231,6 +273,7 @@ mod tests {
             kind: TransportKind::Other,
             detail: "invalid certificate".into(),
             status: None,
+            cause: Cause::new(std::io::Error::other("invalid certificate")),
         };
         assert!(!other.is_transient());
     }
@@ -241,6 +284,7 @@ mod tests {
             kind: TransportKind::Reset,
             detail: "early end".into(),
             status,
+            cause: Cause::new(std::io::Error::other("early end")),
         };
         let cases = [
             (DocumentError::Absent { status: 404 }, "The metadata request failed (HTTP 404)"),

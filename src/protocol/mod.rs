@@ -19,4 +19,6 @@ pub mod ssrf;
 pub mod verify;
 
 #[cfg(test)]
+mod cause_tests;
+#[cfg(test)]
 mod outside_tests;

@@ -240,20 +240,26 @@ fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
 
 /// The issuer's keys; entries this library cannot read (another key type, an unknown
 /// curve) are skipped, not fatal, which `JwkSet` would not allow. Every failure names
-/// the JWKS URI and is transient as the document fetcher judges it.
+/// the JWKS URI and is transient as the document fetcher judges it; a fetch that failed
+/// below HTTP keeps that failure as its cause.
 async fn fetch_jwks(uri: &Url, http: &Client) -> Result<Vec<Jwk>, ExchangeError> {
-    let failed = |detail: String, retryable: bool| ExchangeError::Jwks {
-        uri: uri.to_string(),
-        detail,
-        retryable,
-    };
     let document: Value = fetch_json(http, uri)
         .await
-        .map_err(|error| failed(error.describe("the JWKS"), error.is_transient()))?;
+        .map_err(|error| ExchangeError::Jwks {
+            uri: uri.to_string(),
+            detail: error.describe("the JWKS"),
+            retryable: error.is_transient(),
+            cause: error.cause(),
+        })?;
     let keys = document
         .get("keys")
         .and_then(Value::as_array)
-        .ok_or_else(|| failed("the document has no keys array".into(), false))?;
+        .ok_or_else(|| ExchangeError::Jwks {
+            uri: uri.to_string(),
+            detail: "the document has no keys array".into(),
+            retryable: false,
+            cause: None,
+        })?;
     Ok(keys
         .iter()
         .filter_map(|key| serde_json::from_value(key.clone()).ok())

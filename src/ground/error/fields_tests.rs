@@ -85,6 +85,7 @@ fn kind_says_what_failed_where_one_code_covers_several_failures() {
         problem,
         detail: "d".into(),
         retryable: false,
+        cause: None,
     };
     use MetadataProblem::*;
     let problems = [

@@ -138,12 +138,15 @@ pub enum ExchangeError {
     #[error("Could not sign the client assertion: {0}")]
     ClientAssertion(String),
     /// The issuer's signing keys could not be fetched to verify the assertion;
-    /// `retryable` as the document fetcher judged the failure.
+    /// `retryable` as the document fetcher judged the failure. `cause` is what failed
+    /// below HTTP, when that was it.
     #[error("Could not fetch the issuer's signing keys (JWKS) from {uri}: {detail}")]
     Jwks {
         uri: String,
         detail: String,
         retryable: bool,
+        #[source]
+        cause: Option<Cause>,
     },
     /// A step of an ID-JAG exchange failed; `inner` is what went wrong there, and
     /// answers for status, body, retry and code. Its message names the step's party.
@@ -154,13 +157,16 @@ pub enum ExchangeError {
         inner: Box<ExchangeError>,
     },
     /// A metadata document (RFC 9728, RFC 8414) is missing, unreadable, or refused;
-    /// `problem` says which, `detail` says it in words.
+    /// `problem` says which, `detail` says it in words. `cause` is what failed below
+    /// HTTP, when that was it.
     #[error("{detail} ({url})")]
     Metadata {
         url: String,
         problem: MetadataProblem,
         detail: String,
         retryable: bool,
+        #[source]
+        cause: Option<Cause>,
     },
     /// The IdP answered an ID-JAG request with another kind of token.
     #[error("The identity provider issued {} instead of an ID-JAG", .issued.as_deref().unwrap_or("a token without issued_token_type"))]
@@ -173,12 +179,15 @@ pub enum ExchangeError {
     /// that publishes its metadata only in a 401's `resource_metadata` looks like.
     #[error("{detail} ({url})")]
     NoResourceMetadata { url: String, detail: String },
-    /// The token endpoint could not be found through OpenID discovery.
+    /// The token endpoint could not be found through OpenID discovery. `cause` is what
+    /// failed below HTTP, when that was it.
     #[error("OpenID discovery failed for {issuer}: {detail}")]
     Discovery {
         issuer: String,
         detail: String,
         retryable: bool,
+        #[source]
+        cause: Option<Cause>,
     },
 }
 

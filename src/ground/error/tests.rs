@@ -198,6 +198,7 @@ fn leg_2_failures_name_the_mcp_servers_authorization_server() {
         problem: MetadataProblem::IssuerMismatch,
         detail: "refused".into(),
         retryable: false,
+        cause: None,
     };
     assert_eq!(
         metadata.message_from("anyone"),
@@ -211,6 +212,7 @@ fn every_discovery_failure_has_a_code() {
         issuer: "https://idp.example".into(),
         detail: "HTTP 404".into(),
         retryable: false,
+        cause: None,
     };
     assert_eq!(idp_discovery.code(), Some("ERR_IDP_DISCOVERY"));
     let missing = ExchangeError::NoResourceMetadata {
@@ -228,6 +230,7 @@ fn every_discovery_failure_has_a_code() {
         problem: MetadataProblem::NoJwtBearer,
         detail: "d".into(),
         retryable: false,
+        cause: None,
     };
     assert_eq!(refused.code(), Some("ERR_ID_JAG_METADATA"));
     assert_eq!(ExchangeError::EmptyResponse.code(), None);

@@ -260,6 +260,7 @@ pub(crate) fn metadata_base(value: &str, what: &str) -> Result<Url, ExchangeErro
                 "{what} must be an https URL (http only on a loopback host) without a fragment"
             ),
             retryable: false,
+            cause: None,
         })
 }
 
@@ -321,6 +322,7 @@ async fn fetch_first<T: serde::de::DeserializeOwned>(
                     problem: problem_of(&error),
                     detail: error.describe("The metadata"),
                     retryable: error.is_transient(),
+                    cause: error.cause(),
                 })
             }
         }
@@ -352,9 +354,9 @@ fn refused_str(url: &str, problem: MetadataProblem, detail: &str) -> ExchangeErr
         problem,
         detail: detail.to_owned(),
         retryable: false,
+        cause: None,
     }
 }
 
 #[cfg(test)]
-#[path = "metadata_tests.rs"]
 mod tests;
