@@ -130,27 +130,21 @@ describe('a broken or hostile IdP', { timeout: 60_000 }, () => {
 
 describe('a broken or hostile MCP authorization server (ID-JAG leg 2)', { timeout: 60_000 }, () => {
   const servers = useIdJagServers()
-  let idp
-  let as
-  let mcp
-  before(() => {
-    ;({ idp, as, mcp } = servers)
-  })
 
   /** The MCP server and its authorization server are on 127.0.0.1, which the SSRF policy refuses unless listed. */
   const idJagService = (client, options = {}) => {
     const authorizationServer = { clientId: client.clientId, clientSecret: client.clientSecret, clientAuthMethod: client.method }
-    return newService(idp, { grantType: 'id_jag', authorizationServer, allowedDomains: ['127.0.0.1'], ...options })
+    return newService(servers.idp, { grantType: 'id_jag', authorizationServer, allowedDomains: ['127.0.0.1'], ...options })
   }
   const exchange = async (service) =>
     service.exchangeOboToken(
       { openidId: USERS.alice.oid, tenantId: TENANT },
-      await idp.mintIdToken('alice'),
+      await servers.idp.mintIdToken('alice'),
       'files.read',
       true,
       undefined,
       {
-        resource: mcp.resource,
+        resource: servers.mcp.resource,
       },
     )
 
@@ -158,7 +152,7 @@ describe('a broken or hostile MCP authorization server (ID-JAG leg 2)', { timeou
     it(`leg 2 echoing what it received shows no form of its client secret or the ID-JAG (${method})`, async () => {
       const client = { clientId: AS_CLIENTS.secret.clientId, clientSecret: SECRET, method }
       const { service, logs } = idJagService(client)
-      as.injectFaults({ echo: true })
+      servers.as.injectFaults({ echo: true })
       const err = await rejection(exchange(service))
       assert.equal(err.idJagStep, 'leg2')
       assert.equal(err.status, 400)
@@ -172,18 +166,18 @@ describe('a broken or hostile MCP authorization server (ID-JAG leg 2)', { timeou
 
   it('a leg-2 token that is no bearer token is refused with a code and not cached', async () => {
     const { service } = idJagService(AS_CLIENTS.secret)
-    as.injectFaults(tokenAnswer(BAD_TOKENS[0]))
+    servers.as.injectFaults(tokenAnswer(BAD_TOKENS[0]))
     const err = await rejection(exchange(service))
     assert.equal(err.idJagStep, 'leg2')
     assert.equal(err.code, 'ERR_TOKEN_MALFORMED')
     assert.ok(!visible(err).includes('Injected'))
     const token = await exchange(service)
     assert.ok(token.access_token)
-    assert.equal(as.counters.token, 2)
+    assert.equal(servers.as.counters.token, 2)
   })
 
   it('a leg-2 answer cut short is ECONNRESET with its status, and retried', async () => {
-    as.injectFaults({ cut: 503 })
+    servers.as.injectFaults({ cut: 503 })
     const err = await rejection(exchange(idJagService(AS_CLIENTS.secret, { maxRetries: 0 }).service))
     assert.equal(err.idJagStep, 'leg2')
     assert.equal(err.code, 'ECONNRESET')
@@ -192,11 +186,11 @@ describe('a broken or hostile MCP authorization server (ID-JAG leg 2)', { timeou
     assert.ok(err.message.includes(err.cause.cause.message), visible(err))
     assert.equal(err.status, 503)
     assert.equal(err.retryable, true)
-    idp.resetCounters()
-    as.injectFaults({ cut: 503 })
+    servers.idp.resetCounters()
+    servers.as.injectFaults({ cut: 503 })
     const { service } = idJagService(AS_CLIENTS.secret, { maxRetries: 1 })
     const token = await exchange(service)
     assert.ok(token.access_token)
-    assert.equal(idp.counters.idJag, 2, 'leg 1 ran again, as after any failed leg 2')
+    assert.equal(servers.idp.counters.idJag, 2, 'leg 1 ran again, as after any failed leg 2')
   })
 })
