@@ -119,6 +119,28 @@ describe('front', () => {
     assert.equal(front.size, 0)
   })
 
+  it('join shares a flight while it is in flight; once it settled and forgot, a join starts afresh', async () => {
+    const { front, exchange } = parts(ctx.idp, 10)
+    const assertion = await ctx.idp.mintUserToken('alice')
+    let starts = 0
+    // As the service starts one: a native exchange that forgets its flight as it settles,
+    // before any caller sees the outcome (a forced exchange, so each start reaches the IdP).
+    const start = (forget) => {
+      starts += 1
+      return exchange('alice', assertion, FILES, { fromCache: false }).finally(forget)
+    }
+    const first = front.join('key', start)
+    const second = front.join('key', start)
+    assert.equal(second, first, 'a join in flight gets the same promise')
+    assert.deepEqual([starts, front.joined], [1, 1], 'one start, one joined')
+    const token = await first
+    const next = front.join('key', start)
+    assert.notEqual(next, first, 'a settled flight is forgotten')
+    assert.deepEqual([starts, front.joined], [2, 1], 'the join after it starts again, joining nothing')
+    assert.notEqual((await next).access_token, token.access_token)
+    assert.equal(ctx.idp.counters.token, 2)
+  })
+
   it('refuses an identity field that contains U+001F, naming it', async () => {
     const { service } = newService(ctx.idp)
     const err = await rejection(service.exchangeOboToken({ openidId: 'a', tenantId: 't\u001fx' }, 'token', FILES))
