@@ -108,6 +108,11 @@ let loggerOf
 let subjectOf
 let nativeOf
 
+/** A native outcome's `error` (a failure the addon hands over as fields) thrown as OboExchangeError, made in this realm. */
+function throwIfFailed(error) {
+  if (error) throw new OboExchangeError(error.message, error)
+}
+
 /** A caller's own copy of a shared response. */
 function copyResponse(response) {
   return { ...response }
@@ -274,7 +279,7 @@ class OboTokenService {
    * both made here, in the caller's realm (the native token object is the addon's).
    */
   #settle({ token, tokenId, error }, remember) {
-    if (error) throw new OboExchangeError(error.message, error)
+    throwIfFailed(error)
     const response = tokenResponse(token, token.expires_in, token.expires_at, token.scope)
     remember?.(tokenId, response)
     return response
@@ -326,7 +331,7 @@ class OboTokenService {
 /** The token endpoint and grant a service's next exchange would use (the doctor's question). */
 async function planOf(service) {
   const { plan, error } = await nativeOf(service).plan()
-  if (error) throw new OboExchangeError(error.message, error)
+  throwIfFailed(error)
   return plan
 }
 
@@ -336,7 +341,7 @@ async function planOf(service) {
  */
 async function chainOf(service, resource, audience) {
   const { chain, error } = await nativeOf(service).idJagChain(resource, audience ?? undefined)
-  if (error) throw new OboExchangeError(error.message, error)
+  throwIfFailed(error)
   return chain
 }
 
