@@ -6,6 +6,14 @@
 # (local IdP and redis-server on loopback, stopped by the harness). Paths are relative to the
 # repository root, the working directory of the scripts that source this.
 
+# Packs the package staged in directory $2 into directory $1; prints the tarball's path, the
+# name npm reports (a glob would need to know the name and version, or match another tarball).
+pack_into() {
+  local name
+  name="$(cd "$2" && npm pack --json --silent --pack-destination "$1" | node -p 'JSON.parse(require("fs").readFileSync(0, "utf8"))[0].filename')"
+  echo "$1/$name"
+}
+
 # Packs platform package $2 (npm/$2 with binary $3 as librechat-obo.$2.node) into directory $1;
 # prints its path.
 platform_tarball() {
@@ -13,8 +21,7 @@ platform_tarball() {
   mkdir -p "$stage"
   cp -r "npm/$2/." "$stage"
   cp "$3" "$stage/librechat-obo.$2.node"
-  (cd "$stage" && npm pack --silent --pack-destination "$1" >/dev/null)
-  ls "$1/librechat-obo-$2-"*.tgz
+  pack_into "$1" "$stage"
 }
 
 # Packs the main package into directory $1 as `napi prepublish` publishes it, with the platform
@@ -32,8 +39,7 @@ main_tarball() {
     pkg.optionalDependencies = { [name]: `file:${tarball}` }
     require("node:fs").writeFileSync(manifest, JSON.stringify(pkg, null, 2))
   ' "$stage/package.json" "$(tar -xOzf "$2" package/package.json | node -p 'JSON.parse(require("fs").readFileSync(0)).name')" "$2"
-  (cd "$stage" && npm pack --silent --pack-destination "$1" >/dev/null)
-  ls "$1"/librechat-obo-0*.tgz
+  pack_into "$1" "$stage"
 }
 
 # Directory $1/app-$2: an empty project where `npm install` of the main package brought platform
