@@ -47,9 +47,11 @@ async function msal({ tlsIdp, control, caFile }) {
 
 // `--only <section>` runs that section alone.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
-const SECTIONS = ['churn', 'shared', 'hits', 'cold', 'fanout']
+/** The quick sections, each with the rows it measures (`sections` in the loop below measures them). */
+const QUICK = { hits: /^cache hit/, cold: /^cold.*c=1:/, fanout: /^fan-out/ }
+const SECTIONS = ['churn', 'shared', ...Object.keys(QUICK)]
 if (only !== undefined && !SECTIONS.includes(only)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}, got '${only}'`)
-const quick = only === 'hits' || only === 'cold' || only === 'fanout'
+const quick = Object.hasOwn(QUICK, only)
 if (only === 'shared') {
   await runShared()
   process.exit(0)
@@ -79,39 +81,37 @@ try {
     const f = {}
     const canned = await createExchange(kind, servers.canned)
     const idp = await createExchange(kind, servers.idp)
-    const fanOuts = async () => {
-      await getJson(`${servers.canned}/__config?delayMs=50`)
-      f.fanOutCanned = await fanOut(canned, fakeAssertion(`fan-${kind}`), cannedCount)
-      await getJson(`${servers.canned}/__config?delayMs=0`)
-      f.fanOutIdp = await fanOut(idp, (await mint(1))[0], idpCount)
+    /** What each quick section (QUICK) measures; a full run measures them all, and more. */
+    const sections = {
+      hits: async () => {
+        f.hitSequential = await hitsSequential(canned)
+        f.hitConcurrent = await hitsConcurrent(canned)
+      },
+      cold: async () => {
+        await cold(canned, randomAssertions(count(500), `warm-${kind}`), 8, 'warm')
+        f.coldCanned1 = await cold(canned, randomAssertions(count(2000), `c1-${kind}`), 1, `c1-${kind}`)
+        await cold(idp, await mint(5), 1, `warm-idp-${kind}`) // discovery, connections
+        f.coldIdp1 = await cold(idp, await mint(count(300)), 1, `i1-${kind}`)
+      },
+      fanout: async () => {
+        await getJson(`${servers.canned}/__config?delayMs=50`)
+        f.fanOutCanned = await fanOut(canned, fakeAssertion(`fan-${kind}`), cannedCount)
+        await getJson(`${servers.canned}/__config?delayMs=0`)
+        f.fanOutIdp = await fanOut(idp, (await mint(1))[0], idpCount)
+      },
     }
-    if (only === 'fanout') {
-      await fanOuts()
-      results.figures[kind] = f
-      continue
+    if (quick) {
+      await sections[only]()
+    } else {
+      await sections.hits()
+      await sections.cold()
+      f.coldCanned64 = await cold(canned, randomAssertions(count(10_000), `c64-${kind}`), 64, `c64-${kind}`)
+      f.coldIdp64 = await cold(idp, await mint(count(1000)), 64, `i64-${kind}`)
+      await sections.fanout()
+      f.memory = await memory(kind, servers.canned)
+      console.error(`measured ${kind}`)
     }
-    if (only !== 'cold') {
-      f.hitSequential = await hitsSequential(canned)
-      f.hitConcurrent = await hitsConcurrent(canned)
-    }
-    if (only === 'hits') {
-      results.figures[kind] = f
-      continue
-    }
-    await cold(canned, randomAssertions(count(500), `warm-${kind}`), 8, 'warm')
-    f.coldCanned1 = await cold(canned, randomAssertions(count(2000), `c1-${kind}`), 1, `c1-${kind}`)
-    await cold(idp, await mint(5), 1, `warm-idp-${kind}`) // discovery, connections
-    f.coldIdp1 = await cold(idp, await mint(count(300)), 1, `i1-${kind}`)
-    if (only === 'cold') {
-      results.figures[kind] = f
-      continue
-    }
-    f.coldCanned64 = await cold(canned, randomAssertions(count(10_000), `c64-${kind}`), 64, `c64-${kind}`)
-    f.coldIdp64 = await cold(idp, await mint(count(1000)), 64, `i64-${kind}`)
-    await fanOuts()
-    f.memory = await memory(kind, servers.canned)
     results.figures[kind] = f
-    console.error(`measured ${kind}`)
   }
   if (!quick) {
     results.churn = await churn(servers)
@@ -149,14 +149,7 @@ const rows = [
   ['memory per cached entry: JS heap bytes', (f) => f.memory.heapUsed],
 ]
 /** The rows a quick section measured (all of them without `--only`). */
-const measured = (name) =>
-  only === 'hits'
-    ? name.startsWith('cache hit')
-    : only === 'cold'
-      ? name.startsWith('cold') && name.includes('c=1:')
-      : only === 'fanout'
-        ? name.startsWith('fan-out')
-        : true
+const measured = (name) => !quick || QUICK[only].test(name)
 const fmt = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2))
 const shown = rows.filter(([name]) => measured(name))
 results.table = shown.map(([name, pick, target, withMsal]) => {
