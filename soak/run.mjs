@@ -244,7 +244,9 @@ async function main() {
   for (let tick = 0; tick < ticks && Date.now() < runEnd; tick++) {
     await sleep(Math.max(0, runStart + tick * 1000 - Date.now()))
     const t = Date.now() - runStart
-    const second = Math.round(t / 1000)
+    // The tick's second, not the clock's: the ticks that catch up after a blocking restart
+    // would all read the same second from the clock, repeating (or skipping) its actions.
+    const second = tick
     if (second % 5 === 0) sampleRss(results, t)
     if (second > 0 && second % 60 === REDIS_KILL_SECOND && t + REDIS_DOWN_MS < durationMs) outages.push(redisOutage(results, t))
     if (!victimKilled && t >= durationMs / 2) {
