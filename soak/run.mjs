@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startIdp, CLIENTS, TENANT, USERS, RESOURCES } from '../__test__/idp/index.mjs'
-import { startRedis } from '../__test__/redis.mjs'
+import { startRedis, until } from '../__test__/redis.mjs'
 import { summarize, printSummary } from './report.mjs'
 import { chart } from './chart.mjs'
 
@@ -323,7 +323,7 @@ async function restartVictim(results, t, config, onMessage) {
 
 /** Resolves when the worker sent its final batch or exited (the caller bounds the wait). */
 async function finalOf(worker) {
-  for (let i = 0; i < 600 && !worker.final && worker.child.exitCode === null; i++) await sleep(100)
+  await until(() => worker.final || worker.child.exitCode !== null, { timeoutMs: 60_000, everyMs: 100 })
 }
 
 let pass = false
