@@ -37,9 +37,8 @@ function claimsOf(token) {
   }
 }
 
-/** Why `token` is not the token of `user` for `scope` (undefined when it is). */
-function wrongness(token, user, scope) {
-  const claims = claimsOf(token)
+/** Why a token with `claims` (claimsOf's answer) is not the token of `user` for `scope` (undefined when it is). */
+function wrongness(claims, user, scope) {
   if (!claims) return 'not a JWS'
   const expected = config.expect[scope]
   if (claims.sub !== user.name || claims.oid !== user.oid) return `sub ${claims.sub} for ${user.name}`
@@ -61,12 +60,12 @@ async function call(user, scope) {
     const handedOut = Date.now()
     batch.samples.push(handedOut - config.runStart, performance.now() - t0)
     batch.ok += 1
-    const why = wrongness(result.access_token, user, scope)
+    const claims = claimsOf(result.access_token)
+    const why = wrongness(claims, user, scope)
     if (why) {
       batch.wrong += 1
       problem(`wrong token: ${why}`)
     }
-    const claims = claimsOf(result.access_token)
     if (!claims || !(claims.exp * 1000 > handedOut)) {
       batch.expired += 1
       problem(`expired token for ${user.name} ${scope}: exp ${claims?.exp}, handed out at ${handedOut / 1000}`)
