@@ -4,7 +4,7 @@
 // the package's reasons, not the infrastructure's: leg 1 (ID token or refresh token → ID-JAG),
 // leg 2 (ID-JAG → access token), a real MCP request with that token, and every refusal.
 
-import { describe, it, before, beforeEach } from 'node:test'
+import { describe, it, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import * as jose from 'jose'
@@ -19,20 +19,14 @@ const OTHER_AS = 'https://other-as.example'
 
 describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
   const servers = useIdJagServers()
-  let idp
-  let as
-  let mcp
-  before(() => {
-    ;({ idp, as, mcp } = servers)
-  })
   beforeEach(() => {
-    idp.setIdJagTtl(300)
-    idp.setIdJagDelay(0)
-    idp.distrustAuthorizationServer(OTHER_AS)
-    as.setScopes(['files.read', 'files.write'])
-    as.setTokenTtl(3600)
-    as.setMetadataOverride(undefined)
-    mcp.setMetadataOverride(undefined)
+    servers.idp.setIdJagTtl(300)
+    servers.idp.setIdJagDelay(0)
+    servers.idp.distrustAuthorizationServer(OTHER_AS)
+    servers.as.setScopes(['files.read', 'files.write'])
+    servers.as.setTokenTtl(3600)
+    servers.as.setMetadataOverride(undefined)
+    servers.mcp.setMetadataOverride(undefined)
   })
 
   /** A form POST; the answer's status, Retry-After and JSON body (never logged: it may hold tokens). */
@@ -47,9 +41,15 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
 
   /** Leg 1 at the IdP, as the `post` client unless told otherwise; an option given as undefined leaves the parameter out. */
   function requestIdJag(subject, options = {}) {
-    const defaults = { type: ID_TOKEN_TYPE, audience: as.issuer, resource: mcp.resource, scope: 'files.read', client: CLIENTS.post }
+    const defaults = {
+      type: ID_TOKEN_TYPE,
+      audience: servers.as.issuer,
+      resource: servers.mcp.resource,
+      scope: 'files.read',
+      client: CLIENTS.post,
+    }
     const { type, audience, resource, scope, client } = { ...defaults, ...options }
-    return post(idp.tokenEndpoint, {
+    return post(servers.idp.tokenEndpoint, {
       grant_type: TOKEN_EXCHANGE,
       requested_token_type: ID_JAG_TYPE,
       subject_token: subject,
@@ -64,7 +64,7 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
 
   /** A fresh ID-JAG for `user` through leg 1 (fails the test if refused). */
   async function idJagFor(user = 'alice', options = {}) {
-    const { status, body } = await requestIdJag(await idp.mintIdToken(user), options)
+    const { status, body } = await requestIdJag(await servers.idp.mintIdToken(user), options)
     assert.equal(status, 200, body?.error_description)
     return body.access_token
   }
@@ -79,19 +79,19 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
       headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`
     }
     if (client.method === 'private_key_jwt') {
-      const key = await jose.importPKCS8(as.clientKeys.key.privateKeyPem, client.alg)
+      const key = await jose.importPKCS8(servers.as.clientKeys.key.privateKeyPem, client.alg)
       params.client_assertion_type = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
       params.client_assertion = await new jose.SignJWT({})
         .setProtectedHeader({ alg: client.alg, kid: client.kid })
         .setIssuer(client.clientId)
         .setSubject(client.clientId)
-        .setAudience(as.issuer)
+        .setAudience(servers.as.issuer)
         .setJti(randomUUID())
         .setIssuedAt()
         .setExpirationTime('1m')
         .sign(key)
     }
-    return post(as.tokenEndpoint, params, headers)
+    return post(servers.as.tokenEndpoint, params, headers)
   }
 
   /** A refusal by the AS: 400, `error`, a reason matching `reason` (also in lastError), and no token echoed back. */
@@ -99,7 +99,7 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
     assert.equal(status, 400)
     assert.equal(body.error, error)
     assert.match(body.error_description, reason)
-    assert.equal(as.lastError(), body.error_description)
+    assert.equal(servers.as.lastError(), body.error_description)
     assert.ok(!JSON.stringify(body).includes(assertion), 'the refusal must not echo the assertion')
     assert.equal(body.access_token, undefined)
   }
@@ -107,15 +107,15 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
   /** Claims of a grant the AS accepts, for `signIdJag` forgeries that change one thing. */
   const goodClaims = () => ({
     sub: 'alice',
-    aud: as.issuer,
+    aud: servers.as.issuer,
     client_id: AS_CLIENTS.secret.clientId,
-    resource: mcp.resource,
+    resource: servers.mcp.resource,
     scope: 'files.read',
   })
 
   /** An MCP JSON-RPC POST with `token` as bearer. */
   const rpc = (token, message, sessionId) =>
-    fetch(mcp.url, {
+    fetch(servers.mcp.url, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${token}`,
@@ -128,49 +128,49 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
 
   describe('leg 1: the enterprise IdP mints ID-JAGs', () => {
     it('trades an ID token for an ID-JAG addressed to the trusted authorization server', async () => {
-      const { status, body } = await requestIdJag(await idp.mintIdToken('alice'))
+      const { status, body } = await requestIdJag(await servers.idp.mintIdToken('alice'))
       assert.equal(status, 200, body?.error_description)
       assert.equal(body.issued_token_type, ID_JAG_TYPE)
       assert.equal(body.token_type, 'N_A')
       assert.equal(body.expires_in, 300)
       assert.equal(body.scope, 'files.read')
 
-      const jwks = jose.createRemoteJWKSet(new URL(`${idp.issuer}/jwks`))
+      const jwks = jose.createRemoteJWKSet(new URL(`${servers.idp.issuer}/jwks`))
       const { payload, protectedHeader } = await jose.jwtVerify(body.access_token, jwks, {
-        issuer: idp.issuer,
-        audience: as.issuer,
+        issuer: servers.idp.issuer,
+        audience: servers.as.issuer,
         algorithms: ['RS256'],
         typ: ID_JAG_TYP,
       })
       assert.deepEqual(protectedHeader, { alg: 'RS256', kid: 'k1', typ: ID_JAG_TYP })
       assert.equal(payload.sub, 'alice')
       assert.equal(payload.client_id, AS_CLIENTS.secret.clientId)
-      assert.equal(payload.resource, mcp.url.href)
+      assert.equal(payload.resource, servers.mcp.url.href)
       assert.equal(payload.scope, 'files.read')
       assert.equal(payload.tid, TENANT)
       assert.equal(payload.oid, USERS.alice.oid)
       assert.match(payload.jti, /^[0-9a-f-]{36}$/)
       assert.equal(payload.exp - payload.iat, 300)
 
-      assert.deepEqual(idp.lastIdJagRequest(), {
+      assert.deepEqual(servers.idp.lastIdJagRequest(), {
         subject_token_type: ID_TOKEN_TYPE,
-        audience: as.issuer,
-        resource: mcp.url.href,
+        audience: servers.as.issuer,
+        resource: servers.mcp.url.href,
         scope: 'files.read',
         requested_token_type: ID_JAG_TYPE,
         clientId: CLIENTS.post.clientId,
       })
-      assert.deepEqual([idp.counters.token, idp.counters.idJag, idp.counters.exchange], [1, 1, 0])
+      assert.deepEqual([servers.idp.counters.token, servers.idp.counters.idJag, servers.idp.counters.exchange], [1, 1, 0])
     })
 
     it('trades a refresh token it issued to the calling client, and no other', async () => {
-      const ok = await requestIdJag(idp.issueRefreshToken('bob'), { type: REFRESH_TOKEN_TYPE, scope: undefined })
+      const ok = await requestIdJag(servers.idp.issueRefreshToken('bob'), { type: REFRESH_TOKEN_TYPE, scope: undefined })
       assert.equal(ok.status, 200, ok.body?.error_description)
       assert.equal(ok.body.scope, undefined)
       const claims = jose.decodeJwt(ok.body.access_token)
       assert.deepEqual([claims.sub, claims.oid, claims.scope], ['bob', USERS.bob.oid, undefined])
 
-      const elsewhere = idp.issueRefreshToken('bob', { clientId: CLIENTS.basic.clientId })
+      const elsewhere = servers.idp.issueRefreshToken('bob', { clientId: CLIENTS.basic.clientId })
       const stolen = await requestIdJag(elsewhere, { type: REFRESH_TOKEN_TYPE })
       assert.deepEqual([stolen.status, stolen.body.error], [400, 'invalid_grant'])
       const unknown = await requestIdJag('not-a-refresh-token', { type: REFRESH_TOKEN_TYPE })
@@ -178,23 +178,23 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
     })
 
     it('refuses an expired ID token, one for another client, and an access token', async () => {
-      const expired = await requestIdJag(await idp.mintIdToken('alice', { ttlSeconds: -60 }))
+      const expired = await requestIdJag(await servers.idp.mintIdToken('alice', { ttlSeconds: -60 }))
       assert.deepEqual(
         [expired.status, expired.body.error, expired.body.error_description],
         [400, 'invalid_grant', 'subject_token has expired'],
       )
-      const foreign = await requestIdJag(await idp.mintIdToken('alice', { aud: 'someone-else' }))
+      const foreign = await requestIdJag(await servers.idp.mintIdToken('alice', { aud: 'someone-else' }))
       assert.deepEqual(
         [foreign.status, foreign.body.error, foreign.body.error_description],
         [400, 'invalid_grant', 'subject_token is invalid'],
       )
-      const accessToken = await requestIdJag(await idp.mintUserToken('alice', { aud: CLIENTS.post.clientId }))
+      const accessToken = await requestIdJag(await servers.idp.mintUserToken('alice', { aud: CLIENTS.post.clientId }))
       assert.deepEqual([accessToken.status, accessToken.body.error], [400, 'invalid_grant'])
-      assert.equal(idp.counters.idJag, 3)
+      assert.equal(servers.idp.counters.idJag, 3)
     })
 
     it('refuses an untrusted or missing audience, and an unsupported subject token type', async () => {
-      const idToken = await idp.mintIdToken('alice')
+      const idToken = await servers.idp.mintIdToken('alice')
       const untrusted = await requestIdJag(idToken, { audience: OTHER_AS })
       assert.equal(untrusted.status, 400)
       assert.equal(untrusted.body.error, 'invalid_target')
@@ -204,21 +204,21 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
       const wrongType = await requestIdJag(idToken, { type: ACCESS_TOKEN_TYPE })
       assert.deepEqual([wrongType.status, wrongType.body.error], [400, 'invalid_request'])
       assert.match(wrongType.body.error_description, /access_token/)
-      idp.distrustAuthorizationServer(as.issuer)
+      servers.idp.distrustAuthorizationServer(servers.as.issuer)
       const distrusted = await requestIdJag(idToken)
       assert.deepEqual([distrusted.status, distrusted.body.error], [400, 'invalid_target'])
     })
 
     it('goes through token-endpoint faults, and honours its TTL and delay switches', async () => {
-      idp.injectFaults({ status: 503 })
-      const faulted = await requestIdJag(await idp.mintIdToken('alice'))
+      servers.idp.injectFaults({ status: 503 })
+      const faulted = await requestIdJag(await servers.idp.mintIdToken('alice'))
       assert.equal(faulted.status, 503)
-      assert.deepEqual([idp.counters.token, idp.counters.faults, idp.counters.idJag], [1, 1, 0])
+      assert.deepEqual([servers.idp.counters.token, servers.idp.counters.faults, servers.idp.counters.idJag], [1, 1, 0])
 
-      idp.setIdJagTtl(60)
-      idp.setIdJagDelay(150)
+      servers.idp.setIdJagTtl(60)
+      servers.idp.setIdJagDelay(150)
       const started = Date.now()
-      const { status, body } = await requestIdJag(await idp.mintIdToken('alice'))
+      const { status, body } = await requestIdJag(await servers.idp.mintIdToken('alice'))
       assert.equal(status, 200, body?.error_description)
       assert.ok(Date.now() - started >= 140) // a lower bound: the delay applied; busy machines only add
       assert.equal(body.expires_in, 60)
@@ -227,7 +227,7 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
     })
 
     it('advertises ID-JAG in its discovery document', async () => {
-      const doc = await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()
+      const doc = await (await fetch(`${servers.idp.issuer}/.well-known/openid-configuration`)).json()
       assert.deepEqual(doc.identity_chaining_requested_token_types_supported, [ID_JAG_TYPE])
       assert.ok(doc.grant_types_supported.includes(TOKEN_EXCHANGE))
     })
@@ -238,13 +238,13 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
       const { status, body } = await redeem(await idJagFor('alice'))
       assert.equal(status, 200, body?.error_description)
       assert.deepEqual([body.token_type, body.expires_in, body.scope, body.refresh_token], ['Bearer', 3600, 'files.read', undefined])
-      const claims = await as.verify(body.access_token, mcp.url.href)
+      const claims = await servers.as.verify(body.access_token, servers.mcp.url.href)
       assert.equal(claims.sub, 'alice')
       assert.equal(claims.azp, AS_CLIENTS.secret.clientId)
       assert.equal(claims.client_id, AS_CLIENTS.secret.clientId)
       assert.equal(claims.scp, 'files.read')
       assert.equal(jose.decodeProtectedHeader(body.access_token).typ, 'at+jwt')
-      assert.deepEqual([as.counters.token, as.counters.grants, as.lastError()], [1, 1, undefined])
+      assert.deepEqual([servers.as.counters.token, servers.as.counters.grants, servers.as.lastError()], [1, 1, undefined])
 
       const init = await rpc(body.access_token, {
         id: 1,
@@ -258,16 +258,16 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
       const call = await rpc(body.access_token, { id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } }, session)
       assert.equal(call.status, 200)
       assert.match(await call.text(), /\\"sub\\":\\"alice\\"/)
-      assert.ok(mcp.state.log.length >= 3)
-      assert.ok(mcp.state.log.every((entry) => entry.accepted && entry.aud === mcp.url.href))
+      assert.ok(servers.mcp.state.log.length >= 3)
+      assert.ok(servers.mcp.state.log.every((entry) => entry.accepted && entry.aud === servers.mcp.url.href))
     })
 
     it('authenticates its clients with client_secret_basic and private_key_jwt too', async () => {
       for (const client of [AS_CLIENTS.basic, AS_CLIENTS.key]) {
-        idp.trustAuthorizationServer(as.issuer, { clientId: client.clientId })
+        servers.idp.trustAuthorizationServer(servers.as.issuer, { clientId: client.clientId })
         const { status, body } = await redeem(await idJagFor('alice'), { client })
         assert.equal(status, 200, `${client.method}: ${body?.error_description}`)
-        assert.equal((await as.verify(body.access_token)).azp, client.clientId)
+        assert.equal((await servers.as.verify(body.access_token)).azp, client.clientId)
       }
       const wrongSecret = await redeem(await idJagFor('alice'), { client: { ...AS_CLIENTS.secret, clientSecret: 'wrong' } })
       assert.deepEqual([wrongSecret.status, wrongSecret.body.error], [401, 'invalid_client'])
@@ -276,7 +276,7 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
     it('grants the requested scopes, or the ID-JAG scope, within its own list', async () => {
       const wider = await redeem(await idJagFor('alice'), { scope: 'files.read files.write' })
       assert.equal(wider.status, 200, wider.body?.error_description)
-      assert.equal((await as.verify(wider.body.access_token)).scp, 'files.read files.write')
+      assert.equal((await servers.as.verify(wider.body.access_token)).scp, 'files.read files.write')
       const unknown = await idJagFor('alice')
       assertRefused(await redeem(unknown, { scope: 'files.delete' }), unknown, 'invalid_scope', /files\.delete/)
       // Refused for its scope, the grant was not used up.
@@ -284,7 +284,7 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
     })
 
     it('refuses an ID-JAG minted for another authorization server', async () => {
-      idp.trustAuthorizationServer(OTHER_AS, { clientId: AS_CLIENTS.secret.clientId })
+      servers.idp.trustAuthorizationServer(OTHER_AS, { clientId: AS_CLIENTS.secret.clientId })
       const assertion = await idJagFor('alice', { audience: OTHER_AS })
       assertRefused(await redeem(assertion), assertion, 'invalid_grant', /aud must be this authorization server's issuer/)
     })
@@ -293,7 +293,7 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
       const assertion = await idJagFor('alice')
       assert.equal((await redeem(assertion)).status, 200)
       assertRefused(await redeem(assertion), assertion, 'invalid_grant', /^ID-JAG jti was already used$/)
-      assert.deepEqual([as.counters.token, as.counters.grants], [2, 2])
+      assert.deepEqual([servers.as.counters.token, servers.as.counters.grants], [2, 2])
     })
 
     it('refuses an ID-JAG presented by a client other than the one it names', async () => {
@@ -306,13 +306,13 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
       assertRefused(await redeem(wrong), wrong, 'invalid_grant', /resource must be/)
       const missing = await idJagFor('alice', { resource: undefined })
       assertRefused(await redeem(missing), missing, 'invalid_grant', /resource must be/)
-      as.setResource(undefined)
+      servers.as.setResource(undefined)
       const right = await idJagFor('alice')
       assertRefused(await redeem(right), right, 'invalid_grant', /protects no resource/)
     })
 
     it('accepts a forged-but-right grant from signIdJag, and refuses each claim or header made wrong', async () => {
-      const right = await idp.signIdJag(goodClaims())
+      const right = await servers.idp.signIdJag(goodClaims())
       assert.equal((await redeem(right)).status, 200)
       const now = Math.floor(Date.now() / 1000)
       const cases = [
@@ -324,39 +324,39 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
         [{}, { sub: undefined }, /has no sub/],
       ]
       for (const [header, change, reason] of cases) {
-        const assertion = await idp.signIdJag({ ...goodClaims(), ...change }, header)
+        const assertion = await servers.idp.signIdJag({ ...goodClaims(), ...change }, header)
         assertRefused(await redeem(assertion), assertion, 'invalid_grant', reason)
       }
       // Within the 5 s clock tolerance, a just-expired grant still passes.
-      assert.equal((await redeem(await idp.signIdJag({ ...goodClaims(), exp: now - 2, iat: now - 300 }))).status, 200)
+      assert.equal((await redeem(await servers.idp.signIdJag({ ...goodClaims(), exp: now - 2, iat: now - 300 }))).status, 200)
     })
 
     it("refuses a grant not signed by the IdP's keys", async () => {
       const { privateKey } = await jose.generateKeyPair('RS256')
       const now = Math.floor(Date.now() / 1000)
-      const assertion = await new jose.SignJWT({ ...goodClaims(), iss: idp.issuer, jti: randomUUID(), iat: now, exp: now + 300 })
+      const assertion = await new jose.SignJWT({ ...goodClaims(), iss: servers.idp.issuer, jti: randomUUID(), iat: now, exp: now + 300 })
         .setProtectedHeader({ alg: 'RS256', kid: 'k1', typ: ID_JAG_TYP })
         .sign(privateKey)
       assertRefused(await redeem(assertion), assertion, 'invalid_grant', /signature does not verify/)
-      assert.equal(idp.counters.jwks, 0, "the AS's JWKS requests are not counted as the app's")
+      assert.equal(servers.idp.counters.jwks, 0, "the AS's JWKS requests are not counted as the app's")
     })
 
     it('meets injected faults and its delay on the token endpoint', async () => {
-      as.injectFaults({ status: 503, retryAfter: 2 }, { drop: true })
+      servers.as.injectFaults({ status: 503, retryAfter: 2 }, { drop: true })
       const assertion = await idJagFor('alice')
       const faulted = await redeem(assertion)
       assert.deepEqual([faulted.status, faulted.retryAfter, faulted.body.error], [503, '2', 'temporarily_unavailable'])
       await assert.rejects(redeem(assertion), TypeError)
-      as.setDelay(150)
+      servers.as.setDelay(150)
       const started = Date.now()
       assert.equal((await redeem(assertion)).status, 200)
       assert.ok(Date.now() - started >= 140) // a lower bound: the delay applied; busy machines only add
-      assert.deepEqual([as.counters.token, as.counters.faults, as.counters.grants], [3, 2, 1])
+      assert.deepEqual([servers.as.counters.token, servers.as.counters.faults, servers.as.counters.grants], [3, 2, 1])
     })
 
     it('refuses at the MCP server a token issued for another resource', async () => {
       const elsewhere = 'http://127.0.0.1:1/mcp'
-      as.setResource(elsewhere)
+      servers.as.setResource(elsewhere)
       const { status, body } = await redeem(await idJagFor('alice', { resource: elsewhere }))
       assert.equal(status, 200, body?.error_description)
       const refused = await rpc(body.access_token, { id: 1, method: 'tools/list' })
@@ -367,36 +367,40 @@ describe('ID-JAG test infrastructure', { timeout: 30_000 }, () => {
 
   describe('metadata', () => {
     it('serves RFC 8414 metadata with the ID-JAG grant profile, which can be removed or overridden', async () => {
-      const metadata = async () => (await fetch(as.metadataUrl)).json()
+      const metadata = async () => (await fetch(servers.as.metadataUrl)).json()
       const doc = await metadata()
-      assert.equal(doc.issuer, as.issuer)
-      assert.equal(doc.token_endpoint, `${as.issuer}/token`)
-      assert.equal(doc.jwks_uri, `${as.issuer}/jwks`)
+      assert.equal(doc.issuer, servers.as.issuer)
+      assert.equal(doc.token_endpoint, `${servers.as.issuer}/token`)
+      assert.equal(doc.jwks_uri, `${servers.as.issuer}/jwks`)
       assert.deepEqual(doc.grant_types_supported, [JWT_BEARER])
       assert.deepEqual(doc.token_endpoint_auth_methods_supported, ['client_secret_post', 'client_secret_basic', 'private_key_jwt'])
       assert.deepEqual(doc.authorization_grant_profiles_supported, [ID_JAG_PROFILE])
-      as.setGrantProfiles(null)
+      servers.as.setGrantProfiles(null)
       assert.ok(!('authorization_grant_profiles_supported' in (await metadata())))
-      as.setMetadataOverride({ issuer: 'https://wrong.example' })
+      servers.as.setMetadataOverride({ issuer: 'https://wrong.example' })
       assert.equal((await metadata()).issuer, 'https://wrong.example')
-      assert.equal(as.counters.metadata, 3)
+      assert.equal(servers.as.counters.metadata, 3)
       const jwks = await (await fetch(doc.jwks_uri)).json()
       assert.equal(jwks.keys.length, 1)
       assert.equal(jwks.keys[0].d, undefined)
     })
 
     it('the MCP server names its own URL as the resource and the AS as its authorization server', async () => {
-      const prm = async (path = '/mcp') => (await fetch(`${mcp.url.origin}/.well-known/oauth-protected-resource${path}`)).json()
-      assert.equal(mcp.resource, mcp.url.href)
+      const prm = async (path = '/mcp') => (await fetch(`${servers.mcp.url.origin}/.well-known/oauth-protected-resource${path}`)).json()
+      assert.equal(servers.mcp.resource, servers.mcp.url.href)
       for (const path of ['/mcp', '']) {
         const doc = await prm(path)
-        assert.equal(doc.resource, mcp.url.href)
-        assert.deepEqual(doc.authorization_servers, [as.issuer])
+        assert.equal(doc.resource, servers.mcp.url.href)
+        assert.deepEqual(doc.authorization_servers, [servers.as.issuer])
       }
-      mcp.setMetadataOverride({ resource: 'https://elsewhere.example/mcp' })
+      servers.mcp.setMetadataOverride({ resource: 'https://elsewhere.example/mcp' })
       assert.equal((await prm()).resource, 'https://elsewhere.example/mcp')
 
-      const unknownAs = await startMcpServer({ issuer: as.issuer, audience: 'self', authorizationServers: ['https://unknown-as.example'] })
+      const unknownAs = await startMcpServer({
+        issuer: servers.as.issuer,
+        audience: 'self',
+        authorizationServers: ['https://unknown-as.example'],
+      })
       try {
         const doc = await (await fetch(`${unknownAs.url.origin}/.well-known/oauth-protected-resource/mcp`)).json()
         assert.deepEqual(doc.authorization_servers, ['https://unknown-as.example'])

@@ -19,22 +19,18 @@ const alice = { openidId: USERS.alice.oid, tenantId: TENANT }
 redisSuite('ID-JAG with the shared tier', () => {
   let redis
   const servers = useIdJagServers()
-  let idp
-  let as
-  let mcp
   before(async () => {
     redis = await startRedis()
-    ;({ idp, as, mcp } = servers)
   })
   after(() => redis?.stop())
   beforeEach(async () => {
     await redis.command('FLUSHALL')
-    idp.setIdJagDelay(0)
+    servers.idp.setIdJagDelay(0)
   })
 
   const instance = () =>
     new OboTokenService({
-      issuer: idp.issuer,
+      issuer: servers.idp.issuer,
       clientId: CLIENTS.post.clientId,
       clientSecret: CLIENTS.post.clientSecret,
       grantType: 'id_jag',
@@ -44,33 +40,33 @@ redisSuite('ID-JAG with the shared tier', () => {
       sharedCache: { url: redis.url, keyPrefix: 'id-jag-test', encryptionKeys: [KEY] },
     })
   const exchange = (service, idToken, fromCache = true) =>
-    service.exchangeOboToken(alice, idToken, 'files.read', fromCache, undefined, { resource: mcp.resource })
+    service.exchangeOboToken(alice, idToken, 'files.read', fromCache, undefined, { resource: servers.mcp.resource })
 
   test('what one instance obtained with both legs, another serves with no request; a forced exchange reaches it', async () => {
     const [a, b] = [instance(), instance()]
-    const idToken = await idp.mintIdToken('alice')
+    const idToken = await servers.idp.mintIdToken('alice')
     const first = await exchange(a, idToken)
     const served = await exchange(b, idToken)
     assert.equal(served.access_token, first.access_token)
-    assert.equal(idp.counters.idJag, 1)
-    assert.equal(as.counters.grants, 1)
+    assert.equal(servers.idp.counters.idJag, 1)
+    assert.equal(servers.as.counters.grants, 1)
     assert.equal(b.stats().sharedHits, 1)
 
     const renewed = await exchange(b, idToken, false)
     assert.notEqual(renewed.access_token, first.access_token)
     const seen = await until(async () => (await exchange(a, idToken)).access_token === renewed.access_token, { timeoutMs: 3000 })
     assert.ok(seen, 'A serves the token B obtained afresh')
-    assert.equal(as.counters.grants, 2)
+    assert.equal(servers.as.counters.grants, 2)
   })
 
   test('a cold key fired at from two instances costs one ID-JAG and one access token', async () => {
     const [a, b] = [instance(), instance()]
-    const idToken = await idp.mintIdToken('alice')
-    idp.setIdJagDelay(200) // widen the window in which the other instance must wait
+    const idToken = await servers.idp.mintIdToken('alice')
+    servers.idp.setIdJagDelay(200) // widen the window in which the other instance must wait
     const calls = [a, b].flatMap((service) => Array.from({ length: 20 }, () => exchange(service, idToken)))
     const tokens = new Set((await Promise.all(calls)).map((token) => token.access_token))
     assert.equal(tokens.size, 1)
-    assert.equal(idp.counters.idJag, 1)
-    assert.equal(as.counters.grants, 1)
+    assert.equal(servers.idp.counters.idJag, 1)
+    assert.equal(servers.as.counters.grants, 1)
   })
 })

@@ -48,28 +48,24 @@ const challenger = (hint) =>
 
 describe('SSRF policy for URLs from MCP servers', { timeout: 60_000 }, () => {
   const servers = useIdJagServers({ scope: SCOPE })
-  let idp
-  let as
-  let mcp
   /** Counts what reaches it; stands for an internal service on this machine. */
   let bait
   let hint = () => ''
   let server
   before(async () => {
-    ;({ idp, as, mcp } = servers)
     bait = await listen((_, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'))
     server = await challenger(() => hint())
   })
   after(() => Promise.allSettled([server?.close(), bait?.close()]))
   beforeEach(() => {
-    as.setMetadataOverride(undefined)
-    mcp.setMetadataOverride(undefined)
+    servers.as.setMetadataOverride(undefined)
+    servers.mcp.setMetadataOverride(undefined)
     bait.counts.connections = 0
     bait.counts.requests = 0
   })
 
   const service = (allowedDomains) =>
-    newService(idp, {
+    newService(servers.idp, {
       grantType: 'id_jag',
       authorizationServer: { clientId: AS_CLIENTS.secret.clientId, clientSecret: AS_CLIENTS.secret.clientSecret },
       maxRetries: 0,
@@ -78,7 +74,7 @@ describe('SSRF policy for URLs from MCP servers', { timeout: 60_000 }, () => {
   /** One request through createOboFetch to the challenger, whose 401 names `target`. */
   async function followHint(target, allowedDomains) {
     hint = () => target
-    const idToken = await idp.mintIdToken('alice')
+    const idToken = await servers.idp.mintIdToken('alice')
     const fetch = createOboFetch({
       user: alice,
       oboConfig: { profile: 'id-jag', scopes: SCOPE },
@@ -106,7 +102,7 @@ describe('SSRF policy for URLs from MCP servers', { timeout: 60_000 }, () => {
       )
       assert.ok(!err.message.includes('/latest') && !err.message.includes('computeMetadata'), 'the host, not the URL')
     }
-    assert.equal(idp.counters.idJag, 0, 'nothing was asked of the IdP')
+    assert.equal(servers.idp.counters.idJag, 0, 'nothing was asked of the IdP')
   })
 
   it('loopback in any spelling gets no connection; listed in allowedDomains, it does', async () => {
@@ -140,48 +136,58 @@ describe('SSRF policy for URLs from MCP servers', { timeout: 60_000 }, () => {
 
   it('metadata listing an internal authorization server is refused: nothing reaches it, no ID-JAG is minted', async () => {
     const err = await rejection(
-      service().exchangeOboToken(alice, await idp.mintIdToken('alice'), SCOPE, true, undefined, { resource: mcp.resource }),
+      service().exchangeOboToken(alice, await servers.idp.mintIdToken('alice'), SCOPE, true, undefined, { resource: servers.mcp.resource }),
     )
     assert.equal(err.code, 'ERR_SSRF_BLOCKED', err.message)
     assert.equal(err.idJagStep, 'discovery')
-    assert.equal(as.counters.metadata, 0)
-    assert.equal(idp.counters.idJag, 0)
-    mcp.setMetadataOverride({ authorization_servers: ['https://169.254.169.254'] })
+    assert.equal(servers.as.counters.metadata, 0)
+    assert.equal(servers.idp.counters.idJag, 0)
+    servers.mcp.setMetadataOverride({ authorization_servers: ['https://169.254.169.254'] })
     const metadata = await rejection(
-      service().exchangeOboToken(alice, await idp.mintIdToken('alice'), SCOPE, true, undefined, { resource: mcp.resource }),
+      service().exchangeOboToken(alice, await servers.idp.mintIdToken('alice'), SCOPE, true, undefined, { resource: servers.mcp.resource }),
     )
     assert.equal(metadata.code, 'ERR_SSRF_BLOCKED', metadata.message)
     assert.match(metadata.message, /169\.254\.169\.254/)
   })
 
   it('with allowedDomains, a URL outside it is refused, a token endpoint included', async () => {
-    as.setMetadataOverride({ token_endpoint: 'https://10.1.2.3/token' })
+    servers.as.setMetadataOverride({ token_endpoint: 'https://10.1.2.3/token' })
     const err = await rejection(
-      service(['127.0.0.1']).exchangeOboToken(alice, await idp.mintIdToken('alice'), SCOPE, true, undefined, { resource: mcp.resource }),
+      service(['127.0.0.1']).exchangeOboToken(alice, await servers.idp.mintIdToken('alice'), SCOPE, true, undefined, {
+        resource: servers.mcp.resource,
+      }),
     )
     assert.equal(err.code, 'ERR_URL_NOT_ALLOWED', err.message)
     assert.match(err.message, /leads to 10\.1\.2\.3, which allowedDomains does not list/)
-    assert.equal(idp.counters.idJag, 0, 'refused at discovery, before leg 1')
-    as.setMetadataOverride(undefined)
-    as.resetCounters()
+    assert.equal(servers.idp.counters.idJag, 0, 'refused at discovery, before leg 1')
+    servers.as.setMetadataOverride(undefined)
+    servers.as.resetCounters()
     const other = await rejection(
-      service(['localhost']).exchangeOboToken(alice, await idp.mintIdToken('alice'), SCOPE, true, undefined, { resource: mcp.resource }),
+      service(['localhost']).exchangeOboToken(alice, await servers.idp.mintIdToken('alice'), SCOPE, true, undefined, {
+        resource: servers.mcp.resource,
+      }),
     )
     assert.equal(other.code, 'ERR_URL_NOT_ALLOWED')
-    assert.equal(as.counters.metadata, 0)
+    assert.equal(servers.as.counters.metadata, 0)
   })
 
   it("the operator's authorizationServer.issuer is trusted as configured", async () => {
-    const trusted = newService(idp, {
+    const trusted = newService(servers.idp, {
       grantType: 'id_jag',
-      authorizationServer: { issuer: as.issuer, clientId: AS_CLIENTS.secret.clientId, clientSecret: AS_CLIENTS.secret.clientSecret },
+      authorizationServer: {
+        issuer: servers.as.issuer,
+        clientId: AS_CLIENTS.secret.clientId,
+        clientSecret: AS_CLIENTS.secret.clientSecret,
+      },
     }).service
-    const token = await trusted.exchangeOboToken(alice, await idp.mintIdToken('alice'), SCOPE, true, undefined, { resource: mcp.resource })
-    assert.equal((await as.verify(token.access_token, mcp.resource)).sub, 'alice')
+    const token = await trusted.exchangeOboToken(alice, await servers.idp.mintIdToken('alice'), SCOPE, true, undefined, {
+      resource: servers.mcp.resource,
+    })
+    assert.equal((await servers.as.verify(token.access_token, servers.mcp.resource)).sub, 'alice')
   })
 
   it('allowedDomains is checked at construction, naming the option', () => {
-    const base = { issuer: idp.issuer, clientId: 'c', clientSecret: 's' }
+    const base = { issuer: servers.idp.issuer, clientId: 'c', clientSecret: 's' }
     assert.throws(() => new OboTokenService({ ...base, allowedDomains: 'example.com' }), {
       name: 'TypeError',
       message: /^options\.allowedDomains must be an array of strings/,
