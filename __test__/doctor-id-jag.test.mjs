@@ -3,7 +3,7 @@
 // local IdP, a second oidc-provider as the MCP authorization server and the protected MCP
 // server; each thing that can be missing is named with its fix.
 
-import { describe, it, before, after, beforeEach } from 'node:test'
+import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,35 +11,28 @@ import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { startIdp, CLIENTS } from './idp/index.mjs'
 import { ID_JAG_PROFILE } from './idp/id-jag.mjs'
-import { startMcpAuthorizationServer, AS_CLIENTS } from './idp/mcp-as.mjs'
-import { startMcpServer } from './mcp/server.mjs'
+import { AS_CLIENTS } from './idp/mcp-as.mjs'
+import { useIdJagServers } from './id-jag-servers.mjs'
 
 const require = createRequire(import.meta.url)
 const { runDoctor } = require('../lib/doctor.js')
 
 describe('doctor: ID-JAG servers', { timeout: 30_000 }, () => {
-  let idp
+  // Each test starts with the ID-JAG grant profile advertised and the counters reset (readyIdJag).
+  const servers = useIdJagServers()
+  /** An IdP without token exchange, as Entra ID is. */
   let entraLike
-  let as
-  let mcp
   let dir
   before(async () => {
-    idp = await startIdp()
     entraLike = await startIdp({ tokenExchange: false })
-    as = await startMcpAuthorizationServer({ idpIssuer: idp.issuer })
-    mcp = await startMcpServer({ issuer: as.issuer, audience: 'self', scope: 'files.read', clientId: AS_CLIENTS.secret.clientId })
     dir = mkdtempSync(join(tmpdir(), 'librechat-obo-doctor-id-jag-'))
   })
   after(async () => {
-    await Promise.allSettled([mcp?.close(), as?.close(), idp?.close(), entraLike?.close()])
     rmSync(dir, { recursive: true, force: true })
-  })
-  beforeEach(() => {
-    as.setGrantProfiles([ID_JAG_PROFILE])
-    as.resetCounters()
+    await entraLike?.close()
   })
 
-  const env = (issuer = idp.issuer) => ({
+  const env = (issuer = servers.idp.issuer) => ({
     OPENID_ISSUER: issuer,
     OPENID_CLIENT_ID: CLIENTS.post.clientId,
     OPENID_CLIENT_SECRET: CLIENTS.post.clientSecret,
@@ -60,7 +53,7 @@ describe('doctor: ID-JAG servers', { timeout: 30_000 }, () => {
       ...settings,
       'mcpServers:',
       '  files:',
-      `    url: ${mcp.url}`,
+      `    url: ${servers.mcp.url}`,
       '    obo:',
       '      profile: id-jag',
       '      scopes: files.read',
@@ -76,10 +69,10 @@ describe('doctor: ID-JAG servers', { timeout: 30_000 }, () => {
     assert.equal(check.status, 'ok', JSON.stringify(result.checks, null, 2))
     assert.equal(
       check.detail,
-      `${mcp.resource} → authorization server ${as.issuer} (token endpoint ${as.tokenEndpoint}), ID-JAG grant profile advertised`,
+      `${servers.mcp.resource} → authorization server ${servers.as.issuer} (token endpoint ${servers.as.tokenEndpoint}), ID-JAG grant profile advertised`,
     )
     assert.equal(result.ok, true)
-    assert.equal(as.counters.token, 0, 'nothing was sent to a token endpoint')
+    assert.equal(servers.as.counters.token, 0, 'nothing was sent to a token endpoint')
     assert.equal(
       result.checks.find((c) => c.name === 'server files'),
       undefined,
@@ -92,30 +85,30 @@ describe('doctor: ID-JAG servers', { timeout: 30_000 }, () => {
     assert.equal(check.status, 'fail')
     assert.match(check.detail, /leads to the private or reserved address 127\.0\.0\.1/)
     assert.match(check.fix, /mcpSettings\.allowedDomains/)
-    assert.equal(as.counters.metadata, 0, 'nothing was fetched from it')
+    assert.equal(servers.as.counters.metadata, 0, 'nothing was fetched from it')
   })
 
   it('names a grant profile list without ID-JAG, an auth method not listed, a resource the metadata does not name, and a missing block', async () => {
-    as.setGrantProfiles(null)
+    servers.as.setGrantProfiles(null)
     let check = idJagCheck(await runDoctor({ env: env(), configPath: config() }))
     assert.equal(check.status, 'ok', 'an absent list says nothing')
-    as.setGrantProfiles(['urn:example:other'])
+    servers.as.setGrantProfiles(['urn:example:other'])
     check = idJagCheck(await runDoctor({ env: env(), configPath: config() }))
     assert.equal(check.status, 'fail')
     assert.match(check.detail, /does not advertise the ID-JAG grant profile/)
     assert.match(check.fix, /does not take ID-JAGs/)
 
-    as.setGrantProfiles([ID_JAG_PROFILE])
-    as.setMetadataOverride({ token_endpoint_auth_methods_supported: ['private_key_jwt'] })
+    servers.as.setGrantProfiles([ID_JAG_PROFILE])
+    servers.as.setMetadataOverride({ token_endpoint_auth_methods_supported: ['private_key_jwt'] })
     check = idJagCheck(await runDoctor({ env: env(), configPath: config() }))
-    as.setMetadataOverride(undefined)
+    servers.as.setMetadataOverride(undefined)
     assert.equal(check.status, 'fail')
     assert.match(check.detail, /token_endpoint_auth_methods_supported \[private_key_jwt\]/)
     assert.match(check.fix, /^Set obo\.authorizationServer\.clientAuthMethod to a method/)
 
-    as.setGrantProfiles([ID_JAG_PROFILE])
+    servers.as.setGrantProfiles([ID_JAG_PROFILE])
     const elsewhere = config([
-      `resource: ${mcp.resource}/v2`,
+      `resource: ${servers.mcp.resource}/v2`,
       'authorizationServer:',
       `  clientId: ${AS_CLIENTS.secret.clientId}`,
       `  clientSecret: "\${FILES_AS_SECRET}"`,
