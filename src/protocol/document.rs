@@ -131,11 +131,10 @@ fn transport(error: reqwest::Error, status: Option<u16>) -> DocumentError {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
-    use crate::protocol::http::{client, ClientSettings};
-    use crate::test_server::{json, Reply, TestServer};
+
+    use crate::test_server::{http_client, json, Reply, TestServer};
 
     #[derive(Debug, serde::Deserialize)]
     struct Doc {
@@ -145,11 +144,7 @@ mod tests {
 
     async fn fetch(reply: Reply) -> Result<Doc, DocumentError> {
         let server = TestServer::start(vec![reply]).await;
-        let http = client(&ClientSettings {
-            timeout: Duration::from_secs(5),
-            proxy: None,
-        })
-        .unwrap();
+        let http = http_client();
         let url = Url::parse(&format!("{}/doc", server.url)).unwrap();
         fetch_json(&http, &url).await
     }

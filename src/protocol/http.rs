@@ -137,7 +137,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_server::{json, TestServer};
+    use crate::test_server::{http_client, json, TestServer};
 
     #[test]
     fn retry_after_seconds_and_dates() {
@@ -194,11 +194,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_past_the_limit_is_refused_and_one_at_it_is_read() {
         let server = TestServer::start(vec![json(200, "0123456789")]).await;
-        let http = client(&ClientSettings {
-            timeout: Duration::from_secs(5),
-            proxy: None,
-        })
-        .unwrap();
+        let http = http_client();
         let get = || http.get(format!("{}/", server.url)).send();
         assert_eq!(
             read_body(get().await.unwrap(), 10).await.unwrap(),
