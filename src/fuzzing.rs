@@ -84,14 +84,27 @@ pub fn token_answer(data: &[u8]) {
     }
 }
 
+/// Every form in which `SECRET` goes out, written out by hand rather than made by
+/// `Sensitive` (a form it missed would then be missed by this check too): as it is, form
+/// encoded (`+` or `%20` for the space), and inside the base64 of `client_secret_basic`
+/// (of the encoded parts, and of the raw ones that some servers echo).
+const SECRET_FORMS: [&str; 5] = [
+    SECRET,
+    "Hz8Q%7Ea%2Bb%2Fc%3D+d",
+    "Hz8Q%7Ea%2Bb%2Fc%3D%20d",
+    "Y2xpZW50LWlkOkh6OFElN0VhJTJCYiUyRmMlM0QrZA==",
+    "Y2xpZW50LWlkOkh6OFF+YStiL2M9IGQ=",
+];
+
 fn no_secret_in(error: &ExchangeError) {
     let message = error.message_from("The identity provider");
     let fields = format!("{message} {:?}", error.idp_body());
-    let mut forms = Sensitive::default();
-    forms.basic(CLIENT_ID, SECRET);
-    let mut redacted = fields.clone();
-    forms.redact(&mut redacted);
-    assert_eq!(redacted, fields, "a form of the secret is in the error");
+    for form in SECRET_FORMS {
+        assert!(
+            !fields.contains(form),
+            "a form of the secret is in the error"
+        );
+    }
 }
 
 /// An IdP's discovery document: the configured issuer (first line), then the document,
@@ -152,7 +165,8 @@ pub fn mcp_metadata(data: &[u8]) {
         }
         _ => {
             if let Ok(base) = metadata::metadata_base(first, "the hint") {
-                for suffix in ["oauth-protected-resource", "openid-configuration"] {
+                let suffixes = [metadata::RESOURCE_SUFFIX].into_iter();
+                for suffix in suffixes.chain(metadata::SERVER_SUFFIXES) {
                     metadata::well_known(&base, suffix, mode % 2 == 0);
                 }
             }
@@ -268,11 +282,7 @@ pub fn packed_identity(data: &[u8]) {
     assert_eq!(repacked, packed);
     if let Some(tuple) = IdentityTuple::resolve(&user, Some(&context)) {
         tuple.key_prefix();
-        let target = Target {
-            audience: None,
-            resource: None,
-        };
-        tuple.cache_key("a b", "assertion", &target);
+        tuple.cache_key("a b", "assertion", &Target::default());
     }
 }
 

@@ -171,3 +171,12 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Received> {
         }
     }
 }
+
+/// The package's own HTTP client as the tests send with it: a 5-second timeout, no proxy.
+pub fn http_client() -> reqwest::Client {
+    crate::protocol::http::client(&crate::protocol::http::ClientSettings {
+        timeout: Duration::from_secs(5),
+        proxy: None,
+    })
+    .expect("an HTTP client")
+}

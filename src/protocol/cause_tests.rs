@@ -3,30 +3,19 @@
 //! a token request's transport failure is of its error; a failure with a status has none.
 
 use std::error::Error as _;
-use std::time::Duration;
 
-use reqwest::Client;
 use url::Url;
 
 use super::discovery::Discovery;
-use super::http::{client, ClientSettings};
 use super::issuer::{Accepted, DocumentIssuer};
 use super::metadata;
 use super::ssrf::Guard;
 use super::verify::{Rules, Verifier};
 use crate::ground::error::ExchangeError;
-use crate::test_server::{json, Reply, TestServer};
+use crate::test_server::{http_client as http, json, Reply, TestServer};
 
 /// Port 9 (discard) on loopback: nothing listens there in a test run.
 const CLOSED: &str = "http://127.0.0.1:9";
-
-fn http() -> Client {
-    client(&ClientSettings {
-        timeout: Duration::from_secs(5),
-        proxy: None,
-    })
-    .unwrap()
-}
 
 /// The HTTP client's error is `error`'s source and the first of its `causes()`, with its
 /// own cause after it; every link is in the message already, and none names the URL.

@@ -1,19 +1,8 @@
 //! Discovery against scripted loopback servers: which documents are read, in which
 //! order, what they must and need not hold, and which failures may pass.
 
-use std::time::Duration;
-
 use super::*;
-use crate::protocol::http::{client, ClientSettings};
-use crate::test_server::{json, Reply, TestServer};
-
-fn http() -> Client {
-    client(&ClientSettings {
-        timeout: Duration::from_secs(5),
-        proxy: None,
-    })
-    .unwrap()
-}
+use crate::test_server::{http_client as http, json, Reply, TestServer};
 
 /// A document naming `issuer` with the given extra members (a JSON fragment).
 fn document(issuer: &str, extra: &str) -> String {

@@ -13,9 +13,9 @@ use reqwest::Client;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::http::{read_body, transport_parts, BodyError};
+use super::http::{read_body, transport_cause, BodyError};
 use crate::ground::bounds::MAX_DOCUMENT_BYTES;
-use crate::ground::error::{Cause, TransportKind, TRANSIENT_STATUSES};
+use crate::ground::error::{error_chain, Cause, TransportKind, TRANSIENT_STATUSES};
 
 /// Why a document could not be had.
 #[derive(Debug, Clone)]
@@ -26,11 +26,10 @@ pub enum DocumentError {
     /// a redirect (the client follows none).
     Status { status: u16 },
     /// No whole answer arrived: the request failed below HTTP, or, with the `status` of
-    /// the head that did arrive, the body broke off. `detail` is the cause's chain on one
-    /// line (for sentences); `cause` keeps it as a chain, for the caller's error to keep.
+    /// the head that did arrive, the body broke off. `cause` is the failure, kept as a
+    /// chain for the caller's error to keep; sentences spell it out on one line.
     Transport {
         kind: TransportKind,
-        detail: String,
         status: Option<u16>,
         cause: Cause,
     },
@@ -72,18 +71,21 @@ impl DocumentError {
             }
             Self::Transport {
                 kind,
-                detail,
                 status: None,
-                ..
-            } => format!("{subject} request {}: {detail}", kind.describe("the server")),
+                cause,
+            } => format!(
+                "{subject} request {}: {}",
+                kind.describe("the server"),
+                error_chain(cause)
+            ),
             Self::Transport {
                 kind,
-                detail,
                 status: Some(status),
-                ..
+                cause,
             } => format!(
-                "{subject} request {} after it answered HTTP {status}, before the whole document arrived: {detail}",
-                kind.describe("the server")
+                "{subject} request {} after it answered HTTP {status}, before the whole document arrived: {}",
+                kind.describe("the server"),
+                error_chain(cause)
             ),
             Self::TooLarge => format!("{subject} document is too large"),
             Self::Unreadable(reason) => format!("{subject} document cannot be read: {reason}"),
@@ -119,23 +121,20 @@ pub async fn fetch_json<T: DeserializeOwned>(http: &Client, url: &Url) -> Result
 /// A failure below HTTP, kept whole without its URL (as `http::transport_error` keeps a
 /// token request's): the document's URL is in the caller's error already.
 fn transport(error: reqwest::Error, status: Option<u16>) -> DocumentError {
-    let error = error.without_url();
-    let (kind, detail) = transport_parts(&error);
+    let (kind, cause) = transport_cause(error);
     DocumentError::Transport {
         kind,
-        detail,
         status,
-        cause: Cause::new(error),
+        cause,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
-    use crate::protocol::http::{client, ClientSettings};
-    use crate::test_server::{json, Reply, TestServer};
+
+    use crate::test_server::{http_client, json, Reply, TestServer};
 
     #[derive(Debug, serde::Deserialize)]
     struct Doc {
@@ -145,11 +144,7 @@ mod tests {
 
     async fn fetch(reply: Reply) -> Result<Doc, DocumentError> {
         let server = TestServer::start(vec![reply]).await;
-        let http = client(&ClientSettings {
-            timeout: Duration::from_secs(5),
-            proxy: None,
-        })
-        .unwrap();
+        let http = http_client();
         let url = Url::parse(&format!("{}/doc", server.url)).unwrap();
         fetch_json(&http, &url).await
     }
@@ -247,14 +242,19 @@ mod tests {
         assert!(dropped.is_transient(), "{dropped:?}");
     }
 
-    /// The cause is the HTTP client's error with its own chain, the one `detail` spells
-    /// out, and without the URL, as `detail` is.
+    /// The cause is the HTTP client's error with its own chain, the one the sentence
+    /// spells out, and without the URL.
     fn assert_kept_cause(error: &DocumentError) {
-        let DocumentError::Transport { detail, .. } = error else {
-            panic!("not a transport failure: {error:?}");
-        };
+        assert!(
+            matches!(error, DocumentError::Transport { .. }),
+            "{error:?}"
+        );
         let kept = error.cause().expect("a transport failure has a cause");
-        assert_eq!(crate::ground::error::error_chain(&kept), *detail);
+        let detail = error_chain(&kept);
+        assert!(
+            error.describe("The document").ends_with(&detail),
+            "{detail}"
+        );
         assert!(std::error::Error::source(&kept).is_some(), "{detail}");
         assert!(!detail.contains("127.0.0.1"), "{detail}");
     }
@@ -271,7 +271,6 @@ mod tests {
     fn an_unretryable_transport_failure_is_not_transient() {
         let other = DocumentError::Transport {
             kind: TransportKind::Other,
-            detail: "invalid certificate".into(),
             status: None,
             cause: Cause::new(std::io::Error::other("invalid certificate")),
         };
@@ -282,7 +281,6 @@ mod tests {
     fn each_failure_reads_as_a_sentence_about_its_document() {
         let transport = |status| DocumentError::Transport {
             kind: TransportKind::Reset,
-            detail: "early end".into(),
             status,
             cause: Cause::new(std::io::Error::other("early end")),
         };

@@ -7,8 +7,7 @@ use base64::prelude::{Engine, BASE64_STANDARD};
 
 use super::*;
 use crate::protocol::client_auth::CredentialOptions;
-use crate::protocol::http::{client, ClientSettings};
-use crate::test_server::{json, Reply, TestServer};
+use crate::test_server::{http_client, json, Reply, TestServer};
 
 /// An Entra-style secret: `~`, and what else form encoding changes.
 const SECRET: &str = "Hz8Q~vX3.a+b/c=d e&f";
@@ -27,11 +26,7 @@ async fn exchange_with(
     server: &TestServer,
     auth: &ClientAuth,
 ) -> Result<GrantResponse, ExchangeError> {
-    let http = client(&ClientSettings {
-        timeout: Duration::from_secs(5),
-        proxy: None,
-    })
-    .unwrap();
+    let http = http_client();
     let endpoint = Url::parse(&format!("{}/token", server.url)).unwrap();
     let grant = GrantRequest {
         assertion: ASSERTION,

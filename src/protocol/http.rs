@@ -68,7 +68,7 @@ pub fn screened_client<R: Resolve + 'static>(
 pub enum BodyError {
     /// More than the limit arrived; reading stopped there.
     TooLarge,
-    /// The connection failed while the body was arriving (`transport_parts` reads it).
+    /// The connection failed while the body was arriving (`transport_cause` reads it).
     Transport(reqwest::Error),
 }
 
@@ -90,17 +90,18 @@ pub async fn read_body(mut response: Response, limit: usize) -> Result<Vec<u8>, 
 /// (a reset, an early end, broken chunking) is what reqwest calls a decode error: the
 /// connection was lost, as a reset before the answer is.
 pub fn transport_error(error: reqwest::Error) -> ExchangeError {
-    let error = error.without_url();
-    let (kind, detail) = transport_parts(&error);
+    let (kind, cause) = transport_cause(error);
     ExchangeError::Transport {
         kind,
-        detail,
-        cause: Some(Cause::new(error)),
+        detail: error_chain(&cause),
+        cause: Some(cause),
     }
 }
 
-/// How a request failed below HTTP, and the error's chain of causes (without its URL).
-pub fn transport_parts(error: &reqwest::Error) -> (TransportKind, String) {
+/// How a request failed below HTTP, and the error itself, without its URL, kept whole
+/// (its chain of causes too) for the caller's error to keep as its `source`.
+pub fn transport_cause(error: reqwest::Error) -> (TransportKind, Cause) {
+    let error = error.without_url();
     let kind = if error.is_timeout() {
         TransportKind::Timeout
     } else if error.is_connect() {
@@ -110,7 +111,7 @@ pub fn transport_parts(error: &reqwest::Error) -> (TransportKind, String) {
     } else {
         TransportKind::Other
     };
-    (kind, error_chain(error))
+    (kind, Cause::new(error))
 }
 
 /// The answer's `Retry-After`, when it has a readable one.
@@ -136,7 +137,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_server::{json, TestServer};
+    use crate::test_server::{http_client, json, TestServer};
 
     #[test]
     fn retry_after_seconds_and_dates() {
@@ -193,11 +194,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_past_the_limit_is_refused_and_one_at_it_is_read() {
         let server = TestServer::start(vec![json(200, "0123456789")]).await;
-        let http = client(&ClientSettings {
-            timeout: Duration::from_secs(5),
-            proxy: None,
-        })
-        .unwrap();
+        let http = http_client();
         let get = || http.get(format!("{}/", server.url)).send();
         assert_eq!(
             read_body(get().await.unwrap(), 10).await.unwrap(),

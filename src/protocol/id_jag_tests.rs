@@ -1,11 +1,8 @@
-use std::time::Duration;
-
 use super::*;
 use crate::protocol::client_auth::CredentialOptions;
 use crate::protocol::grant::{ID_TOKEN_TYPE, JWT_BEARER, TOKEN_EXCHANGE};
-use crate::protocol::http::{client, ClientSettings};
 use crate::protocol::metadata::ID_JAG_PROFILE;
-use crate::test_server::{json, Reply, TestServer};
+use crate::test_server::{http_client, json, Reply, TestServer};
 
 const ID_JAG: &str = "eyJ0eXAiOiJvYXV0aC1pZC1qYWcrand0In0.e30.c2ln";
 const SUBJECT: &str = "id.token.jwt";
@@ -83,11 +80,7 @@ impl Setup {
         resource: Option<&str>,
         tweak: impl FnOnce(&mut IdJagRequest<'_>),
     ) -> Result<GrantResponse, ExchangeError> {
-        let http = client(&ClientSettings {
-            timeout: Duration::from_secs(5),
-            proxy: None,
-        })
-        .unwrap();
+        let http = http_client();
         let endpoint = Url::parse(&format!("{}/token", self.idp.url)).unwrap();
         let idp_auth = auth("middle-tier", "idp-secret");
         let mut request = IdJagRequest {
@@ -110,11 +103,7 @@ impl Setup {
 
 /// The chain's servers run on loopback, which the SSRF policy refuses unless listed.
 fn loopback() -> Guard {
-    let http = client(&ClientSettings {
-        timeout: Duration::from_secs(5),
-        proxy: None,
-    })
-    .unwrap();
+    let http = http_client();
     Guard::listing(&["127.0.0.1"], http)
 }
 

@@ -2,24 +2,11 @@
 //! breaks off after its head may pass (as a reset connection does), and a URL or a list
 //! longer than the package reads is refused with `ERR_FIELD_TOO_LONG` where it is read.
 
-use std::time::Duration;
-
-use reqwest::Client;
-
 use super::discovery::Discovery;
-use super::http::{client, ClientSettings};
 use super::metadata;
 use super::ssrf::Guard;
 use crate::ground::error::ExchangeError;
-use crate::test_server::{json, Reply, TestServer};
-
-fn http() -> Client {
-    client(&ClientSettings {
-        timeout: Duration::from_secs(5),
-        proxy: None,
-    })
-    .unwrap()
-}
+use crate::test_server::{http_client as http, json, Reply, TestServer};
 
 fn cut_short() -> Reply {
     Reply::Raw(

@@ -366,3 +366,17 @@ async fn after_a_long_silence_the_point_itself_refreshes() {
     let hit = lookup(&svc).unwrap();
     assert!(hit.refresh_due, "about 1 s of silence against 1 s left");
 }
+
+/// The wrapper tells the service whether anyone listens (`watch_events`): while nobody
+/// does, an exchange sends nothing; once someone does again, it sends its events.
+#[tokio::test]
+async fn an_exchange_sends_events_only_while_they_are_watched() {
+    let server = TestServer::start(vec![json(200, SECOND), json(200, SECOND)]).await;
+    let Watched { svc, events, .. } = watched(&server, |_| {});
+    svc.watch_events(false);
+    svc.exchange(request(&svc, "alice", false)).await.unwrap();
+    assert!(events.lock().unwrap().is_empty());
+    svc.watch_events(true);
+    svc.exchange(request(&svc, "alice", false)).await.unwrap();
+    assert!(!events.lock().unwrap().is_empty());
+}

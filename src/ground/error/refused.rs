@@ -39,15 +39,18 @@ impl AssertionProblem {
     /// claim's value was, else none.
     pub fn kind(&self) -> Option<&'static str> {
         match self {
-            Self::Invalid {
-                claim: Some(RefusedClaim::Audience),
-                ..
-            } => Some("audience"),
-            Self::Invalid {
-                claim: Some(RefusedClaim::Issuer),
-                ..
-            } => Some("issuer"),
-            _ => None,
+            Self::Invalid { claim, .. } => claim.map(RefusedClaim::name),
+            Self::NotJws | Self::Expired { .. } => None,
+        }
+    }
+}
+
+impl RefusedClaim {
+    /// The claim's name, as the error's `kind` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Audience => "audience",
+            Self::Issuer => "issuer",
         }
     }
 }

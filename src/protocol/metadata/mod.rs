@@ -31,9 +31,10 @@ use crate::ground::error::{ExchangeError, MetadataProblem};
 /// The grant profile an authorization server advertises when it takes ID-JAGs.
 pub const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
 /// RFC 9728 §3's well-known suffix.
-const RESOURCE_SUFFIX: &str = "oauth-protected-resource";
+pub(crate) const RESOURCE_SUFFIX: &str = "oauth-protected-resource";
 /// RFC 8414 §3's well-known suffix, then OpenID Connect's, which the MCP spec also reads.
-const SERVER_SUFFIXES: [&str; 2] = ["oauth-authorization-server", "openid-configuration"];
+pub(crate) const SERVER_SUFFIXES: [&str; 2] =
+    ["oauth-authorization-server", "openid-configuration"];
 
 /// Where ID-JAG exchanges for one MCP server end: its authorization server.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,22 +5,11 @@ mod failures;
 mod refusals;
 mod urls;
 
-use std::time::Duration;
-
 use super::*;
-use crate::protocol::http::{client, ClientSettings};
-use crate::test_server::{json, Reply, TestServer};
+use crate::test_server::{http_client as http, json, Reply, TestServer};
 
 const PROFILE_DOC: &str =
     r#""authorization_grant_profiles_supported":["urn:ietf:params:oauth:grant-profile:id-jag"]"#;
-
-fn http() -> Client {
-    client(&ClientSettings {
-        timeout: Duration::from_secs(5),
-        proxy: None,
-    })
-    .unwrap()
-}
 
 /// The chain's servers run on loopback, which the SSRF policy refuses unless listed.
 fn guard() -> Guard {
