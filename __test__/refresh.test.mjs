@@ -202,6 +202,18 @@ test('a subscriber that arrives after the service was made hears its next exchan
   assert.equal(service.stats().exchanges, 2)
 })
 
+test('a subscriber that arrives while only hits come hears the refresh a hit starts', async (t) => {
+  const { service } = shortLived()
+  const upstream = await ctx.idp.mintUserToken('alice')
+  await service.exchangeOboToken(alice, upstream, FILES)
+  await sleep(PAST_POINT)
+  const seen = listen(t)
+  await service.exchangeOboToken(alice, upstream, FILES)
+  await until(() => seen.some((m) => m.name === 'refresh:end'))
+  const names = seen.filter((m) => m.name !== 'cache:evict').map((m) => `${m.name}${m.refresh ? ' (refresh)' : ''}`)
+  assert.deepEqual(names, ['refresh:start', 'exchange:start (refresh)', 'exchange:end (refresh)', 'refresh:end'])
+})
+
 test("shared:breaker publishes only the breaker's state", async (t) => {
   const { publish } = events
   const seen = []

@@ -70,6 +70,8 @@ function tokenResponse(token, expiresIn, expiresAt, scope) {
 
 class Front {
   #native
+  /** Starts a native refresh-ahead: the service's, which first tells the native side whether the events are watched. */
+  #startRefresh
   /** Upstream token string → `{ digest, tokens: Map<slot, { id, access_token, issued_token_type }> }` (the type null or undefined when none). */
   #entries
   /** Exchanges in flight by their exact arguments: joiners share one promise. */
@@ -77,8 +79,9 @@ class Front {
   /** Calls that joined a flight here, without reaching the native side. */
   joined = 0
 
-  constructor(native, maxCacheEntries = DEFAULT_MAX_CACHE_ENTRIES) {
+  constructor(native, maxCacheEntries = DEFAULT_MAX_CACHE_ENTRIES, startRefresh) {
     this.#native = native
+    this.#startRefresh = startRefresh
     this.#entries = new Memo(Math.max(1, Math.min(maxCacheEntries, MEMO_BOUND)))
   }
 
@@ -116,7 +119,7 @@ class Front {
   /** Starts the refresh a hit claimed; its outcome is the native side's (counted, logged, published), never the caller's. */
   #refresh(identity, accessToken, scopes, call) {
     try {
-      this.#native.refresh(identity, accessToken, scopes, call)
+      this.#startRefresh(identity, accessToken, scopes, call)
     } catch {
       // Arguments the lookup just accepted; nothing a caller should see.
     }

@@ -165,7 +165,11 @@ class OboTokenService {
     const native = checkOptions(options)
     this.#log = native.logger ?? (() => {})
     this.#native = new NativeOboService({ ...native, events: publish, settle: this.#calls.settle })
-    this.#front = new Front(this.#native, native.maxCacheEntries)
+    // A hit's refresh leaves the JS thread and may publish, so it says first whether anyone listens.
+    this.#front = new Front(this.#native, native.maxCacheEntries, (...call) => {
+      this.#watchEvents()
+      this.#native.refresh(...call)
+    })
     this.#subject = this.#native.subjectField()
     this.#watchEvents()
   }
