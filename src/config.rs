@@ -27,7 +27,7 @@ use options::VALIDATE_ASSERTION;
 pub use options::{declarations, Options, RefreshAhead, ValidateAssertion, OPTIONS};
 #[cfg(test)]
 pub use shared::SharedCacheOptions;
-pub use shared::{ring_keys, RingKey, SharedCacheConfig};
+pub use shared::{ring_keys, RingKey, SharedCacheConfig, SHARED_CACHE};
 
 /// The default `refreshAhead`: a hit after 80 % of the usable lifetime refreshes.
 pub const DEFAULT_REFRESH_AHEAD: f64 = 0.8;

@@ -11,7 +11,7 @@ use super::log::{Level, Log, Logger};
 use super::OboService;
 use crate::cache::local::TokenCache;
 use crate::cache::shared::{BreakerState, Eviction, Notice, SharedTier};
-use crate::config::Config;
+use crate::config::{Config, SHARED_CACHE};
 use crate::ground::error::{ConfigError, RequestError};
 use crate::ground::identity::{IdentitySource, IdentityTuple, Invalidation};
 
@@ -46,7 +46,7 @@ pub(super) fn tier(
     });
     SharedTier::new(shared, config.expiry_buffer, evictor, on_notice)
         .map(Some)
-        .map_err(|problem| ConfigError::new("sharedCache.url", problem))
+        .map_err(|problem| SHARED_CACHE.url.error(problem))
 }
 
 impl OboService {
