@@ -242,10 +242,13 @@ impl NativeOboService {
             .await
         {
             Some(found) => found.into(),
-            None => NativeChainOutcome::failed(NativeExchangeError::invalid_option(
-                "grantType",
-                "the service's grantType is not 'id_jag'".to_owned(),
-            )),
+            None => NativeChainOutcome {
+                chain: None,
+                error: Some(NativeExchangeError::invalid_option(
+                    "grantType",
+                    "the service's grantType is not 'id_jag'".to_owned(),
+                )),
+            },
         }
     }
 
