@@ -207,15 +207,11 @@ impl NativeOboService {
     ) -> Result<Vec<f64>> {
         let refused = |error| thrown::refused(env, error);
         let (user, context) = unpack_identity(&identity).map_err(refused)?;
-        let dropped = self
+        let (dropped, invalidation) = self
             .service
             .invalidate(&user, Some(&context), scopes.as_deref())
             .map_err(refused)?;
-        if let Some(shared) = self
-            .service
-            .invalidate_shared(&user, Some(&context), scopes.as_deref())
-            .map_err(refused)?
-        {
+        if let Some(shared) = self.service.invalidate_shared(invalidation) {
             napi::bindgen_prelude::spawn(shared);
         }
         Ok(dropped.into_iter().map(|id| id as f64).collect())
