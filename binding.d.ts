@@ -196,9 +196,7 @@ export interface NativeDeclaration {
   env: Array<string>
   /** The variable names a file whose text is the value. */
   file: boolean
-  /** An integer's range and default (when it has a fixed one). */
-  min?: number
-  max?: number
+  /** An integer's default (when it has a fixed one). */
   default?: number
   /** A block's options. */
   fields?: Array<NativeDeclaration>

@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url'
 
 const require = createRequire(import.meta.url)
 const INDEX_D_TS = fileURLToPath(new URL('../index.d.ts', import.meta.url))
-export const BEGIN = '// Generated from the option declarations (src/config/options.rs) by scripts/option-types.mjs: edit those, not this.'
-export const END = '// End of the generated option interfaces.'
+const BEGIN = '// Generated from the option declarations (src/config/options.rs) by scripts/option-types.mjs: edit those, not this.'
+const END = '// End of the generated option interfaces.'
 
 /** A doc comment at `indent`: one line as `/** … *\/`, more as a block. */
 function comment(lines, indent) {

@@ -23,11 +23,11 @@ pub use declaration::{Declaration, Kind};
 #[cfg(test)]
 pub use id_jag::AuthorizationServerOptions;
 pub use id_jag::IdJagConfig;
-use options::VALIDATE_ASSERTION;
-pub use options::{declarations, Options, RefreshAhead, ValidateAssertion, OPTIONS};
+pub use options::{declarations, Options, RefreshAhead, ValidateAssertion};
+use options::{OPTIONS, VALIDATE_ASSERTION};
 #[cfg(test)]
 pub use shared::SharedCacheOptions;
-pub use shared::{ring_keys, RingKey, SharedCacheConfig};
+pub use shared::{ring_keys, RingKey, SharedCacheConfig, SHARED_CACHE};
 
 /// The default `refreshAhead`: a hit after 80 % of the usable lifetime refreshes.
 pub const DEFAULT_REFRESH_AHEAD: f64 = 0.8;

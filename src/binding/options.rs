@@ -100,9 +100,7 @@ pub struct NativeDeclaration {
     pub env: Vec<String>,
     /// The variable names a file whose text is the value.
     pub file: bool,
-    /// An integer's range and default (when it has a fixed one).
-    pub min: Option<f64>,
-    pub max: Option<f64>,
+    /// An integer's default (when it has a fixed one).
     pub default: Option<f64>,
     /// A block's options.
     pub fields: Option<Vec<NativeDeclaration>>,
@@ -110,26 +108,21 @@ pub struct NativeDeclaration {
 
 impl From<&Declaration> for NativeDeclaration {
     fn from(d: &Declaration) -> Self {
-        let (kind, ts_type) = match d.kind {
-            Kind::Text => ("text", "string"),
-            Kind::Integer { .. } => ("integer", "number"),
-            Kind::Flag => ("flag", "boolean"),
-            Kind::Texts => ("texts", "string[]"),
-            Kind::Fraction => ("fraction", "number | boolean"),
-            Kind::Block(_) => ("block", "object"),
-            Kind::Logger => ("logger", "Function"),
-        };
-        let (min, max, default) = match d.kind {
-            Kind::Integer { default, min, max } => (
-                Some(min as f64),
-                Some(max as f64),
-                default.map(|value| value as f64),
+        let (kind, ts_type, default, fields) = match d.kind {
+            Kind::Text => ("text", "string", None, None),
+            Kind::Integer { default, .. } => {
+                ("integer", "number", default.map(|value| value as f64), None)
+            }
+            Kind::Flag => ("flag", "boolean", None, None),
+            Kind::Texts => ("texts", "string[]", None, None),
+            Kind::Fraction => ("fraction", "number | boolean", None, None),
+            Kind::Block(fields) => (
+                "block",
+                "object",
+                None,
+                Some(fields().into_iter().map(Self::from).collect()),
             ),
-            _ => (None, None, None),
-        };
-        let fields = match d.kind {
-            Kind::Block(fields) => Some(fields().into_iter().map(Self::from).collect()),
-            _ => None,
+            Kind::Logger => ("logger", "Function", None, None),
         };
         Self {
             key: d.key.to_owned(),
@@ -144,8 +137,6 @@ impl From<&Declaration> for NativeDeclaration {
                 .map(|variable| (*variable).to_owned())
                 .collect(),
             file: d.file,
-            min,
-            max,
             default,
             fields,
         }

@@ -58,15 +58,6 @@ impl From<Result<AuthorizationServer, ExchangeError>> for NativeChainOutcome {
     }
 }
 
-impl NativeChainOutcome {
-    pub fn failed(error: NativeExchangeError) -> Self {
-        Self {
-            chain: None,
-            error: Some(error),
-        }
-    }
-}
-
 /// `plan`'s answer: the plan, or the discovery failure that prevents one, by value.
 #[napi(object, object_from_js = false)]
 pub struct NativePlanOutcome {

@@ -10,9 +10,10 @@ use napi_derive::napi;
 
 use super::outcome::NativeExchangeError;
 use super::service::NativeOboService;
+use super::shared::derive_shared_cache_key;
 use super::thrown;
 use crate::broker::{Granted, OboService};
-use crate::cache::shared::{key_from_creds_key, Keyring};
+use crate::cache::shared::Keyring;
 use crate::config::ring_keys;
 use crate::ground::error::{ScheduledFailure, ScheduledReason, Stage};
 
@@ -31,9 +32,7 @@ impl NativeOboService {
     ) -> Result<NativeScheduledGrant> {
         let entries = match creds_key {
             Some(creds) if encryption_keys.is_empty() => {
-                let key = key_from_creds_key(&creds)
-                    .map_err(|message| thrown::invalid_arg(env, "credsKey", message))?;
-                vec![hex::encode(key)]
+                vec![derive_shared_cache_key(env, creds)?]
             }
             _ => encryption_keys,
         };

@@ -207,15 +207,11 @@ impl NativeOboService {
     ) -> Result<Vec<f64>> {
         let refused = |error| thrown::refused(env, error);
         let (user, context) = unpack_identity(&identity).map_err(refused)?;
-        let dropped = self
+        let (dropped, invalidation) = self
             .service
             .invalidate(&user, Some(&context), scopes.as_deref())
             .map_err(refused)?;
-        if let Some(shared) = self
-            .service
-            .invalidate_shared(&user, Some(&context), scopes.as_deref())
-            .map_err(refused)?
-        {
+        if let Some(shared) = self.service.invalidate_shared(invalidation) {
             napi::bindgen_prelude::spawn(shared);
         }
         Ok(dropped.into_iter().map(|id| id as f64).collect())
@@ -242,10 +238,13 @@ impl NativeOboService {
             .await
         {
             Some(found) => found.into(),
-            None => NativeChainOutcome::failed(NativeExchangeError::invalid_option(
-                "grantType",
-                "the service's grantType is not 'id_jag'".to_owned(),
-            )),
+            None => NativeChainOutcome {
+                chain: None,
+                error: Some(NativeExchangeError::invalid_option(
+                    "grantType",
+                    "the service's grantType is not 'id_jag'".to_owned(),
+                )),
+            },
         }
     }
 

@@ -209,16 +209,17 @@ impl OboService {
 
     /// Drops the cached tokens of one identity, or of one identity and scope string;
     /// returns the ids of the dropped tokens (the wrapper forgets the JS strings it
-    /// keeps under them). Exchanges in flight are not cancelled.
+    /// keeps under them) and what was dropped, for `invalidate_shared`. Exchanges in
+    /// flight are not cancelled.
     pub fn invalidate(
         &self,
         user: &IdentitySource,
         context: Option<&IdentitySource>,
         scopes: Option<&str>,
-    ) -> Result<Vec<u64>, RequestError> {
+    ) -> Result<(Vec<u64>, Invalidation), RequestError> {
         let identity = IdentityTuple::resolve(user, context).ok_or(RequestError::NotOpenIdUser)?;
         let dropped = Invalidation::new(&identity, scopes);
-        Ok(self.inner.cache.remove_prefix(dropped.prefix()))
+        Ok((self.inner.cache.remove_prefix(dropped.prefix()), dropped))
     }
 
     pub fn clear(&self) {

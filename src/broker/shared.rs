@@ -11,9 +11,9 @@ use super::log::{Level, Log, Logger};
 use super::OboService;
 use crate::cache::local::TokenCache;
 use crate::cache::shared::{BreakerState, Eviction, Notice, SharedTier};
-use crate::config::Config;
-use crate::ground::error::{ConfigError, RequestError};
-use crate::ground::identity::{IdentitySource, IdentityTuple, Invalidation};
+use crate::config::{Config, SHARED_CACHE};
+use crate::ground::error::ConfigError;
+use crate::ground::identity::Invalidation;
 
 /// The tier for `config`, if configured; its evictions go to `cache`, its breaker
 /// changes to the log and to `librechat-obo:shared:breaker`. No I/O here.
@@ -46,27 +46,21 @@ pub(super) fn tier(
     });
     SharedTier::new(shared, config.expiry_buffer, evictor, on_notice)
         .map(Some)
-        .map_err(|problem| ConfigError::new("sharedCache.url", problem))
+        .map_err(|problem| SHARED_CACHE.url.error(problem))
 }
 
 impl OboService {
-    /// The shared half of `invalidate`: drops the identity's shared entries (or one
-    /// scope string's) and has every other process drop its local copies. `None` when
-    /// there is no shared tier. Never fails once the arguments are valid.
+    /// The shared half of `invalidate`, given what it dropped: drops the identity's
+    /// shared entries (or one scope string's) and has every other process drop its
+    /// local copies. `None` when there is no shared tier; never fails.
     pub fn invalidate_shared(
         &self,
-        user: &IdentitySource,
-        context: Option<&IdentitySource>,
-        scopes: Option<&str>,
-    ) -> Result<Option<impl Future<Output = ()> + Send + 'static>, RequestError> {
-        let identity = IdentityTuple::resolve(user, context).ok_or(RequestError::NotOpenIdUser)?;
-        let Some(tier) = self.inner.shared.clone() else {
-            return Ok(None);
-        };
-        let dropped = Invalidation::new(&identity, scopes);
-        Ok(Some(async move {
+        dropped: Invalidation,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let tier = self.inner.shared.clone()?;
+        Some(async move {
             tier.invalidate(&dropped).await;
-        }))
+        })
     }
 
     /// The shared half of `clear`; `None` when there is no shared tier.

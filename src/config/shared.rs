@@ -97,11 +97,7 @@ impl SharedCacheConfig {
         options: SharedCacheOptions,
         request_timeout: Duration,
     ) -> Result<Self, ConfigError> {
-        let url = options
-            .url
-            .map(|u| u.trim().to_owned())
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| SHARED_CACHE.url.error("is required"))?;
+        let url = SHARED_CACHE.url.required_text(options.url)?;
         let nodes: Vec<String> = url.split(',').map(|u| u.trim().to_owned()).collect();
         for one in &nodes {
             let scheme = url::Url::parse(one).map(|u| u.scheme().to_owned());

@@ -25,13 +25,13 @@ async fn invalidate_drops_one_users_tokens_or_one_scope_and_returns_their_ids() 
     let server = TestServer::start(vec![json(200, OK)]).await;
     let svc = filled(&server).await;
     let alice_mcp = hit(&svc, "alice").unwrap();
-    let one_scope = svc
+    let (one_scope, _) = svc
         .invalidate(&user("alice"), None, Some("api://mcp/.default"))
         .unwrap();
     assert_eq!(one_scope, [alice_mcp.id]);
     assert_eq!(hit(&svc, "alice"), None);
     assert_eq!(svc.stats().entries, 3);
-    let rest = svc.invalidate(&user("alice"), None, None).unwrap();
+    let (rest, _) = svc.invalidate(&user("alice"), None, None).unwrap();
     assert_eq!(rest.len(), 1, "alice's mail token");
     assert!(hit(&svc, "bob").is_some(), "bob is untouched");
     assert_eq!(svc.stats().entries, 2);

@@ -178,11 +178,8 @@ async fn invalidate_and_forced_refresh_on_a_evict_bs_copy() {
     assert_eq!(idp.received().len(), 2);
 
     // Logout on A: B's copy goes, and so does the shared one.
-    a.invalidate(&user(), None, None).unwrap();
-    a.invalidate_shared(&user(), None, None)
-        .unwrap()
-        .unwrap()
-        .await;
+    let (_, dropped) = a.invalidate(&user(), None, None).unwrap();
+    a.invalidate_shared(dropped).unwrap().await;
     assert!(
         dropped_locally(&b, &jwt).await,
         "B kept an invalidated token"

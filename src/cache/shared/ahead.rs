@@ -11,8 +11,10 @@ use crate::cache::token::OboToken;
 pub enum Refresh {
     /// Another process refreshed already: its token (`id` 0) outlives ours.
     Adopt(OboToken),
-    /// Exchange, then `finish` or `abandon` with this lease (held as its owner, or
-    /// not at all when Redis is unavailable: then the refresh runs as in one process).
+    /// Exchange, then `finish` or `abandon` with this lease, held as its owner. After a
+    /// claim that failed or answered late (Redis unavailable: the refresh then runs as in
+    /// one process) it still names the owner it claimed under, so that a lease the script
+    /// took anyway is released (see `Lease`).
     Lead(Lease),
     /// Another process holds the lease: skip this refresh.
     Skip,
