@@ -231,3 +231,34 @@ fn token_types_are_refused_with_on_behalf_of_named_or_unset() {
         );
     }
 }
+
+/// Every value an option's TypeScript union names (`index.d.ts` is made from it) is one its
+/// parser takes, so a value added to a union without its parser fails here. (A value outside
+/// the union is refused only where the option is used: `clientAssertionAlg` is read only
+/// for `private_key_jwt`.)
+#[test]
+fn each_value_a_declared_union_names_is_accepted() {
+    let unions = OPTIONS
+        .all()
+        .into_iter()
+        .filter(|d| d.ts_type.is_some_and(|ts| ts.starts_with('\'')));
+    let mut checked = 0;
+    for d in unions {
+        let with = |value: &str| {
+            let options: Options = serde_json::from_value(serde_json::json!({
+                "issuer": "https://login.example.com/tenant/v2.0",
+                "clientId": "middle-tier",
+                "clientSecret": "s3cret",
+                (d.key): value,
+            }))
+            .unwrap();
+            Config::from_options(options).err().map(|e| e.option)
+        };
+        for value in d.ts_type.unwrap().split(" | ") {
+            let value = value.trim_matches('\'');
+            assert_ne!(with(value), Some(d.path), "{}: '{value}'", d.path);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "{checked} values checked");
+}
