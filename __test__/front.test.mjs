@@ -15,12 +15,13 @@ const { NativeOboService } = require('../lib/native.js')
 const { checkOptions } = require('../lib/options.js')
 const { Calls } = require('../lib/calls.js')
 const { Front } = require('../lib/front.js')
+const { packIdentity } = require('../lib/identity.js')
 
 const ctx = useIdp()
 const user = (name) => ({ openidId: name, tenantId: TENANT })
 const NAMES = ['u0', 'u1', 'u2', 'u3', 'u4']
-/** A user's identity as the service packs it: openidId and tenantId, no identity context. */
-const packed = (name) => [name, TENANT, '', '', '', ''].join('\u001f')
+/** A user's identity as the service packs it. */
+const packed = (name) => packIdentity(user(name))
 
 /**
  * The parts of an OboTokenService: the native service, its settle channel, and a front of

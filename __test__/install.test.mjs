@@ -54,6 +54,7 @@ describe('install from tarballs', { skip: !supported && `needs ${binary} built o
       'lib/explain.js',
       'lib/fetch.js',
       'lib/front.js',
+      'lib/identity.js',
       'lib/memo.js',
       'lib/native.js',
       'lib/options.js',

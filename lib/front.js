@@ -29,6 +29,7 @@
 
 const { assertionDigest } = require('./native.js')
 const { Memo } = require('./memo.js')
+const { SEPARATOR } = require('./identity.js')
 
 /**
  * Upstream tokens remembered at most, whatever `maxCacheEntries` says. Each entry holds
@@ -39,8 +40,6 @@ const { Memo } = require('./memo.js')
  */
 const MEMO_BOUND = 10_000
 const DEFAULT_MAX_CACHE_ENTRIES = 100_000
-/** U+001F, which joins the fields of a packed identity and of the keys here (the native side's too). */
-const SEPARATOR = '\u001f'
 
 /**
  * Positions in the fixed layout of the native `cached` answer (`Hit` in
@@ -176,4 +175,4 @@ class Front {
   }
 }
 
-module.exports = { Front, SEPARATOR, tokenResponse }
+module.exports = { Front, tokenResponse }

@@ -6,50 +6,15 @@
 // does the work; options.js checks the options, environment.js reads LibreChat's
 // environment.
 
-const { NativeOboService, checkIdentityField } = require('./native.js')
+const { NativeOboService } = require('./native.js')
 const { Calls } = require('./calls.js')
-const { Front, SEPARATOR, tokenResponse } = require('./front.js')
+const { Front, tokenResponse } = require('./front.js')
+const { SEPARATOR, NO_IDENTITY, packIdentity } = require('./identity.js')
 const { checkOptions } = require('./options.js')
 const { fromEnv } = require('./environment.js')
 const { publish, watched } = require('./events.js')
 const { OboExchangeError, typeError } = require('./errors.js')
 const { abortError, checkSignal, detach } = require('./abort.js')
-
-/**
- * One identity field, type-checked; absent is the empty string. A field that contains
- * U+001F cannot be packed: the native side refuses it, naming it by `position`.
- */
-function identityField(source, name, field, position) {
-  const value = source?.[field]
-  if (value === undefined || value === null) return ''
-  if (typeof value !== 'string') throw typeError(`${name}.${field}`, 'a string', value)
-  if (value.includes(SEPARATOR)) checkIdentityField(position, value)
-  return value
-}
-
-/** One source's identity fields joined with U+001F; `first` is the position of its first field. */
-function identityFields(source, name, subjectField, first) {
-  return (
-    identityField(source, name, subjectField, first) +
-    SEPARATOR +
-    identityField(source, name, 'tenantId', first + 1) +
-    SEPARATOR +
-    identityField(source, name, 'openidIssuer', first + 2)
-  )
-}
-
-/**
- * The identity fields the cache key needs, packed into one string for the binding (one
- * string crosses the boundary faster than two objects): the user's openidId, tenantId,
- * openidIssuer, then the identity context's openidSubject, tenantId, openidIssuer.
- */
-function packIdentity(user, identityContext) {
-  if (user !== undefined && user !== null && typeof user !== 'object') throw typeError('user', 'an object', user)
-  if (identityContext !== undefined && identityContext !== null && typeof identityContext !== 'object') {
-    throw typeError('identityContext', 'an object', identityContext)
-  }
-  return identityFields(user, 'user', 'openidId', 0) + SEPARATOR + identityFields(identityContext, 'identityContext', 'openidSubject', 3)
-}
 
 /**
  * A required string argument: a falsy value (LibreChat's `!accessToken`) is the empty
@@ -61,9 +26,6 @@ function requiredString(value, name) {
   if (typeof value !== 'string') throw typeError(name, 'a string', value)
   return value
 }
-
-/** Every identity field empty: what a refused call passes (the native side never reads it). */
-const NO_IDENTITY = SEPARATOR.repeat(5)
 
 function checkFromCache(fromCache) {
   if (fromCache === undefined) return true
