@@ -33,6 +33,23 @@ fn resource_document(resource: &str, servers: &[&str]) -> String {
     )
 }
 
+/// An authorization server that advertises the ID-JAG profile, and an MCP server (its
+/// resource at `/mcp`) whose metadata lists `before`, then that server.
+async fn listed_server(before: &[&str]) -> (TestServer, TestServer) {
+    let authorization =
+        server(|issuer| vec![json(200, &as_document(issuer, &format!(",{PROFILE_DOC}")))]).await;
+    let mut listed = before.to_vec();
+    listed.push(&authorization.url);
+    let mcp = TestServer::start_with(|url| {
+        vec![json(
+            200,
+            &resource_document(&format!("{url}/mcp"), &listed),
+        )]
+    })
+    .await;
+    (authorization, mcp)
+}
+
 async fn chain(
     as_replies: impl FnOnce(&str) -> Vec<Reply>,
     resource_replies: impl FnOnce(&str, &str) -> Vec<Reply>,

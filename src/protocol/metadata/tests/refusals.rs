@@ -69,16 +69,8 @@ async fn the_named_authorization_server_must_be_listed_and_is_chosen() {
     );
     assert!(authorization.received().is_empty());
 
-    let authorization =
-        server(|issuer| vec![json(200, &as_document(issuer, &format!(",{PROFILE_DOC}")))]).await;
+    let (authorization, mcp) = listed_server(&["http://127.0.0.1:9"]).await;
     let issuer = authorization.url.clone();
-    let mcp = TestServer::start_with(|url| {
-        vec![json(
-            200,
-            &resource_document(&format!("{url}/mcp"), &["http://127.0.0.1:9", &issuer]),
-        )]
-    })
-    .await;
     let resource = format!("{}/mcp", mcp.url);
     let found = discover(&http(), &guard(), &resource, Some(&issuer), None)
         .await

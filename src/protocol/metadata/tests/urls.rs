@@ -137,16 +137,8 @@ fn well_known_urls_insert_the_suffix_before_the_path() {
 
 #[tokio::test]
 async fn a_challenge_s_metadata_url_is_read_first_and_must_be_secure() {
-    let authorization =
-        server(|issuer| vec![json(200, &as_document(issuer, &format!(",{PROFILE_DOC}")))]).await;
+    let (authorization, mcp) = listed_server(&[]).await;
     let issuer = authorization.url.clone();
-    let mcp = TestServer::start_with(|url| {
-        vec![json(
-            200,
-            &resource_document(&format!("{url}/mcp"), &[&issuer]),
-        )]
-    })
-    .await;
     let resource = format!("{}/mcp", mcp.url);
     let hint = format!("{}/meta/files.json", mcp.url);
     let found = discover(&http(), &guard(), &resource, None, Some(&hint))
