@@ -277,6 +277,30 @@ mod tests {
         assert_eq!(quoted(&long[1..]), &long[1..]);
     }
 
+    /// A host of `len` bytes with its port, that IDNA reads (its first label is `xn--b`),
+    /// in labels of at most 60 bytes.
+    fn idna_host(len: usize) -> String {
+        let body = len - ":65535".len();
+        let mut host = String::from("xn--b");
+        while host.len() < body {
+            host.push('.');
+            host.push_str(&"a".repeat((body - host.len()).min(60)));
+        }
+        assert_eq!(host.len(), body);
+        host + ":65535"
+    }
+
+    /// The bounds are a host name's own: a 63-byte label and a host of 253 bytes and a port
+    /// pass the guard when IDNA reads them; a byte more does not.
+    #[test]
+    fn the_idna_bounds_are_a_host_name_s_own() {
+        let label = |len: usize| format!("https://xn--{}.example/", "a".repeat(len - 4));
+        assert!(!slow_for_idna(&label(63)));
+        assert!(slow_for_idna(&label(64)));
+        assert!(!slow_for_idna(&format!("https://{}/", idna_host(259))));
+        assert!(slow_for_idna(&format!("https://{}/", idna_host(260))));
+    }
+
     /// Found by the discovery_document fuzz target: Url::parse spent 45 ms on this
     /// 1,900-character `XN--` host (Punycode is quadratic in the label).
     #[test]
